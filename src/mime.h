@@ -1,0 +1,57 @@
+/*
+ * mime.h - the only file that includes GMime: builds and serialises the
+ * message.
+ *
+ * Structure (SPEC "The message"):
+ *   multipart/alternative
+ *     text/plain; charset=utf-8 (quoted-printable)
+ *     multipart/related; type="text/html"
+ *       text/html; charset=utf-8 (quoted-printable)
+ *       image/png (base64, inline, Content-ID)
+ * Headers: From, Subject (RFC 2047), Date, Message-ID on our domain,
+ * MIME-Version, Auto-Submitted: auto-generated, X-Auto-Response-Suppress:
+ * All (Exchange: no out-of-office replies), Content-Language;
+ * no To/Cc/Bcc, or `To: undisclosed-recipients:;` when asked (GMime
+ * writes it as `undisclosed-recipients: ;`, the same group).
+ * Every input is checked: CR/LF or controls in a header value, a
+ * non-ASCII or spaced address/domain/id, or a logo that is not a PNG
+ * give MIME_ERROR_FAILED.
+ * Serialised with CRLF line ends (libESMTP needs them, LIBS.md 1).
+ *
+ * SECURITY: no recipient address is ever given to this module, so no
+ * address can reach the message bytes.
+ */
+#ifndef INVITEMAIL_MIME_H
+#define INVITEMAIL_MIME_H
+
+#include <glib.h>
+#include "render.h"
+
+GQuark mime_error_quark (void);
+#define MIME_ERROR (mime_error_quark ())
+typedef enum { MIME_ERROR_FAILED } MimeError;
+
+typedef struct {
+  const char *from_name;          /* organisation name, UTF-8 */
+  const char *from_addr;          /* ASCII mailbox */
+  const char *message_id_domain;  /* right side of Message-ID */
+  gboolean to_undisclosed;        /* write To: undisclosed-recipients:; */
+  GDateTime *date;                /* Date header; injectable for tests */
+  const char *message_id;         /* bare id (no <>), or NULL to generate */
+  const char *logo_cid;           /* Content-ID of the logo, no <>; the
+                                     HTML refers to it as cid:LOGO_CID
+                                     (same value as RenderOrg.logo_cid) */
+} MimeOptions;
+
+/* Call once from the main thread before any other mime_ call. */
+void mime_init (void);
+void mime_shutdown (void);
+
+/*
+ * Builds the message (transfer full).  *message_id_out (optional) gets
+ * the bare Message-ID used (transfer full).
+ */
+GBytes *mime_build (const Rendered *r, const MimeOptions *opt,
+                    char **message_id_out, GError **error);
+
+#endif
