@@ -1,0 +1,133 @@
+/*
+ * audit.h - the insert-only audit log with its hash chain.
+ *
+ * A separate SQLite file from the queue, written only by the daemon and
+ * read (read-only) by `invitemail audit`.  Each row holds the SPEC
+ * fields and two hashes: prev (the row_hash of the row before, 64 zeros
+ * for the first) and row_hash = SHA-256 over a canonical encoding of
+ * (seq, prev, every field).  Any change, insertion or deletion inside
+ * the chain breaks a link or a hash, and audit_verify names the row.
+ *
+ * Canonical encoding: for each field in fixed order, a 4-byte
+ * big-endian length and the bytes (NULL = length 0xFFFFFFFF, no bytes);
+ * integers as decimal ASCII.  It never depends on SQLite's own storage.
+ *
+ * Never stored: the meeting link and the message body (only their
+ * SHA-256).  Recipient addresses are stored: compliance must prove who
+ * was sent what (SPEC "The audit log").
+ *
+ * Thread safety: one Audit may be shared by threads; audit_append
+ * serialises on a mutex because the chain is a single sequence.
+ */
+#ifndef INVITEMAIL_AUDIT_H
+#define INVITEMAIL_AUDIT_H
+
+#include <glib.h>
+
+typedef struct Audit Audit;
+
+GQuark audit_error_quark (void);
+#define AUDIT_ERROR (audit_error_quark ())
+typedef enum {
+  AUDIT_ERROR_IO,
+  AUDIT_ERROR_BROKEN   /* verify found a bad row: message names it */
+} AuditError;
+
+typedef enum {
+  AUDIT_DAEMON_START,
+  AUDIT_DAEMON_STOP,
+  AUDIT_CONFIG_LOADED,
+  AUDIT_CONFIG_RELOADED,
+  AUDIT_CONFIG_REFUSED,
+  AUDIT_ACCEPTED,
+  AUDIT_DUPLICATE_REQUEST,  /* idempotent repeat: same id answered */
+  AUDIT_REJECTED,
+  AUDIT_SENT,
+  AUDIT_DEFERRED,
+  AUDIT_FAILED,
+  AUDIT_EXPIRED,
+  AUDIT_RECOVERED,          /* in flight at a crash: may be a duplicate */
+  AUDIT_N_EVENTS
+} AuditEvent;
+
+const char *audit_event_name (AuditEvent e);   /* "accepted", ... */
+/* -1 if unknown */
+int audit_event_from_name (const char *name);
+
+/* One row to append.  Every pointer may be NULL; peer_uid -1 = none. */
+typedef struct {
+  AuditEvent event;
+  const char *invite_id;
+  gint64 peer_uid;
+  const char *staff;
+  const char *booking;
+  const char *recipients;       /* addresses joined by ',' */
+  const char *smtp_reply;       /* safe text */
+  const char *error_code;       /* refusal code, for rejected */
+  const char *field;            /* refusal field */
+  const char *detail;           /* plain words (no personal data) */
+  const char *lang;
+  const char *template_name;
+  const char *link_sha256;
+  const char *notice_sha256;
+  const char *template_sha256;
+  const char *signature_sha256;
+  const char *message_sha256;
+} AuditRecord;
+
+/* Opens (creating) the audit for appending. (transfer full) */
+Audit *audit_open (const char *path, GError **error);
+void audit_close (Audit *a);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Audit, audit_close)
+
+/* FALSE when, at open, the newest row's hash did not recompute (the
+ * tail was changed): the daemon should log it; audit_verify names the
+ * row.  Appending still works and chains to the stored hash. */
+gboolean audit_head_intact (Audit *a);
+
+/* Appends one row durably; thread-safe.  Time is taken here (the
+ * daemon, never the client, sets times) unless audit_set_clock. */
+gboolean audit_append (Audit *a, const AuditRecord *rec, GError **error);
+
+/* For tests: a clock returning unix milliseconds. */
+typedef gint64 (*AuditClock) (gpointer data);
+void audit_set_clock (Audit *a, AuditClock clock, gpointer data);
+
+/* A row as read back. */
+typedef struct {
+  gint64 seq;
+  gint64 time_ms;
+  char *event;
+  char *invite_id;
+  gint64 peer_uid;              /* -1 = none */
+  char *staff, *booking, *recipients, *smtp_reply, *error_code, *field;
+  char *detail, *lang, *template_name;
+  char *link_sha256, *notice_sha256, *template_sha256, *signature_sha256;
+  char *message_sha256;
+  char *prev_hash, *row_hash;
+} AuditRow;
+void audit_row_free (AuditRow *r);
+
+typedef struct {
+  const char *invite_id;        /* NULL = any */
+  const char *event;            /* NULL = any */
+  gint64 since_ms, until_ms;    /* 0 = open */
+} AuditFilter;
+
+/* Read-only access, for `invitemail audit`. */
+typedef gboolean (*AuditRowFunc) (const AuditRow *row, gpointer data);
+/* Calls fn for each matching row in order; stops if fn returns FALSE. */
+gboolean audit_read (const char *path, const AuditFilter *f, AuditRowFunc fn,
+                     gpointer data, GError **error);
+
+/*
+ * Walks the whole chain.  Returns TRUE when every row's hash and link
+ * hold; otherwise FALSE with AUDIT_ERROR_BROKEN naming the first bad
+ * seq.  *n_rows (optional) gets the rows checked.
+ */
+gboolean audit_verify (const char *path, gint64 *n_rows, GError **error);
+
+/* Hex SHA-256 of data into out[65]. */
+void audit_sha256_hex (const void *data, gsize len, char out[65]);
+
+#endif

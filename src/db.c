@@ -1,0 +1,180 @@
+/*
+ * db.c - opening SQLite files the way every state file here needs.
+ *
+ * What it does: creates the file 0600 (& ~umask) before SQLite sees it,
+ * opens it, and sets the per-connection settings that the queue and the
+ * audit rely on (LIBS.md 6): WAL (checked: the answer must be "wal"),
+ * synchronous=FULL so a commit survives power loss, a busy timeout,
+ * foreign keys, trusted_schema=OFF and defensive mode.
+ *
+ * Threading: the Debian build is serialized (THREADSAFE=1).  We open
+ * with SQLITE_OPEN_FULLMUTEX explicitly rather than NOMUTEX: the queue
+ * connections are each used by one thread, but the audit connection is
+ * shared by threads (appends are serialised by the audit's own mutex,
+ * yet a misuse elsewhere should not corrupt memory).  The mutex costs
+ * nanoseconds against the fsync of every commit.
+ *
+ * What it trusts: the path (from the configuration, chosen by the
+ * administrator).  Symlinks are followed on purpose, so a packager may
+ * point the state file elsewhere.
+ *
+ * Limits: none of its own; DB_BUSY_TIMEOUT_MS bounds lock waits.
+ */
+#include "db.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+G_DEFINE_QUARK (invitemail-db-error-quark, db_error)
+
+gboolean
+db_fail (sqlite3 *db, GError **error, const char *what)
+{
+  g_set_error (error, DB_ERROR, DB_ERROR_IO, "%s: %s (%d)", what,
+               db != NULL ? sqlite3_errmsg (db) : "out of memory",
+               db != NULL ? sqlite3_extended_errcode (db) : SQLITE_NOMEM);
+  return FALSE;
+}
+
+gboolean
+db_exec (sqlite3 *db, const char *sql, GError **error)
+{
+  char *msg = NULL;
+
+  g_return_val_if_fail (db != NULL && sql != NULL, FALSE);
+  if (sqlite3_exec (db, sql, NULL, NULL, &msg) == SQLITE_OK)
+    return TRUE;
+  g_set_error (error, DB_ERROR, DB_ERROR_IO, "%s (%d)",
+               msg != NULL ? msg : sqlite3_errmsg (db),
+               sqlite3_extended_errcode (db));
+  sqlite3_free (msg);
+  return FALSE;
+}
+
+/*
+ * SQLite creates new files 0644 & ~umask.  The queue holds recipient
+ * addresses and message bodies, so we create the file ourselves with
+ * 0600 first; SQLite gives -wal and -shm the same mode as the database.
+ * The audit file will later need group read for compliance staff
+ * (LIBS.md 6: the reader needs -wal/-shm readable too): that is a
+ * deployment decision (group + umask 027 or a chmod by the installer),
+ * not something to widen here.
+ */
+static gboolean
+db_create_private (const char *path, GError **error)
+{
+  int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, DB_ERROR, DB_ERROR_OPEN, "cannot create %s: %s",
+                   path, g_strerror (saved));
+      return FALSE;
+    }
+  close (fd);
+  return TRUE;
+}
+
+/* journal_mode answers the mode now in force; anything but "wal" (e.g.
+ * a file system without shared memory) would silently lose the
+ * reader/writer concurrency and the durability reasoning, so refuse. */
+static gboolean
+db_set_wal (sqlite3 *db, GError **error)
+{
+  sqlite3_stmt *st = NULL;
+  gboolean ok = FALSE;
+
+  if (sqlite3_prepare_v2 (db, "PRAGMA journal_mode=WAL", -1, &st, NULL)
+      != SQLITE_OK)
+    return db_fail (db, error, "journal_mode");
+  if (sqlite3_step (st) == SQLITE_ROW)
+    {
+      const char *mode = (const char *) sqlite3_column_text (st, 0);
+      ok = mode != NULL && g_ascii_strcasecmp (mode, "wal") == 0;
+      if (!ok)
+        g_set_error (error, DB_ERROR, DB_ERROR_OPEN,
+                     "journal_mode is %s, not wal", mode ? mode : "(null)");
+    }
+  else
+    db_fail (db, error, "journal_mode");
+  sqlite3_finalize (st);
+  return ok;
+}
+
+/* Settings that are per connection (LIBS.md 6) and safe on a read-only
+ * connection: none of them writes to the file. */
+static gboolean
+db_set_common (sqlite3 *db, GError **error)
+{
+  sqlite3_extended_result_codes (db, 1);
+  if (sqlite3_busy_timeout (db, DB_BUSY_TIMEOUT_MS) != SQLITE_OK)
+    return db_fail (db, error, "busy_timeout");
+  /* Defensive mode: no writable_schema, no direct shadow-table writes,
+   * so a bug here cannot corrupt the file's structure. */
+  if (sqlite3_db_config (db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL) != SQLITE_OK)
+    return db_fail (db, error, "defensive");
+  /* The schema is ours; do not let a tampered file run functions from
+   * triggers or views. */
+  return db_exec (db, "PRAGMA trusted_schema=OFF", error);
+}
+
+static sqlite3 *
+db_open_with (const char *path, int flags, GError **error)
+{
+  sqlite3 *db = NULL;
+  int rc = sqlite3_open_v2 (path, &db, flags | SQLITE_OPEN_FULLMUTEX, NULL);
+
+  if (rc != SQLITE_OK)
+    {
+      g_set_error (error, DB_ERROR, DB_ERROR_OPEN, "cannot open %s: %s", path,
+                   db != NULL ? sqlite3_errmsg (db) : sqlite3_errstr (rc));
+      sqlite3_close_v2 (db);
+      return NULL;
+    }
+  return db;
+}
+
+sqlite3 *
+db_open (const char *path, GError **error)
+{
+  sqlite3 *db;
+
+  g_return_val_if_fail (path != NULL, NULL);
+  if (!db_create_private (path, error))
+    return NULL;
+  db = db_open_with (path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, error);
+  if (db == NULL)
+    return NULL;
+  /* Order: the busy timeout first, because switching to WAL takes a
+   * lock that another connection may briefly hold. */
+  if (!db_set_common (db, error)
+      || !db_set_wal (db, error)
+      || !db_exec (db, "PRAGMA synchronous=FULL", error)
+      || !db_exec (db, "PRAGMA foreign_keys=ON", error))
+    {
+      sqlite3_close_v2 (db);
+      return NULL;
+    }
+  return db;
+}
+
+sqlite3 *
+db_open_readonly (const char *path, GError **error)
+{
+  sqlite3 *db;
+
+  g_return_val_if_fail (path != NULL, NULL);
+  db = db_open_with (path, SQLITE_OPEN_READONLY, error);
+  if (db == NULL)
+    return NULL;
+  if (!db_set_common (db, error)
+      || !db_exec (db, "PRAGMA query_only=ON", error))
+    {
+      sqlite3_close_v2 (db);
+      return NULL;
+    }
+  return db;
+}

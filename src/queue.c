@@ -1,0 +1,895 @@
+/*
+ * queue.c - the durable queue of invites and per-recipient delivery
+ * state, in one SQLite file.  SQL lives only here (and in audit.c).
+ *
+ * What it does: keeps the schema (versioned by PRAGMA user_version),
+ * caches every statement at open, and runs each change in one
+ * BEGIN IMMEDIATE transaction (LIBS.md 6: a deferred read-then-write
+ * gets SQLITE_BUSY_SNAPSHOT without waiting).  A function that changes
+ * state returns TRUE only after COMMIT came back, on a connection with
+ * WAL + synchronous=FULL (db.c): that is what makes `status=queued`
+ * survive a crash or power loss.
+ *
+ * What it trusts: nothing it reads back.  Like OpenSMTPD's
+ * envelope_validate, every row is checked again (id shape, known state,
+ * an address that cannot inject SMTP commands, message hash); a bad row
+ * is QUEUE_ERROR_CORRUPT, never a crash.  The same checks refuse to
+ * store bad values in the first place.
+ *
+ * What it does not do: decide retries (retry policy), log, or audit;
+ * the caller does those with the results returned here.
+ *
+ * Threads: a Queue is one connection used by one thread.
+ */
+#include "queue.h"
+
+#include <string.h>
+
+#include "db.h"
+#include "validate.h"
+
+#define QUEUE_SCHEMA_VERSION 1
+
+G_DEFINE_QUARK (invitemail-queue-error-quark, queue_error)
+
+static const char *const queue_schema_sql =
+  "CREATE TABLE IF NOT EXISTS invites ("
+  " id TEXT PRIMARY KEY NOT NULL,"
+  " created INTEGER NOT NULL,"
+  " expires INTEGER NOT NULL,"
+  " idem_key TEXT UNIQUE,"
+  " fingerprint TEXT,"
+  " staff TEXT,"
+  " booking TEXT,"
+  " peer_uid INTEGER NOT NULL,"
+  " envelope_from TEXT NOT NULL,"
+  " message BLOB NOT NULL,"
+  " message_sha256 TEXT NOT NULL);"
+  "CREATE TABLE IF NOT EXISTS recipients ("
+  " invite_id TEXT NOT NULL REFERENCES invites(id),"
+  " idx INTEGER NOT NULL,"
+  " address TEXT NOT NULL,"
+  " state TEXT NOT NULL CHECK (state IN ('queued','sending','deferred',"
+  "   'sent','failed','expired')),"
+  " attempts INTEGER NOT NULL DEFAULT 0,"
+  " next_try INTEGER NOT NULL DEFAULT 0,"
+  " updated INTEGER NOT NULL,"
+  " reply TEXT,"
+  " PRIMARY KEY (invite_id, idx));"
+  "CREATE INDEX IF NOT EXISTS recipients_due ON recipients (state, next_try);";
+
+/* Every statement, prepared once at open (SQLITE_PREPARE_PERSISTENT). */
+enum {
+  ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
+  ST_FIND_KEY, ST_INSERT_INVITE, ST_INSERT_RCPT,
+  ST_SELECT_DUE, ST_MARK_SENDING, ST_MESSAGE, ST_RECORD,
+  ST_SELECT_SENDING, ST_RECOVER, ST_NEXT_DUE, ST_STATUS,
+  N_ST
+};
+
+#define JOB_COLUMNS \
+  "SELECT r.invite_id, r.idx, r.address, i.envelope_from, r.attempts," \
+  " i.created, i.expires FROM recipients r" \
+  " JOIN invites i ON i.id = r.invite_id "
+
+static const char *const queue_sql[N_ST] = {
+  [ST_BEGIN] = "BEGIN IMMEDIATE",
+  [ST_COMMIT] = "COMMIT",
+  [ST_ROLLBACK] = "ROLLBACK",
+  [ST_FIND_KEY] = "SELECT id, fingerprint FROM invites WHERE idem_key = ?1",
+  [ST_INSERT_INVITE] =
+    "INSERT INTO invites (id, created, expires, idem_key, fingerprint, staff,"
+    " booking, peer_uid, envelope_from, message, message_sha256)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+  [ST_INSERT_RCPT] =
+    "INSERT INTO recipients (invite_id, idx, address, state, attempts,"
+    " next_try, updated) VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?4)",
+  [ST_SELECT_DUE] =
+    JOB_COLUMNS
+    "WHERE r.state = 'queued' OR (r.state = 'deferred' AND r.next_try <= ?1)"
+    " ORDER BY r.next_try, i.created, r.invite_id, r.idx LIMIT ?2",
+  [ST_MARK_SENDING] =
+    "UPDATE recipients SET state = 'sending', updated = ?3"
+    " WHERE invite_id = ?1 AND idx = ?2",
+  [ST_MESSAGE] = "SELECT message, message_sha256 FROM invites WHERE id = ?1",
+  [ST_RECORD] =
+    "UPDATE recipients SET state = ?1, attempts = attempts + 1,"
+    " next_try = ?2, updated = ?3, reply = ?4"
+    " WHERE invite_id = ?5 AND idx = ?6",
+  [ST_SELECT_SENDING] =
+    JOB_COLUMNS "WHERE r.state = 'sending' ORDER BY r.invite_id, r.idx",
+  [ST_RECOVER] =
+    "UPDATE recipients SET state = 'deferred', next_try = ?1, updated = ?1"
+    " WHERE state = 'sending'",
+  [ST_NEXT_DUE] =
+    "SELECT MIN(next_try) FROM recipients"
+    " WHERE state IN ('queued', 'deferred')",
+  [ST_STATUS] =
+    "SELECT i.created, i.expires, i.booking, r.address, r.state, r.attempts,"
+    " r.next_try, r.updated, r.reply FROM invites i"
+    " LEFT JOIN recipients r ON r.invite_id = i.id"
+    " WHERE i.id = ?1 ORDER BY r.idx",
+};
+
+struct Queue {
+  sqlite3 *db;
+  sqlite3_stmt *st[N_ST];
+  gboolean fail_commit;     /* test hook, see queue_set_fail_commit */
+};
+
+/* A cached statement borrowed for one use.  The cleanup resets it
+ * (never finalizes): a stepped statement left unreset would keep its
+ * read snapshot open and stall WAL checkpoints. */
+typedef sqlite3_stmt QueueStmt;
+static void
+queue_stmt_release (QueueStmt *st)
+{
+  sqlite3_reset (st);
+  sqlite3_clear_bindings (st);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (QueueStmt, queue_stmt_release)
+
+static QueueStmt *
+queue_stmt (Queue *q, int which)
+{
+  return q->st[which];
+}
+
+static const char *const queue_state_names[] = {
+  [RCPT_QUEUED] = "queued", [RCPT_SENDING] = "sending",
+  [RCPT_DEFERRED] = "deferred", [RCPT_SENT] = "sent",
+  [RCPT_FAILED] = "failed", [RCPT_EXPIRED] = "expired",
+};
+
+const char *
+queue_state_name (RcptState s)
+{
+  if ((guint) s >= G_N_ELEMENTS (queue_state_names))
+    return "unknown";
+  return queue_state_names[s];
+}
+
+static gboolean
+queue_state_parse (const char *name, RcptState *out)
+{
+  for (guint i = 0; name != NULL && i < G_N_ELEMENTS (queue_state_names); i++)
+    if (strcmp (name, queue_state_names[i]) == 0)
+      {
+        *out = (RcptState) i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+/* ---- errors ---------------------------------------------------------- */
+
+static gboolean
+queue_fail (Queue *q, GError **error, const char *what)
+{
+  g_set_error (error, QUEUE_ERROR, QUEUE_ERROR_IO, "queue %s: %s (%d)", what,
+               sqlite3_errmsg (q->db), sqlite3_extended_errcode (q->db));
+  return FALSE;
+}
+
+static gboolean
+queue_corrupt (GError **error, const char *what)
+{
+  g_set_error (error, QUEUE_ERROR, QUEUE_ERROR_CORRUPT,
+               "queue row failed its checks: %s", what);
+  return FALSE;
+}
+
+/* ---- checks shared by writing and reading back ----------------------- */
+
+static gboolean
+queue_id_ok (const char *id)
+{
+  if (id == NULL || strlen (id) != INVITE_ID_LEN)
+    return FALSE;
+  for (const char *p = id; *p != '\0'; p++)
+    if (!g_ascii_isdigit (*p) && !(*p >= 'a' && *p <= 'z'))
+      return FALSE;
+  return TRUE;
+}
+
+/* The address goes verbatim into MAIL FROM / RCPT TO (LIBS.md 1): only
+ * printable ASCII without space, '<' or '>' can never inject a command.
+ * It is local@domain as validate.c made it.  The reverse path may be
+ * empty (the null sender <>). */
+static gboolean
+queue_address_ok (const char *a, gboolean may_be_empty)
+{
+  const char *at;
+  gsize n;
+
+  if (a == NULL)
+    return FALSE;
+  n = strlen (a);
+  if (n == 0)
+    return may_be_empty;
+  at = strrchr (a, '@');
+  if (n > ADDRESS_MAX || at == NULL || at == a || at[1] == '\0')
+    return FALSE;
+  for (const char *p = a; *p != '\0'; p++)
+    if (*p <= ' ' || *p >= 0x7f || *p == '<' || *p == '>')
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+queue_sha256_ok (const void *data, gsize len, const char *hex)
+{
+  g_autofree char *sum = NULL;
+
+  if (hex == NULL)
+    return FALSE;
+  sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, data, len);
+  return g_ascii_strcasecmp (sum, hex) == 0;
+}
+
+/* The text of a column, or NULL when it is not text (NULL, blob, ...). */
+static const char *
+queue_col_text (sqlite3_stmt *st, int col)
+{
+  if (sqlite3_column_type (st, col) != SQLITE_TEXT)
+    return NULL;
+  return (const char *) sqlite3_column_text (st, col);
+}
+
+static gboolean
+queue_col_int (sqlite3_stmt *st, int col, gint64 min, gint64 *out)
+{
+  if (sqlite3_column_type (st, col) != SQLITE_INTEGER)
+    return FALSE;
+  *out = sqlite3_column_int64 (st, col);
+  return *out >= min;
+}
+
+/* ---- transactions ---------------------------------------------------- */
+
+static gboolean
+queue_run (Queue *q, int which, GError **error)
+{
+  g_autoptr (QueueStmt) st = queue_stmt (q, which);
+
+  if (sqlite3_step (st) != SQLITE_DONE)
+    return queue_fail (q, error, queue_sql[which]);
+  return TRUE;
+}
+
+static gboolean
+queue_begin (Queue *q, GError **error)
+{
+  return queue_run (q, ST_BEGIN, error);
+}
+
+/* Undoes an open transaction; harmless when none is open (e.g. SQLite
+ * already rolled back after an I/O error). */
+static void
+queue_rollback (Queue *q)
+{
+  if (!sqlite3_get_autocommit (q->db))
+    queue_run (q, ST_ROLLBACK, NULL);
+}
+
+static gboolean
+queue_commit (Queue *q, GError **error)
+{
+  if (q->fail_commit)
+    {
+      queue_rollback (q);
+      g_set_error (error, QUEUE_ERROR, QUEUE_ERROR_IO,
+                   "queue COMMIT: failed by the test hook");
+      return FALSE;
+    }
+  if (!queue_run (q, ST_COMMIT, error))
+    {
+      queue_rollback (q);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+queue_set_fail_commit (Queue *q, gboolean fail)
+{
+  g_return_if_fail (q != NULL);
+  q->fail_commit = fail;
+}
+
+/* ---- open / close ---------------------------------------------------- */
+
+static gboolean
+queue_user_version (sqlite3 *db, gint64 *version, GError **error)
+{
+  sqlite3_stmt *st = NULL;
+  gboolean ok;
+
+  if (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &st, NULL)
+      != SQLITE_OK)
+    return db_fail (db, error, "user_version");
+  ok = sqlite3_step (st) == SQLITE_ROW;
+  if (ok)
+    *version = sqlite3_column_int64 (st, 0);
+  else
+    db_fail (db, error, "user_version");
+  sqlite3_finalize (st);
+  return ok;
+}
+
+/* Creates or checks the schema in one transaction, so two connections
+ * opening a new file at once cannot both half-create it. */
+static gboolean
+queue_schema (sqlite3 *db, GError **error)
+{
+  gint64 version = 0;
+  g_autofree char *set_version = NULL;
+
+  if (!db_exec (db, "BEGIN IMMEDIATE", error))
+    return FALSE;
+  if (!queue_user_version (db, &version, error))
+    goto fail;
+  if (version > QUEUE_SCHEMA_VERSION)
+    {
+      g_set_error (error, DB_ERROR, DB_ERROR_SCHEMA,
+                   "queue schema version %" G_GINT64_FORMAT
+                   " is newer than this program's %d", version,
+                   QUEUE_SCHEMA_VERSION);
+      goto fail;
+    }
+  set_version = g_strdup_printf ("PRAGMA user_version=%d",
+                                 QUEUE_SCHEMA_VERSION);
+  if (db_exec (db, queue_schema_sql, error)
+      && db_exec (db, set_version, error)
+      && db_exec (db, "COMMIT", error))
+    return TRUE;
+fail:
+  if (!sqlite3_get_autocommit (db))
+    db_exec (db, "ROLLBACK", NULL);
+  return FALSE;
+}
+
+static gboolean
+queue_prepare_all (Queue *q, GError **error)
+{
+  for (int i = 0; i < N_ST; i++)
+    if (sqlite3_prepare_v3 (q->db, queue_sql[i], -1,
+                            SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL)
+        != SQLITE_OK)
+      return db_fail (q->db, error, "prepare");
+  return TRUE;
+}
+
+/*
+ * Opens (creating) the queue file.  Every failure (file, schema version,
+ * statements) is QUEUE_ERROR_IO with db.c's words: callers see one
+ * error domain per module.
+ */
+Queue *
+queue_open (const char *path, GError **error)
+{
+  g_autoptr (Queue) q = NULL;
+  g_autoptr (GError) local = NULL;
+
+  g_return_val_if_fail (path != NULL, NULL);
+  q = g_new0 (Queue, 1);
+  q->db = db_open (path, &local);
+  if (q->db == NULL || !queue_schema (q->db, &local)
+      || !queue_prepare_all (q, &local))
+    {
+      g_set_error (error, QUEUE_ERROR, QUEUE_ERROR_IO, "queue: %s",
+                   local->message);
+      return NULL;
+    }
+  return g_steal_pointer (&q);
+}
+
+void
+queue_close (Queue *q)
+{
+  if (q == NULL)
+    return;
+  for (int i = 0; i < N_ST; i++)
+    sqlite3_finalize (q->st[i]);
+  sqlite3_close_v2 (q->db);
+  g_free (q);
+}
+
+/* ---- insert ---------------------------------------------------------- */
+
+static gboolean
+queue_insert_ok (const QueueInsert *ins, GError **error)
+{
+  gsize len = 0;
+  const void *data = g_bytes_get_data (ins->message, &len);
+
+  if (!queue_id_ok (ins->id))
+    return queue_corrupt (error, "refusing to store a malformed invite id");
+  if (!queue_address_ok (ins->envelope_from, TRUE))
+    return queue_corrupt (error, "refusing to store a bad envelope sender");
+  if (!queue_sha256_ok (data, len, ins->message_sha256))
+    return queue_corrupt (error, "message_sha256 does not match the message");
+  for (guint i = 0; i < ins->n_recipients; i++)
+    if (!queue_address_ok (ins->recipients[i], FALSE))
+      return queue_corrupt (error, "refusing to store a bad recipient");
+  return TRUE;
+}
+
+/* Inside the transaction: 1 = key seen (answered), 0 = new, -1 = error. */
+static int
+queue_check_key (Queue *q, const QueueInsert *ins, char **existing_id,
+                 GError **error)
+{
+  g_autoptr (QueueStmt) st = queue_stmt (q, ST_FIND_KEY);
+  const char *id;
+  int rc;
+
+  sqlite3_bind_text (st, 1, ins->idempotency_key, -1, SQLITE_STATIC);
+  rc = sqlite3_step (st);
+  if (rc == SQLITE_DONE)
+    return 0;
+  if (rc != SQLITE_ROW)
+    {
+      queue_fail (q, error, "idempotency lookup");
+      return -1;
+    }
+  id = queue_col_text (st, 0);
+  if (!queue_id_ok (id))
+    {
+      queue_corrupt (error, "stored invite id");
+      return -1;
+    }
+  if (g_strcmp0 (queue_col_text (st, 1), ins->fingerprint) != 0)
+    {
+      g_set_error (error, QUEUE_ERROR, QUEUE_ERROR_CONFLICT,
+                   "idempotency key already used for another request");
+      return -1;
+    }
+  if (existing_id != NULL)
+    *existing_id = g_strdup (id);
+  return 1;
+}
+
+static gboolean
+queue_insert_invite (Queue *q, const QueueInsert *ins, GError **error)
+{
+  g_autoptr (QueueStmt) st = queue_stmt (q, ST_INSERT_INVITE);
+  gsize len = 0;
+  const void *data = g_bytes_get_data (ins->message, &len);
+
+  sqlite3_bind_text (st, 1, ins->id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 2, ins->created);
+  sqlite3_bind_int64 (st, 3, ins->expires);
+  sqlite3_bind_text (st, 4, ins->idempotency_key, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 5, ins->fingerprint, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 6, ins->staff, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 7, ins->booking, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 8, ins->peer_uid);
+  sqlite3_bind_text (st, 9, ins->envelope_from, -1, SQLITE_STATIC);
+  /* A NULL pointer would bind SQL NULL; "" with length 0 is an empty blob. */
+  sqlite3_bind_blob64 (st, 10, data != NULL ? data : "", len, SQLITE_STATIC);
+  sqlite3_bind_text (st, 11, ins->message_sha256, -1, SQLITE_STATIC);
+  if (sqlite3_step (st) != SQLITE_DONE)
+    return queue_fail (q, error, "insert invite");
+  return TRUE;
+}
+
+static gboolean
+queue_insert_recipients (Queue *q, const QueueInsert *ins, GError **error)
+{
+  for (guint i = 0; i < ins->n_recipients; i++)
+    {
+      g_autoptr (QueueStmt) st = queue_stmt (q, ST_INSERT_RCPT);
+
+      sqlite3_bind_text (st, 1, ins->id, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (st, 2, i);
+      sqlite3_bind_text (st, 3, ins->recipients[i], -1, SQLITE_STATIC);
+      /* next_try = created: queued recipients go oldest first. */
+      sqlite3_bind_int64 (st, 4, ins->created);
+      if (sqlite3_step (st) != SQLITE_DONE)
+        return queue_fail (q, error, "insert recipient");
+    }
+  return TRUE;
+}
+
+gboolean
+queue_insert (Queue *q, const QueueInsert *ins, char **existing_id,
+              GError **error)
+{
+  int seen = 0;
+
+  g_return_val_if_fail (q != NULL && ins != NULL, FALSE);
+  g_return_val_if_fail (ins->message != NULL, FALSE);
+  g_return_val_if_fail (ins->n_recipients == 0 || ins->recipients != NULL,
+                        FALSE);
+  if (existing_id != NULL)
+    *existing_id = NULL;
+  if (ins->n_recipients == 0)
+    return queue_corrupt (error, "refusing to store an invite without "
+                          "recipients");
+  if (!queue_insert_ok (ins, error) || !queue_begin (q, error))
+    return FALSE;
+  /* The key check and the insert share one IMMEDIATE transaction, so
+   * two requests with one key cannot both be stored. */
+  if (ins->idempotency_key != NULL)
+    seen = queue_check_key (q, ins, existing_id, error);
+  if (seen == 0 && queue_insert_invite (q, ins, error)
+      && queue_insert_recipients (q, ins, error))
+    return queue_commit (q, error);
+  queue_rollback (q);
+  return seen == 1;
+}
+
+/* ---- delivery -------------------------------------------------------- */
+
+void
+queue_job_free (QueueJob *j)
+{
+  if (j == NULL)
+    return;
+  g_free (j->invite_id);
+  g_free (j->address);
+  g_free (j->envelope_from);
+  g_free (j);
+}
+
+/* One JOB_COLUMNS row, checked. (transfer full) */
+static QueueJob *
+queue_job_from_row (sqlite3_stmt *st, GError **error)
+{
+  const char *id = queue_col_text (st, 0);
+  const char *addr = queue_col_text (st, 2);
+  const char *from = queue_col_text (st, 3);
+  gint64 idx, attempts, created, expires;
+  QueueJob *j;
+
+  if (!queue_id_ok (id) || !queue_address_ok (addr, FALSE)
+      || !queue_address_ok (from, TRUE)
+      || !queue_col_int (st, 1, 0, &idx) || idx > G_MAXUINT
+      || !queue_col_int (st, 4, 0, &attempts) || attempts > G_MAXUINT
+      || !queue_col_int (st, 5, G_MININT64, &created)
+      || !queue_col_int (st, 6, G_MININT64, &expires))
+    {
+      queue_corrupt (error, "recipient to deliver");
+      return NULL;
+    }
+  j = g_new0 (QueueJob, 1);
+  j->invite_id = g_strdup (id);
+  j->idx = (guint) idx;
+  j->address = g_strdup (addr);
+  j->envelope_from = g_strdup (from);
+  j->attempts = (guint) attempts;
+  j->created = created;
+  j->expires = expires;
+  return j;
+}
+
+/* Steps a JOB_COLUMNS statement to the end. (transfer full) */
+static GPtrArray *
+queue_collect_jobs (Queue *q, QueueStmt *st, GError **error)
+{
+  g_autoptr (GPtrArray) jobs =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) queue_job_free);
+  int rc;
+
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+    {
+      QueueJob *j = queue_job_from_row (st, error);
+      if (j == NULL)
+        return NULL;
+      g_ptr_array_add (jobs, j);
+    }
+  if (rc != SQLITE_DONE)
+    {
+      queue_fail (q, error, "select recipients");
+      return NULL;
+    }
+  return g_steal_pointer (&jobs);
+}
+
+static GPtrArray *
+queue_select_due (Queue *q, gint64 now, guint max, GError **error)
+{
+  g_autoptr (QueueStmt) st = queue_stmt (q, ST_SELECT_DUE);
+
+  sqlite3_bind_int64 (st, 1, now);
+  sqlite3_bind_int64 (st, 2, max);
+  return queue_collect_jobs (q, st, error);
+}
+
+static gboolean
+queue_mark_sending (Queue *q, const QueueJob *j, gint64 now, GError **error)
+{
+  g_autoptr (QueueStmt) st = queue_stmt (q, ST_MARK_SENDING);
+
+  sqlite3_bind_text (st, 1, j->invite_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 2, j->idx);
+  sqlite3_bind_int64 (st, 3, now);
+  if (sqlite3_step (st) != SQLITE_DONE)
+    return queue_fail (q, error, "mark sending");
+  return TRUE;
+}
+
+GPtrArray *
+queue_claim_due (Queue *q, gint64 now, guint max, GError **error)
+{
+  g_autoptr (GPtrArray) jobs = NULL;
+
+  g_return_val_if_fail (q != NULL, NULL);
+  if (!queue_begin (q, error))
+    return NULL;
+  /* Select all first, then update: changing rows under a running
+   * SELECT on the same table is undefined in SQLite. */
+  jobs = queue_select_due (q, now, max, error);
+  for (guint i = 0; jobs != NULL && i < jobs->len; i++)
+    if (!queue_mark_sending (q, g_ptr_array_index (jobs, i), now, error))
+      g_clear_pointer (&jobs, g_ptr_array_unref);
+  if (jobs == NULL || !queue_commit (q, error))
+    {
+      queue_rollback (q);
+      return NULL;
+    }
+  return g_steal_pointer (&jobs);
+}
+
+GBytes *
+queue_message (Queue *q, const char *invite_id, GError **error)
+{
+  g_autoptr (QueueStmt) st = NULL;
+  const void *data;
+  gsize len;
+  int rc;
+
+  g_return_val_if_fail (q != NULL && invite_id != NULL, NULL);
+  st = queue_stmt (q, ST_MESSAGE);
+  sqlite3_bind_text (st, 1, invite_id, -1, SQLITE_STATIC);
+  rc = sqlite3_step (st);
+  if (rc == SQLITE_DONE)
+    {
+      g_set_error (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND,
+                   "no such invite");
+      return NULL;
+    }
+  if (rc != SQLITE_ROW)
+    {
+      queue_fail (q, error, "read message");
+      return NULL;
+    }
+  data = sqlite3_column_blob (st, 0);
+  len = (gsize) sqlite3_column_bytes (st, 0);
+  /* The bytes are what goes on the wire: check them against the hash
+   * that was audited when the invite was accepted. */
+  if (sqlite3_column_type (st, 0) != SQLITE_BLOB
+      || !queue_sha256_ok (data, len, queue_col_text (st, 1)))
+    {
+      queue_corrupt (error, "message bytes");
+      return NULL;
+    }
+  return g_bytes_new (data, len);
+}
+
+static gboolean
+queue_record_one (Queue *q, const QueueResult *r, gint64 now, GError **error)
+{
+  g_autoptr (QueueStmt) st = queue_stmt (q, ST_RECORD);
+
+  sqlite3_bind_text (st, 1, queue_state_name (r->state), -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 2, r->state == RCPT_DEFERRED ? r->next_try : 0);
+  sqlite3_bind_int64 (st, 3, now);
+  sqlite3_bind_text (st, 4, r->reply, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 5, r->invite_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 6, r->idx);
+  if (sqlite3_step (st) != SQLITE_DONE)
+    return queue_fail (q, error, "record outcome");
+  if (sqlite3_changes (q->db) == 0)
+    {
+      g_set_error (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND,
+                   "no such recipient");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+queue_result_ok (const QueueResult *r)
+{
+  return r->invite_id != NULL
+    && (r->state == RCPT_SENT || r->state == RCPT_DEFERRED
+        || r->state == RCPT_FAILED || r->state == RCPT_EXPIRED);
+}
+
+gboolean
+queue_record (Queue *q, const QueueResult *res, guint n, gint64 now,
+              GError **error)
+{
+  g_return_val_if_fail (q != NULL && (n == 0 || res != NULL), FALSE);
+  for (guint i = 0; i < n; i++)
+    g_return_val_if_fail (queue_result_ok (&res[i]), FALSE);
+  if (!queue_begin (q, error))
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    if (!queue_record_one (q, &res[i], now, error))
+      {
+        queue_rollback (q);
+        return FALSE;
+      }
+  return queue_commit (q, error);
+}
+
+static GPtrArray *
+queue_select_sending (Queue *q, GError **error)
+{
+  g_autoptr (QueueStmt) st = queue_stmt (q, ST_SELECT_SENDING);
+
+  return queue_collect_jobs (q, st, error);
+}
+
+static gboolean
+queue_requeue_sending (Queue *q, gint64 now, GError **error)
+{
+  g_autoptr (QueueStmt) st = queue_stmt (q, ST_RECOVER);
+
+  sqlite3_bind_int64 (st, 1, now);
+  if (sqlite3_step (st) != SQLITE_DONE)
+    return queue_fail (q, error, "recover");
+  return TRUE;
+}
+
+GPtrArray *
+queue_recover (Queue *q, gint64 now, GError **error)
+{
+  g_autoptr (GPtrArray) jobs = NULL;
+
+  g_return_val_if_fail (q != NULL, NULL);
+  if (!queue_begin (q, error))
+    return NULL;
+  jobs = queue_select_sending (q, error);
+  if (jobs != NULL && !queue_requeue_sending (q, now, error))
+    g_clear_pointer (&jobs, g_ptr_array_unref);
+  if (jobs == NULL || !queue_commit (q, error))
+    {
+      queue_rollback (q);
+      return NULL;
+    }
+  return g_steal_pointer (&jobs);
+}
+
+gint64
+queue_next_due (Queue *q, GError **error)
+{
+  g_autoptr (QueueStmt) st = NULL;
+
+  g_return_val_if_fail (q != NULL, -1);
+  st = queue_stmt (q, ST_NEXT_DUE);
+  if (sqlite3_step (st) != SQLITE_ROW)
+    {
+      queue_fail (q, error, "next due");
+      return -1;
+    }
+  if (sqlite3_column_type (st, 0) == SQLITE_NULL)
+    return -1;
+  return sqlite3_column_int64 (st, 0);
+}
+
+/* ---- status ---------------------------------------------------------- */
+
+static void
+queue_rcpt_status_free (QueueRcptStatus *r)
+{
+  g_free (r->address);
+  g_free (r->reply);
+  g_free (r);
+}
+
+void
+queue_status_free (QueueStatus *s)
+{
+  if (s == NULL)
+    return;
+  g_free (s->id);
+  g_free (s->state);
+  g_free (s->booking);
+  g_clear_pointer (&s->recipients, g_ptr_array_unref);
+  g_free (s);
+}
+
+/* Columns 3.. of ST_STATUS, checked. (transfer full) */
+static QueueRcptStatus *
+queue_rcpt_from_row (sqlite3_stmt *st, GError **error)
+{
+  const char *addr = queue_col_text (st, 3);
+  const char *reply = queue_col_text (st, 8);
+  gint64 attempts, next_try, updated;
+  RcptState state;
+  QueueRcptStatus *r;
+
+  if (!queue_address_ok (addr, FALSE)
+      || !queue_state_parse (queue_col_text (st, 4), &state)
+      || !queue_col_int (st, 5, 0, &attempts) || attempts > G_MAXUINT
+      || !queue_col_int (st, 6, G_MININT64, &next_try)
+      || !queue_col_int (st, 7, G_MININT64, &updated)
+      || (sqlite3_column_type (st, 8) != SQLITE_NULL && reply == NULL)
+      || (reply != NULL && !g_utf8_validate (reply, -1, NULL)))
+    {
+      queue_corrupt (error, "recipient status");
+      return NULL;
+    }
+  r = g_new0 (QueueRcptStatus, 1);
+  r->address = g_strdup (addr);
+  r->state = state;
+  r->attempts = (guint) attempts;
+  r->next_try = state == RCPT_DEFERRED ? next_try : 0;
+  r->updated = updated;
+  r->reply = g_strdup (reply);
+  return r;
+}
+
+/* The invite's state from its recipients' (queue.h, QueueStatus). */
+static const char *
+queue_invite_state (GPtrArray *rcpts)
+{
+  gboolean deferred = FALSE, all_sent = TRUE;
+
+  for (guint i = 0; i < rcpts->len; i++)
+    {
+      const QueueRcptStatus *r = g_ptr_array_index (rcpts, i);
+      if (r->state == RCPT_QUEUED || r->state == RCPT_SENDING)
+        return "queued";
+      deferred |= r->state == RCPT_DEFERRED;
+      all_sent &= r->state == RCPT_SENT;
+    }
+  if (deferred)
+    return "deferred";
+  return all_sent ? "sent" : "failed";
+}
+
+static gboolean
+queue_status_head (QueueStatus *s, sqlite3_stmt *st, GError **error)
+{
+  const char *booking = queue_col_text (st, 2);
+
+  if (!queue_col_int (st, 0, G_MININT64, &s->created)
+      || !queue_col_int (st, 1, G_MININT64, &s->expires)
+      || (sqlite3_column_type (st, 2) != SQLITE_NULL && booking == NULL)
+      || (booking != NULL && !g_utf8_validate (booking, -1, NULL)))
+    return queue_corrupt (error, "invite");
+  s->booking = g_strdup (booking);
+  return TRUE;
+}
+
+QueueStatus *
+queue_status (Queue *q, const char *id, GError **error)
+{
+  g_autoptr (QueueStatus) s = g_new0 (QueueStatus, 1);
+  g_autoptr (QueueStmt) st = NULL;
+  int rc;
+
+  g_return_val_if_fail (q != NULL && id != NULL, NULL);
+  s->id = g_strdup (id);
+  s->recipients =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) queue_rcpt_status_free);
+  st = queue_stmt (q, ST_STATUS);
+  sqlite3_bind_text (st, 1, id, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+    {
+      QueueRcptStatus *r;
+      if (s->recipients->len == 0 && !queue_status_head (s, st, error))
+        return NULL;
+      if ((r = queue_rcpt_from_row (st, error)) == NULL)
+        return NULL;
+      g_ptr_array_add (s->recipients, r);
+    }
+  if (rc != SQLITE_DONE)
+    {
+      queue_fail (q, error, "status");
+      return NULL;
+    }
+  if (s->recipients->len == 0)
+    {
+      g_set_error (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND,
+                   "no such invite");
+      return NULL;
+    }
+  s->state = g_strdup (queue_invite_state (s->recipients));
+  return g_steal_pointer (&s);
+}

@@ -1,0 +1,151 @@
+/*
+ * queue.h - the durable queue: invites, their message bytes and their
+ * recipients, and each recipient's delivery state.  SQL lives only here.
+ *
+ * An invite is inserted with its message and all recipients in one
+ * transaction; queue_insert returns only after that commit (WAL,
+ * synchronous=FULL), so `status=queued` is answered only for what a
+ * crash or power loss cannot take back.
+ *
+ * Recipient states:
+ *   queued    accepted, never tried
+ *   sending   claimed by the delivery worker (in flight)
+ *   deferred  tried, temporary failure, next_try set
+ *   sent      the relay accepted it (final)
+ *   failed    permanent failure (final)
+ *   expired   retries ran out by max_age or meeting time (final)
+ * A recipient found `sending` at start-up was in flight during a crash:
+ * queue_recover makes it deferred again and reports it, because the
+ * relay may already have it (at least once, never lost).
+ *
+ * Each connection belongs to one thread.  The daemon opens one for the
+ * socket side and one for the delivery worker.
+ */
+#ifndef INVITEMAIL_QUEUE_H
+#define INVITEMAIL_QUEUE_H
+
+#include <glib.h>
+
+typedef struct Queue Queue;
+
+GQuark queue_error_quark (void);
+#define QUEUE_ERROR (queue_error_quark ())
+typedef enum {
+  QUEUE_ERROR_IO,         /* storage failed: answer unavailable */
+  QUEUE_ERROR_CONFLICT,   /* idempotency key used for another request */
+  QUEUE_ERROR_NOT_FOUND,
+  QUEUE_ERROR_CORRUPT     /* a row read back failed its checks */
+} QueueError;
+
+typedef enum {
+  RCPT_QUEUED, RCPT_SENDING, RCPT_DEFERRED, RCPT_SENT, RCPT_FAILED, RCPT_EXPIRED
+} RcptState;
+
+const char *queue_state_name (RcptState s);   /* "queued", ... */
+
+Queue *queue_open (const char *path, GError **error);
+void queue_close (Queue *q);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Queue, queue_close)
+
+typedef struct {
+  const char *id;                 /* INVITE_ID_LEN chars, made by the daemon */
+  gint64 created;                 /* unix seconds */
+  gint64 expires;                 /* unix seconds: min(created+max_age, meeting) */
+  const char *idempotency_key;    /* may be NULL */
+  const char *fingerprint;        /* invitation_fingerprint; with the key */
+  const char *staff;              /* may be NULL */
+  const char *booking;            /* may be NULL */
+  gint64 peer_uid;
+  const char *envelope_from;
+  GBytes *message;                /* the exact bytes to send */
+  const char *message_sha256;
+  const char *const *recipients;  /* validated ASCII mailboxes */
+  guint n_recipients;
+} QueueInsert;
+
+/*
+ * Stores one invite durably.  When ins->idempotency_key was seen before
+ * with the same fingerprint, stores nothing and sets *existing_id to the
+ * first invite's id (transfer full); with another fingerprint fails with
+ * QUEUE_ERROR_CONFLICT.  Otherwise *existing_id is NULL.
+ */
+gboolean queue_insert (Queue *q, const QueueInsert *ins, char **existing_id,
+                       GError **error);
+
+/* One recipient to deliver. */
+typedef struct {
+  char *invite_id;
+  guint idx;
+  char *address;
+  char *envelope_from;
+  guint attempts;                 /* tries before this one */
+  gint64 created;
+  gint64 expires;
+} QueueJob;
+void queue_job_free (QueueJob *j);
+
+/*
+ * Claims up to max recipients that are queued, or deferred with
+ * next_try <= now, oldest first, marking them `sending` in one
+ * transaction.  Returns a GPtrArray of QueueJob* (transfer full,
+ * free function set); empty when nothing is due.
+ */
+GPtrArray *queue_claim_due (Queue *q, gint64 now, guint max, GError **error);
+
+/* The message bytes of an invite (transfer full). */
+GBytes *queue_message (Queue *q, const char *invite_id, GError **error);
+
+typedef struct {
+  const char *invite_id;
+  guint idx;
+  RcptState state;                /* sent, deferred, failed or expired */
+  gint64 next_try;                /* for deferred */
+  const char *reply;              /* safe text of the last SMTP reply, or NULL */
+} QueueResult;
+
+/* Records the outcome of n tries in one transaction; attempts += 1. */
+gboolean queue_record (Queue *q, const QueueResult *res, guint n, gint64 now,
+                       GError **error);
+
+/*
+ * Start-up recovery: every `sending` recipient becomes deferred with
+ * next_try = now.  Returns them (QueueJob*, transfer full) so the caller
+ * can audit "duplicate suspected".
+ */
+GPtrArray *queue_recover (Queue *q, gint64 now, GError **error);
+
+/* Earliest next_try among queued/deferred recipients, or -1 if none. */
+gint64 queue_next_due (Queue *q, GError **error);
+
+typedef struct {
+  char *address;
+  RcptState state;
+  guint attempts;
+  gint64 next_try;                /* 0 unless deferred */
+  gint64 updated;
+  char *reply;                    /* may be NULL */
+} QueueRcptStatus;
+
+typedef struct {
+  char *id;
+  char *state;                    /* queued | deferred | sent | failed */
+  gint64 created;
+  gint64 expires;
+  char *booking;
+  GPtrArray *recipients;          /* QueueRcptStatus* */
+} QueueStatus;
+void queue_status_free (QueueStatus *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (QueueStatus, queue_status_free)
+
+/* One invite's state; QUEUE_ERROR_NOT_FOUND if no such id. */
+QueueStatus *queue_status (Queue *q, const char *id, GError **error);
+
+/*
+ * TEST HOOK, not for production code: while fail is TRUE every commit
+ * really fails (the transaction is rolled back instead of committed)
+ * and the call returns QUEUE_ERROR_IO, so tests can prove that nothing
+ * is answered `queued` unless the commit succeeded.
+ */
+void queue_set_fail_commit (Queue *q, gboolean fail);
+
+#endif

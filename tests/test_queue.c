@@ -1,0 +1,735 @@
+/*
+ * test_queue.c - the durable queue against real SQLite files in a
+ * temporary directory: idempotency, claiming, outcomes and the invite
+ * state rule, crash recovery, commit failure, and rows corrupted on
+ * disk (which must give QUEUE_ERROR_CORRUPT, never a crash).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+#include <sys/stat.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <sqlite3.h>
+
+#include "db.h"
+#include "queue.h"
+
+#define ID1 "aaaaaaaaaaaaaaaaaa01"
+#define ID2 "aaaaaaaaaaaaaaaaaa02"
+#define ID3 "aaaaaaaaaaaaaaaaaa03"
+
+typedef struct {
+  char *dir;
+  char *path;
+} Fixture;
+
+static int
+setup (void **state)
+{
+  Fixture *fx = g_new0 (Fixture, 1);
+
+  fx->dir = g_dir_make_tmp ("test_queue-XXXXXX", NULL);
+  assert_non_null (fx->dir);
+  fx->path = g_build_filename (fx->dir, "queue.db", NULL);
+  *state = fx;
+  return 0;
+}
+
+static void
+remove_dir (const char *dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *p = g_build_filename (dir, name, NULL);
+      if (g_file_test (p, G_FILE_TEST_IS_DIR))
+        remove_dir (p);
+      else
+        g_unlink (p);
+    }
+  if (d != NULL)
+    g_dir_close (d);
+  g_rmdir (dir);
+}
+
+static int
+teardown (void **state)
+{
+  Fixture *fx = *state;
+
+  remove_dir (fx->dir);
+  g_free (fx->dir);
+  g_free (fx->path);
+  g_free (fx);
+  return 0;
+}
+
+/* ---- helpers --------------------------------------------------------- */
+
+static const char *const two_rcpts[] = { "ann@example.org", "bo@example.com" };
+static const char *const one_rcpt[] = { "cy@example.org" };
+
+typedef struct {
+  QueueInsert ins;
+  GBytes *msg;
+  char *sha;
+} TestInsert;
+
+static void
+test_insert_init (TestInsert *t, const char *id, gint64 created,
+                  const char *const *rcpts, guint n)
+{
+  g_autofree char *body =
+    g_strdup_printf ("Subject: invite %s\r\n\r\nHello\r\n", id);
+
+  memset (t, 0, sizeof *t);
+  t->msg = g_bytes_new (body, strlen (body));
+  t->sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, t->msg);
+  t->ins.id = id;
+  t->ins.created = created;
+  t->ins.expires = created + 86400;
+  t->ins.fingerprint = "fp-one";
+  t->ins.staff = "SE0000000000-test";
+  t->ins.booking = "BK-42";
+  t->ins.peer_uid = 1000;
+  t->ins.envelope_from = "noreply@example.org";
+  t->ins.message = t->msg;
+  t->ins.message_sha256 = t->sha;
+  t->ins.recipients = rcpts;
+  t->ins.n_recipients = n;
+}
+
+static void
+test_insert_clear (TestInsert *t)
+{
+  g_bytes_unref (t->msg);
+  g_free (t->sha);
+}
+
+static void
+insert_ok (Queue *q, const char *id, gint64 created, const char *const *rcpts,
+           guint n)
+{
+  TestInsert t;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *existing = NULL;
+
+  test_insert_init (&t, id, created, rcpts, n);
+  assert_true (queue_insert (q, &t.ins, &existing, &error));
+  assert_null (error);
+  assert_null (existing);
+  test_insert_clear (&t);
+}
+
+/* Runs SQL on a plain connection, as an attacker or a broken disk. */
+static void
+raw_exec (const char *path, const char *sql)
+{
+  sqlite3 *db = NULL;
+  char *msg = NULL;
+
+  assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+  sqlite3_busy_timeout (db, 5000);
+  if (sqlite3_exec (db, sql, NULL, NULL, &msg) != SQLITE_OK)
+    fail_msg ("raw sql failed: %s: %s", sql, msg);
+  sqlite3_close (db);
+}
+
+static gint64
+raw_count (const char *path, const char *sql)
+{
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  gint64 n;
+
+  assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+  assert_int_equal (sqlite3_prepare_v2 (db, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal (sqlite3_step (st), SQLITE_ROW);
+  n = sqlite3_column_int64 (st, 0);
+  sqlite3_finalize (st);
+  sqlite3_close (db);
+  return n;
+}
+
+static GPtrArray *
+claim (Queue *q, gint64 now, guint max)
+{
+  g_autoptr (GError) error = NULL;
+  GPtrArray *jobs = queue_claim_due (q, now, max, &error);
+
+  assert_non_null (jobs);
+  assert_null (error);
+  return jobs;
+}
+
+static QueueStatus *
+status_ok (Queue *q, const char *id)
+{
+  g_autoptr (GError) error = NULL;
+  QueueStatus *s = queue_status (q, id, &error);
+
+  assert_non_null (s);
+  assert_null (error);
+  return s;
+}
+
+static RcptState
+rcpt_state (QueueStatus *s, guint i)
+{
+  return ((QueueRcptStatus *) g_ptr_array_index (s->recipients, i))->state;
+}
+
+/* ---- tests ----------------------------------------------------------- */
+
+static void
+test_insert_and_status (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (Queue) q = queue_open (fx->path, NULL);
+  g_autoptr (QueueStatus) s = NULL;
+  g_autoptr (GBytes) msg = NULL;
+  g_autofree char *wal = NULL;
+  struct stat sb;
+
+  assert_non_null (q);
+  insert_ok (q, ID1, 100, two_rcpts, 2);
+  s = status_ok (q, ID1);
+  assert_string_equal (s->id, ID1);
+  assert_string_equal (s->state, "queued");
+  assert_string_equal (s->booking, "BK-42");
+  assert_int_equal (s->created, 100);
+  assert_int_equal (s->expires, 100 + 86400);
+  assert_int_equal (s->recipients->len, 2);
+  assert_string_equal (((QueueRcptStatus *) s->recipients->pdata[0])->address,
+                       "ann@example.org");
+  assert_string_equal (((QueueRcptStatus *) s->recipients->pdata[1])->address,
+                       "bo@example.com");
+  assert_int_equal (rcpt_state (s, 0), RCPT_QUEUED);
+  msg = queue_message (q, ID1, NULL);
+  assert_non_null (msg);
+  assert_non_null (g_strstr_len (g_bytes_get_data (msg, NULL),
+                                 g_bytes_get_size (msg), "invite " ID1));
+  /* The file holds addresses and bodies: owner only. */
+  assert_int_equal (g_stat (fx->path, &sb), 0);
+  assert_int_equal (sb.st_mode & 077, 0);
+  wal = g_strconcat (fx->path, "-wal", NULL);     /* SQLite copies the mode */
+  assert_int_equal (g_stat (wal, &sb), 0);
+  assert_int_equal (sb.st_mode & 077, 0);
+  assert_int_equal (queue_next_due (q, NULL), 100);
+}
+
+static void
+test_status_not_found (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (Queue) q = queue_open (fx->path, NULL);
+  g_autoptr (GError) error = NULL;
+
+  assert_null (queue_status (q, ID2, &error));
+  assert_true (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND));
+  g_clear_error (&error);
+  assert_null (queue_message (q, ID2, &error));
+  assert_true (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND));
+  assert_int_equal (queue_next_due (q, NULL), -1);
+}
+
+static void
+test_idempotent_repeat (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (Queue) q = queue_open (fx->path, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *existing = NULL;
+  TestInsert a, b;
+
+  test_insert_init (&a, ID1, 100, two_rcpts, 2);
+  a.ins.idempotency_key = "req-1";
+  assert_true (queue_insert (q, &a.ins, &existing, &error));
+  assert_null (existing);
+  test_insert_init (&b, ID2, 200, two_rcpts, 2);
+  b.ins.idempotency_key = "req-1";
+  assert_true (queue_insert (q, &b.ins, &existing, &error));
+  assert_null (error);
+  assert_non_null (existing);
+  assert_string_equal (existing, ID1);
+  assert_null (queue_status (q, ID2, NULL));
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"), 1);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM recipients"),
+                    2);
+  test_insert_clear (&a);
+  test_insert_clear (&b);
+}
+
+static void
+test_idempotent_conflict (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (Queue) q = queue_open (fx->path, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *existing = NULL;
+  TestInsert a, b;
+
+  test_insert_init (&a, ID1, 100, two_rcpts, 2);
+  a.ins.idempotency_key = "req-1";
+  assert_true (queue_insert (q, &a.ins, NULL, NULL));
+  test_insert_init (&b, ID2, 200, one_rcpt, 1);
+  b.ins.idempotency_key = "req-1";
+  b.ins.fingerprint = "fp-other";
+  assert_false (queue_insert (q, &b.ins, &existing, &error));
+  assert_true (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_CONFLICT));
+  assert_null (existing);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"), 1);
+  test_insert_clear (&a);
+  test_insert_clear (&b);
+}
+
+static void
+test_claim_due (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (Queue) q = queue_open (fx->path, NULL);
+  g_autoptr (GPtrArray) first = NULL, second = NULL, none = NULL;
+  g_autoptr (GPtrArray) early = NULL, due = NULL;
+  g_autoptr (QueueStatus) s = NULL;
+  QueueResult res = { ID3, 0, RCPT_DEFERRED, 2000, "451 4.3.0 try later" };
+  QueueJob *j;
+
+  insert_ok (q, ID3, 300, one_rcpt, 1);
+  insert_ok (q, ID1, 100, one_rcpt, 1);
+  insert_ok (q, ID2, 200, one_rcpt, 1);
+  first = claim (q, 1000, 2);
+  assert_int_equal (first->len, 2);
+  j = g_ptr_array_index (first, 0);
+  assert_string_equal (j->invite_id, ID1);        /* oldest first */
+  assert_string_equal (j->address, "cy@example.org");
+  assert_string_equal (j->envelope_from, "noreply@example.org");
+  assert_int_equal (j->attempts, 0);
+  assert_int_equal (j->created, 100);
+  assert_int_equal (j->expires, 100 + 86400);
+  assert_string_equal (((QueueJob *) first->pdata[1])->invite_id, ID2);
+  s = status_ok (q, ID1);
+  assert_int_equal (rcpt_state (s, 0), RCPT_SENDING);
+  assert_string_equal (s->state, "queued");       /* sending shows queued */
+  second = claim (q, 1000, 10);
+  assert_int_equal (second->len, 1);
+  assert_string_equal (((QueueJob *) second->pdata[0])->invite_id, ID3);
+  none = claim (q, 1000, 10);
+  assert_int_equal (none->len, 0);
+  /* A deferred recipient waits for its next_try. */
+  assert_true (queue_record (q, &res, 1, 1000, NULL));
+  assert_int_equal (queue_next_due (q, NULL), 2000);
+  early = claim (q, 1999, 10);
+  assert_int_equal (early->len, 0);
+  due = claim (q, 2000, 10);
+  assert_int_equal (due->len, 1);
+  assert_int_equal (((QueueJob *) due->pdata[0])->attempts, 1);
+}
+
+/* Invite state from recipient states (queue.h, QueueStatus).  Queued
+ * recipients come last: the first `claimed` are claimed in idx order,
+ * then recorded unless "sending" is wanted. */
+static const struct {
+  const char *name;
+  RcptState states[3];
+  guint n;
+  const char *expect;
+} state_cases[] = {
+  { "all sent", { RCPT_SENT, RCPT_SENT }, 2, "sent" },
+  { "one still queued", { RCPT_SENT, RCPT_QUEUED }, 2, "queued" },
+  { "one sending", { RCPT_SENDING, RCPT_DEFERRED }, 2, "queued" },
+  { "sent and deferred", { RCPT_SENT, RCPT_DEFERRED }, 2, "deferred" },
+  { "deferred beats failed", { RCPT_FAILED, RCPT_DEFERRED }, 2, "deferred" },
+  { "sent and failed", { RCPT_SENT, RCPT_FAILED }, 2, "failed" },
+  { "expired and sent", { RCPT_EXPIRED, RCPT_SENT }, 2, "failed" },
+  { "all expired", { RCPT_EXPIRED }, 1, "failed" },
+  { "mixed three", { RCPT_SENT, RCPT_FAILED, RCPT_QUEUED }, 3, "queued" },
+};
+
+static const char *const three_rcpts[] = {
+  "a1@example.org", "a2@example.org", "a3@example.com"
+};
+
+static void
+check_state_case (const char *path, guint c)
+{
+  g_autoptr (Queue) q = queue_open (path, NULL);
+  g_autoptr (GPtrArray) jobs = NULL;
+  g_autoptr (QueueStatus) s = NULL;
+  guint claimed = 0;
+
+  insert_ok (q, ID1, 100, three_rcpts, state_cases[c].n);
+  while (claimed < state_cases[c].n
+         && state_cases[c].states[claimed] != RCPT_QUEUED)
+    claimed++;
+  jobs = claim (q, 1000, claimed);
+  for (guint i = 0; i < claimed; i++)
+    {
+      QueueResult r = { ID1, i, state_cases[c].states[i], 5000, "250 ok" };
+      if (r.state != RCPT_SENDING)
+        assert_true (queue_record (q, &r, 1, 1000, NULL));
+    }
+  s = status_ok (q, ID1);
+  if (strcmp (s->state, state_cases[c].expect) != 0)
+    fail_msg ("case '%s': state %s, expected %s", state_cases[c].name,
+              s->state, state_cases[c].expect);
+  for (guint i = 0; i < state_cases[c].n; i++)
+    {
+      QueueRcptStatus *r = g_ptr_array_index (s->recipients, i);
+      assert_int_equal (r->state, state_cases[c].states[i]);
+      assert_int_equal (r->next_try, r->state == RCPT_DEFERRED ? 5000 : 0);
+      if (i < claimed && r->state != RCPT_SENDING)
+        {
+          assert_int_equal (r->attempts, 1);
+          assert_string_equal (r->reply, "250 ok");
+        }
+    }
+}
+
+static void
+test_state_rules (void **state)
+{
+  Fixture *fx = *state;
+
+  for (guint c = 0; c < G_N_ELEMENTS (state_cases); c++)
+    {
+      g_autofree char *name = g_strdup_printf ("state-%u.db", c);
+      g_autofree char *path = g_build_filename (fx->dir, name, NULL);
+      check_state_case (path, c);
+    }
+}
+
+static void
+test_record_unknown_recipient (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (Queue) q = queue_open (fx->path, NULL);
+  g_autoptr (GPtrArray) jobs = NULL;
+  g_autoptr (QueueStatus) s = NULL;
+  g_autoptr (GError) error = NULL;
+  QueueResult res[2] = {
+    { ID1, 0, RCPT_SENT, 0, "250 ok" },
+    { ID1, 7, RCPT_SENT, 0, "250 ok" },   /* no such idx */
+  };
+
+  insert_ok (q, ID1, 100, two_rcpts, 2);
+  jobs = claim (q, 1000, 10);
+  assert_false (queue_record (q, res, 2, 1000, &error));
+  assert_true (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND));
+  /* One transaction: the good half was not kept either. */
+  s = status_ok (q, ID1);
+  assert_int_equal (rcpt_state (s, 0), RCPT_SENDING);
+}
+
+static void
+test_recover_after_crash (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GPtrArray) jobs = NULL, again = NULL, due = NULL;
+  g_autoptr (QueueStatus) s = NULL;
+  Queue *q = queue_open (fx->path, NULL);
+  QueueJob *j;
+
+  insert_ok (q, ID1, 100, two_rcpts, 2);
+  insert_ok (q, ID2, 150, one_rcpt, 1);
+  jobs = claim (q, 1000, 2);            /* ID1's two recipients */
+  assert_int_equal (jobs->len, 2);
+  queue_close (q);                      /* "crash": no record */
+  g_clear_pointer (&jobs, g_ptr_array_unref);
+
+  q = queue_open (fx->path, NULL);
+  assert_non_null (q);
+  jobs = queue_recover (q, 5000, NULL);
+  assert_non_null (jobs);
+  assert_int_equal (jobs->len, 2);
+  j = g_ptr_array_index (jobs, 1);
+  assert_string_equal (j->invite_id, ID1);
+  assert_int_equal (j->idx, 1);
+  assert_string_equal (j->address, "bo@example.com");
+  s = status_ok (q, ID1);
+  assert_string_equal (s->state, "deferred");
+  assert_int_equal (((QueueRcptStatus *) s->recipients->pdata[0])->next_try,
+                    5000);
+  again = queue_recover (q, 6000, NULL);
+  assert_int_equal (again->len, 0);
+  due = claim (q, 5000, 10);
+  assert_int_equal (due->len, 3);
+  queue_close (q);
+}
+
+static void
+test_survives_reopen (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (QueueStatus) s = NULL;
+  g_autoptr (GBytes) msg = NULL;
+  Queue *q = queue_open (fx->path, NULL);
+
+  insert_ok (q, ID1, 100, two_rcpts, 2);
+  queue_close (q);
+  q = queue_open (fx->path, NULL);
+  assert_non_null (q);
+  s = status_ok (q, ID1);
+  assert_int_equal (s->recipients->len, 2);
+  msg = queue_message (q, ID1, NULL);
+  assert_non_null (msg);
+  queue_close (q);
+}
+
+static void
+test_fail_commit (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (Queue) q = queue_open (fx->path, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) jobs = NULL;
+  g_autoptr (QueueStatus) s = NULL;
+  TestInsert t;
+
+  test_insert_init (&t, ID1, 100, two_rcpts, 2);
+  queue_set_fail_commit (q, TRUE);
+  assert_false (queue_insert (q, &t.ins, NULL, &error));
+  assert_true (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_IO));
+  g_clear_error (&error);
+  queue_set_fail_commit (q, FALSE);
+  assert_null (queue_status (q, ID1, NULL));
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"), 0);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM recipients"),
+                    0);
+  /* After the failure the connection still works. */
+  assert_true (queue_insert (q, &t.ins, NULL, NULL));
+  queue_set_fail_commit (q, TRUE);
+  assert_null (queue_claim_due (q, 1000, 10, &error));
+  assert_true (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_IO));
+  queue_set_fail_commit (q, FALSE);
+  s = status_ok (q, ID1);
+  assert_int_equal (rcpt_state (s, 0), RCPT_QUEUED);
+  jobs = claim (q, 1000, 10);
+  assert_int_equal (jobs->len, 2);
+  test_insert_clear (&t);
+}
+
+static void
+test_insert_refuses_bad_values (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (Queue) q = queue_open (fx->path, NULL);
+  static const char *const injected[] = {
+    "x@example.org>\r\nRCPT TO:<y@example.com"
+  };
+  static const char *const spaced[] = { "a b@example.org" };
+  static const char *const empty[] = { "" };
+  const struct {
+    const char *name, *id, *sha;
+    const char *const *rcpts;
+  } cases[] = {
+    { "short id", "abc", NULL, one_rcpt },
+    { "upper-case id", "AAAAAAAAAAAAAAAAAA01", NULL, one_rcpt },
+    { "CRLF in address", ID1, NULL, injected },
+    { "space in address", ID1, NULL, spaced },
+    { "empty address", ID1, NULL, empty },
+    { "wrong message hash", ID1, "00", one_rcpt },
+  };
+
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++)
+    {
+      g_autoptr (GError) error = NULL;
+      TestInsert t;
+
+      test_insert_init (&t, cases[c].id, 100, cases[c].rcpts, 1);
+      if (cases[c].sha != NULL)
+        t.ins.message_sha256 = cases[c].sha;
+      if (queue_insert (q, &t.ins, NULL, &error))
+        fail_msg ("case '%s' was stored", cases[c].name);
+      assert_true (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_CORRUPT));
+      test_insert_clear (&t);
+    }
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"), 0);
+}
+
+/* Rows damaged on disk; the call named must answer CORRUPT. */
+enum { OP_STATUS, OP_CLAIM, OP_MESSAGE, OP_RECOVER };
+static const struct {
+  const char *name;
+  const char *sql;
+  int op;
+} corrupt_cases[] = {
+  { "unknown state", "UPDATE recipients SET state = 'bogus'", OP_STATUS },
+  { "CRLF in address",
+    "UPDATE recipients SET address = 'x@example.org>' || char(13,10) ||"
+    " 'RCPT TO:<y@example.com'", OP_CLAIM },
+  { "address not text",
+    "UPDATE recipients SET address = CAST('a@example.org' AS BLOB)",
+    OP_STATUS },
+  { "address without @", "UPDATE recipients SET address = 'nobody'",
+    OP_CLAIM },
+  { "empty address", "UPDATE recipients SET address = ''", OP_CLAIM },
+  { "negative attempts", "UPDATE recipients SET attempts = -1", OP_STATUS },
+  { "bad invite id",
+    "UPDATE recipients SET invite_id = 'X';"
+    "UPDATE invites SET id = 'X'", OP_CLAIM },
+  { "message changed", "UPDATE invites SET message = x'00'", OP_MESSAGE },
+  { "message not a blob", "UPDATE invites SET message = 'text'", OP_MESSAGE },
+  { "sending with bad sender",
+    "UPDATE recipients SET state = 'sending';"
+    "UPDATE invites SET envelope_from = 'a b'", OP_RECOVER },
+  { "no recipients", "DELETE FROM recipients", OP_STATUS },
+};
+
+static gboolean
+run_corrupt_op (Queue *q, int op, GError **error)
+{
+  g_autoptr (QueueStatus) s = NULL;
+  g_autoptr (GPtrArray) jobs = NULL;
+  g_autoptr (GBytes) msg = NULL;
+
+  switch (op)
+    {
+    case OP_STATUS:
+      return (s = queue_status (q, ID1, error)) != NULL;
+    case OP_CLAIM:
+      return (jobs = queue_claim_due (q, 1000, 10, error)) != NULL;
+    case OP_MESSAGE:
+      return (msg = queue_message (q, ID1, error)) != NULL;
+    default:
+      return (jobs = queue_recover (q, 1000, error)) != NULL;
+    }
+}
+
+static void
+test_corrupt_rows (void **state)
+{
+  Fixture *fx = *state;
+
+  for (guint c = 0; c < G_N_ELEMENTS (corrupt_cases); c++)
+    {
+      g_autofree char *name = g_strdup_printf ("corrupt-%u.db", c);
+      g_autofree char *path = g_build_filename (fx->dir, name, NULL);
+      g_autofree char *sql = g_strdup_printf (
+        "PRAGMA ignore_check_constraints=ON; %s", corrupt_cases[c].sql);
+      g_autoptr (Queue) q = queue_open (path, NULL);
+      g_autoptr (GError) error = NULL;
+
+      insert_ok (q, ID1, 100, one_rcpt, 1);
+      raw_exec (path, sql);
+      if (run_corrupt_op (q, corrupt_cases[c].op, &error))
+        fail_msg ("case '%s' was accepted", corrupt_cases[c].name);
+      if (!g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_CORRUPT))
+        fail_msg ("case '%s': %s", corrupt_cases[c].name,
+                  error ? error->message : "no error");
+    }
+}
+
+static void
+test_schema_too_new (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GError) error = NULL;
+  Queue *q = queue_open (fx->path, NULL);
+
+  queue_close (q);
+  raw_exec (fx->path, "PRAGMA user_version = 99");
+  assert_null (queue_open (fx->path, &error));
+  assert_non_null (error);
+  assert_non_null (strstr (error->message, "99"));
+}
+
+static void
+test_many_inserts (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (Queue) q = queue_open (fx->path, NULL);
+  g_autoptr (GPtrArray) jobs = NULL;
+  gint64 start = g_get_monotonic_time ();
+
+  for (guint i = 0; i < 1000; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("bbbbbbbbbbbbbbb%05u", i);
+      insert_ok (q, id, 100 + i, one_rcpt, 1);
+    }
+  jobs = claim (q, 5000, 5000);
+  assert_int_equal (jobs->len, 1000);
+  assert_string_equal (((QueueJob *) jobs->pdata[0])->invite_id,
+                       "bbbbbbbbbbbbbbb00000");
+  assert_string_equal (((QueueJob *) jobs->pdata[999])->invite_id,
+                       "bbbbbbbbbbbbbbb00999");
+  /* Sanity, not a benchmark: 1000 fsynced commits well under a minute. */
+  assert_true (g_get_monotonic_time () - start < 60 * G_USEC_PER_SEC);
+}
+
+static gint64
+pragma_int (sqlite3 *db, const char *sql)
+{
+  sqlite3_stmt *st = NULL;
+  gint64 v;
+
+  assert_int_equal (sqlite3_prepare_v2 (db, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal (sqlite3_step (st), SQLITE_ROW);
+  v = sqlite3_column_int64 (st, 0);
+  sqlite3_finalize (st);
+  return v;
+}
+
+/* db.c: the per-connection settings the durability promise rests on. */
+static void
+test_db_settings (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *missing = g_build_filename (fx->dir, "none.db", NULL);
+  sqlite3 *db = db_open (fx->path, &error);
+  sqlite3 *ro;
+
+  assert_non_null (db);
+  assert_int_equal (pragma_int (db, "PRAGMA synchronous"), 2);   /* FULL */
+  assert_int_equal (pragma_int (db, "PRAGMA foreign_keys"), 1);
+  assert_int_equal (pragma_int (db, "PRAGMA trusted_schema"), 0);
+  assert_int_equal (pragma_int (db, "SELECT journal_mode = 'wal' FROM"
+                                    " pragma_journal_mode"), 1);
+  ro = db_open_readonly (fx->path, &error);
+  assert_non_null (ro);
+  assert_int_equal (pragma_int (ro, "PRAGMA query_only"), 1);
+  assert_false (db_exec (ro, "CREATE TABLE t (x)", &error));
+  assert_true (g_error_matches (error, DB_ERROR, DB_ERROR_IO));
+  g_clear_error (&error);
+  sqlite3_close_v2 (ro);
+  sqlite3_close_v2 (db);
+  assert_null (db_open_readonly (missing, &error));
+  assert_true (g_error_matches (error, DB_ERROR, DB_ERROR_OPEN));
+  assert_false (g_file_test (missing, G_FILE_TEST_EXISTS));
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown (test_db_settings, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_insert_and_status, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_status_not_found, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_idempotent_repeat, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_idempotent_conflict, setup,
+                                     teardown),
+    cmocka_unit_test_setup_teardown (test_claim_due, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_state_rules, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_record_unknown_recipient, setup,
+                                     teardown),
+    cmocka_unit_test_setup_teardown (test_recover_after_crash, setup,
+                                     teardown),
+    cmocka_unit_test_setup_teardown (test_survives_reopen, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_fail_commit, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_insert_refuses_bad_values, setup,
+                                     teardown),
+    cmocka_unit_test_setup_teardown (test_corrupt_rows, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_schema_too_new, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_many_inserts, setup, teardown),
+  };
+
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}
