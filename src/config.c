@@ -1,0 +1,617 @@
+/*
+ * config.c - the INI file into a Config, with every key's default.
+ *
+ * What it does: reads one GKeyFile, refuses unknown sections and keys
+ * (a misspelt key must not silently become a default), checks types and
+ * ranges, resolves relative paths against the file's folder, resolves
+ * user and group names, and reads the SMTP password file.
+ *
+ * What it trusts: the administrator who wrote the file, only so far as
+ * to follow it; every value is still checked.  It does not look at
+ * templates (render.c) or open databases (queue.c, audit.c).
+ *
+ * Limits: auth user and password at most 255 bytes each (libESMTP's
+ * PLAIN plugin copies both into a 513-byte buffer, LIBS.md 3).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "validate.h"
+
+#define AUTH_FIELD_MAX 255
+#define SMTP_TIMEOUT_MAX_S 3600
+#define RETRY_MAX_S (30 * 86400)
+
+G_DEFINE_QUARK (invitemail-config-error-quark, config_error)
+
+/* The contract's keys (SPEC "Configuration"); anything else is refused. */
+static const char *const known_keys[] = {
+  "daemon.socket", "daemon.socket_mode", "daemon.socket_group",
+  "daemon.allowed_users", "daemon.allowed_groups", "daemon.queue_db",
+  "daemon.audit_db", "daemon.client_timeout",
+  "organisation.name", "organisation.from", "organisation.envelope_from",
+  "organisation.message_id_domain", "organisation.dpo_email",
+  "organisation.slogan",
+  "invite.templates_dir", "invite.signatures_dir", "invite.default_lang",
+  "invite.link_hosts", "invite.max_recipients", "invite.to_header",
+  "transport.type", "transport.outbox_dir",
+  "smtp.host", "smtp.port", "smtp.tls", "smtp.ca_file", "smtp.auth_user",
+  "smtp.auth_password_file", "smtp.helo_name", "smtp.timeout",
+  "retry.first_delay", "retry.max_delay", "retry.max_age",
+  NULL
+};
+
+static void
+secret_wipe (Secret *s)
+{
+  if (s->value != NULL)
+    {
+      explicit_bzero (s->value, s->len);
+      g_free (s->value);
+    }
+  s->value = NULL;
+  s->len = 0;
+}
+
+void
+config_free (Config *cfg)
+{
+  if (cfg == NULL)
+    return;
+  g_free (cfg->path);
+  g_free (cfg->socket);
+  g_free (cfg->socket_group);
+  g_array_unref (cfg->allowed_users);
+  g_array_unref (cfg->allowed_groups);
+  g_free (cfg->queue_db);
+  g_free (cfg->audit_db);
+  g_free (cfg->org_name);
+  g_free (cfg->from);
+  g_free (cfg->envelope_from);
+  g_free (cfg->message_id_domain);
+  g_free (cfg->dpo_email);
+  g_free (cfg->slogan);
+  g_free (cfg->templates_dir);
+  g_free (cfg->signatures_dir);
+  g_free (cfg->default_lang);
+  g_strfreev (cfg->link_hosts);
+  g_free (cfg->outbox_dir);
+  g_free (cfg->smtp_host);
+  g_free (cfg->smtp_ca_file);
+  g_free (cfg->smtp_auth_user);
+  g_free (cfg->smtp_auth_password_file);
+  secret_wipe (&cfg->smtp_password);
+  g_free (cfg->smtp_helo_name);
+  g_free (cfg);
+}
+
+/* Relative paths are relative to the configuration file's folder, so a
+ * configuration and its data can live together anywhere (SPEC). */
+static char *
+resolve_path (const char *base_dir, const char *value)
+{
+  if (g_path_is_absolute (value))
+    return g_strdup (value);
+  return g_build_filename (base_dir, value, NULL);
+}
+
+static Config *
+config_new_defaults (const char *base_dir)
+{
+  Config *cfg = g_new0 (Config, 1);
+
+  cfg->socket = g_strdup ("/run/invitemail/invitemail.sock");
+  cfg->socket_mode = 0660;
+  cfg->allowed_users = g_array_new (FALSE, FALSE, sizeof (uid_t));
+  cfg->allowed_groups = g_array_new (FALSE, FALSE, sizeof (gid_t));
+  cfg->queue_db = resolve_path (base_dir, "queue.db");
+  cfg->audit_db = resolve_path (base_dir, "audit.db");
+  cfg->client_timeout = 30;
+  cfg->org_name = g_strdup ("Region Exempel");
+  cfg->from = g_strdup ("evisit@example.org");
+  cfg->dpo_email = g_strdup ("dataskyddsombud@example.org");
+  cfg->slogan = g_strdup ("Vård på distans, nära dig");
+  cfg->templates_dir = g_strdup (PKGDATADIR "/templates");
+  cfg->signatures_dir = g_strdup (PKGDATADIR "/signatures");
+  cfg->default_lang = g_strdup ("sv");
+  cfg->link_hosts = g_strsplit ("*.example.org;example.org", ";", -1);
+  cfg->max_recipients = 10;
+  cfg->to_header = TO_HEADER_NONE;
+  cfg->transport = TRANSPORT_FILE;
+  cfg->outbox_dir = resolve_path (base_dir, "outbox");
+  cfg->smtp_host = g_strdup ("localhost");
+  cfg->smtp_port = 587;
+  cfg->smtp_tls = TLS_STARTTLS;
+  cfg->smtp_helo_name = g_strdup (g_get_host_name ());
+  cfg->smtp_timeout_ms = 60 * 1000;
+  cfg->retry_first_delay = 60;
+  cfg->retry_max_delay = 15 * 60;
+  cfg->retry_max_age = 24 * 3600;
+  return cfg;
+}
+
+static gboolean
+fail (GError **error, ConfigError code, const char *group, const char *key,
+      const char *what)
+{
+  g_set_error (error, CONFIG_ERROR, code, "[%s] %s: %s", group, key, what);
+  return FALSE;
+}
+
+static gboolean
+check_known_keys (GKeyFile *kf, GError **error)
+{
+  g_auto (GStrv) groups = g_key_file_get_groups (kf, NULL);
+
+  for (guint i = 0; groups[i] != NULL; i++)
+    {
+      g_auto (GStrv) keys = g_key_file_get_keys (kf, groups[i], NULL, NULL);
+      for (guint j = 0; keys != NULL && keys[j] != NULL; j++)
+        {
+          g_autofree char *full = g_strdup_printf ("%s.%s", groups[i], keys[j]);
+          if (!g_strv_contains (known_keys, full))
+            return fail (error, CONFIG_ERROR_KEY, groups[i], keys[j],
+                         "unknown key (see invitemail.conf(5))");
+        }
+      if (keys == NULL || keys[0] == NULL)
+        {
+          /* An empty section is harmless, but an unknown one is a typo. */
+          g_autofree char *probe = g_strdup_printf ("%s.", groups[i]);
+          gboolean known = FALSE;
+          for (guint k = 0; known_keys[k] != NULL; k++)
+            known = known || g_str_has_prefix (known_keys[k], probe);
+          if (!known)
+            return fail (error, CONFIG_ERROR_KEY, groups[i], "*",
+                         "unknown section");
+        }
+    }
+  return TRUE;
+}
+
+/* A string value: trimmed, non-empty, UTF-8 without control characters.
+ * Replaces *dst only when the key is present. */
+static gboolean
+get_string (GKeyFile *kf, const char *group, const char *key, char **dst,
+            GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autofree char *v = g_key_file_get_string (kf, group, key, &local);
+
+  if (v == NULL)
+    {
+      if (g_error_matches (local, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND)
+          || g_error_matches (local, G_KEY_FILE_ERROR,
+                              G_KEY_FILE_ERROR_GROUP_NOT_FOUND))
+        return TRUE;
+      return fail (error, CONFIG_ERROR_VALUE, group, key, local->message);
+    }
+  g_strstrip (v);
+  if (*v == '\0' || !g_utf8_validate (v, -1, NULL))
+    return fail (error, CONFIG_ERROR_VALUE, group, key,
+                 "empty or not UTF-8");
+  for (const char *p = v; *p; p++)
+    if ((unsigned char) *p < 0x20 || *p == 0x7f)
+      return fail (error, CONFIG_ERROR_VALUE, group, key,
+                   "control character in value");
+  g_free (*dst);
+  *dst = g_steal_pointer (&v);
+  return TRUE;
+}
+
+static gboolean
+get_path (GKeyFile *kf, const char *base_dir, const char *group,
+          const char *key, char **dst, GError **error)
+{
+  char *before = *dst;
+  char *v = NULL;
+
+  if (!get_string (kf, group, key, &v, error))
+    return FALSE;
+  if (v == NULL)
+    return TRUE;
+  g_free (before);
+  *dst = resolve_path (base_dir, v);
+  g_free (v);
+  return TRUE;
+}
+
+static gboolean
+get_uint (GKeyFile *kf, const char *group, const char *key, guint min,
+          guint max, guint *dst, GError **error)
+{
+  g_autofree char *v = NULL;
+  guint64 n = 0;
+
+  if (!get_string (kf, group, key, &v, error))
+    return FALSE;
+  if (v == NULL)
+    return TRUE;
+  if (!g_ascii_string_to_unsigned (v, 10, min, max, &n, NULL))
+    {
+      g_autofree char *what = g_strdup_printf ("not a whole number from %u to %u",
+                                               min, max);
+      return fail (error, CONFIG_ERROR_VALUE, group, key, what);
+    }
+  *dst = (guint) n;
+  return TRUE;
+}
+
+/* Maps a word to an enum value through a NULL-terminated word list. */
+static gboolean
+get_choice (GKeyFile *kf, const char *group, const char *key,
+            const char *const *words, int *dst, GError **error)
+{
+  g_autofree char *v = NULL;
+
+  if (!get_string (kf, group, key, &v, error))
+    return FALSE;
+  if (v == NULL)
+    return TRUE;
+  for (int i = 0; words[i] != NULL; i++)
+    if (g_ascii_strcasecmp (v, words[i]) == 0)
+      {
+        *dst = i;
+        return TRUE;
+      }
+  g_autofree char *all = g_strjoinv (" or ", (char **) words);
+  g_autofree char *what = g_strdup_printf ("must be %s", all);
+  return fail (error, CONFIG_ERROR_VALUE, group, key, what);
+}
+
+static gboolean
+get_list (GKeyFile *kf, const char *group, const char *key, char ***dst,
+          GError **error)
+{
+  g_autofree char *v = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+
+  if (!get_string (kf, group, key, &v, error))
+    return FALSE;
+  if (v == NULL)
+    return TRUE;
+  items = g_ptr_array_new_with_free_func (g_free);
+  g_auto (GStrv) parts = g_strsplit (v, ";", -1);
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      g_strstrip (parts[i]);
+      if (parts[i][0] != '\0')
+        g_ptr_array_add (items, g_strdup (parts[i]));
+    }
+  g_ptr_array_add (items, NULL);
+  g_strfreev (*dst);
+  *dst = (char **) g_ptr_array_free (g_steal_pointer (&items), FALSE);
+  return TRUE;
+}
+
+static gboolean
+resolve_users (GKeyFile *kf, Config *cfg, GError **error)
+{
+  g_auto (GStrv) users = NULL;
+  g_auto (GStrv) groups = NULL;
+
+  if (!get_list (kf, "daemon", "allowed_users", &users, error)
+      || !get_list (kf, "daemon", "allowed_groups", &groups, error))
+    return FALSE;
+  for (guint i = 0; users != NULL && users[i] != NULL; i++)
+    {
+      guint64 n;
+      struct passwd *pw = getpwnam (users[i]);
+      uid_t uid;
+      if (pw != NULL)
+        uid = pw->pw_uid;
+      else if (g_ascii_string_to_unsigned (users[i], 10, 0, G_MAXUINT32 - 1, &n, NULL))
+        uid = (uid_t) n;
+      else
+        return fail (error, CONFIG_ERROR_VALUE, "daemon", "allowed_users",
+                     "no such user");
+      g_array_append_val (cfg->allowed_users, uid);
+    }
+  for (guint i = 0; groups != NULL && groups[i] != NULL; i++)
+    {
+      guint64 n;
+      struct group *gr = getgrnam (groups[i]);
+      gid_t gid;
+      if (gr != NULL)
+        gid = gr->gr_gid;
+      else if (g_ascii_string_to_unsigned (groups[i], 10, 0, G_MAXUINT32 - 1, &n, NULL))
+        gid = (gid_t) n;
+      else
+        return fail (error, CONFIG_ERROR_VALUE, "daemon", "allowed_groups",
+                     "no such group");
+      g_array_append_val (cfg->allowed_groups, gid);
+    }
+  return TRUE;
+}
+
+static gboolean
+read_daemon (GKeyFile *kf, const char *dir, Config *cfg, GError **error)
+{
+  g_autofree char *mode = NULL;
+  guint64 m = 0;
+
+  if (!get_path (kf, dir, "daemon", "socket", &cfg->socket, error)
+      || !get_string (kf, "daemon", "socket_group", &cfg->socket_group, error)
+      || !get_string (kf, "daemon", "socket_mode", &mode, error)
+      || !get_path (kf, dir, "daemon", "queue_db", &cfg->queue_db, error)
+      || !get_path (kf, dir, "daemon", "audit_db", &cfg->audit_db, error)
+      || !get_uint (kf, "daemon", "client_timeout", 1, 3600, &cfg->client_timeout, error)
+      || !resolve_users (kf, cfg, error))
+    return FALSE;
+  if (mode != NULL)
+    {
+      /* Never world-accessible: any local user could then send mail
+       * in the organisation's name. */
+      if (!g_ascii_string_to_unsigned (mode, 8, 0, 0770, &m, NULL) || (m & 07) != 0)
+        return fail (error, CONFIG_ERROR_VALUE, "daemon", "socket_mode",
+                     "octal mode without bits for others (at most 0770)");
+      cfg->socket_mode = (guint) m;
+    }
+  if (strlen (cfg->socket) >= 108)
+    return fail (error, CONFIG_ERROR_VALUE, "daemon", "socket",
+                 "path longer than a Unix socket address allows");
+  if (cfg->socket_group != NULL && getgrnam (cfg->socket_group) == NULL)
+    return fail (error, CONFIG_ERROR_VALUE, "daemon", "socket_group",
+                 "no such group");
+  return TRUE;
+}
+
+static gboolean
+check_mailbox (const char *group, const char *key, char **value, GError **error)
+{
+  Refusal why;
+  char *ascii = NULL;
+
+  if (!validate_address (*value, &ascii, &why))
+    return fail (error, CONFIG_ERROR_VALUE, group, key, why.message);
+  g_free (*value);
+  *value = ascii;
+  return TRUE;
+}
+
+static gboolean
+read_organisation (GKeyFile *kf, Config *cfg, GError **error)
+{
+  if (!get_string (kf, "organisation", "name", &cfg->org_name, error)
+      || !get_string (kf, "organisation", "from", &cfg->from, error)
+      || !get_string (kf, "organisation", "envelope_from", &cfg->envelope_from, error)
+      || !get_string (kf, "organisation", "message_id_domain",
+                      &cfg->message_id_domain, error)
+      || !get_string (kf, "organisation", "dpo_email", &cfg->dpo_email, error)
+      || !get_string (kf, "organisation", "slogan", &cfg->slogan, error))
+    return FALSE;
+  if (!check_mailbox ("organisation", "from", &cfg->from, error)
+      || !check_mailbox ("organisation", "dpo_email", &cfg->dpo_email, error))
+    return FALSE;
+  if (cfg->envelope_from == NULL)
+    cfg->envelope_from = g_strdup (cfg->from);
+  else if (!check_mailbox ("organisation", "envelope_from", &cfg->envelope_from, error))
+    return FALSE;
+  if (cfg->message_id_domain == NULL)
+    cfg->message_id_domain = g_strdup (strrchr (cfg->from, '@') + 1);
+  else
+    {
+      g_autofree char *probe = g_strconcat ("x@", cfg->message_id_domain, NULL);
+      char *ascii = NULL;
+      Refusal why;
+      if (!validate_address (probe, &ascii, &why))
+        return fail (error, CONFIG_ERROR_VALUE, "organisation",
+                     "message_id_domain", "not a domain name");
+      g_free (cfg->message_id_domain);
+      cfg->message_id_domain = g_strdup (ascii + 2);
+      g_free (ascii);
+    }
+  return TRUE;
+}
+
+static gboolean
+check_link_hosts (Config *cfg, GError **error)
+{
+  if (cfg->link_hosts == NULL || cfg->link_hosts[0] == NULL)
+    return fail (error, CONFIG_ERROR_VALUE, "invite", "link_hosts",
+                 "at least one host is needed");
+  for (guint i = 0; cfg->link_hosts[i] != NULL; i++)
+    {
+      char *h = cfg->link_hosts[i];
+      const char *name = g_str_has_prefix (h, "*.") ? h + 2 : h;
+      g_autofree char *ascii = g_hostname_to_ascii (name);
+      if (ascii == NULL || *ascii == '\0' || strchr (ascii, '*') != NULL
+          || strchr (ascii, '/') != NULL || strchr (ascii, ':') != NULL)
+        return fail (error, CONFIG_ERROR_VALUE, "invite", "link_hosts",
+                     "not a host name or *.domain");
+      char *lower = g_ascii_strdown (ascii, -1);
+      cfg->link_hosts[i] = name == h ? lower : g_strconcat ("*.", lower, NULL);
+      if (name != h)
+        g_free (lower);
+      g_free (h);
+    }
+  return TRUE;
+}
+
+static gboolean
+read_invite (GKeyFile *kf, const char *dir, Config *cfg, GError **error)
+{
+  static const char *const to_words[] = { "none", "undisclosed", NULL };
+  int to = cfg->to_header;
+
+  if (!get_path (kf, dir, "invite", "templates_dir", &cfg->templates_dir, error)
+      || !get_path (kf, dir, "invite", "signatures_dir", &cfg->signatures_dir, error)
+      || !get_string (kf, "invite", "default_lang", &cfg->default_lang, error)
+      || !get_list (kf, "invite", "link_hosts", &cfg->link_hosts, error)
+      || !get_uint (kf, "invite", "max_recipients", 1, RECIPIENTS_HARD_MAX,
+                    &cfg->max_recipients, error)
+      || !get_choice (kf, "invite", "to_header", to_words, &to, error))
+    return FALSE;
+  cfg->to_header = (ToHeader) to;
+  if (!g_regex_match_simple ("^[a-z]{2,3}$", cfg->default_lang, 0, 0))
+    return fail (error, CONFIG_ERROR_VALUE, "invite", "default_lang",
+                 "a language code such as sv or en");
+  return check_link_hosts (cfg, error);
+}
+
+/* The password file must be the daemon's alone: refuse to start when
+ * group or others may read or write it (SPEC: "a file that only the
+ * daemon may read"). */
+static gboolean
+read_secret (const char *path, Secret *out, GError **error)
+{
+  struct stat st;
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+  if (fd < 0)
+    return fail (error, CONFIG_ERROR_SECRET, "smtp", "auth_password_file",
+                 g_strerror (errno));
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      close (fd);
+      return fail (error, CONFIG_ERROR_SECRET, "smtp", "auth_password_file",
+                   "not a regular file");
+    }
+  close (fd);
+  if ((st.st_mode & 0077) != 0 || st.st_uid != geteuid ())
+    return fail (error, CONFIG_ERROR_SECRET, "smtp", "auth_password_file",
+                 "must be owned by the daemon's user with mode 0600 or 0400");
+  if (!g_file_get_contents (path, &data, &len, NULL))
+    return fail (error, CONFIG_ERROR_SECRET, "smtp", "auth_password_file",
+                 "cannot be read");
+  while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+    data[--len] = '\0';
+  if (len == 0 || len > AUTH_FIELD_MAX || memchr (data, '\0', len) != NULL)
+    {
+      explicit_bzero (data, len);
+      return fail (error, CONFIG_ERROR_SECRET, "smtp", "auth_password_file",
+                   "password empty, over 255 bytes, or holds NUL");
+    }
+  out->value = g_steal_pointer (&data);
+  out->len = len;
+  return TRUE;
+}
+
+static gboolean
+read_transport (GKeyFile *kf, const char *dir, Config *cfg, GError **error)
+{
+  static const char *const type_words[] = { "file", "smtp", NULL };
+  static const char *const tls_words[] = { "starttls", "none", NULL };
+  int type = cfg->transport, tls = cfg->smtp_tls;
+  guint timeout_s = cfg->smtp_timeout_ms / 1000;
+
+  if (!get_choice (kf, "transport", "type", type_words, &type, error)
+      || !get_path (kf, dir, "transport", "outbox_dir", &cfg->outbox_dir, error)
+      || !get_string (kf, "smtp", "host", &cfg->smtp_host, error)
+      || !get_uint (kf, "smtp", "port", 1, 65535, &cfg->smtp_port, error)
+      || !get_choice (kf, "smtp", "tls", tls_words, &tls, error)
+      || !get_path (kf, dir, "smtp", "ca_file", &cfg->smtp_ca_file, error)
+      || !get_string (kf, "smtp", "auth_user", &cfg->smtp_auth_user, error)
+      || !get_path (kf, dir, "smtp", "auth_password_file",
+                    &cfg->smtp_auth_password_file, error)
+      || !get_string (kf, "smtp", "helo_name", &cfg->smtp_helo_name, error)
+      || !get_uint (kf, "smtp", "timeout", 1, SMTP_TIMEOUT_MAX_S, &timeout_s, error))
+    return FALSE;
+  cfg->transport = (TransportType) type;
+  cfg->smtp_tls = (TlsMode) tls;
+  cfg->smtp_timeout_ms = timeout_s * 1000;
+  return TRUE;
+}
+
+/* Cross-key rules, checked after every key is read. */
+static gboolean
+check_smtp (Config *cfg, GError **error)
+{
+  g_autofree char *ascii = g_hostname_to_ascii (cfg->smtp_host);
+
+  if (ascii == NULL || strpbrk (ascii, " /\\@") != NULL)
+    return fail (error, CONFIG_ERROR_VALUE, "smtp", "host", "not a host name");
+  if (cfg->smtp_tls == TLS_NONE && !config_host_is_loopback (cfg->smtp_host))
+    return fail (error, CONFIG_ERROR_VALUE, "smtp", "tls",
+                 "none is allowed only toward a loopback relay "
+                 "(localhost, 127.0.0.1, ::1)");
+  if (cfg->smtp_auth_user != NULL && strlen (cfg->smtp_auth_user) > AUTH_FIELD_MAX)
+    return fail (error, CONFIG_ERROR_VALUE, "smtp", "auth_user",
+                 "longer than 255 bytes");
+  if ((cfg->smtp_auth_user == NULL) != (cfg->smtp_auth_password_file == NULL))
+    return fail (error, CONFIG_ERROR_VALUE, "smtp", "auth_user",
+                 "auth_user and auth_password_file go together");
+  if (cfg->smtp_auth_password_file != NULL && cfg->transport == TRANSPORT_SMTP)
+    return read_secret (cfg->smtp_auth_password_file, &cfg->smtp_password, error);
+  return TRUE;
+}
+
+static gboolean
+read_retry (GKeyFile *kf, Config *cfg, GError **error)
+{
+  if (!get_uint (kf, "retry", "first_delay", 1, RETRY_MAX_S,
+                 &cfg->retry_first_delay, error)
+      || !get_uint (kf, "retry", "max_delay", 1, RETRY_MAX_S,
+                    &cfg->retry_max_delay, error)
+      || !get_uint (kf, "retry", "max_age", 1, RETRY_MAX_S,
+                    &cfg->retry_max_age, error))
+    return FALSE;
+  if (cfg->retry_max_delay < cfg->retry_first_delay)
+    return fail (error, CONFIG_ERROR_VALUE, "retry", "max_delay",
+                 "smaller than first_delay");
+  return TRUE;
+}
+
+Config *
+config_defaults (void)
+{
+  g_autofree char *cwd = g_get_current_dir ();
+  Config *cfg = config_new_defaults (cwd);
+
+  cfg->envelope_from = g_strdup (cfg->from);
+  cfg->message_id_domain = g_strdup (strrchr (cfg->from, '@') + 1);
+  return cfg;
+}
+
+Config *
+config_load (const char *path, GError **error)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) local = NULL;
+  g_autoptr (Config) cfg = NULL;
+  g_autofree char *abs = NULL;
+  g_autofree char *dir = NULL;
+
+  if (path == NULL)
+    return config_defaults ();
+  abs = g_canonicalize_filename (path, NULL);
+  if (!g_key_file_load_from_file (kf, abs, G_KEY_FILE_NONE, &local))
+    {
+      g_set_error (error, CONFIG_ERROR, CONFIG_ERROR_READ, "%s: %s", abs,
+                   local->message);
+      return NULL;
+    }
+  dir = g_path_get_dirname (abs);
+  cfg = config_new_defaults (dir);
+  cfg->path = g_strdup (abs);
+  if (!check_known_keys (kf, error)
+      || !read_daemon (kf, dir, cfg, error)
+      || !read_organisation (kf, cfg, error)
+      || !read_invite (kf, dir, cfg, error)
+      || !read_transport (kf, dir, cfg, error)
+      || !check_smtp (cfg, error)
+      || !read_retry (kf, cfg, error))
+    return NULL;
+  return g_steal_pointer (&cfg);
+}
+
+gboolean
+config_host_is_loopback (const char *host)
+{
+  g_return_val_if_fail (host != NULL, FALSE);
+
+  if (g_ascii_strcasecmp (host, "localhost") == 0
+      || strcmp (host, "::1") == 0 || strcmp (host, "[::1]") == 0)
+    return TRUE;
+  /* 127.0.0.0/8, written as a dotted quad only. */
+  return g_regex_match_simple ("^127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}$",
+                               host, 0, 0);
+}

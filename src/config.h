@@ -1,0 +1,107 @@
+/*
+ * config.h - the daemon's configuration: one INI file read with GKeyFile.
+ *
+ * Every key has an embedded default (config_defaults), so the daemon runs
+ * with an empty or absent file.  Relative paths are resolved against the
+ * folder of the file, or the current folder when there is no file.
+ *
+ * SECURITY: the file is trusted to be written by an administrator, but
+ * its values are still checked (types, ranges, that tls=none is only
+ * used toward loopback) because a typo must not turn into a leak.
+ * The SMTP password is read from auth_password_file, which must not be
+ * readable by group or others; it lives in a Secret, wiped on free.
+ */
+#ifndef INVITEMAIL_CONFIG_H
+#define INVITEMAIL_CONFIG_H
+
+#include <glib.h>
+#include <sys/types.h>
+
+#define CONFIG_DEFAULT_PATH SYSCONFDIR "/invitemail/invitemail.conf"
+
+typedef enum { TRANSPORT_FILE, TRANSPORT_SMTP } TransportType;
+typedef enum { TLS_STARTTLS, TLS_NONE } TlsMode;
+typedef enum { TO_HEADER_NONE, TO_HEADER_UNDISCLOSED } ToHeader;
+
+/* A secret read from a file: wiped (explicit_bzero) before free. */
+typedef struct {
+  char *value;
+  gsize len;
+} Secret;
+
+typedef struct {
+  char *path;                 /* the file read, or NULL for defaults only */
+
+  /* [daemon] */
+  char *socket;               /* default /run/invitemail/invitemail.sock */
+  guint socket_mode;          /* default 0660 */
+  char *socket_group;         /* default NULL: the daemon's group */
+  GArray *allowed_users;      /* uid_t; empty = only the daemon's uid and root */
+  GArray *allowed_groups;     /* gid_t */
+  char *queue_db;             /* default queue.db */
+  char *audit_db;             /* default audit.db */
+  guint client_timeout;       /* seconds a client may stay silent, default 30 */
+
+  /* [organisation] */
+  char *org_name;             /* default "Region Exempel" */
+  char *from;                 /* default "evisit@example.org" */
+  char *envelope_from;        /* default = from */
+  char *message_id_domain;    /* default = domain of from */
+  char *dpo_email;            /* default "dataskyddsombud@example.org" */
+  char *slogan;               /* default "Vård på distans, nära dig" */
+
+  /* [invite] */
+  char *templates_dir;        /* default PKGDATADIR/templates */
+  char *signatures_dir;       /* default PKGDATADIR/signatures */
+  char *default_lang;         /* default "sv" */
+  char **link_hosts;          /* default {"*.example.org", NULL} */
+  guint max_recipients;       /* default 10, at most RECIPIENTS_HARD_MAX */
+  ToHeader to_header;         /* default none */
+
+  /* [transport] */
+  TransportType transport;    /* default file */
+  char *outbox_dir;           /* default outbox */
+
+  /* [smtp] */
+  char *smtp_host;            /* default localhost */
+  guint smtp_port;            /* default 587 */
+  TlsMode smtp_tls;           /* default starttls */
+  char *smtp_ca_file;         /* default NULL: system store */
+  char *smtp_auth_user;       /* default NULL: no AUTH */
+  char *smtp_auth_password_file;
+  Secret smtp_password;       /* read from the file at load */
+  char *smtp_helo_name;       /* default: g_get_host_name() */
+  guint smtp_timeout_ms;      /* key `timeout` in seconds, default 60 */
+
+  /* [retry] (seconds) */
+  guint retry_first_delay;    /* default 60 */
+  guint retry_max_delay;      /* default 900 */
+  guint retry_max_age;        /* default 86400 */
+} Config;
+
+GQuark config_error_quark (void);
+#define CONFIG_ERROR (config_error_quark ())
+typedef enum {
+  CONFIG_ERROR_READ,      /* file unreadable or not INI */
+  CONFIG_ERROR_KEY,       /* unknown section or key */
+  CONFIG_ERROR_VALUE,     /* a value of the wrong type or out of range */
+  CONFIG_ERROR_SECRET     /* password file missing or readable by others */
+} ConfigError;
+
+/* A Config with every embedded default, paths relative to the cwd. */
+Config *config_defaults (void);
+
+/*
+ * Reads path (NULL = defaults only).  Unknown sections or keys are
+ * errors: a misspelt key must not silently fall back to a default.
+ * Returns NULL with *error set on the first fault (transfer full).
+ */
+Config *config_load (const char *path, GError **error);
+
+void config_free (Config *cfg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Config, config_free)
+
+/* True for "localhost", "127.x.y.z", "::1" and "[::1]". */
+gboolean config_host_is_loopback (const char *host);
+
+#endif

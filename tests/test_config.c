@@ -1,0 +1,226 @@
+/* test_config.c - configuration loading: defaults, paths, refusals. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+typedef struct {
+  char *dir;
+} Fixture;
+
+static int
+setup (void **state)
+{
+  Fixture *f = g_new0 (Fixture, 1);
+
+  f->dir = g_dir_make_tmp ("imcfg-XXXXXX", NULL);
+  assert_non_null (f->dir);
+  *state = f;
+  return 0;
+}
+
+static void
+rm_rf (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *p = g_build_filename (dir, name, NULL);
+      g_unlink (p);
+    }
+  g_rmdir (dir);
+}
+
+static int
+teardown (void **state)
+{
+  Fixture *f = *state;
+
+  rm_rf (f->dir);
+  g_free (f->dir);
+  g_free (f);
+  return 0;
+}
+
+/* Writes text to DIR/invitemail.conf and loads it. */
+static Config *
+load_text (Fixture *f, const char *text, GError **error)
+{
+  g_autofree char *path = g_build_filename (f->dir, "invitemail.conf", NULL);
+
+  assert_true (g_file_set_contents (path, text, -1, NULL));
+  return config_load (path, error);
+}
+
+static void
+test_defaults (void **state)
+{
+  g_autoptr (Config) cfg = config_defaults ();
+
+  (void) state;
+  assert_string_equal (cfg->socket, "/run/invitemail/invitemail.sock");
+  assert_int_equal (cfg->socket_mode, 0660);
+  assert_int_equal (cfg->transport, TRANSPORT_FILE);
+  assert_int_equal (cfg->smtp_tls, TLS_STARTTLS);
+  assert_int_equal (cfg->max_recipients, 10);
+  assert_int_equal (cfg->to_header, TO_HEADER_NONE);
+  assert_int_equal (cfg->smtp_timeout_ms, 60000);
+  assert_int_equal (cfg->retry_first_delay, 60);
+  assert_int_equal (cfg->retry_max_delay, 900);
+  assert_int_equal (cfg->retry_max_age, 86400);
+  assert_string_equal (cfg->envelope_from, cfg->from);
+  assert_string_equal (cfg->message_id_domain, "example.org");
+  assert_true (g_path_is_absolute (cfg->queue_db));
+}
+
+static void
+test_empty_file_is_defaults_beside_it (void **state)
+{
+  Fixture *f = *state;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (Config) cfg = load_text (f, "# nothing\n", &error);
+  g_autofree char *want_q = g_build_filename (f->dir, "queue.db", NULL);
+  g_autofree char *want_o = g_build_filename (f->dir, "outbox", NULL);
+
+  assert_non_null (cfg);
+  assert_string_equal (cfg->queue_db, want_q);
+  assert_string_equal (cfg->outbox_dir, want_o);
+}
+
+static void
+test_values_and_relative_paths (void **state)
+{
+  Fixture *f = *state;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (Config) cfg = load_text (f,
+    "[daemon]\nsocket = run/im.sock\nsocket_mode = 0600\naudit_db = /var/x/audit.db\n"
+    "[organisation]\nname = Region Östra\nfrom = evisit@Example.COM\n"
+    "[invite]\nlink_hosts = meet.example.com; *.Video.Example.org ;\n"
+    "max_recipients = 25\nto_header = undisclosed\ndefault_lang = en\n"
+    "[smtp]\ntimeout = 7\nport = 2525\n"
+    "[retry]\nfirst_delay = 5\nmax_delay = 40\nmax_age = 600\n", &error);
+  g_autofree char *want_sock = g_build_filename (f->dir, "run/im.sock", NULL);
+
+  assert_non_null (cfg);
+  assert_string_equal (cfg->socket, want_sock);
+  assert_int_equal (cfg->socket_mode, 0600);
+  assert_string_equal (cfg->audit_db, "/var/x/audit.db");
+  assert_string_equal (cfg->org_name, "Region Östra");
+  assert_string_equal (cfg->from, "evisit@example.com");
+  assert_string_equal (cfg->message_id_domain, "example.com");
+  assert_string_equal (cfg->link_hosts[0], "meet.example.com");
+  assert_string_equal (cfg->link_hosts[1], "*.video.example.org");
+  assert_null (cfg->link_hosts[2]);
+  assert_int_equal (cfg->max_recipients, 25);
+  assert_int_equal (cfg->to_header, TO_HEADER_UNDISCLOSED);
+  assert_int_equal (cfg->smtp_timeout_ms, 7000);
+  assert_int_equal (cfg->smtp_port, 2525);
+  assert_int_equal (cfg->retry_max_age, 600);
+}
+
+static void
+test_refusals (void **state)
+{
+  Fixture *f = *state;
+  static const struct { const char *name; const char *text; int code; const char *says; } cases[] = {
+    { "unknown key", "[daemon]\nsockett = x\n", CONFIG_ERROR_KEY, "sockett" },
+    { "unknown section", "[deamon]\nsocket = x\n", CONFIG_ERROR_KEY, "unknown" },
+    { "mode for others", "[daemon]\nsocket_mode = 0666\n", CONFIG_ERROR_VALUE, "socket_mode" },
+    { "mode not octal", "[daemon]\nsocket_mode = rw\n", CONFIG_ERROR_VALUE, "socket_mode" },
+    { "bad from", "[organisation]\nfrom = not an address\n", CONFIG_ERROR_VALUE, "from" },
+    { "from with CRLF", "[organisation]\nfrom = a@example.org\\r\\nBcc: x@example.com\n",
+      CONFIG_ERROR_VALUE, "from" },
+    { "too many rcpts", "[invite]\nmax_recipients = 101\n", CONFIG_ERROR_VALUE, "max_recipients" },
+    { "zero rcpts", "[invite]\nmax_recipients = 0\n", CONFIG_ERROR_VALUE, "max_recipients" },
+    { "to_header word", "[invite]\nto_header = all\n", CONFIG_ERROR_VALUE, "to_header" },
+    { "no link hosts", "[invite]\nlink_hosts = ;\n", CONFIG_ERROR_VALUE, "link_hosts" },
+    { "link host url", "[invite]\nlink_hosts = https://x.example.org/\n", CONFIG_ERROR_VALUE,
+      "link_hosts" },
+    { "transport word", "[transport]\ntype = sendmail\n", CONFIG_ERROR_VALUE, "type" },
+    { "tls none remote", "[smtp]\nhost = smtp.example.org\ntls = none\n", CONFIG_ERROR_VALUE,
+      "loopback" },
+    { "tls word", "[smtp]\ntls = ssl\n", CONFIG_ERROR_VALUE, "tls" },
+    { "port range", "[smtp]\nport = 70000\n", CONFIG_ERROR_VALUE, "port" },
+    { "timeout zero", "[smtp]\ntimeout = 0\n", CONFIG_ERROR_VALUE, "timeout" },
+    { "auth half", "[smtp]\nauth_user = bot\n", CONFIG_ERROR_VALUE, "together" },
+    { "retry order", "[retry]\nfirst_delay = 100\nmax_delay = 10\n", CONFIG_ERROR_VALUE,
+      "max_delay" },
+    { "lang syntax", "[invite]\ndefault_lang = swedish\n", CONFIG_ERROR_VALUE, "default_lang" },
+    { "not ini", "this is not a key file\n", CONFIG_ERROR_READ, "" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (Config) cfg = load_text (f, cases[i].text, &error);
+      if (cfg != NULL || !g_error_matches (error, CONFIG_ERROR, cases[i].code)
+          || strstr (error->message, cases[i].says) == NULL)
+        fail_msg ("case '%s': %s", cases[i].name, error ? error->message : "accepted");
+    }
+}
+
+static void
+test_tls_none_loopback_allowed (void **state)
+{
+  Fixture *f = *state;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (Config) cfg = load_text (f, "[smtp]\nhost = 127.0.0.1\ntls = none\n", &error);
+
+  assert_non_null (cfg);
+  assert_int_equal (cfg->smtp_tls, TLS_NONE);
+  assert_true (config_host_is_loopback ("localhost"));
+  assert_true (config_host_is_loopback ("::1"));
+  assert_true (config_host_is_loopback ("127.1.2.3"));
+  assert_false (config_host_is_loopback ("127.0.0.1.example.com"));
+  assert_false (config_host_is_loopback ("10.0.0.1"));
+}
+
+static void
+test_password_file_mode (void **state)
+{
+  Fixture *f = *state;
+  g_autofree char *pw = g_build_filename (f->dir, "pw", NULL);
+  const char *text = "[transport]\ntype = smtp\n[smtp]\nauth_user = bot\n"
+                     "auth_password_file = pw\n";
+
+  assert_true (g_file_set_contents (pw, "s3cret\n", -1, NULL));
+  assert_int_equal (chmod (pw, 0644), 0);
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (Config) cfg = load_text (f, text, &error);
+    assert_null (cfg);
+    assert_true (g_error_matches (error, CONFIG_ERROR, CONFIG_ERROR_SECRET));
+    assert_null (strstr (error->message, "s3cret"));
+  }
+  assert_int_equal (chmod (pw, 0600), 0);
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (Config) cfg = load_text (f, text, &error);
+    assert_non_null (cfg);
+    assert_int_equal (cfg->smtp_password.len, 6);
+    assert_memory_equal (cfg->smtp_password.value, "s3cret", 6);
+  }
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_defaults),
+    cmocka_unit_test_setup_teardown (test_empty_file_is_defaults_beside_it, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_values_and_relative_paths, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_refusals, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_tls_none_loopback_allowed, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_password_file_mode, setup, teardown),
+  };
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}
