@@ -1,0 +1,110 @@
+/*
+ * render.h - invitation, privacy notice and signature into HTML and
+ * plain text, through the libxml2 tree.
+ *
+ * Files (loaded once by templates_load, checked, kept parsed):
+ *   TEMPLATES_DIR/NAME.LANG.xhtml            the invitation; <title> = subject
+ *   TEMPLATES_DIR/privacy-notice.LANG.xhtml  mandatory, one per language
+ *   SIGNATURES_DIR/evisit.LANG.xhtml          the eVisit signature
+ *   SIGNATURES_DIR/logo.png                   the logo, inline by cid:
+ *
+ * The renderer owns the output skeleton (html/head/style/body): the
+ * invitation template contributes only its <title> and the children of
+ * its <body>; the signature and the notice are appended after it by the
+ * renderer, so no template can leave the notice out or hide it with a
+ * style sheet.
+ *
+ * Placeholders are elements carrying data-im="NAME"; the renderer
+ * replaces their content (and for data-im="link" on <a>, the href) and
+ * removes the attribute.  Names: link, booking, staff, meeting_time,
+ * org_name, dpo_email, slogan.  An element whose value is absent (no
+ * booking, no meeting time) is removed with its data-im-block ancestor
+ * if it has one.
+ *
+ * SECURITY: request values enter only as text nodes (xmlNodeAddContent)
+ * and attribute values (xmlSetProp), never by pasting strings.  Template
+ * files are parsed with XML_PARSE_NONET and no entity expansion, and
+ * refused if they hold entity references, an internal subset, <script>,
+ * event-handler attributes, or processing instructions.
+ */
+#ifndef INVITEMAIL_RENDER_H
+#define INVITEMAIL_RENDER_H
+
+#include <glib.h>
+#include "validate.h"
+
+#define TEMPLATE_MAX_BYTES (256 * 1024)
+#define LOGO_MAX_BYTES     (256 * 1024)
+
+typedef struct Templates Templates;
+
+GQuark render_error_quark (void);
+#define RENDER_ERROR (render_error_quark ())
+typedef enum {
+  RENDER_ERROR_MISSING,   /* a required file is absent */
+  RENDER_ERROR_INVALID,   /* a file is not well-formed or breaks a rule */
+  RENDER_ERROR_NO_NOTICE, /* a language has a template but no notice */
+  RENDER_ERROR_FAILED     /* rendering itself failed */
+} RenderError;
+
+/*
+ * Loads every NAME.LANG.xhtml in templates_dir, every notice, every
+ * signature and the logo.  Fails if any file is broken, if the notice
+ * or signature is missing for a language that has a template, or if
+ * the logo is missing or not a PNG.  (transfer full)
+ */
+Templates *templates_load (const char *templates_dir, const char *signatures_dir,
+                           GError **error);
+void templates_free (Templates *t);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Templates, templates_free)
+
+gboolean templates_have (const Templates *t, const char *name, const char *lang);
+/* A TemplateLookup for ValidateContext; user_data is the Templates. */
+gboolean templates_lookup (const char *name, const char *lang, gpointer t);
+
+/* Organisation values from [organisation]; trusted (config). */
+typedef struct {
+  const char *org_name;
+  const char *dpo_email;
+  const char *slogan;
+  const char *logo_cid;   /* Content-ID without <>, e.g. "logo@example.org" */
+} RenderOrg;
+
+typedef struct {
+  char *subject;          /* one line, UTF-8, from <title> */
+  char *html;             /* XHTML serialisation, UTF-8, LF */
+  char *text;             /* plain text, UTF-8, LF */
+  char *lang;
+  GBytes *logo;           /* PNG bytes (shared with Templates) */
+  char template_sha256[65];   /* of the template file's bytes */
+  char notice_sha256[65];     /* of the notice file's bytes */
+  char signature_sha256[65];  /* of the signature file's bytes */
+} Rendered;
+
+/*
+ * Renders one invitation (transfer full).  The notice is always in
+ * both html and text; RENDER_ERROR_FAILED only on internal failure.
+ */
+Rendered *render_invitation (const Templates *t, const RenderOrg *org,
+                             const Invitation *inv, GError **error);
+void rendered_free (Rendered *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Rendered, rendered_free)
+
+/*
+ * A meeting time as the mail shows it, in the given language, at the
+ * time's own UTC offset: sv "onsdag 2 december 2026 kl. 14:00
+ * (UTC+01:00)", en "Wednesday 2 December 2026 at 14:00 (UTC+01:00)",
+ * other languages "2026-12-02 14:00 (UTC+01:00)".  Own word tables,
+ * never the C locale.  (transfer full)
+ */
+char *render_format_time (GDateTime *dt, const char *lang);
+
+/*
+ * Plain text from an XHTML tree: skips head/style/script, one line per
+ * block, blank line between paragraphs, <br/> as newline, list items
+ * as "- ", links as "text <href>" (or just href when the text is it).
+ * Exposed for the unit tests.  (transfer full)
+ */
+char *render_plain_text (const char *xhtml, gsize len, GError **error);
+
+#endif

@@ -1,0 +1,1065 @@
+/*
+ * test_render.c - templates_load, render_invitation, render_format_time
+ * and render_plain_text.
+ *
+ * Loads the real templates from $srcdir/templates and $srcdir/signatures,
+ * renders in every shipped language and parses the HTML back; checks
+ * that request values cannot add markup, that the privacy notice is in
+ * every message even when a template tries to leave it out or hide it,
+ * and that hostile template files (tests/data/render/reject-*.xhtml) are
+ * refused.  Every case is its own named cmocka test, so a failure says
+ * which.  Invitations are built through validate_invitation, as the
+ * daemon builds them.  Temporary folders come from g_dir_make_tmp and
+ * are removed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "render.h"
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlDoc, xmlFreeDoc)
+
+#define ORG_NAME  "Region Exempel"
+#define DPO_EMAIL "dataskyddsombud@example.org"
+#define SLOGAN    "Vård på distans, nära dig"
+#define LOGO_CID  "logo.1234@example.org"
+#define LINK      "https://meet.example.org/j/4711?pin=1234"
+#define NOW       "2026-01-01T00:00:00Z"
+
+static Templates *real;          /* the shipped templates, loaded once */
+static const RenderOrg org = { ORG_NAME, DPO_EMAIL, SLOGAN, LOGO_CID };
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static const char *
+srcdir (void)
+{
+  const char *s = g_getenv ("srcdir");
+  return s != NULL && *s != '\0' ? s : ".";
+}
+
+static char *
+src_path (const char *rel)
+{
+  return g_build_filename (srcdir (), rel, NULL);
+}
+
+static void
+attr_free (gpointer p)
+{
+  RawAttr *a = p;
+  g_free (a->name);
+  g_free (a->value);
+  g_free (a);
+}
+
+static void
+req_add (RawRequest *req, const char *name, const char *value)
+{
+  RawAttr *a;
+
+  if (value == NULL)
+    return;
+  a = g_new0 (RawAttr, 1);
+  a->name = g_strdup (name);
+  a->value = g_strdup (value);
+  g_ptr_array_add (req->attrs, a);
+}
+
+/* What an invitation in a test asks for; NULL fields are left out. */
+typedef struct {
+  const char *lang;
+  const char *link;
+  const char *booking;
+  const char *meeting_time;
+} Ask;
+
+/* Through the real gate; NULL with *why filled when refused. */
+static Invitation *
+invitation_for (const Templates *t, const Ask *ask, Refusal *why)
+{
+  static const char *const hosts[] = { "*.example.org", NULL };
+  g_autoptr(RawRequest) req = g_new0 (RawRequest, 1);
+  g_autoptr(GDateTime) now = g_date_time_new_from_iso8601 (NOW, NULL);
+  ValidateContext ctx = { hosts, 10, "sv", "evisit", templates_lookup,
+                          (gpointer) t, now };
+  Invitation *inv = NULL;
+
+  req->attrs = g_ptr_array_new_with_free_func (attr_free);
+  req_add (req, "request", "preview");
+  req_add (req, "link", ask->link ? ask->link : LINK);
+  req_add (req, "bcc", "anna.andersson@example.com");
+  req_add (req, "staff", "SE2321000016-ABCD");
+  req_add (req, "lang", ask->lang);
+  req_add (req, "booking", ask->booking);
+  req_add (req, "meeting_time", ask->meeting_time);
+  refusal_clear (why);
+  if (!validate_invitation (req, &ctx, &inv, why))
+    return NULL;
+  return inv;
+}
+
+static Rendered *
+render_ask (const Templates *t, const RenderOrg *o, const Ask *ask)
+{
+  Refusal why;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Invitation) inv = invitation_for (t, ask, &why);
+
+  if (inv == NULL)
+    fail_msg ("refused: %s %s", refusal_code_name (why.code), why.message);
+  Rendered *r = render_invitation (t, o, inv, &error);
+  if (r == NULL)
+    fail_msg ("render failed: %s", error->message);
+  return r;
+}
+
+static int parse_errors;
+
+static void
+count_error (void *data, xmlErrorPtr err)
+{
+  (void) data;
+  if (err != NULL && err->level >= XML_ERR_WARNING)
+    parse_errors++;
+}
+
+/* Parses html back; any libxml2 error or warning fails the test. */
+static xmlDoc *
+parse_back (const char *html)
+{
+  parse_errors = 0;
+  xmlSetStructuredErrorFunc (NULL, count_error);
+  xmlDoc *doc = xmlReadMemory (html, (int) strlen (html), NULL, NULL,
+                               XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  xmlSetStructuredErrorFunc (NULL, NULL);
+  assert_non_null (doc);
+  assert_int_equal (parse_errors, 0);
+  return doc;
+}
+
+static void
+collect_elements (xmlNode *n, const char *name, GPtrArray *out)
+{
+  for (; n != NULL; n = n->next)
+    if (n->type == XML_ELEMENT_NODE)
+      {
+        if (strcmp ((const char *) n->name, name) == 0)
+          g_ptr_array_add (out, n);
+        collect_elements (n->children, name, out);
+      }
+}
+
+static GPtrArray *
+elements (xmlDoc *doc, const char *name)
+{
+  GPtrArray *out = g_ptr_array_new ();
+  collect_elements (xmlDocGetRootElement (doc), name, out);
+  return out;
+}
+
+static char *
+prop (xmlNode *el, const char *name)
+{
+  xmlChar *v = xmlGetProp (el, BAD_CAST name);
+  char *s = g_strdup ((const char *) v);
+  xmlFree (v);
+  return s;
+}
+
+static xmlNode *
+body_of (xmlDoc *doc)
+{
+  g_autoptr(GPtrArray) bodies = elements (doc, "body");
+  assert_int_equal (bodies->len, 1);
+  return g_ptr_array_index (bodies, 0);
+}
+
+/* The body's element children, in order, as their class names. */
+static char *
+section_classes (xmlDoc *doc)
+{
+  GString *s = g_string_new (NULL);
+  for (xmlNode *c = body_of (doc)->children; c != NULL; c = c->next)
+    if (c->type == XML_ELEMENT_NODE)
+      {
+        g_autofree char *cls = prop (c, "class");
+        g_string_append_printf (s, "%s%s", s->len ? "," : "", cls ? cls : "?");
+      }
+  return g_string_free (s, FALSE);
+}
+
+static xmlNode *
+notice_div (xmlDoc *doc)
+{
+  xmlNode *last = NULL;
+  for (xmlNode *c = body_of (doc)->children; c != NULL; c = c->next)
+    if (c->type == XML_ELEMENT_NODE)
+      last = c;
+  return last;
+}
+
+static char *
+text_of (xmlNode *n)
+{
+  xmlChar *v = xmlNodeGetContent (n);
+  char *s = g_strdup ((const char *) v);
+  xmlFree (v);
+  return s;
+}
+
+/* The body's text as a reader sees it: white space runs as one space. */
+static char *
+html_text (const char *html)
+{
+  g_autoptr(xmlDoc) doc = parse_back (html);
+  g_autofree char *raw = text_of (body_of (doc));
+  g_auto(GStrv) words = g_strsplit_set (raw, " \t\n", -1);
+  GString *s = g_string_new (NULL);
+
+  for (char **w = words; *w != NULL; w++)
+    if (**w != '\0')
+      g_string_append_printf (s, "%s%s", s->len ? " " : "", *w);
+  return g_string_free (s, FALSE);
+}
+
+static void
+assert_contains (const char *haystack, const char *needle)
+{
+  if (strstr (haystack, needle) == NULL)
+    fail_msg ("\"%s\" not found in:\n%s", needle, haystack);
+}
+
+static void
+assert_lacks (const char *haystack, const char *needle)
+{
+  if (strstr (haystack, needle) != NULL)
+    fail_msg ("\"%s\" found in:\n%s", needle, haystack);
+}
+
+/*
+ * What every rendered message must be, whatever the template: the
+ * skeleton, the three sections with the notice last, the logo by cid,
+ * no markers left, XHTML-mode empty elements, and a notice that names
+ * the DPO in html (as mailto:) and text.
+ */
+static void
+assert_message_shape (const Rendered *r, const char *notice_phrase)
+{
+  g_autoptr(xmlDoc) doc = parse_back (r->html);
+  g_autofree char *classes = section_classes (doc);
+  g_autoptr(GPtrArray) imgs = elements (doc, "img");
+  g_autoptr(GPtrArray) metas = elements (doc, "meta");
+  xmlNode *notice = notice_div (doc);
+
+  assert_true (g_str_has_prefix (r->html, "<!DOCTYPE html PUBLIC"));
+  assert_lacks (r->html, "<?xml");
+  assert_lacks (r->html, "data-im");
+  assert_lacks (r->html, "<p/>");
+  assert_lacks (r->html, "<div/>");
+  assert_lacks (r->html, "<!--");
+  assert_lacks (r->html, "<style");
+  assert_string_equal (classes, "invitation,signature,privacy-notice");
+  assert_int_equal (metas->len, 1);
+  assert_int_equal (imgs->len, 1);
+  g_autofree char *src = prop (g_ptr_array_index (imgs, 0), "src");
+  assert_string_equal (src, "cid:" LOGO_CID);
+  g_autofree char *notice_text = text_of (notice);
+  assert_contains (notice_text, notice_phrase);
+  assert_contains (notice_text, DPO_EMAIL);
+  assert_contains (r->html, "href=\"mailto:" DPO_EMAIL "\"");
+  g_autofree char *style = prop (notice, "style");
+  assert_lacks (style, "display");
+  g_autofree char *body_style = prop (body_of (doc), "style");
+  assert_lacks (body_style, "display");
+  assert_contains (r->text, notice_phrase);
+  assert_contains (r->text, DPO_EMAIL);
+  assert_true (g_str_has_suffix (r->text, "\n") && !g_str_has_suffix (r->text, "\n\n"));
+  assert_true (g_utf8_validate (r->html, -1, NULL) && g_utf8_validate (r->text, -1, NULL));
+}
+
+/* ---- temporary template folders ---------------------------------------- */
+
+typedef struct {
+  char *root;
+  char *templates;
+  char *signatures;
+} TmpDirs;
+
+static void
+tmp_dirs_init (TmpDirs *d)
+{
+  g_autoptr(GError) error = NULL;
+  d->root = g_dir_make_tmp (NULL, &error);   /* GLib picks a unique name */
+  assert_non_null (d->root);
+  d->templates = g_build_filename (d->root, "templates", NULL);
+  d->signatures = g_build_filename (d->root, "signatures", NULL);
+  assert_int_equal (g_mkdir (d->templates, 0700), 0);
+  assert_int_equal (g_mkdir (d->signatures, 0700), 0);
+}
+
+static void
+remove_dir (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *p = g_build_filename (path, name, NULL);
+      g_remove (p);
+    }
+  g_rmdir (path);
+}
+
+static void
+tmp_dirs_clear (TmpDirs *d)
+{
+  remove_dir (d->templates);
+  remove_dir (d->signatures);
+  g_rmdir (d->root);
+  g_free (d->root);
+  g_free (d->templates);
+  g_free (d->signatures);
+}
+
+/*
+ * One file of a test folder.  source: "@rel" a file under $srcdir,
+ * "%name" a fixture in tests/data/render, "=text" literal bytes,
+ * "!big-template" / "!big-logo" one byte over the limit.
+ */
+typedef struct {
+  char dir;               /* 't' templates, 's' signatures */
+  const char *name;
+  const char *source;
+} FileSpec;
+
+static GBytes *
+spec_bytes (const char *source)
+{
+  g_autofree char *path = NULL;
+  char *data = NULL;
+  gsize len = 0;
+
+  if (source[0] == '=')
+    return g_bytes_new (source + 1, strlen (source + 1));
+  if (strcmp (source, "!big-template") == 0)
+    {
+      GString *s = g_string_new ("<html xmlns=\"http://www.w3.org/1999/xhtml\"><head>"
+                                 "<title>x</title></head><body><p><a data-im=\"link\">"
+                                 "x</a></p></body></html><!--");
+      while (s->len < TEMPLATE_MAX_BYTES - 2)
+        g_string_append_c (s, 'x');
+      g_string_append (s, "-->");
+      return g_string_free_to_bytes (s);
+    }
+  if (strcmp (source, "!big-logo") == 0)
+    {
+      guint8 *buf = g_malloc0 (LOGO_MAX_BYTES + 1);
+      memcpy (buf, "\x89PNG\r\n\x1a\n", 8);
+      return g_bytes_new_take (buf, LOGO_MAX_BYTES + 1);
+    }
+  path = source[0] == '@' ? src_path (source + 1)
+                          : g_build_filename (srcdir (), "tests", "data", "render",
+                                              source + 1, NULL);
+  if (!g_file_get_contents (path, &data, &len, NULL))
+    fail_msg ("cannot read %s", path);
+  return g_bytes_new_take (data, len);
+}
+
+static void
+write_specs (const TmpDirs *d, const FileSpec *specs)
+{
+  for (; specs->name != NULL; specs++)
+    {
+      g_autoptr(GBytes) bytes = spec_bytes (specs->source);
+      g_autofree char *path = g_build_filename (specs->dir == 't' ? d->templates
+                                                                  : d->signatures,
+                                                specs->name, NULL);
+      gsize len;
+      const char *data = g_bytes_get_data (bytes, &len);
+      assert_true (g_file_set_contents (path, data, (gssize) len, NULL));
+    }
+}
+
+#define REAL_SV_NOTICE  { 't', "privacy-notice.sv.xhtml", "@templates/privacy-notice.sv.xhtml" }
+#define REAL_EN_NOTICE  { 't', "privacy-notice.en.xhtml", "@templates/privacy-notice.en.xhtml" }
+#define REAL_SV_TPL     { 't', "evisit.sv.xhtml", "@templates/evisit.sv.xhtml" }
+#define REAL_EN_TPL     { 't', "evisit.en.xhtml", "@templates/evisit.en.xhtml" }
+#define REAL_SV_SIG     { 's', "evisit.sv.xhtml", "@signatures/evisit.sv.xhtml" }
+#define REAL_EN_SIG     { 's', "evisit.en.xhtml", "@signatures/evisit.en.xhtml" }
+#define REAL_LOGO       { 's', "logo.png", "@signatures/logo.png" }
+#define END_SPECS       { 0, NULL, NULL }
+
+/* The real Swedish notice, signature and logo, plus one template. */
+static Templates *
+load_with_template (const char *fixture, TmpDirs *d, GError **error)
+{
+  g_autofree char *source = g_strconcat ("%", fixture, NULL);
+  const FileSpec specs[] = {
+    REAL_SV_NOTICE, REAL_SV_SIG, REAL_LOGO,
+    { 't', "evisit.sv.xhtml", source }, END_SPECS
+  };
+
+  tmp_dirs_init (d);
+  write_specs (d, specs);
+  return templates_load (d->templates, d->signatures, error);
+}
+
+/* ---- the shipped templates ------------------------------------------------- */
+
+static void
+test_have (void **state)
+{
+  (void) state;
+  assert_true (templates_have (real, "evisit", "sv"));
+  assert_true (templates_have (real, "evisit", "en"));
+  assert_true (templates_lookup ("evisit", "en", real));
+  assert_false (templates_have (real, "evisit", "de"));
+  assert_false (templates_have (real, "privacy-notice", "sv"));
+  assert_false (templates_have (real, "other", "sv"));
+  assert_false (templates_lookup ("evisit", NULL, real));
+}
+
+typedef struct {
+  const char *lang;
+  const char *subject;
+  const char *phrases[8];     /* in both html and text */
+} LangCase;
+
+static const LangCase lang_cases[] = {
+  { "sv", "Inbjudan till videomöte",
+    { "Du är inbjuden till ett videomöte (eVisit) med " ORG_NAME,
+      "Mötet börjar onsdag 2 december 2026 kl. 14:00 (UTC+01:00).",
+      "Bokningsreferens: AB-123", "väntrum", "Dela den inte",
+      "går inte att svara på", "Med vänliga hälsningar", NULL } },
+  { "en", "Invitation to a video meeting",
+    { "You are invited to a video meeting (eVisit) with " ORG_NAME,
+      "The meeting starts on Wednesday 2 December 2026 at 14:00 (UTC+01:00).",
+      "Booking reference: AB-123", "waiting room", "do not share it",
+      "cannot be replied to", "Kind regards", NULL } },
+};
+
+static const char *
+notice_phrase (const char *lang)
+{
+  return strcmp (lang, "sv") == 0 ? "spelar inte in videomötet"
+                                  : "does not record the video meeting";
+}
+
+static void
+test_render_lang (void **state)
+{
+  const LangCase *c = *state;
+  Ask ask = { c->lang, NULL, "AB-123", "2026-12-02T14:00:00+01:00" };
+  g_autoptr(Rendered) r = render_ask (real, &org, &ask);
+  g_autofree char *lang_attr = g_strdup_printf ("lang=\"%s\"", c->lang);
+
+  assert_string_equal (r->subject, c->subject);
+  assert_string_equal (r->lang, c->lang);
+  assert_contains (r->html, lang_attr);
+  assert_contains (r->html, c->subject);
+  g_autofree char *html_words = html_text (r->html);
+  for (const char *const *p = c->phrases; *p != NULL; p++)
+    {
+      assert_contains (html_words, *p);
+      assert_contains (r->text, *p);
+    }
+  assert_contains (r->html, "eVisit, <span>" ORG_NAME "</span>");
+  assert_contains (r->text, "eVisit, " ORG_NAME "\n");
+  assert_contains (r->text, "\n" SLOGAN "\n");
+  assert_contains (r->text, "\n" LINK "\n");
+  assert_contains (r->html, "href=\"" LINK "\"");
+  assert_message_shape (r, notice_phrase (c->lang));
+}
+
+static void
+test_hashes_and_logo (void **state)
+{
+  (void) state;
+  Ask ask = { "en", NULL, NULL, NULL };
+  g_autoptr(Rendered) r = render_ask (real, &org, &ask);
+  const struct { const char *rel; const char *got; } files[] = {
+    { "templates/evisit.en.xhtml", r->template_sha256 },
+    { "templates/privacy-notice.en.xhtml", r->notice_sha256 },
+    { "signatures/evisit.en.xhtml", r->signature_sha256 },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *path = src_path (files[i].rel);
+      g_autofree char *data = NULL;
+      gsize len;
+      assert_true (g_file_get_contents (path, &data, &len, NULL));
+      g_autofree char *want = g_compute_checksum_for_data (G_CHECKSUM_SHA256,
+                                                           (const guchar *) data, len);
+      assert_string_equal (files[i].got, want);
+    }
+  g_autofree char *logo_path = src_path ("signatures/logo.png");
+  g_autofree char *logo = NULL;
+  gsize logo_len;
+  assert_true (g_file_get_contents (logo_path, &logo, &logo_len, NULL));
+  assert_int_equal (g_bytes_get_size (r->logo), logo_len);
+  assert_memory_equal (g_bytes_get_data (r->logo, NULL), logo, logo_len);
+  assert_contains (r->html, "width=\"200\" height=\"60\"");
+  assert_contains (r->html, "alt=\"" ORG_NAME " eVisit logo\"");
+}
+
+/* A booking that looks like markup stays text. */
+static void
+test_booking_is_text (void **state)
+{
+  (void) state;
+  Ask ask = { "sv", NULL, "<b>&amp;</b> &x; ]]>", NULL };
+  g_autoptr(Rendered) r = render_ask (real, &org, &ask);
+  g_autoptr(xmlDoc) doc = parse_back (r->html);
+  g_autoptr(GPtrArray) bold = elements (doc, "b");
+
+  assert_contains (r->html, "&lt;b&gt;&amp;amp;&lt;/b&gt; &amp;x; ]]&gt;");
+  assert_int_equal (bold->len, 0);
+  assert_contains (r->text, "Bokningsreferens: <b>&amp;</b> &x; ]]>\n");
+  assert_message_shape (r, notice_phrase ("sv"));
+}
+
+typedef struct {
+  const char *name;
+  const char *link;
+  const char *href_html;      /* as serialised, NULL: the gate refuses it */
+} LinkCase;
+
+static const LinkCase link_cases[] = {
+  { "ampersand", "https://meet.example.org/j/1?a=1&b=2",
+    "href=\"https://meet.example.org/j/1?a=1&amp;b=2\"" },
+  { "apostrophe", "https://meet.example.org/j/1?n='x'",
+    "href=\"https://meet.example.org/j/1?n='x'\"" },
+  { "entity-like", "https://meet.example.org/j/1?x=&quot;&lt;",
+    "href=\"https://meet.example.org/j/1?x=&amp;quot;&amp;lt;\"" },
+  { "quote", "https://meet.example.org/j/1?q=\"><script>", NULL },
+  { "angle", "https://meet.example.org/j/1?q=<b>", NULL },
+};
+
+static void
+test_link (void **state)
+{
+  const LinkCase *c = *state;
+  Ask ask = { "sv", c->link, NULL, NULL };
+  Refusal why;
+
+  if (c->href_html == NULL)
+    {
+      g_autoptr(Invitation) inv = invitation_for (real, &ask, &why);
+      assert_null (inv);
+      assert_int_equal (why.code, REFUSAL_INVALID_LINK);
+      return;
+    }
+  g_autoptr(Rendered) r = render_ask (real, &org, &ask);
+  g_autoptr(xmlDoc) doc = parse_back (r->html);
+  g_autoptr(GPtrArray) links = elements (doc, "a");
+  gboolean found = FALSE;
+
+  assert_contains (r->html, c->href_html);
+  for (guint i = 0; i < links->len; i++)
+    {
+      g_autofree char *href = prop (g_ptr_array_index (links, i), "href");
+      g_autofree char *text = text_of (g_ptr_array_index (links, i));
+      found |= g_strcmp0 (href, c->link) == 0 && g_strcmp0 (text, c->link) == 0;
+    }
+  assert_true (found);
+  g_autofree char *line = g_strdup_printf ("\n%s\n", c->link);
+  assert_contains (r->text, line);
+}
+
+typedef struct {
+  const char *name;
+  const char *lang;
+  const char *booking;
+  const char *meeting_time;
+  const char *present[3];
+  const char *absent[3];
+} BlockCase;
+
+static const BlockCase block_cases[] = {
+  { "sv-neither", "sv", NULL, NULL, { "Anslut till mötet", NULL },
+    { "Bokningsreferens", "Mötet börjar", NULL } },
+  { "sv-booking-only", "sv", "AB-1", NULL, { "Bokningsreferens: AB-1", NULL },
+    { "Mötet börjar", NULL } },
+  { "en-time-only", "en", NULL, "2026-06-15T09:05:00-03:30",
+    { "starts on Monday 15 June 2026 at 09:05 (UTC-03:30).", NULL },
+    { "Booking reference", NULL } },
+};
+
+static void
+test_blocks (void **state)
+{
+  const BlockCase *c = *state;
+  Ask ask = { c->lang, NULL, c->booking, c->meeting_time };
+  g_autoptr(Rendered) r = render_ask (real, &org, &ask);
+
+  g_autofree char *html_words = html_text (r->html);
+
+  for (const char *const *p = c->present; *p != NULL; p++)
+    {
+      assert_contains (html_words, *p);
+      assert_contains (r->text, *p);
+    }
+  for (const char *const *p = c->absent; *p != NULL; p++)
+    {
+      assert_lacks (r->html, *p);
+      assert_lacks (r->text, *p);
+    }
+  assert_lacks (r->text, "\n\n\n");
+  assert_message_shape (r, notice_phrase (c->lang));
+}
+
+static void
+test_no_slogan (void **state)
+{
+  (void) state;
+  const RenderOrg plain = { "Exempelkommunen", DPO_EMAIL, "", LOGO_CID };
+  Ask ask = { "sv", NULL, NULL, NULL };
+  g_autoptr(Rendered) r = render_ask (real, &plain, &ask);
+
+  assert_lacks (r->html, "<em>");
+  assert_contains (r->text, "Med vänliga hälsningar\neVisit, Exempelkommunen\n\n");
+  assert_contains (r->text, "Exempelkommunen spelar inte in videomötet");
+  assert_contains (r->html, "alt=\"eVisit-logotyp, Exempelkommunen\"");
+  assert_message_shape (r, notice_phrase ("sv"));
+}
+
+static void
+test_bad_org_utf8 (void **state)
+{
+  (void) state;
+  const RenderOrg bad = { "Region \xff", DPO_EMAIL, SLOGAN, LOGO_CID };
+  Ask ask = { "sv", NULL, NULL, NULL };
+  Refusal why;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Invitation) inv = invitation_for (real, &ask, &why);
+
+  assert_non_null (inv);
+  g_autoptr(Rendered) r = render_invitation (real, &bad, inv, &error);
+  assert_null (r);
+  assert_true (g_error_matches (error, RENDER_ERROR, RENDER_ERROR_FAILED));
+}
+
+/* An Invitation checked against other templates than the renderer's. */
+static void
+test_render_unknown_language (void **state)
+{
+  (void) state;
+  const FileSpec files[] = { REAL_SV_TPL, REAL_SV_NOTICE, REAL_SV_SIG, REAL_LOGO,
+                             END_SPECS };
+  Ask ask = { "en", NULL, NULL, NULL };
+  Refusal why;
+  g_autoptr(GError) error = NULL;
+  TmpDirs d;
+
+  tmp_dirs_init (&d);
+  write_specs (&d, files);
+  g_autoptr(Templates) sv_only = templates_load (d.templates, d.signatures, &error);
+  tmp_dirs_clear (&d);
+  assert_non_null (sv_only);
+  g_autoptr(Invitation) inv = invitation_for (real, &ask, &why);
+  assert_non_null (inv);
+  g_autoptr(Rendered) r = render_invitation (sv_only, &org, inv, &error);
+  assert_null (r);
+  assert_true (g_error_matches (error, RENDER_ERROR, RENDER_ERROR_MISSING));
+}
+
+/* ---- meeting times ---------------------------------------------------------- */
+
+typedef struct {
+  const char *name;
+  const char *iso;
+  const char *lang;
+  const char *want;
+} TimeCase;
+
+static const TimeCase time_cases[] = {
+  { "sv-winter", "2026-12-02T14:00:00+01:00", "sv",
+    "onsdag 2 december 2026 kl. 14:00 (UTC+01:00)" },
+  { "en-winter", "2026-12-02T14:00:00+01:00", "en",
+    "Wednesday 2 December 2026 at 14:00 (UTC+01:00)" },
+  { "sv-summer", "2026-06-15T09:05:00+02:00", "sv",
+    "måndag 15 juni 2026 kl. 09:05 (UTC+02:00)" },
+  { "sv-utc-sunday", "2027-01-03T00:00:00Z", "sv",
+    "söndag 3 januari 2027 kl. 00:00 (UTC+00:00)" },
+  { "en-negative-half", "2026-06-15T09:05:00-03:30", "en",
+    "Monday 15 June 2026 at 09:05 (UTC-03:30)" },
+  { "en-saturday-kathmandu", "2026-02-28T23:59:59+05:45", "en",
+    "Saturday 28 February 2026 at 23:59 (UTC+05:45)" },
+  { "other-language-iso", "2026-12-02T14:00:00+01:00", "de",
+    "2026-12-02 14:00 (UTC+01:00)" },
+};
+
+static void
+test_format_time (void **state)
+{
+  const TimeCase *c = *state;
+  g_autoptr(GDateTime) dt = g_date_time_new_from_iso8601 (c->iso, NULL);
+  assert_non_null (dt);
+  g_autofree char *got = render_format_time (dt, c->lang);
+  assert_string_equal (got, c->want);
+}
+
+/* ---- plain text ----------------------------------------------------------- */
+
+typedef struct {
+  const char *name;
+  const char *xhtml;
+  const char *want;           /* NULL: must fail */
+} TextCase;
+
+#define H(body) "<html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>T</title>" \
+                "<style>p { color: red }</style></head><body>" body "</body></html>"
+
+static const TextCase text_cases[] = {
+  { "paragraphs", H ("<p>One</p><p>Two</p>"), "One\n\nTwo\n" },
+  { "whitespace", H ("<p>  a \n\t b  </p>"), "a b\n" },
+  { "br", H ("<p>a<br/>b<br/><br/>c</p>"), "a\nb\n\nc\n" },
+  { "divs", H ("<div>a</div><div>b</div>"), "a\nb\n" },
+  { "heading", H ("<h1>Title</h1><p>x</p>"), "Title\n\nx\n" },
+  { "inline", H ("<p>a <strong>b</strong><em>c</em> d</p>"), "a bc d\n" },
+  { "list", H ("<p>Do:</p><ul><li>x</li><li> y </li></ul><p>z</p>"), "Do:\n\n- x\n- y\n\nz\n" },
+  { "nested-list", H ("<ul><li>x<ul><li>y</li></ul></li><li>z</li></ul>"), "- x\n  - y\n- z\n" },
+  { "link-text", H ("<p>Go <a href=\"https://e.example.org/x\">here</a>.</p>"),
+    "Go here <https://e.example.org/x>.\n" },
+  { "link-is-href", H ("<p><a href=\"https://e.example.org/x\">https://e.example.org/x</a></p>"),
+    "https://e.example.org/x\n" },
+  { "link-empty", H ("<p>Link: <a href=\"https://e.example.org/x\"></a></p>"),
+    "Link: https://e.example.org/x\n" },
+  { "mailto", H ("<p>Mail <a href=\"mailto:dpo@example.org\">dpo@example.org</a></p>"),
+    "Mail dpo@example.org\n" },
+  { "escapes", H ("<p>a &lt;b&gt; &amp; &#229;</p>"), "a <b> & å\n" },
+  { "skips", H ("<p>x</p><script>y</script><style>z</style><img src=\"cid:a\" alt=\"logo\"/>"),
+    "x\n" },
+  { "table", H ("<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></table>"),
+    "a b\nc\n" },
+  { "pre", H ("<pre>a\n  b</pre>"), "a\n  b\n" },
+  { "no-body", "<div><p>x</p><p>y</p></div>", "x\n\ny\n" },
+  { "empty", H (""), "\n" },
+  { "entity", "<!DOCTYPE html [<!ENTITY e \"x\">]><html><body><p>&e;</p></body></html>", NULL },
+  { "undefined-entity", H ("<p>a&nbsp;b</p>"), NULL },
+  { "broken", H ("<p>x"), NULL },
+};
+
+static void
+test_plain_text (void **state)
+{
+  const TextCase *c = *state;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *got = render_plain_text (c->xhtml, strlen (c->xhtml), &error);
+
+  if (c->want == NULL)
+    {
+      assert_null (got);
+      assert_true (g_error_matches (error, RENDER_ERROR, RENDER_ERROR_INVALID));
+      return;
+    }
+  if (got == NULL)
+    fail_msg ("failed: %s", error->message);
+  assert_string_equal (got, c->want);
+}
+
+/* The rendered text equals a fresh walk of the rendered HTML. */
+static void
+test_text_matches_html (void **state)
+{
+  (void) state;
+  Ask ask = { "sv", NULL, "AB-123", "2026-12-02T14:00:00+01:00" };
+  g_autoptr(Rendered) r = render_ask (real, &org, &ask);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *again = render_plain_text (r->html, strlen (r->html), &error);
+
+  assert_non_null (again);
+  assert_string_equal (again, r->text);
+  assert_true (g_str_has_prefix (r->text, "Hej!\n\nDu är inbjuden"));
+}
+
+/* ---- hostile templates ------------------------------------------------------- */
+
+typedef struct {
+  const char *fixture;
+  const char *reason;         /* a part of the error message */
+} RejectCase;
+
+static const RejectCase reject_cases[] = {
+  { "reject-entity.xhtml", "DOCTYPE with declarations" },
+  { "reject-xxe-system.xhtml", "DOCTYPE with declarations" },
+  { "reject-xxe-parameter.xhtml", "DOCTYPE with declarations" },
+  { "reject-undefined-entity.xhtml", "Entity 'nbsp' not defined" },
+  { "reject-script.xhtml", "<script> is not allowed" },
+  { "reject-script-in-head.xhtml", "<script> is not allowed" },
+  { "reject-style-element.xhtml", "<style> is not allowed" },
+  { "reject-onclick.xhtml", "event-handler attribute onclick" },
+  { "reject-onload-upper.xhtml", "event-handler attribute OnLoad" },
+  { "reject-javascript-href.xhtml", "unsafe URL in attribute href" },
+  { "reject-javascript-tab-href.xhtml", "unsafe URL in attribute href" },
+  { "reject-data-src.xhtml", "src must name a cid: part" },
+  { "reject-remote-image.xhtml", "src must name a cid: part" },
+  { "reject-pi.xhtml", "processing instruction <?php?>" },
+  { "reject-pi-top.xhtml", "processing instruction <?xml-stylesheet?>" },
+  { "reject-iframe.xhtml", "<iframe> is not allowed" },
+  { "reject-object.xhtml", "<object> is not allowed" },
+  { "reject-embed.xhtml", "<embed> is not allowed" },
+  { "reject-form.xhtml", "<form> is not allowed" },
+  { "reject-svg.xhtml", "<svg> in a foreign namespace" },
+  { "reject-foreign-attribute.xhtml", "href in a foreign namespace" },
+  { "reject-position.xhtml", "unsafe inline style" },
+  { "reject-css-expression.xhtml", "unsafe inline style" },
+  { "reject-cdata.xhtml", "CDATA section" },
+  { "reject-unknown-placeholder.xhtml", "unknown placeholder data-im=\"password\"" },
+  { "reject-unknown-block.xhtml", "unknown placeholder data-im-block=\"secret\"" },
+  { "reject-meta-in-body.xhtml", "<meta> inside <body>" },
+  { "reject-no-title.xhtml", "no <title> text" },
+  { "reject-blank-title.xhtml", "no <title> text" },
+  { "reject-no-body.xhtml", "no <body>" },
+  { "reject-empty-body.xhtml", "no data-im=\"link\" placeholder" },
+  { "reject-not-html.xhtml", "root element is not <html>" },
+  { "reject-broken.xhtml", "tag mismatch" },
+  { "reject-bare-ampersand.xhtml", "not well-formed XML" },
+};
+
+static void
+test_rejected (void **state)
+{
+  const RejectCase *c = *state;
+  g_autoptr(GError) error = NULL;
+  TmpDirs d;
+  g_autoptr(Templates) t = load_with_template (c->fixture, &d, &error);
+
+  tmp_dirs_clear (&d);
+  assert_null (t);
+  assert_true (g_error_matches (error, RENDER_ERROR, RENDER_ERROR_INVALID));
+  assert_contains (error->message, "evisit.sv.xhtml: ");
+  assert_contains (error->message, c->reason);
+  assert_lacks (error->message, "root:");    /* nothing of /etc/passwd */
+}
+
+typedef struct {
+  const char *fixture;
+  const char *phrase;         /* of the template, in the invitation div */
+} HostileCase;
+
+static const HostileCase hostile_cases[] = {
+  { "hostile-minimal.xhtml", LINK },
+  { "hostile-hidden-body.xhtml", "Möte: " LINK },
+  { "hostile-comments.xhtml", "Möte " LINK },
+  { "hostile-fake-notice.xhtml", "Vi sparar allt." },
+};
+
+/* Templates that try to drop or hide the notice: rendered, with it. */
+static void
+test_hostile_rendered (void **state)
+{
+  const HostileCase *c = *state;
+  g_autoptr(GError) error = NULL;
+  TmpDirs d;
+  g_autoptr(Templates) t = load_with_template (c->fixture, &d, &error);
+
+  tmp_dirs_clear (&d);
+  if (t == NULL)
+    fail_msg ("load failed: %s", error->message);
+  Ask ask = { "sv", NULL, NULL, NULL };
+  g_autoptr(Rendered) r = render_ask (t, &org, &ask);
+  assert_string_equal (r->subject, "Inbjudan");
+  assert_contains (r->text, c->phrase);
+  assert_message_shape (r, notice_phrase ("sv"));
+  g_autoptr(xmlDoc) doc = parse_back (r->html);
+  g_autofree char *notice = text_of (notice_div (doc));
+  assert_lacks (notice, "Vi sparar allt.");
+}
+
+/* ---- load failures ------------------------------------------------------------- */
+
+typedef struct {
+  const char *name;
+  FileSpec files[8];
+  int code;
+  const char *message;        /* a part of the error message */
+} LoadCase;
+
+static const LoadCase load_cases[] = {
+  { "notice-missing-for-en",
+    { REAL_SV_TPL, REAL_EN_TPL, REAL_SV_NOTICE, REAL_SV_SIG, REAL_EN_SIG, REAL_LOGO,
+      END_SPECS },
+    RENDER_ERROR_NO_NOTICE, "privacy-notice.en.xhtml" },
+  { "no-notice-at-all",
+    { REAL_SV_TPL, REAL_SV_SIG, REAL_LOGO, END_SPECS },
+    RENDER_ERROR_NO_NOTICE, "privacy notice" },
+  { "signature-missing-for-en",
+    { REAL_SV_TPL, REAL_EN_TPL, REAL_SV_NOTICE, REAL_EN_NOTICE, REAL_SV_SIG, REAL_LOGO,
+      END_SPECS },
+    RENDER_ERROR_MISSING, "evisit.en.xhtml" },
+  { "no-template",
+    { REAL_SV_NOTICE, REAL_SV_SIG, REAL_LOGO, END_SPECS },
+    RENDER_ERROR_MISSING, "template" },
+  { "logo-missing",
+    { REAL_SV_TPL, REAL_SV_NOTICE, REAL_SV_SIG, END_SPECS },
+    RENDER_ERROR_MISSING, "logo.png" },
+  { "logo-not-png",
+    { REAL_SV_TPL, REAL_SV_NOTICE, REAL_SV_SIG, { 's', "logo.png", "=GIF89a......" },
+      END_SPECS },
+    RENDER_ERROR_INVALID, "logo.png" },
+  { "logo-too-large",
+    { REAL_SV_TPL, REAL_SV_NOTICE, REAL_SV_SIG, { 's', "logo.png", "!big-logo" },
+      END_SPECS },
+    RENDER_ERROR_INVALID, "logo.png" },
+  { "template-too-large",
+    { { 't', "evisit.sv.xhtml", "!big-template" }, REAL_SV_NOTICE, REAL_SV_SIG,
+      REAL_LOGO, END_SPECS },
+    RENDER_ERROR_INVALID, "evisit.sv.xhtml" },
+  { "notice-without-dpo",
+    { REAL_SV_TPL, { 't', "privacy-notice.sv.xhtml", "%bad-notice-no-dpo.xhtml" },
+      REAL_SV_SIG, REAL_LOGO, END_SPECS },
+    RENDER_ERROR_INVALID, "dpo_email" },
+  { "hostile-signature",
+    { REAL_SV_TPL, REAL_SV_NOTICE, { 's', "evisit.sv.xhtml", "%reject-onclick.xhtml" },
+      REAL_LOGO, END_SPECS },
+    RENDER_ERROR_INVALID, "onclick" },
+  { "hostile-notice",
+    { REAL_SV_TPL, { 't', "privacy-notice.sv.xhtml", "%reject-xxe-system.xhtml" },
+      REAL_SV_SIG, REAL_LOGO, END_SPECS },
+    RENDER_ERROR_INVALID, "privacy-notice.sv.xhtml" },
+  { "upper-case-language",
+    { REAL_SV_TPL, { 't', "evisit.SV.xhtml", "@templates/evisit.sv.xhtml" },
+      REAL_SV_NOTICE, REAL_SV_SIG, REAL_LOGO, END_SPECS },
+    RENDER_ERROR_INVALID, "NAME.LANG.xhtml" },
+};
+
+static void
+test_load_error (void **state)
+{
+  const LoadCase *c = *state;
+  g_autoptr(GError) error = NULL;
+  TmpDirs d;
+
+  tmp_dirs_init (&d);
+  write_specs (&d, c->files);
+  g_autoptr(Templates) t = templates_load (d.templates, d.signatures, &error);
+  tmp_dirs_clear (&d);
+  assert_null (t);
+  assert_non_null (error);
+  if (!g_error_matches (error, RENDER_ERROR, c->code))
+    fail_msg ("code %d, want %d: %s", error->code, c->code, error->message);
+  assert_contains (error->message, c->message);
+}
+
+static void
+test_load_missing_dir (void **state)
+{
+  (void) state;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Templates) t = templates_load ("/nonexistent/templates",
+                                           "/nonexistent/signatures", &error);
+  assert_null (t);
+  assert_true (g_error_matches (error, RENDER_ERROR, RENDER_ERROR_MISSING));
+}
+
+/* Other files in the folders are ignored; a language needs all three. */
+static void
+test_load_ignores_others (void **state)
+{
+  (void) state;
+  const FileSpec files[] = {
+    REAL_SV_TPL, REAL_SV_NOTICE, REAL_SV_SIG, REAL_LOGO, REAL_EN_NOTICE,
+    { 't', "README", "=not a template" }, { 't', ".evisit.sv.xhtml.swp", "=junk" },
+    { 's', "other.sv.xhtml", "=<not even xml" }, END_SPECS
+  };
+  g_autoptr(GError) error = NULL;
+  TmpDirs d;
+
+  tmp_dirs_init (&d);
+  write_specs (&d, files);
+  g_autoptr(Templates) t = templates_load (d.templates, d.signatures, &error);
+  tmp_dirs_clear (&d);
+  if (t == NULL)
+    fail_msg ("load failed: %s", error->message);
+  assert_true (templates_have (t, "evisit", "sv"));
+  assert_false (templates_have (t, "evisit", "en"));
+}
+
+/* ---- main --------------------------------------------------------------------- */
+
+static int
+group_setup (void **state)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *tdir = src_path ("templates");
+  g_autofree char *sdir = src_path ("signatures");
+
+  (void) state;
+  real = templates_load (tdir, sdir, &error);
+  if (real == NULL)
+    fprintf (stderr, "cannot load the shipped templates: %s\n", error->message);
+  return real == NULL ? -1 : 0;
+}
+
+static int
+group_teardown (void **state)
+{
+  (void) state;
+  g_clear_pointer (&real, templates_free);
+  return 0;
+}
+
+static void
+add_test (GArray *tests, const char *prefix, const char *name,
+          CMUnitTestFunction fn, const void *data, GPtrArray *names)
+{
+  char *full = g_strdup_printf ("%s/%s", prefix, name);
+  struct CMUnitTest t = { full, fn, NULL, NULL, (void *) data };
+
+  g_ptr_array_add (names, full);
+  g_array_append_val (tests, t);
+}
+
+int
+main (void)
+{
+  g_autoptr(GArray) tests = g_array_new (FALSE, FALSE, sizeof (struct CMUnitTest));
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+
+  xmlInitParser ();
+  add_test (tests, "load", "have", test_have, NULL, names);
+  add_test (tests, "load", "missing-dir", test_load_missing_dir, NULL, names);
+  add_test (tests, "load", "ignores-others", test_load_ignores_others, NULL, names);
+  for (gsize i = 0; i < G_N_ELEMENTS (load_cases); i++)
+    add_test (tests, "load", load_cases[i].name, test_load_error, &load_cases[i], names);
+  for (gsize i = 0; i < G_N_ELEMENTS (reject_cases); i++)
+    add_test (tests, "rejected", reject_cases[i].fixture, test_rejected,
+              &reject_cases[i], names);
+  for (gsize i = 0; i < G_N_ELEMENTS (hostile_cases); i++)
+    add_test (tests, "hostile", hostile_cases[i].fixture, test_hostile_rendered,
+              &hostile_cases[i], names);
+  for (gsize i = 0; i < G_N_ELEMENTS (lang_cases); i++)
+    add_test (tests, "render", lang_cases[i].lang, test_render_lang, &lang_cases[i], names);
+  add_test (tests, "render", "hashes-and-logo", test_hashes_and_logo, NULL, names);
+  add_test (tests, "render", "booking-is-text", test_booking_is_text, NULL, names);
+  add_test (tests, "render", "no-slogan", test_no_slogan, NULL, names);
+  add_test (tests, "render", "text-matches-html", test_text_matches_html, NULL, names);
+  add_test (tests, "render", "bad-org-utf8", test_bad_org_utf8, NULL, names);
+  add_test (tests, "render", "unknown-language", test_render_unknown_language, NULL, names);
+  for (gsize i = 0; i < G_N_ELEMENTS (link_cases); i++)
+    add_test (tests, "link", link_cases[i].name, test_link, &link_cases[i], names);
+  for (gsize i = 0; i < G_N_ELEMENTS (block_cases); i++)
+    add_test (tests, "blocks", block_cases[i].name, test_blocks, &block_cases[i], names);
+  for (gsize i = 0; i < G_N_ELEMENTS (time_cases); i++)
+    add_test (tests, "time", time_cases[i].name, test_format_time, &time_cases[i], names);
+  for (gsize i = 0; i < G_N_ELEMENTS (text_cases); i++)
+    add_test (tests, "text", text_cases[i].name, test_plain_text, &text_cases[i], names);
+
+  int failed = _cmocka_run_group_tests ("render", (const struct CMUnitTest *) tests->data,
+                                        tests->len, group_setup, group_teardown);
+  xmlCleanupParser ();
+  return failed == 0 ? 0 : 1;
+}
