@@ -1,0 +1,465 @@
+/*
+ * control.c - the Unix socket: bind, mode, peer credentials, caps,
+ * framing, timeouts.  See control.h.
+ *
+ * SECURITY: the peer's uid and gid come from the kernel (SO_PEERCRED)
+ * at accept time, before one request byte is read; a peer that is not
+ * allowed gets `not_authorized` and the connection is closed.  Nothing
+ * here interprets request bytes beyond finding where a request ends;
+ * a framing error cannot be resynchronised, so it is answered and the
+ * connection closed.  Buffers never exceed REQUEST_MAX_BYTES in and
+ * CONTROL_MAX_PENDING_OUT out per connection.
+ */
+#include "control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "request.h"
+
+G_DEFINE_QUARK (invitemail-control-error-quark, control_error)
+
+typedef struct Conn Conn;
+
+struct Control {
+  const Config *cfg;
+  Service *service;
+  int listen_fd;
+  guint listen_watch;
+  gboolean owns_path;
+  GHashTable *conns;        /* Conn* set */
+  GHashTable *per_uid;      /* uid -> count */
+};
+
+struct Conn {
+  Control *control;
+  int fd;
+  PeerCred peer;
+  GByteArray *in;
+  GString *out;
+  gsize out_off;
+  guint io_watch;
+  guint idle_timer;
+  gboolean closing;         /* answer what is pending, then close */
+};
+
+static void conn_close (Conn *c);
+static gboolean conn_io (int fd, GIOCondition cond, gpointer data);
+
+static void
+uid_count (Control *ctl, uid_t uid, int delta)
+{
+  gpointer key = GUINT_TO_POINTER (uid + 1);
+  int n = GPOINTER_TO_INT (g_hash_table_lookup (ctl->per_uid, key)) + delta;
+
+  if (n <= 0)
+    g_hash_table_remove (ctl->per_uid, key);
+  else
+    g_hash_table_insert (ctl->per_uid, key, GINT_TO_POINTER (n));
+}
+
+static void
+conn_update_watch (Conn *c)
+{
+  GIOCondition want = G_IO_IN | G_IO_HUP | G_IO_ERR;
+
+  if (c->out->len > c->out_off)
+    want |= G_IO_OUT;
+  if (c->closing)
+    want &= ~G_IO_IN;
+  if (c->io_watch != 0)
+    g_source_remove (c->io_watch);
+  c->io_watch = g_unix_fd_add (c->fd, want, conn_io, c);
+}
+
+static gboolean
+conn_idle (gpointer data)
+{
+  Conn *c = data;
+  Refusal why;
+
+  c->idle_timer = 0;
+  refusal_set (&why, REFUSAL_TIMEOUT, NULL,
+               "no complete request within %u seconds",
+               c->control->cfg->client_timeout);
+  /* Only a peer that started a request is told; an idle keep-alive
+   * connection is simply closed. */
+  if (c->in->len > 0)
+    {
+      service_refuse (c->control->service, &c->peer, &why, c->out);
+      c->closing = TRUE;
+      conn_update_watch (c);
+      c->idle_timer = g_timeout_add_seconds (5, conn_idle, c);
+      return G_SOURCE_REMOVE;
+    }
+  conn_close (c);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+conn_touch (Conn *c)
+{
+  if (c->idle_timer != 0)
+    g_source_remove (c->idle_timer);
+  c->idle_timer = g_timeout_add_seconds (c->control->cfg->client_timeout,
+                                         conn_idle, c);
+}
+
+/* Handles every complete request in the input buffer. */
+static void
+conn_process (Conn *c)
+{
+  while (!c->closing && c->in->len > 0)
+    {
+      gsize frame_len = 0;
+      Refusal why;
+      FrameStatus st = request_frame ((const char *) c->in->data, c->in->len,
+                                      &frame_len, &why);
+      if (st == FRAME_INCOMPLETE)
+        return;
+      if (st == FRAME_ERROR)
+        {
+          service_refuse (c->control->service, &c->peer, &why, c->out);
+          c->closing = TRUE;
+          g_byte_array_set_size (c->in, 0);
+          return;
+        }
+      service_handle (c->control->service, &c->peer, (const char *) c->in->data,
+                      frame_len, c->out);
+      g_byte_array_remove_range (c->in, 0, frame_len);
+      if (c->out->len - c->out_off > CONTROL_MAX_PENDING_OUT)
+        c->closing = TRUE;
+    }
+}
+
+static gboolean
+conn_read (Conn *c)
+{
+  guint8 buf[16384];
+  ssize_t n = read (c->fd, buf, sizeof buf);
+
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return TRUE;
+  if (n <= 0)
+    return FALSE;
+  /* request_frame refuses anything over REQUEST_MAX_BYTES, so the
+   * buffer never holds much more than that. */
+  g_byte_array_append (c->in, buf, (guint) n);
+  conn_touch (c);
+  conn_process (c);
+  return TRUE;
+}
+
+static gboolean
+conn_write (Conn *c)
+{
+  while (c->out->len > c->out_off)
+    {
+      ssize_t n = send (c->fd, c->out->str + c->out_off, c->out->len - c->out_off,
+                        MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        return TRUE;
+      if (n <= 0)
+        return FALSE;
+      c->out_off += (gsize) n;
+    }
+  g_string_truncate (c->out, 0);
+  c->out_off = 0;
+  return !c->closing;
+}
+
+static gboolean
+conn_io (int fd, GIOCondition cond, gpointer data)
+{
+  Conn *c = data;
+  gboolean keep = TRUE;
+
+  if ((cond & G_IO_IN) && !c->closing)
+    keep = conn_read (c);
+  if (keep && (c->out->len > c->out_off || c->closing))
+    keep = conn_write (c);
+  if (keep && (cond & (G_IO_ERR | G_IO_NVAL)))
+    keep = FALSE;
+  if (keep && (cond & G_IO_HUP) && !(cond & G_IO_IN) && c->out->len == c->out_off)
+    keep = FALSE;
+  if (!keep)
+    {
+      c->io_watch = 0;
+      conn_close (c);
+      return G_SOURCE_REMOVE;
+    }
+  c->io_watch = 0;
+  conn_update_watch (c);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+conn_close (Conn *c)
+{
+  Control *ctl = c->control;
+
+  if (c->io_watch != 0)
+    g_source_remove (c->io_watch);
+  if (c->idle_timer != 0)
+    g_source_remove (c->idle_timer);
+  close (c->fd);
+  uid_count (ctl, c->peer.uid, -1);
+  g_hash_table_remove (ctl->conns, c);
+  g_byte_array_unref (c->in);
+  g_string_free (c->out, TRUE);
+  g_free (c);
+}
+
+static gboolean
+peer_credentials (int fd, PeerCred *peer)
+{
+  struct ucred uc;
+  socklen_t len = sizeof uc;
+
+  if (getsockopt (fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 || len != sizeof uc)
+    return FALSE;
+  peer->pid = uc.pid;
+  peer->uid = uc.uid;
+  peer->gid = uc.gid;
+  return TRUE;
+}
+
+/* Decides whether a new connection may stay; fills *why if not. */
+static gboolean
+admit (Control *ctl, const PeerCred *peer, Refusal *why)
+{
+  guint total = g_hash_table_size (ctl->conns);
+  int mine = GPOINTER_TO_INT (g_hash_table_lookup (ctl->per_uid,
+                                                   GUINT_TO_POINTER (peer->uid + 1)));
+
+  if (!service_peer_allowed (ctl->service, peer))
+    return refusal_set (why, REFUSAL_NOT_AUTHORIZED, NULL,
+                        "this user may not send invites");
+  if (total >= CONTROL_MAX_CONNECTIONS - CONTROL_RESERVE || mine >= CONTROL_MAX_PER_UID)
+    return refusal_set (why, REFUSAL_BUSY, NULL, "too many open connections");
+  return TRUE;
+}
+
+static void
+accept_one (Control *ctl, int fd)
+{
+  Conn *c = g_new0 (Conn, 1);
+  Refusal why;
+
+  c->control = ctl;
+  c->fd = fd;
+  c->in = g_byte_array_new ();
+  c->out = g_string_new (NULL);
+  if (!peer_credentials (fd, &c->peer))
+    c->peer.uid = (uid_t) -1;
+  g_hash_table_add (ctl->conns, c);
+  uid_count (ctl, c->peer.uid, +1);
+  refusal_clear (&why);
+  if (c->peer.uid == (uid_t) -1)
+    refusal_set (&why, REFUSAL_NOT_AUTHORIZED, NULL, "peer credentials unavailable");
+  else
+    admit (ctl, &c->peer, &why);
+  if (why.code != REFUSAL_NONE)
+    {
+      service_refuse (ctl->service, &c->peer, &why, c->out);
+      c->closing = TRUE;
+    }
+  conn_touch (c);
+  conn_update_watch (c);
+}
+
+static gboolean
+on_accept (int lfd, GIOCondition cond, gpointer data)
+{
+  Control *ctl = data;
+
+  for (int i = 0; i < 64; i++)
+    {
+      int fd = accept4 (lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0)
+        {
+          if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+            g_warning ("accept: %s", g_strerror (errno));
+          break;
+        }
+      if (g_hash_table_size (ctl->conns) >= CONTROL_MAX_CONNECTIONS)
+        {
+          close (fd);   /* even the reserve is gone: drop silently */
+          continue;
+        }
+      accept_one (ctl, fd);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* A socket passed by systemd (sd_listen_fds protocol: LISTEN_PID is us,
+ * LISTEN_FDS >= 1, the first one is fd 3). */
+static int
+activated_socket (void)
+{
+  const char *pid = g_getenv ("LISTEN_PID");
+  const char *fds = g_getenv ("LISTEN_FDS");
+  guint64 p = 0, n = 0;
+
+  if (pid == NULL || fds == NULL
+      || !g_ascii_string_to_unsigned (pid, 10, 1, G_MAXINT, &p, NULL)
+      || (pid_t) p != getpid ()
+      || !g_ascii_string_to_unsigned (fds, 10, 1, 64, &n, NULL))
+    return -1;
+  g_unsetenv ("LISTEN_PID");
+  g_unsetenv ("LISTEN_FDS");
+  g_unsetenv ("LISTEN_FDNAMES");
+  fcntl (3, F_SETFD, FD_CLOEXEC);
+  return 3;
+}
+
+/* Refuses to steal the socket of a daemon that is still running; a
+ * stale socket file left by a crash is removed. */
+static gboolean
+clear_stale (const struct sockaddr_un *sa, GError **error)
+{
+  struct stat st;
+  int fd;
+
+  if (lstat (sa->sun_path, &st) != 0)
+    return TRUE;
+  if (!S_ISSOCK (st.st_mode))
+    {
+      g_set_error (error, CONTROL_ERROR, CONTROL_ERROR_BIND,
+                   "%s exists and is not a socket", sa->sun_path);
+      return FALSE;
+    }
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && connect (fd, (const struct sockaddr *) sa, sizeof *sa) == 0)
+    {
+      close (fd);
+      g_set_error (error, CONTROL_ERROR, CONTROL_ERROR_IN_USE,
+                   "%s: another invitemaild is listening", sa->sun_path);
+      return FALSE;
+    }
+  if (fd >= 0)
+    close (fd);
+  unlink (sa->sun_path);
+  return TRUE;
+}
+
+static gboolean
+set_owner_mode (const Config *cfg, GError **error)
+{
+  if (cfg->socket_group != NULL)
+    {
+      struct group *gr = getgrnam (cfg->socket_group);
+      if (gr == NULL || chown (cfg->socket, (uid_t) -1, gr->gr_gid) != 0)
+        {
+          g_set_error (error, CONTROL_ERROR, CONTROL_ERROR_BIND,
+                       "%s: cannot set group %s", cfg->socket, cfg->socket_group);
+          return FALSE;
+        }
+    }
+  if (chmod (cfg->socket, cfg->socket_mode) != 0)
+    {
+      g_set_error (error, CONTROL_ERROR, CONTROL_ERROR_BIND, "%s: chmod: %s",
+                   cfg->socket, g_strerror (errno));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static int
+bind_socket (const Config *cfg, GError **error)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  g_autofree char *dir = g_path_get_dirname (cfg->socket);
+  mode_t old;
+  int fd, rc;
+
+  g_strlcpy (sa.sun_path, cfg->socket, sizeof sa.sun_path);
+  if (g_mkdir_with_parents (dir, 0755) != 0 || !clear_stale (&sa, error))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, CONTROL_ERROR, CONTROL_ERROR_BIND, "%s: %s", dir,
+                     g_strerror (errno));
+      return -1;
+    }
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  /* Bind under a tight umask, then widen to socket_mode: no moment in
+   * which the socket is more open than configured. */
+  old = umask (0177);
+  rc = fd < 0 ? -1 : bind (fd, (struct sockaddr *) &sa, sizeof sa);
+  umask (old);
+  if (rc != 0 || listen (fd, 128) != 0 || !set_owner_mode (cfg, error))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, CONTROL_ERROR, CONTROL_ERROR_BIND, "%s: %s",
+                     cfg->socket, g_strerror (errno));
+      if (fd >= 0)
+        close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+Control *
+control_new (const Config *cfg, Service *service, GError **error)
+{
+  Control *c = g_new0 (Control, 1);
+
+  c->cfg = cfg;
+  c->service = service;
+  c->conns = g_hash_table_new (NULL, NULL);
+  c->per_uid = g_hash_table_new (NULL, NULL);
+  c->listen_fd = activated_socket ();
+  if (c->listen_fd < 0)
+    {
+      c->listen_fd = bind_socket (cfg, error);
+      c->owns_path = c->listen_fd >= 0;
+    }
+  if (c->listen_fd < 0)
+    {
+      control_free (c);
+      return NULL;
+    }
+  fcntl (c->listen_fd, F_SETFL, fcntl (c->listen_fd, F_GETFL) | O_NONBLOCK);
+  c->listen_watch = g_unix_fd_add (c->listen_fd, G_IO_IN, on_accept, c);
+  return c;
+}
+
+void
+control_stop_accepting (Control *c)
+{
+  if (c != NULL && c->listen_watch != 0)
+    {
+      g_source_remove (c->listen_watch);
+      c->listen_watch = 0;
+    }
+}
+
+void
+control_free (Control *c)
+{
+  g_autoptr (GList) open = NULL;
+
+  if (c == NULL)
+    return;
+  control_stop_accepting (c);
+  open = g_hash_table_get_keys (c->conns);
+  for (GList *l = open; l != NULL; l = l->next)
+    conn_close (l->data);
+  if (c->listen_fd >= 0)
+    close (c->listen_fd);
+  if (c->owns_path)
+    unlink (c->cfg->socket);
+  g_hash_table_unref (c->conns);
+  g_hash_table_unref (c->per_uid);
+  g_free (c);
+}

@@ -1,0 +1,40 @@
+/*
+ * delivery.h - the delivery worker: a thread that takes due recipients
+ * from the queue, hands them to the transport in batches over one
+ * connection, and records each outcome in the queue and the audit.
+ *
+ * The socket side never waits on SMTP: it only stores and calls
+ * delivery_wake.  The worker has its own queue connection (SQLite
+ * connections are per thread here).
+ */
+#ifndef INVITEMAIL_DELIVERY_H
+#define INVITEMAIL_DELIVERY_H
+
+#include <glib.h>
+#include "audit.h"
+#include "config.h"
+#include "retry.h"
+
+/* Recipients handed to one connection at most. */
+#define DELIVERY_BATCH_MAX 32
+/* The worker looks at the queue at least this often (seconds). */
+#define DELIVERY_IDLE_POLL 30
+
+typedef struct Delivery Delivery;
+
+/*
+ * Opens the worker's queue connection and transport, runs start-up
+ * recovery (recipients in flight at a crash are deferred and audited as
+ * recovered), then starts the thread.  cfg and audit must outlive it.
+ * (transfer full)
+ */
+Delivery *delivery_start (const Config *cfg, Audit *audit, GError **error);
+
+/* Tells the worker that new work may be due.  Thread-safe, cheap. */
+void delivery_wake (Delivery *d);
+
+/* Asks the worker to stop after the batch in flight, joins it and frees
+ * everything.  NULL is fine. */
+void delivery_stop (Delivery *d);
+
+#endif

@@ -1,0 +1,407 @@
+/*
+ * invitemail.c - the command line for staff, the booking tool and
+ * compliance: send, preview, status, ping (over the socket) and audit
+ * (read-only, straight from the audit file).  A table of commands, as
+ * OpenSMTPD's smtpctl.
+ *
+ * The client is a convenience, not a gate: the daemon validates
+ * everything again.  It refuses locally only what cannot be framed (a
+ * value holding CR, LF or NUL would end the request early).
+ */
+#include <errno.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli_audit.h"
+#include "config.h"
+#include "exitcodes.h"
+#include "request.h"
+#include "version.h"
+
+#define DEFAULT_SOCKET "/run/invitemail/invitemail.sock"
+#define CLIENT_TIMEOUT_S 30
+
+typedef struct {
+  char *socket;
+  char *config;
+  char *link;
+  char **bcc;
+  char *booking;
+  char *staff;
+  char *lang;
+  char *template_name;
+  char *meeting_time;
+  char *idempotency_key;
+  gboolean json;
+} ClientOptions;
+
+static int
+usage_error (const char *msg)
+{
+  fprintf (stderr, "invitemail: %s (try invitemail --help)\n", msg);
+  return EXIT_USAGE;
+}
+
+/* --socket, else $INVITEMAIL_SOCKET, else [daemon] socket of -c FILE,
+ * else the default. */
+static char *
+socket_path (const ClientOptions *o)
+{
+  const char *env = g_getenv ("INVITEMAIL_SOCKET");
+
+  if (o->socket != NULL)
+    return g_strdup (o->socket);
+  if (env != NULL && *env != '\0')
+    return g_strdup (env);
+  if (o->config != NULL)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (Config) cfg = config_load (o->config, &error);
+      if (cfg != NULL)
+        return g_strdup (cfg->socket);
+      fprintf (stderr, "invitemail: %s\n", error->message);
+    }
+  return g_strdup (DEFAULT_SOCKET);
+}
+
+static int
+connect_socket (const char *path)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  struct timeval tv = { CLIENT_TIMEOUT_S, 0 };
+  int fd;
+
+  if (strlen (path) >= sizeof sa.sun_path)
+    return -1;
+  g_strlcpy (sa.sun_path, path, sizeof sa.sun_path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (connect (fd, (struct sockaddr *) &sa, sizeof sa) != 0)
+    {
+      int e = errno;
+      close (fd);
+      errno = e;
+      return -1;
+    }
+  return fd;
+}
+
+static gboolean
+write_all (int fd, const char *buf, gsize len)
+{
+  while (len > 0)
+    {
+      ssize_t n = send (fd, buf, len, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      buf += n;
+      len -= (gsize) n;
+    }
+  return TRUE;
+}
+
+/* Reads one answer frame (answer_frame bounds it: a preview carries a
+ * whole base64 message on one line). */
+static RawRequest *
+read_answer (int fd)
+{
+  g_autoptr (GByteArray) in = g_byte_array_new ();
+  char buf[65536];
+
+  for (;;)
+    {
+      RawRequest *ans = NULL;
+      gsize frame_len = 0;
+      Refusal why;
+      ssize_t n = read (fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return NULL;
+      g_byte_array_append (in, (guint8 *) buf, (guint) n);
+      switch (answer_frame ((const char *) in->data, in->len, &frame_len, &why))
+        {
+        case FRAME_INCOMPLETE:
+          continue;
+        case FRAME_ERROR:
+          return NULL;
+        case FRAME_COMPLETE:
+          return request_parse_answer ((const char *) in->data, frame_len, &ans, &why)
+            ? ans : NULL;
+        }
+    }
+}
+
+/* Sends one request and returns the answer, or NULL with an exit code. */
+static RawRequest *
+exchange (const ClientOptions *o, const GString *req, int *rc)
+{
+  g_autofree char *path = socket_path (o);
+  RawRequest *ans;
+  int fd = connect_socket (path);
+
+  if (fd < 0)
+    {
+      fprintf (stderr, "invitemail: cannot reach invitemaild at %s: %s\n", path,
+               g_strerror (errno));
+      *rc = EXIT_UNREACHABLE;
+      return NULL;
+    }
+  if (!write_all (fd, req->str, req->len) || (ans = read_answer (fd)) == NULL)
+    {
+      fprintf (stderr, "invitemail: no answer from invitemaild at %s\n", path);
+      close (fd);
+      *rc = EXIT_UNREACHABLE;
+      return NULL;
+    }
+  close (fd);
+  return ans;
+}
+
+static gboolean
+add_line (GString *req, const char *name, const char *value)
+{
+  if (value == NULL)
+    return TRUE;
+  if (strpbrk (value, "\r\n") != NULL)
+    {
+      fprintf (stderr, "invitemail: --%s holds a line break\n", name);
+      return FALSE;
+    }
+  g_string_append_printf (req, "%s=%s\n", name, value);
+  return TRUE;
+}
+
+/* Prints a refusal and maps it to an exit code. */
+static int
+report_answer (const RawRequest *ans)
+{
+  const char *status = raw_request_get (ans, "status");
+  const char *code = raw_request_get (ans, "error");
+  const char *field = raw_request_get (ans, "field");
+  const char *msg = raw_request_get (ans, "message");
+
+  if (g_strcmp0 (status, "rejected") != 0)
+    return EXIT_OK;
+  fprintf (stderr, "invitemail: refused: %s%s%s%s%s%s\n", code ? code : "?",
+           field ? " (" : "", field ? field : "", field ? ")" : "",
+           msg ? ": " : "", msg ? msg : "");
+  for (int c = 0; c < REFUSAL_N_CODES; c++)
+    if (g_strcmp0 (code, refusal_code_name (c)) == 0)
+      return exit_code_for_refusal (c);
+  return EXIT_REJECTED;
+}
+
+static gboolean
+build_invite_request (const ClientOptions *o, const char *kind, GString *req)
+{
+  if (o->link == NULL || o->bcc == NULL)
+    return FALSE;
+  g_string_append_printf (req, "request=%s\n", kind);
+  if (!add_line (req, "link", o->link))
+    return FALSE;
+  for (guint i = 0; o->bcc[i] != NULL; i++)
+    if (!add_line (req, "bcc", o->bcc[i]))
+      return FALSE;
+  if (!add_line (req, "booking", o->booking) || !add_line (req, "staff", o->staff)
+      || !add_line (req, "lang", o->lang) || !add_line (req, "template", o->template_name)
+      || !add_line (req, "meeting_time", o->meeting_time))
+    return FALSE;
+  if (strcmp (kind, "send") == 0 && !add_line (req, "idempotency_key", o->idempotency_key))
+    return FALSE;
+  g_string_append_c (req, '\n');
+  return TRUE;
+}
+
+static int
+cmd_send_or_preview (const ClientOptions *o, const char *kind)
+{
+  g_autoptr (GString) req = g_string_new (NULL);
+  g_autoptr (RawRequest) ans = NULL;
+  int rc = EXIT_OK;
+
+  if (!build_invite_request (o, kind, req))
+    return usage_error ("--link and at least one --bcc are needed; no line breaks");
+  if ((ans = exchange (o, req, &rc)) == NULL)
+    return rc;
+  if ((rc = report_answer (ans)) != EXIT_OK)
+    return rc;
+  if (strcmp (kind, "send") == 0)
+    {
+      printf ("%s\n", raw_request_get (ans, "id"));
+      return EXIT_OK;
+    }
+  const char *b64 = raw_request_get (ans, "eml");
+  gsize len = 0;
+  g_autofree guchar *eml = b64 ? g_base64_decode (b64, &len) : NULL;
+  if (eml == NULL || fwrite (eml, 1, len, stdout) != len || fflush (stdout) != 0)
+    return EXIT_INTERNAL;
+  return EXIT_OK;
+}
+
+static void
+print_status_json (const RawRequest *ans)
+{
+  g_autoptr (GString) js = g_string_new ("{");
+  g_autofree char *id = g_strescape (raw_request_get (ans, "id"), NULL);
+  g_autofree char *state = g_strescape (raw_request_get (ans, "state"), NULL);
+
+  g_string_append_printf (js, "\"id\":\"%s\",\"state\":\"%s\",\"recipients\":[", id, state);
+  for (guint i = 0, n = 0; i < ans->attrs->len; i++)
+    {
+      RawAttr *a = g_ptr_array_index (ans->attrs, i);
+      if (strcmp (a->name, "recipient") != 0)
+        continue;
+      g_auto (GStrv) f = g_strsplit (a->value, " ", 5);
+      if (g_strv_length (f) < 5)
+        continue;
+      g_autofree char *reply = g_strescape (f[4], NULL);
+      g_autofree char *addr = g_strescape (f[0], NULL);
+      g_string_append_printf (js, "%s{\"address\":\"%s\",\"state\":\"%s\",\"attempts\":%s,"
+                              "\"next_try\":%s%s%s,\"reply\":\"%s\"}",
+                              n++ ? "," : "", addr, f[1], f[2],
+                              strcmp (f[3], "-") ? "\"" : "",
+                              strcmp (f[3], "-") ? f[3] : "null",
+                              strcmp (f[3], "-") ? "\"" : "", reply);
+    }
+  g_string_append (js, "]}");
+  printf ("%s\n", js->str);
+}
+
+static int
+cmd_status (const ClientOptions *o, int argc, char **argv)
+{
+  g_autoptr (GString) req = g_string_new ("request=status\n");
+  g_autoptr (RawRequest) ans = NULL;
+  int rc = EXIT_OK;
+
+  if (argc != 1)
+    return usage_error ("status takes one invite id");
+  if (!add_line (req, "id", argv[0]))
+    return EXIT_USAGE;
+  g_string_append_c (req, '\n');
+  if ((ans = exchange (o, req, &rc)) == NULL)
+    return rc;
+  if ((rc = report_answer (ans)) != EXIT_OK)
+    return rc;
+  if (o->json)
+    {
+      print_status_json (ans);
+      return EXIT_OK;
+    }
+  printf ("%s %s\n", raw_request_get (ans, "id"), raw_request_get (ans, "state"));
+  for (guint i = 0; i < ans->attrs->len; i++)
+    {
+      RawAttr *a = g_ptr_array_index (ans->attrs, i);
+      if (strcmp (a->name, "recipient") == 0)
+        printf ("  %s\n", a->value);
+    }
+  return EXIT_OK;
+}
+
+static int
+cmd_ping (const ClientOptions *o)
+{
+  g_autoptr (GString) req = g_string_new ("request=ping\n\n");
+  g_autoptr (RawRequest) ans = NULL;
+  int rc = EXIT_OK;
+
+  if ((ans = exchange (o, req, &rc)) == NULL)
+    return rc;
+  if ((rc = report_answer (ans)) == EXIT_OK)
+    printf ("ok\n");
+  return rc;
+}
+
+static const char summary[] =
+  "Commands:\n"
+  "  send       queue one invite; prints its id (exit 0 when queued)\n"
+  "  preview    print the exact message (RFC 5322) that would be sent\n"
+  "  status ID  where an invite is, per recipient (--json for JSON)\n"
+  "  ping       check that the daemon answers\n"
+  "  audit list|show|export|verify   read the audit log (see invitemail audit --help)\n";
+
+static const char description[] =
+  "Exit codes: 0 ok, 1 audit verify found the log broken, 64 usage,\n"
+  "65 request refused by the daemon, 66 file missing, 69 daemon unreachable,\n"
+  "70 internal error, 75 try again later, 78 configuration wrong.\n"
+  "See invitemail(1).";
+
+static int
+run (const char *cmd, ClientOptions *o, int argc, char **argv)
+{
+  if (strcmp (cmd, "send") == 0 || strcmp (cmd, "preview") == 0)
+    return argc == 0 ? cmd_send_or_preview (o, cmd) : usage_error ("unexpected argument");
+  if (strcmp (cmd, "status") == 0)
+    return cmd_status (o, argc, argv);
+  if (strcmp (cmd, "ping") == 0)
+    return cmd_ping (o);
+  return usage_error ("unknown command");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr (GError) error = NULL;
+  ClientOptions o = { 0 };
+  gboolean version = FALSE;
+  GOptionEntry entries[] = {
+    { "socket", 's', 0, G_OPTION_ARG_FILENAME, &o.socket,
+      "Daemon socket (default $INVITEMAIL_SOCKET or " DEFAULT_SOCKET ")", "PATH" },
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config,
+      "Take the socket from this configuration file", "FILE" },
+    { "link", 0, 0, G_OPTION_ARG_STRING, &o.link, "Meeting link (https)", "URL" },
+    { "bcc", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.bcc, "Recipient; repeat for each", "ADDR" },
+    { "booking", 0, 0, G_OPTION_ARG_STRING, &o.booking, "Booking reference", "REF" },
+    { "staff", 0, 0, G_OPTION_ARG_STRING, &o.staff, "Who sends it (e.g. HSA-id)", "ID" },
+    { "lang", 0, 0, G_OPTION_ARG_STRING, &o.lang, "Language: sv (default), en, ...", "LANG" },
+    { "template", 0, 0, G_OPTION_ARG_STRING, &o.template_name, "Template (default evisit)", "NAME" },
+    { "meeting-time", 0, 0, G_OPTION_ARG_STRING, &o.meeting_time,
+      "Meeting start, RFC 3339 with offset", "TIME" },
+    { "idempotency-key", 0, 0, G_OPTION_ARG_STRING, &o.idempotency_key,
+      "Your request id: repeating it queues one invite", "KEY" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &o.json, "status: print JSON", NULL },
+    { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = NULL;
+  int rc;
+
+  setlocale (LC_ALL, "C.UTF-8");
+  if (argc >= 2 && strcmp (argv[1], "audit") == 0)
+    return cli_audit_main (argc - 1, argv + 1);
+  ctx = g_option_context_new ("COMMAND [ARGS] - secure invitation mailer client");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_set_summary (ctx, summary);
+  g_option_context_set_description (ctx, description);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    return usage_error (error->message);
+  if (version)
+    {
+      printf ("%s\n", INVITEMAIL_VERSION_TEXT);
+      return EXIT_OK;
+    }
+  if (argc < 2)
+    return usage_error ("a command is needed");
+  rc = run (argv[1], &o, argc - 2, argv + 2);
+  g_free (o.socket);
+  g_free (o.config);
+  g_free (o.link);
+  g_strfreev (o.bcc);
+  g_free (o.booking);
+  g_free (o.staff);
+  g_free (o.lang);
+  g_free (o.template_name);
+  g_free (o.meeting_time);
+  g_free (o.idempotency_key);
+  return rc;
+}

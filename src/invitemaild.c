@@ -1,0 +1,295 @@
+/*
+ * invitemaild.c - the daemon's entry point: options, start-up checks,
+ * the main loop, and an orderly stop.
+ *
+ * Start-up is the only place that may exit on error (sysexits codes
+ * from exitcodes.h).  Order matters: everything that can be wrong with
+ * the configuration, templates, notice, signature, logo and TLS
+ * settings is checked before the socket is bound, so a broken notice
+ * means the daemon never takes a request (SPEC).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "audit.h"
+#include "config.h"
+#include "control.h"
+#include "delivery.h"
+#include "exitcodes.h"
+#include "mime.h"
+#include "queue.h"
+#include "render.h"
+#include "service.h"
+#include "transport.h"
+#include "version.h"
+
+typedef struct {
+  char *config_path;
+  gboolean foreground;
+  gboolean check_config;
+  gboolean version;
+} Options;
+
+typedef struct {
+  Config *cfg;
+  Templates *templates;
+  Audit *audit;
+  Queue *queue;
+  Delivery *delivery;
+  Service *service;
+  Control *control;
+  GMainLoop *loop;
+} Daemon;
+
+static gboolean use_syslog = FALSE;
+
+/* Operational log: stderr in the foreground (journald adds the time),
+ * syslog when detached.  Messages never carry addresses or links. */
+static GLogWriterOutput
+log_writer (GLogLevelFlags level, const GLogField *fields, gsize n, gpointer data)
+{
+  const char *msg = NULL;
+  const char *tag = "info";
+  int prio = LOG_INFO;
+
+  for (gsize i = 0; i < n; i++)
+    if (strcmp (fields[i].key, "MESSAGE") == 0)
+      msg = fields[i].value;
+  if (msg == NULL)
+    return G_LOG_WRITER_UNHANDLED;
+  if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+    tag = "error", prio = LOG_ERR;
+  else if (level & G_LOG_LEVEL_WARNING)
+    tag = "warning", prio = LOG_WARNING;
+  else if (level & G_LOG_LEVEL_DEBUG)
+    return G_LOG_WRITER_HANDLED;
+  if (use_syslog)
+    syslog (prio, "%s", msg);
+  else
+    fprintf (stderr, "invitemaild: %s: %s\n", tag, msg);
+  return G_LOG_WRITER_HANDLED;
+}
+
+static gboolean
+parse_options (int *argc, char ***argv, Options *o)
+{
+  g_autoptr (GError) error = NULL;
+  GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o->config_path,
+      "Read configuration from FILE (default " CONFIG_DEFAULT_PATH
+      ", or the embedded defaults when it does not exist)", "FILE" },
+    { "foreground", 'f', 0, G_OPTION_ARG_NONE, &o->foreground,
+      "Stay in the foreground and log to standard error", NULL },
+    { "check-config", 0, 0, G_OPTION_ARG_NONE, &o->check_config,
+      "Check configuration, templates, notice, signature, logo and TLS "
+      "settings, say what is wrong, and exit (0 when all is right)", NULL },
+    { "version", 'V', 0, G_OPTION_ARG_NONE, &o->version, "Print the version", NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("- secure invitation mailer daemon");
+
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_set_description (ctx,
+    "Takes invite requests on a local Unix socket, renders each mail with the\n"
+    "mandatory privacy notice, signature and logo, queues it durably and sends\n"
+    "it with every recipient in the SMTP envelope only.  See invitemaild(8).\n\n"
+    "Exit codes: 0 ok, 64 usage, 69 socket unavailable, 70 internal error,\n"
+    "78 configuration, template or notice wrong.");
+  if (!g_option_context_parse (ctx, argc, argv, &error))
+    {
+      fprintf (stderr, "invitemaild: %s (try --help)\n", error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* -c FILE, else the default file when it exists, else embedded defaults. */
+static Config *
+load_config (const char *path, GError **error)
+{
+  if (path == NULL && g_file_test (CONFIG_DEFAULT_PATH, G_FILE_TEST_EXISTS))
+    path = CONFIG_DEFAULT_PATH;
+  return config_load (path, error);
+}
+
+static int
+fail_start (const char *what, const GError *error)
+{
+  g_critical ("%s: %s", what, error->message);
+  return exit_code_for_error (error) == EXIT_CONFIG ? EXIT_CONFIG : EXIT_INTERNAL;
+}
+
+static int
+check_config (Daemon *d)
+{
+  g_autoptr (GError) error = NULL;
+  Transport *t = transport_new (d->cfg, &error);
+
+  if (t == NULL)
+    {
+      fprintf (stderr, "invitemaild: transport: %s\n", error->message);
+      return EXIT_CONFIG;
+    }
+  transport_free (t);
+  printf ("configuration ok: %s\n", d->cfg->path ? d->cfg->path : "(embedded defaults)");
+  printf ("  templates: %s\n  signatures: %s\n", d->cfg->templates_dir,
+          d->cfg->signatures_dir);
+  printf ("  transport: %s\n", d->cfg->transport == TRANSPORT_SMTP ? "smtp" : "file");
+  return EXIT_OK;
+}
+
+static gboolean
+on_stop_signal (gpointer data)
+{
+  Daemon *d = data;
+
+  g_message ("stopping on signal");
+  control_stop_accepting (d->control);
+  g_main_loop_quit (d->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_hup (gpointer data)
+{
+  g_message ("SIGHUP: configuration reload is not supported by this version; "
+             "restart the daemon to apply changes");
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+audit_daemon_event (Daemon *d, AuditEvent ev, const char *detail)
+{
+  g_autoptr (GError) error = NULL;
+  AuditRecord rec = { .event = ev, .peer_uid = -1, .detail = detail };
+
+  if (!audit_append (d->audit, &rec, &error))
+    g_warning ("audit write failed: %s", error->message);
+}
+
+static gboolean
+detach (GError **error)
+{
+  pid_t pid = fork ();
+  int fd;
+
+  if (pid < 0)
+    {
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "fork: %s", g_strerror (errno));
+      return FALSE;
+    }
+  if (pid > 0)
+    _exit (EXIT_OK);
+  setsid ();
+  fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  if (fd >= 0)
+    {
+      dup2 (fd, 0), dup2 (fd, 1), dup2 (fd, 2);
+      if (fd > 2)
+        close (fd);
+    }
+  openlog ("invitemaild", LOG_PID, LOG_MAIL);
+  use_syslog = TRUE;
+  return TRUE;
+}
+
+static int
+start (Daemon *d, const Options *o)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *detail = NULL;
+
+  /* State files are the daemon's; the audit group may read (issue 5). */
+  umask (027);
+  if (!o->foreground && !detach (&error))
+    return fail_start ("detach", error);
+  if ((d->audit = audit_open (d->cfg->audit_db, &error)) == NULL)
+    return fail_start ("audit", error);
+  if ((d->queue = queue_open (d->cfg->queue_db, &error)) == NULL)
+    return fail_start ("queue", error);
+  if ((d->delivery = delivery_start (d->cfg, d->audit, &error)) == NULL)
+    return fail_start ("delivery", error);
+  d->service = service_new (d->cfg, d->templates, d->queue, d->audit, d->delivery);
+  if ((d->control = control_new (d->cfg, d->service, &error)) == NULL)
+    {
+      g_critical ("socket: %s", error->message);
+      return EXIT_UNREACHABLE;
+    }
+  detail = g_strdup_printf ("%s; config %s", INVITEMAIL_VERSION_TEXT,
+                            d->cfg->path ? d->cfg->path : "(embedded defaults)");
+  audit_daemon_event (d, AUDIT_DAEMON_START, detail);
+  g_message ("%s started, socket %s, transport %s", INVITEMAIL_VERSION_TEXT,
+             d->cfg->socket, d->cfg->transport == TRANSPORT_SMTP ? "smtp" : "file");
+  return EXIT_OK;
+}
+
+static void
+shutdown_daemon (Daemon *d)
+{
+  control_free (d->control);
+  /* Lets the SMTP batch in flight finish; what it could not record is
+   * `sending` in the queue and recovered at the next start. */
+  delivery_stop (d->delivery);
+  service_free (d->service);
+  if (d->audit != NULL && d->control != NULL)
+    audit_daemon_event (d, AUDIT_DAEMON_STOP, "stopped on signal");
+  queue_close (d->queue);
+  audit_close (d->audit);
+  templates_free (d->templates);
+  config_free (d->cfg);
+  if (d->loop != NULL)
+    g_main_loop_unref (d->loop);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr (GError) error = NULL;
+  Options o = { 0 };
+  Daemon d = { 0 };
+  int rc;
+
+  setlocale (LC_ALL, "C.UTF-8");
+  g_log_set_writer_func (log_writer, NULL, NULL);
+  if (!parse_options (&argc, &argv, &o))
+    return EXIT_USAGE;
+  if (o.version)
+    {
+      printf ("%s\n", INVITEMAIL_VERSION_TEXT);
+      return EXIT_OK;
+    }
+  signal (SIGPIPE, SIG_IGN);
+  mime_init ();
+  if ((d.cfg = load_config (o.config_path, &error)) == NULL)
+    return fail_start ("configuration", error);
+  if ((d.templates = templates_load (d.cfg->templates_dir, d.cfg->signatures_dir,
+                                     &error)) == NULL)
+    {
+      rc = fail_start ("templates", error);
+      shutdown_daemon (&d);
+      return rc;
+    }
+  if (o.check_config)
+    rc = check_config (&d);
+  else if ((rc = start (&d, &o)) == EXIT_OK)
+    {
+      d.loop = g_main_loop_new (NULL, FALSE);
+      g_unix_signal_add (SIGTERM, on_stop_signal, &d);
+      g_unix_signal_add (SIGINT, on_stop_signal, &d);
+      g_unix_signal_add (SIGHUP, on_hup, &d);
+      g_main_loop_run (d.loop);
+    }
+  shutdown_daemon (&d);
+  mime_shutdown ();
+  g_free (o.config_path);
+  return rc;
+}

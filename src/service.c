@@ -1,0 +1,402 @@
+/*
+ * service.c - one request in, one answer out.  See service.h.
+ *
+ * Check functions decide; proceed functions act (OpenSMTPD's split):
+ * nothing is stored until every check has passed, so a refusal never
+ * leaves a partial invite behind.
+ *
+ * SECURITY: the frame is hostile.  It reaches the rest of the program
+ * only through request_parse and validate_invitation.  Refusals are
+ * audited with the code, field and peer uid only: no value from a
+ * refused request is written anywhere.  Operational logs get the invite
+ * id and counts, never an address or a link.
+ */
+#include "service.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "mime.h"
+#include "request.h"
+#include "retry.h"
+#include "validate.h"
+
+
+struct Service {
+  const Config *cfg;
+  const Templates *templates;
+  Queue *queue;
+  Audit *audit;
+  Delivery *delivery;
+  RetryPolicy retry;
+  char *logo_cid;
+};
+
+Service *
+service_new (const Config *cfg, const Templates *templates, Queue *queue,
+             Audit *audit, Delivery *delivery)
+{
+  Service *s = g_new0 (Service, 1);
+
+  s->cfg = cfg;
+  s->templates = templates;
+  s->queue = queue;
+  s->audit = audit;
+  s->delivery = delivery;
+  s->retry.first_delay = cfg->retry_first_delay;
+  s->retry.max_delay = cfg->retry_max_delay;
+  s->retry.max_age = cfg->retry_max_age;
+  s->logo_cid = g_strdup_printf ("logo.evisit@%s", cfg->message_id_domain);
+  return s;
+}
+
+void
+service_free (Service *s)
+{
+  if (s == NULL)
+    return;
+  g_free (s->logo_cid);
+  g_free (s);
+}
+
+static gboolean
+peer_in_groups (const Config *cfg, const PeerCred *peer)
+{
+  struct passwd *pw;
+  gid_t groups[256];
+  int n = G_N_ELEMENTS (groups);
+
+  for (guint i = 0; i < cfg->allowed_groups->len; i++)
+    if (g_array_index (cfg->allowed_groups, gid_t, i) == peer->gid)
+      return TRUE;
+  if (cfg->allowed_groups->len == 0 || (pw = getpwuid (peer->uid)) == NULL)
+    return FALSE;
+  if (getgrouplist (pw->pw_name, peer->gid, groups, &n) < 0)
+    n = G_N_ELEMENTS (groups);
+  for (int j = 0; j < n; j++)
+    for (guint i = 0; i < cfg->allowed_groups->len; i++)
+      if (g_array_index (cfg->allowed_groups, gid_t, i) == groups[j])
+        return TRUE;
+  return FALSE;
+}
+
+gboolean
+service_peer_allowed (Service *s, const PeerCred *peer)
+{
+  if (peer->uid == 0 || peer->uid == geteuid ())
+    return TRUE;
+  for (guint i = 0; i < s->cfg->allowed_users->len; i++)
+    if (g_array_index (s->cfg->allowed_users, uid_t, i) == peer->uid)
+      return TRUE;
+  return peer_in_groups (s->cfg, peer);
+}
+
+/* The id is the daemon's, never the client's (Postfix): 100 random
+ * bits as 20 base-32 characters, [0-9a-v]. */
+static gboolean
+make_invite_id (char out[INVITE_ID_LEN + 1])
+{
+  static const char alphabet[] = "0123456789abcdefghijklmnopqrstuv";
+  unsigned char raw[INVITE_ID_LEN];
+
+  if (RAND_bytes (raw, sizeof raw) != 1)
+    return FALSE;
+  for (guint i = 0; i < INVITE_ID_LEN; i++)
+    out[i] = alphabet[raw[i] & 31];
+  out[INVITE_ID_LEN] = '\0';
+  return TRUE;
+}
+
+static void
+audit_or_log (Service *s, const AuditRecord *rec)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!audit_append (s->audit, rec, &error))
+    g_warning ("audit write failed (%s): %s", audit_event_name (rec->event),
+               error->message);
+}
+
+void
+service_refuse (Service *s, const PeerCred *peer, const Refusal *why,
+                GString *out)
+{
+  AuditRecord rec = { 0 };
+
+  rec.event = AUDIT_REJECTED;
+  rec.peer_uid = peer != NULL ? (gint64) peer->uid : -1;
+  rec.error_code = refusal_code_name (why->code);
+  rec.field = why->field[0] != '\0' ? why->field : NULL;
+  rec.detail = why->message;
+  audit_or_log (s, &rec);
+  g_message ("refused request from uid %ld: %s%s%s", peer ? (long) peer->uid : -1L,
+             refusal_code_name (why->code), why->field[0] ? " field=" : "",
+             why->field);
+  answer_refusal (out, why);
+}
+
+static void
+handle_status (Service *s, const RawRequest *req, GString *out, Refusal *why)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QueueStatus) st = NULL;
+  const char *id = raw_request_get (req, "id");
+
+  if (id == NULL)
+    {
+      refusal_set (why, REFUSAL_MISSING_FIELD, "id", NULL);
+      return;
+    }
+  if (!validate_invite_id (id, why))
+    return;
+  st = queue_status (s->queue, id, &error);
+  if (st == NULL)
+    {
+      if (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND))
+        refusal_set (why, REFUSAL_NOT_FOUND, "id", "no invite with that id");
+      else
+        refusal_set (why, REFUSAL_UNAVAILABLE, NULL, "queue cannot be read now");
+      return;
+    }
+  answer_add (out, "status", "ok");
+  answer_add (out, "id", st->id);
+  answer_add (out, "state", st->state);
+  for (guint i = 0; i < st->recipients->len; i++)
+    {
+      QueueRcptStatus *r = g_ptr_array_index (st->recipients, i);
+      g_autoptr (GDateTime) next = r->next_try > 0
+        ? g_date_time_new_from_unix_utc (r->next_try) : NULL;
+      g_autofree char *next_s = next ? g_date_time_format_iso8601 (next) : g_strdup ("-");
+      /* ADDRESS STATE ATTEMPTS NEXT_TRY REPLY...: the reply last, as it
+       * is the only field with spaces. */
+      g_autofree char *line = g_strdup_printf ("%s %s %u %s %s", r->address,
+                                               queue_state_name (r->state),
+                                               r->attempts, next_s,
+                                               r->reply ? r->reply : "-");
+      answer_add (out, "recipient", line);
+    }
+  answer_end (out);
+}
+
+static gboolean
+validate (Service *s, const RawRequest *req, Invitation **inv, Refusal *why)
+{
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+  ValidateContext ctx = {
+    .link_hosts = (const char *const *) s->cfg->link_hosts,
+    .max_recipients = s->cfg->max_recipients,
+    .default_lang = s->cfg->default_lang,
+    .default_template = "evisit",
+    .have_template = templates_lookup,
+    .have_template_data = (gpointer) s->templates,
+    .now = now,
+  };
+  return validate_invitation (req, &ctx, inv, why);
+}
+
+/* Renders and builds the message; on failure *why is internal. */
+static GBytes *
+build_message (Service *s, const Invitation *inv, const char *id,
+               Rendered **rendered_out, Refusal *why)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (Rendered) r = NULL;
+  g_autoptr (GDateTime) now = g_date_time_new_now_local ();
+  g_autofree char *msgid = id ? g_strdup_printf ("%s@%s", id, s->cfg->message_id_domain)
+                              : NULL;
+  RenderOrg org = { s->cfg->org_name, s->cfg->dpo_email, s->cfg->slogan, s->logo_cid };
+  MimeOptions mo = {
+    .from_name = s->cfg->org_name,
+    .from_addr = s->cfg->from,
+    .message_id_domain = s->cfg->message_id_domain,
+    .to_undisclosed = s->cfg->to_header == TO_HEADER_UNDISCLOSED,
+    .date = now,
+    .message_id = msgid,
+    .logo_cid = s->logo_cid,
+  };
+  GBytes *msg;
+
+  r = render_invitation (s->templates, &org, inv, &error);
+  if (r == NULL || (msg = mime_build (r, &mo, NULL, &error)) == NULL)
+    {
+      g_warning ("building the message failed: %s", error->message);
+      refusal_set (why, REFUSAL_INTERNAL, NULL, "the message could not be built");
+      return NULL;
+    }
+  *rendered_out = g_steal_pointer (&r);
+  return msg;
+}
+
+static void
+handle_preview (Service *s, const RawRequest *req, GString *out, Refusal *why)
+{
+  g_autoptr (Invitation) inv = NULL;
+  g_autoptr (Rendered) r = NULL;
+  g_autoptr (GBytes) msg = NULL;
+  g_autofree char *b64 = NULL;
+  gsize len;
+  const guchar *data;
+
+  if (!validate (s, req, &inv, why)
+      || (msg = build_message (s, inv, NULL, &r, why)) == NULL)
+    return;
+  data = g_bytes_get_data (msg, &len);
+  b64 = g_base64_encode (data, len);
+  answer_add (out, "status", "ok");
+  answer_add (out, "eml", b64);
+  answer_end (out);
+}
+
+static void
+audit_accepted (Service *s, const PeerCred *peer, const Invitation *inv,
+                const char *id, const Rendered *r, const char *msg_sha)
+{
+  char link_sha[65];
+  g_autoptr (GString) rcpts = g_string_new (NULL);
+  const char *link = invitation_link (inv);
+  AuditRecord rec = { 0 };
+
+  for (guint i = 0; i < invitation_n_recipients (inv); i++)
+    g_string_append_printf (rcpts, "%s%s", i ? "," : "",
+                            invitation_recipient (inv, i));
+  audit_sha256_hex (link, strlen (link), link_sha);
+  rec.event = AUDIT_ACCEPTED;
+  rec.invite_id = id;
+  rec.peer_uid = peer->uid;
+  rec.staff = invitation_staff (inv);
+  rec.booking = invitation_booking (inv);
+  rec.recipients = rcpts->str;
+  rec.lang = invitation_lang (inv);
+  rec.template_name = invitation_template (inv);
+  rec.link_sha256 = link_sha;
+  rec.notice_sha256 = r->notice_sha256;
+  rec.template_sha256 = r->template_sha256;
+  rec.signature_sha256 = r->signature_sha256;
+  rec.message_sha256 = msg_sha;
+  audit_or_log (s, &rec);
+}
+
+static gboolean
+store (Service *s, const PeerCred *peer, const Invitation *inv, const char *id,
+       GBytes *msg, const char *msg_sha, char **existing, Refusal *why)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *fp = invitation_fingerprint (inv);
+  g_autofree const char **rcpts = g_new0 (const char *, invitation_n_recipients (inv) + 1);
+  GDateTime *meeting = invitation_meeting_time (inv);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  QueueInsert ins = { 0 };
+
+  for (guint i = 0; i < invitation_n_recipients (inv); i++)
+    rcpts[i] = invitation_recipient (inv, i);
+  ins.id = id;
+  ins.created = now;
+  ins.expires = retry_expires (&s->retry, now,
+                               meeting ? g_date_time_to_unix (meeting) : 0);
+  ins.idempotency_key = invitation_idempotency_key (inv);
+  ins.fingerprint = fp;
+  ins.staff = invitation_staff (inv);
+  ins.booking = invitation_booking (inv);
+  ins.peer_uid = peer->uid;
+  ins.envelope_from = s->cfg->envelope_from;
+  ins.message = msg;
+  ins.message_sha256 = msg_sha;
+  ins.recipients = rcpts;
+  ins.n_recipients = invitation_n_recipients (inv);
+  if (queue_insert (s->queue, &ins, existing, &error))
+    return TRUE;
+  if (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_CONFLICT))
+    return refusal_set (why, REFUSAL_CONFLICT, "idempotency_key",
+                        "this key was used for a different request");
+  g_warning ("queue write failed: %s", error->message);
+  return refusal_set (why, REFUSAL_UNAVAILABLE, NULL,
+                      "the invite could not be stored; nothing was queued, try again");
+}
+
+static void
+handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
+             GString *out, Refusal *why)
+{
+  g_autoptr (Invitation) inv = NULL;
+  g_autoptr (Rendered) r = NULL;
+  g_autoptr (GBytes) msg = NULL;
+  g_autofree char *existing = NULL;
+  char id[INVITE_ID_LEN + 1], msg_sha[65];
+  gsize len;
+  const void *data;
+
+  if (!validate (s, req, &inv, why))
+    return;
+  if (!make_invite_id (id))
+    {
+      refusal_set (why, REFUSAL_INTERNAL, NULL, "no randomness for an id");
+      return;
+    }
+  if ((msg = build_message (s, inv, id, &r, why)) == NULL)
+    return;
+  data = g_bytes_get_data (msg, &len);
+  audit_sha256_hex (data, len, msg_sha);
+  if (!store (s, peer, inv, id, msg, msg_sha, &existing, why))
+    return;
+  if (existing != NULL)
+    {
+      AuditRecord rec = { .event = AUDIT_DUPLICATE_REQUEST, .invite_id = existing,
+                          .peer_uid = peer->uid, .staff = invitation_staff (inv),
+                          .booking = invitation_booking (inv) };
+      audit_or_log (s, &rec);
+      g_message ("invite %s: repeated idempotency key, answered the same id", existing);
+    }
+  else
+    {
+      audit_accepted (s, peer, inv, id, r, msg_sha);
+      g_message ("invite %s: queued for %u recipient(s), %zu bytes", id,
+                 invitation_n_recipients (inv), len);
+      if (s->delivery != NULL)
+        delivery_wake (s->delivery);
+    }
+  answer_add (out, "status", "queued");
+  answer_add (out, "id", existing != NULL ? existing : id);
+  answer_end (out);
+}
+
+void
+service_handle (Service *s, const PeerCred *peer, const char *frame, gsize len,
+                GString *out)
+{
+  g_autoptr (RawRequest) req = NULL;
+  Refusal why;
+  RequestKind kind;
+  gsize start = out->len;
+
+  refusal_clear (&why);
+  if (!request_parse (frame, len, &req, &why) || !validate_kind (req, &kind, &why))
+    {
+      service_refuse (s, peer, &why, out);
+      return;
+    }
+  switch (kind)
+    {
+    case REQUEST_KIND_PING:
+      answer_add (out, "status", "ok");
+      answer_end (out);
+      break;
+    case REQUEST_KIND_STATUS:
+      handle_status (s, req, out, &why);
+      break;
+    case REQUEST_KIND_PREVIEW:
+      handle_preview (s, req, out, &why);
+      break;
+    case REQUEST_KIND_SEND:
+      handle_send (s, peer, req, out, &why);
+      break;
+    }
+  if (why.code != REFUSAL_NONE)
+    {
+      g_string_truncate (out, start);
+      service_refuse (s, peer, &why, out);
+    }
+}

@@ -1,0 +1,360 @@
+"""integration.py - invitemaild end to end, started as a user would.
+
+A real SMTP server on 127.0.0.1 (tests/smtpd.py, aiosmtpd) with STARTTLS
+from a throwaway CA and AUTH PLAIN; the real daemon from the build tree;
+its real socket; the real client.  Every message the server captures is
+checked by an independent parser (Python's email package).
+"""
+
+import os
+import pathlib
+import pwd
+import grp
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import imtest  # noqa: E402
+from imtest import RCPTS, LINK, answer_get  # noqa: E402
+
+NOTICE_TEXTS_SV = ["spelar inte in videomötet", "dataskyddsombud@example.org"]
+SIGNATURE_SV = "Region Exempel"
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        self.work = imtest.Workdir()
+        self.servers = []
+        self.daemon = None
+
+    def tearDown(self):
+        if self.daemon is not None:
+            self.daemon.stop()
+            log = self.daemon.log()
+            # Operational logs never carry a recipient or a meeting link.
+            for secret in RCPTS + [LINK, "meet.example.org/evisit"]:
+                self.assertNotIn(secret, log, "personal data in the daemon's log")
+        for s in self.servers:
+            s.stop()
+        self.work.close()
+
+    def smtpd(self, *args, **kw):
+        s = imtest.Smtpd(self.work.path, *args, **kw)
+        self.servers.append(s)
+        return s
+
+    def start_daemon(self, extra=None):
+        self.daemon = imtest.Daemon(self.work.path, extra)
+        return self.daemon
+
+    def events(self, invite_id=None):
+        rows = self.daemon.audit_rows()
+        return [(r["event"], r) for r in rows
+                if invite_id is None or r["invite_id"] == invite_id]
+
+
+class SmtpDelivery(Base):
+    def test_three_recipients_three_tls_authenticated_transactions(self):
+        srv = self.smtpd("--require-tls", "--auth", "relaybot:pw-Ex4mple",
+                         "--require-auth")
+        d = self.start_daemon(imtest.smtp_conf(srv))
+        invite = d.send(RCPTS)
+        self.assertRegex(invite, r"^[0-9a-z]{20}$")
+        st = d.wait_state(invite, {"sent", "failed"})
+        self.assertEqual(st["state"], "sent", st)
+        caps = imtest.wait_for(lambda: len(srv.captures()) == 3 and srv.captures(),
+                               what="three captured transactions")
+        seen = []
+        for meta, eml in caps:
+            self.assertEqual(len(meta["rcpt_tos"]), 1, "one recipient per transaction")
+            seen += meta["rcpt_tos"]
+            self.assertTrue(meta["tls"]["on"], "sent over TLS")
+            self.assertEqual(meta["auth_user"], "relaybot")
+            self.assertEqual(meta["sni"], "localhost")
+            self.assertEqual(meta["mail_from"], "evisit@example.org")
+            for addr in RCPTS:
+                self.assertNotIn(addr.encode(), eml, "recipient address in the message")
+            path = srv.capture / "check.eml"
+            path.write_bytes(eml)
+            args = ["--expect-link", LINK, "--to-mode", "none", "--crlf"]
+            for t in NOTICE_TEXTS_SV + [SIGNATURE_SV]:
+                args += ["--expect-text", t]
+            for addr in RCPTS:
+                args += ["--forbid", addr]
+            r = imtest.parse_check(path, *args)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(sorted(seen), sorted(RCPTS))
+        # One message, three identical copies.
+        self.assertEqual(len({eml for _, eml in caps}), 1)
+        evs = [e for e, _ in self.events(invite)]
+        self.assertEqual(evs.count("accepted"), 1, evs)
+        self.assertEqual(evs.count("sent"), 3, evs)
+        acc = [r for e, r in self.events(invite) if e == "accepted"][0]
+        self.assertEqual(sorted(acc["recipients"].split(",")), sorted(RCPTS))
+        self.assertEqual(acc["staff"], "SE2321000016-A1B2")
+        self.assertEqual(acc["booking"], "BK-2026-0042")
+        for h in ("link_sha256", "notice_sha256", "template_sha256", "message_sha256"):
+            self.assertRegex(acc[h] or "", r"^[0-9a-f]{64}$", h)
+        self.assertNotIn(LINK, str(self.daemon.audit_rows()), "link stored in the audit")
+        v = d.audit_verify()
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+
+    def test_no_starttls_gets_no_message(self):
+        srv = self.smtpd(cert=None)
+        d = self.start_daemon(imtest.smtp_conf(srv))
+        invite = d.send(RCPTS[:1])
+        st = d.wait_state(invite, {"deferred", "failed", "sent"})
+        self.assertEqual(st["state"], "deferred", st)
+        self.assertIn("STARTTLS", st["recipients"][0]["reply"])
+        self.assertEqual(srv.captures(), [])
+        self.assertNotIn("MAIL FROM", srv.commands().upper())
+        deferred = [r for e, r in self.events(invite) if e == "deferred"]
+        self.assertTrue(deferred and "STARTTLS" in (deferred[0]["smtp_reply"] or ""))
+
+    def test_wrong_certificate_name_gets_no_message(self):
+        srv = self.smtpd(cert="server-wrongname")
+        d = self.start_daemon(imtest.smtp_conf(srv))
+        invite = d.send(RCPTS[:2])
+        st = d.wait_state(invite, {"deferred", "failed", "sent"})
+        self.assertEqual(st["state"], "deferred", st)
+        self.assertEqual(srv.captures(), [])
+        self.assertNotIn("MAIL FROM", srv.commands().upper())
+        deferred = [r for e, r in self.events(invite) if e == "deferred"]
+        self.assertEqual(len(deferred), 2)
+        self.assertTrue(all(r["smtp_reply"] for r in deferred))
+
+    def test_permanent_and_temporary_failures_per_recipient(self):
+        srv = self.smtpd("--fault", f"rcpt:{RCPTS[1]}:550",
+                         "--fault", f"rcpt:{RCPTS[2]}:451@1")
+        d = self.start_daemon(imtest.smtp_conf(srv, auth=None))
+        invite = d.send(RCPTS)
+        def settled():
+            st = d.status(invite)
+            states = {r["address"]: r["state"] for r in st["recipients"]}
+            return states if states[RCPTS[2]] == "sent" else None
+        states = imtest.wait_for(settled, timeout=30, what="retry of the 451")
+        self.assertEqual(states[RCPTS[0]], "sent")
+        self.assertEqual(states[RCPTS[1]], "failed")
+        evs = [e for e, _ in self.events(invite)]
+        self.assertIn("failed", evs)
+        self.assertIn("deferred", evs)
+        self.assertEqual(evs.count("sent"), 2)
+
+
+class FileTransportAndProtocol(Base):
+    def setUp(self):
+        super().setUp()
+        self.start_daemon({"daemon": {"socket_group": "nogroup"}})
+
+    def test_file_transport_writes_eml_and_envelope(self):
+        invite = self.daemon.send(RCPTS[:2])
+        outbox = self.work.path / "outbox"
+        emls = imtest.wait_for(lambda: len(list(outbox.glob("*.eml"))) == 2
+                               and sorted(outbox.glob("*.eml")), what="two .eml files")
+        for eml in emls:
+            env = eml.with_suffix(".envelope").read_text()
+            self.assertIn("RCPT TO:<", env)
+            r = imtest.parse_check(eml, "--expect-link", LINK, "--crlf",
+                                   "--forbid", RCPTS[0], "--forbid", RCPTS[1])
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.daemon.wait_state(invite, {"sent"})["state"], "sent")
+        self.assertEqual([p for p in outbox.iterdir() if p.name.startswith(".")], [])
+
+    def test_preview_is_the_exact_message_without_sending(self):
+        r = self.daemon.cli("preview", "--link", LINK, "--bcc", RCPTS[0], "--lang", "en",
+                            "--meeting-time", "2099-12-02T14:00:00+01:00", check=True)
+        path = self.work.path / "preview.eml"
+        path.write_bytes(r.stdout)
+        chk = imtest.parse_check(path, "--expect-link", LINK, "--forbid", RCPTS[0],
+                                 "--expect-text", "14:00", "--crlf")
+        self.assertEqual(chk.returncode, 0, chk.stdout + chk.stderr)
+        self.assertIn(b"Content-Language: en", r.stdout)
+        self.assertFalse((self.work.path / "outbox").exists()
+                         and list((self.work.path / "outbox").glob("*.eml")))
+
+    def test_idempotency_key(self):
+        extra = ["--idempotency-key", "booking-tool-req-77"]
+        a = self.daemon.send(RCPTS[:1], extra=extra)
+        b = self.daemon.send(RCPTS[:1], extra=extra)
+        self.assertEqual(a, b)
+        r = self.daemon.cli("send", "--link", LINK, "--bcc", RCPTS[1], *extra)
+        self.assertEqual(r.returncode, 65)
+        self.assertIn(b"conflict", r.stderr)
+
+    def test_status_unknown_id(self):
+        r = self.daemon.cli("status", "0123456789abcdefghij")
+        self.assertEqual(r.returncode, 65)
+        self.assertIn(b"not_found", r.stderr)
+
+    def test_every_refusal_code_over_the_socket(self):
+        d = self.daemon
+        send = [("request", "send"), ("link", LINK), ("bcc", RCPTS[0])]
+        cases = [
+            ("malformed", b"request=ping\nno equals sign\n\n", None),
+            ("malformed", b"request=ping\r\n\n", None),
+            ("line_too_long", b"request=send\nbooking=" + b"x" * 5000 + b"\n\n", None),
+            ("request_too_large",
+             b"request=send\n" + (b"booking=" + b"y" * 4000 + b"\n") * 17 + b"\n", None),
+            ("too_many_attributes", b"request=send\n" + b"bcc=x@example.com\n" * 130 + b"\n",
+             None),
+            ("unknown_attribute", b"request=send\nsubject=hi\n\n", "subject"),
+            ("repeated_attribute", b"request=send\nlink=a\nlink=b\n\n", "link"),
+            ("unknown_request", b"request=delete\n\n", "request"),
+            ("missing_field", b"link=x\n\n", "request"),
+            ("missing_field", b"request=send\nbcc=a@example.com\n\n", "link"),
+            ("invalid_value", b"request=send\nlink=" + LINK.encode()
+             + b"\nbcc=a@example.com\nbooking=\xff\xfe\n\n", "booking"),
+            ("invalid_link", b"request=send\nlink=https://user:pw@meet.example.org/x\n"
+             b"bcc=a@example.com\n\n", "link"),
+            ("link_not_https", b"request=send\nlink=javascript:alert(1)\nbcc=a@example.com\n\n",
+             "link"),
+            ("link_host_not_allowed", b"request=send\nlink=https://evil.example.net/x\n"
+             b"bcc=a@example.com\n\n", "link"),
+            ("invalid_address", b"request=send\nlink=" + LINK.encode()
+             + b"\nbcc=a@example.com>\n\n", "bcc"),
+            ("address_utf8", "request=send\nlink={}\nbcc=åsa@example.com\n\n".format(LINK)
+             .encode(), "bcc"),
+            ("no_recipients", b"request=send\nlink=" + LINK.encode() + b"\n\n", None),
+            ("too_many_recipients", ("request=send\nlink=" + LINK + "\n" + "".join(
+                f"bcc=p{i}@example.com\n" for i in range(11)) + "\n").encode(), None),
+            ("unknown_template", b"request=send\nlink=" + LINK.encode()
+             + b"\nbcc=a@example.com\ntemplate=nosuch\n\n", "template"),
+            ("unknown_lang", b"request=send\nlink=" + LINK.encode()
+             + b"\nbcc=a@example.com\nlang=fi\n\n", "lang"),
+            ("invalid_meeting_time", b"request=send\nlink=" + LINK.encode()
+             + b"\nbcc=a@example.com\nmeeting_time=tomorrow\n\n", "meeting_time"),
+            ("meeting_passed", b"request=send\nlink=" + LINK.encode()
+             + b"\nbcc=a@example.com\nmeeting_time=2001-01-01T10:00:00+01:00\n\n",
+             "meeting_time"),
+            ("not_found", b"request=status\nid=0123456789abcdefghij\n\n", None),
+            ("invalid_value", b"request=status\nid=../../etc\n\n", "id"),
+        ]
+        seen = set()
+        for code, data, field in cases:
+            with self.subTest(code=code, data=data[:40]):
+                ans = d.raw(data)
+                self.assertEqual(answer_get(ans, "status"), "rejected", ans)
+                self.assertEqual(answer_get(ans, "error"), code, ans)
+                if field:
+                    self.assertEqual(answer_get(ans, "field"), field, ans)
+                self.assertTrue(answer_get(ans, "message"))
+                seen.add(code)
+                self.assertEqual(answer_get(d.request(("request", "ping")), "status"), "ok")
+        # conflict: the same key, another request
+        k = ("idempotency_key", "k-1")
+        self.assertEqual(answer_get(d.request(*send, k), "status"), "queued")
+        ans = d.request(("request", "send"), ("link", LINK), ("bcc", RCPTS[1]), k)
+        self.assertEqual(answer_get(ans, "error"), "conflict")
+        seen.add("conflict")
+        # not_authorized: a user that is neither root, the daemon, nor allowed
+        nobody = pwd.getpwnam("nobody").pw_uid
+        nogroup = grp.getgrnam("nogroup").gr_gid
+        r = d.cli("ping", user=(nobody, nogroup))
+        self.assertEqual(r.returncode, 65, r.stderr)
+        self.assertIn(b"not_authorized", r.stderr)
+        seen.add("not_authorized")
+        # timeout: a request started and never finished
+        s = d.connect()
+        s.sendall(b"request=ping\n")
+        ans = imtest.read_answer(s)
+        s.close()
+        self.assertEqual(answer_get(ans, "error"), "timeout")
+        seen.add("timeout")
+        # busy: more connections than one uid may hold
+        held = [d.connect() for _ in range(64)]
+        try:
+            extra = d.connect()
+            ans = imtest.read_answer(extra)
+            extra.close()
+            self.assertEqual(answer_get(ans, "error"), "busy")
+            seen.add("busy")
+        finally:
+            for s in held:
+                s.close()
+        time.sleep(0.2)
+        self.assertEqual(answer_get(d.request(("request", "ping")), "status"), "ok")
+        self.assertTrue(d.alive())
+        # Refusals are audited with their code; none left an invite behind.
+        rows = d.audit_rows()
+        rejected = {r["error_code"] for r in rows if r["event"] == "rejected"}
+        self.assertTrue(seen - {"conflict"} <= rejected | {"conflict"}, rejected)
+        accepted = [r for r in rows if r["event"] == "accepted"]
+        self.assertEqual(len(accepted), 1)
+        self.assertTrue(all(r["peer_uid"] is not None for r in rows
+                            if r["event"] == "rejected"
+                            and r["error_code"] not in ("busy",)))
+        print(f"refusal codes exercised over the socket: {len(seen)}: {sorted(seen)}")
+
+    def test_several_requests_on_one_connection(self):
+        s = self.daemon.connect()
+        try:
+            for _ in range(3):
+                ans = self.daemon.raw(b"request=ping\n\n", sock=s)
+                self.assertEqual(answer_get(ans, "status"), "ok")
+        finally:
+            s.close()
+
+
+class Configuration(Base):
+    def test_check_config_good(self):
+        d = imtest.Daemon(self.work.path, start=False)
+        r = d.check_config()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def copy_templates(self):
+        dst = self.work.path / "tpl"
+        dst.mkdir()
+        for p in (imtest.SRCDIR / "templates").iterdir():
+            (dst / p.name).write_bytes(p.read_bytes())
+        return dst
+
+    def test_broken_notice_stops_start(self):
+        tpl = self.copy_templates()
+        (tpl / "privacy-notice.sv.xhtml").write_text("<html><body><p>broken</body></html>")
+        d = imtest.Daemon(self.work.path, {"invite": {"templates_dir": str(tpl)}},
+                          start=False)
+        r = d.check_config()
+        self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
+        self.assertIn("privacy-notice.sv", r.stdout + r.stderr)
+        with self.assertRaises(AssertionError):
+            d.start()
+        self.assertEqual(d.proc.returncode, 78)
+
+    def test_missing_notice_stops_start(self):
+        tpl = self.copy_templates()
+        (tpl / "privacy-notice.en.xhtml").unlink()
+        d = imtest.Daemon(self.work.path, {"invite": {"templates_dir": str(tpl)}},
+                          start=False)
+        r = d.check_config()
+        self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
+
+    def test_cleartext_to_remote_relay_refused(self):
+        d = imtest.Daemon(self.work.path, {"transport": {"type": "smtp"},
+                                           "smtp": {"host": "smtp.example.org",
+                                                    "tls": "none"}}, start=False)
+        r = d.check_config()
+        self.assertEqual(r.returncode, 78)
+        self.assertIn("loopback", r.stdout + r.stderr)
+
+    def test_undisclosed_to_header(self):
+        self.start_daemon({"invite": {"to_header": "undisclosed"}})
+        r = self.daemon.cli("preview", "--link", LINK, "--bcc", RCPTS[0], check=True)
+        path = self.work.path / "p.eml"
+        path.write_bytes(r.stdout)
+        chk = imtest.parse_check(path, "--to-mode", "undisclosed", "--forbid", RCPTS[0])
+        self.assertEqual(chk.returncode, 0, chk.stdout + chk.stderr)
+
+
+if __name__ == "__main__":
+    if not imtest.have_aiosmtpd():
+        imtest.skip_or_fail("python3-aiosmtpd is not installed")
+    if os.geteuid() != 0:
+        # The not_authorized case switches to 'nobody'; it needs root.
+        print("note: not root, running as uid", os.geteuid(), file=sys.stderr)
+    prog = unittest.main(exit=False, verbosity=2)
+    r = prog.result
+    failed = len(r.failures) + len(r.errors)
+    print(f"integration: {r.testsRun - failed - len(r.skipped)} passed, {failed} failed")
+    sys.exit(1 if failed or r.skipped else 0)

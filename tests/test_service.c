@@ -1,0 +1,210 @@
+/*
+ * test_service.c - one request's whole path inside the daemon, with the
+ * real templates, a real queue and audit file, and no socket: the
+ * answer waits for durability, refusals leave nothing behind.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "config.h"
+#include "mime.h"
+#include "queue.h"
+#include "render.h"
+#include "request.h"
+#include "service.h"
+
+typedef struct {
+  char *dir;
+  Config *cfg;
+  Templates *templates;
+  Queue *queue;
+  Audit *audit;
+  Service *service;
+  PeerCred peer;
+} Fixture;
+
+static const char send_req[] =
+  "request=send\n"
+  "link=https://meet.example.org/evisit/room-1\n"
+  "bcc=tolk@example.com\n"
+  "bcc=guardian@example.org\n"
+  "booking=BK-1\n"
+  "\n";
+
+static int
+setup (void **state)
+{
+  Fixture *f = g_new0 (Fixture, 1);
+  const char *srcdir = g_getenv ("srcdir") ? g_getenv ("srcdir") : ".";
+  g_autofree char *conf = NULL;
+  g_autofree char *text = NULL;
+
+  f->dir = g_dir_make_tmp ("imsvc-XXXXXX", NULL);
+  conf = g_build_filename (f->dir, "invitemail.conf", NULL);
+  text = g_strdup_printf ("[invite]\ntemplates_dir = %s/templates\n"
+                          "signatures_dir = %s/signatures\n"
+                          "link_hosts = meet.example.org\n", srcdir, srcdir);
+  assert_true (g_file_set_contents (conf, text, -1, NULL));
+  f->cfg = config_load (conf, NULL);
+  assert_non_null (f->cfg);
+  f->templates = templates_load (f->cfg->templates_dir, f->cfg->signatures_dir, NULL);
+  assert_non_null (f->templates);
+  f->queue = queue_open (f->cfg->queue_db, NULL);
+  f->audit = audit_open (f->cfg->audit_db, NULL);
+  assert_non_null (f->queue);
+  assert_non_null (f->audit);
+  f->service = service_new (f->cfg, f->templates, f->queue, f->audit, NULL);
+  f->peer.uid = getuid ();
+  f->peer.gid = getgid ();
+  *state = f;
+  return 0;
+}
+
+static int
+teardown (void **state)
+{
+  Fixture *f = *state;
+  g_autoptr (GDir) d = g_dir_open (f->dir, 0, NULL);
+  const char *name;
+
+  service_free (f->service);
+  queue_close (f->queue);
+  audit_close (f->audit);
+  templates_free (f->templates);
+  config_free (f->cfg);
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *p = g_build_filename (f->dir, name, NULL);
+      g_unlink (p);
+    }
+  g_rmdir (f->dir);
+  g_free (f->dir);
+  g_free (f);
+  return 0;
+}
+
+/* Runs one request; returns the parsed answer (transfer full). */
+static RawRequest *
+ask (Fixture *f, const char *req)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+  RawRequest *ans = NULL;
+  Refusal why;
+  gsize len = 0;
+
+  service_handle (f->service, &f->peer, req, strlen (req), out);
+  assert_int_equal (answer_frame (out->str, out->len, &len, &why), FRAME_COMPLETE);
+  assert_int_equal (len, out->len);
+  assert_true (request_parse_answer (out->str, len, &ans, &why));
+  return ans;
+}
+
+static gboolean
+count_event (const AuditRow *row, gpointer data)
+{
+  (*(int *) data)++;
+  return TRUE;
+}
+
+static int
+audit_count (Fixture *f, const char *event)
+{
+  AuditFilter filter = { .event = event };
+  int n = 0;
+
+  assert_true (audit_read (f->cfg->audit_db, &filter, count_event, &n, NULL));
+  return n;
+}
+
+static void
+test_send_is_queued_and_audited (void **state)
+{
+  Fixture *f = *state;
+  g_autoptr (RawRequest) ans = ask (f, send_req);
+  g_autoptr (QueueStatus) st = NULL;
+  const char *id = raw_request_get (ans, "id");
+
+  assert_string_equal (raw_request_get (ans, "status"), "queued");
+  assert_non_null (id);
+  st = queue_status (f->queue, id, NULL);
+  assert_non_null (st);
+  assert_int_equal (st->recipients->len, 2);
+  assert_string_equal (st->state, "queued");
+  assert_int_equal (audit_count (f, "accepted"), 1);
+}
+
+static void
+test_failed_commit_answers_unavailable (void **state)
+{
+  Fixture *f = *state;
+  g_autoptr (RawRequest) ans = NULL;
+
+  queue_set_fail_commit (f->queue, TRUE);
+  ans = ask (f, send_req);
+  queue_set_fail_commit (f->queue, FALSE);
+  assert_string_equal (raw_request_get (ans, "status"), "rejected");
+  assert_string_equal (raw_request_get (ans, "error"), "unavailable");
+  assert_null (raw_request_get (ans, "id"));
+  assert_int_equal (audit_count (f, "accepted"), 0);
+  assert_int_equal (audit_count (f, "rejected"), 1);
+  /* Nothing half-stored: the queue has nothing due. */
+  assert_int_equal (queue_next_due (f->queue, NULL), -1);
+}
+
+static void
+test_preview_returns_the_message (void **state)
+{
+  Fixture *f = *state;
+  g_autoptr (RawRequest) ans = NULL;
+  g_autofree guchar *eml = NULL;
+  gsize len = 0;
+
+  ans = ask (f, "request=preview\nlink=https://meet.example.org/evisit/room-1\n"
+                "bcc=tolk@example.com\nbooking=<b>&amp;</b>\n\n");
+  assert_string_equal (raw_request_get (ans, "status"), "ok");
+  eml = g_base64_decode (raw_request_get (ans, "eml"), &len);
+  assert_true (len > 1000);
+  assert_null (g_strstr_len ((char *) eml, len, "tolk@example.com"));
+  assert_null (g_strstr_len ((char *) eml, len, "\nTo:"));
+  assert_null (g_strstr_len ((char *) eml, len, "\nBcc:"));
+  assert_int_equal (audit_count (f, "accepted"), 0);
+  assert_int_equal (queue_next_due (f->queue, NULL), -1);
+}
+
+static void
+test_refusal_stores_nothing (void **state)
+{
+  Fixture *f = *state;
+  g_autoptr (RawRequest) ans = ask (f, "request=send\nlink=http://meet.example.org/x\n"
+                                       "bcc=tolk@example.com\n\n");
+
+  assert_string_equal (raw_request_get (ans, "error"), "link_not_https");
+  assert_string_equal (raw_request_get (ans, "field"), "link");
+  assert_int_equal (queue_next_due (f->queue, NULL), -1);
+  assert_int_equal (audit_count (f, "rejected"), 1);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown (test_send_is_queued_and_audited, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_failed_commit_answers_unavailable, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_preview_returns_the_message, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_refusal_stores_nothing, setup, teardown),
+  };
+  int rc;
+
+  mime_init ();
+  rc = cmocka_run_group_tests (tests, NULL, NULL);
+  mime_shutdown ();
+  return rc;
+}
