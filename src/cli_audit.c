@@ -15,6 +15,7 @@
 #include "audit.h"
 #include "config.h"
 #include "exitcodes.h"
+#include "version.h"
 
 typedef struct {
   char *db;
@@ -42,7 +43,7 @@ default_db (const AuditOptions *o, GError **error)
                    "no audit file: give --db PATH or -c CONFIG");
       return NULL;
     }
-  cfg = config_load (path, error);
+  cfg = config_load_public (path, error);
   return cfg ? g_strdup (cfg->audit_db) : NULL;
 }
 
@@ -260,6 +261,7 @@ cli_audit_main (int argc, char **argv)
 {
   g_autoptr (GError) error = NULL;
   AuditOptions o = { 0 };
+  gboolean version = FALSE;
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &o.db, "Audit file (default: audit_db of the config)", "PATH" },
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Configuration file", "FILE" },
@@ -268,6 +270,7 @@ cli_audit_main (int argc, char **argv)
     { "since", 0, 0, G_OPTION_ARG_STRING, &o.since, "Rows at or after TIME", "TIME" },
     { "until", 0, 0, G_OPTION_ARG_STRING, &o.until, "Rows before TIME", "TIME" },
     { "format", 0, 0, G_OPTION_ARG_STRING, &o.format, "export: csv (default) or jsonl", "FMT" },
+    { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("list|show ID|export|verify - review the audit log");
@@ -278,16 +281,26 @@ cli_audit_main (int argc, char **argv)
   g_option_context_set_description (ctx,
     "Read-only.  verify checks every row's hash and its link to the row before;\n"
     "it exits 0 when the chain is intact and 1 naming the first bad row.");
-  if (!g_option_context_parse (ctx, &argc, &argv, &error) || argc < 2)
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) || (argc < 2 && !version))
     {
       fprintf (stderr, "invitemail audit: %s (try --help)\n",
                error ? error->message : "a command is needed");
       return EXIT_USAGE;
     }
+  if (version)
+    {
+      printf ("%s\n", INVITEMAIL_VERSION_TEXT);
+      return EXIT_OK;
+    }
   if ((db = default_db (&o, &error)) == NULL)
     {
       fprintf (stderr, "invitemail audit: %s\n", error->message);
       return exit_code_for_error (error);
+    }
+  if (!g_file_test (db, G_FILE_TEST_IS_REGULAR))
+    {
+      fprintf (stderr, "invitemail audit: %s: no such audit file\n", db);
+      return EXIT_NOINPUT;
     }
   rc = dispatch (argv[1], &o, argc - 2, argv + 2, db);
   g_free (o.db);

@@ -523,7 +523,7 @@ read_transport (GKeyFile *kf, const char *dir, Config *cfg, GError **error)
 
 /* Cross-key rules, checked after every key is read. */
 static gboolean
-check_smtp (Config *cfg, GError **error)
+check_smtp (Config *cfg, gboolean read_secrets, GError **error)
 {
   g_autofree char *ascii = g_hostname_to_ascii (cfg->smtp_host);
 
@@ -539,7 +539,8 @@ check_smtp (Config *cfg, GError **error)
   if ((cfg->smtp_auth_user == NULL) != (cfg->smtp_auth_password_file == NULL))
     return fail (error, CONFIG_ERROR_VALUE, "smtp", "auth_user",
                  "auth_user and auth_password_file go together");
-  if (cfg->smtp_auth_password_file != NULL && cfg->transport == TRANSPORT_SMTP)
+  if (read_secrets && cfg->smtp_auth_password_file != NULL
+      && cfg->transport == TRANSPORT_SMTP)
     return read_secret (cfg->smtp_auth_password_file, &cfg->smtp_password, error);
   return TRUE;
 }
@@ -571,8 +572,8 @@ config_defaults (void)
   return cfg;
 }
 
-Config *
-config_load (const char *path, GError **error)
+static Config *
+load (const char *path, gboolean read_secrets, GError **error)
 {
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autoptr (GError) local = NULL;
@@ -597,10 +598,22 @@ config_load (const char *path, GError **error)
       || !read_organisation (kf, cfg, error)
       || !read_invite (kf, dir, cfg, error)
       || !read_transport (kf, dir, cfg, error)
-      || !check_smtp (cfg, error)
+      || !check_smtp (cfg, read_secrets, error)
       || !read_retry (kf, cfg, error))
     return NULL;
   return g_steal_pointer (&cfg);
+}
+
+Config *
+config_load (const char *path, GError **error)
+{
+  return load (path, TRUE, error);
+}
+
+Config *
+config_load_public (const char *path, GError **error)
+{
+  return load (path, FALSE, error);
 }
 
 gboolean

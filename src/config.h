@@ -98,6 +98,11 @@ Config *config_defaults (void);
  */
 Config *config_load (const char *path, GError **error);
 
+/* For the client programs (invitemail, invitemail audit): the same
+ * checks, but the SMTP password file is never opened, so staff and
+ * compliance can read the socket and audit paths without the secret. */
+Config *config_load_public (const char *path, GError **error);
+
 void config_free (Config *cfg);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Config, config_free)
 

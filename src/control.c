@@ -262,13 +262,13 @@ accept_one (Control *ctl, int fd)
   c->out = g_string_new (NULL);
   if (!peer_credentials (fd, &c->peer))
     c->peer.uid = (uid_t) -1;
-  g_hash_table_add (ctl->conns, c);
-  uid_count (ctl, c->peer.uid, +1);
   refusal_clear (&why);
   if (c->peer.uid == (uid_t) -1)
     refusal_set (&why, REFUSAL_NOT_AUTHORIZED, NULL, "peer credentials unavailable");
   else
     admit (ctl, &c->peer, &why);
+  g_hash_table_add (ctl->conns, c);
+  uid_count (ctl, c->peer.uid, +1);
   if (why.code != REFUSAL_NONE)
     {
       service_refuse (ctl->service, &c->peer, &why, c->out);

@@ -9,13 +9,15 @@
 #include "db.h"
 #include "queue.h"
 #include "render.h"
+#include "transport.h"
 
 int
 exit_code_for_error (const GError *error)
 {
   if (error == NULL)
     return EXIT_OK;
-  if (error->domain == CONFIG_ERROR || error->domain == RENDER_ERROR)
+  if (error->domain == CONFIG_ERROR || error->domain == RENDER_ERROR
+      || error->domain == TRANSPORT_ERROR)
     return EXIT_CONFIG;
   if (error->domain == G_FILE_ERROR && error->code == G_FILE_ERROR_NOENT)
     return EXIT_NOINPUT;

@@ -46,8 +46,9 @@ usage_error (const char *msg)
   return EXIT_USAGE;
 }
 
-/* --socket, else $INVITEMAIL_SOCKET, else [daemon] socket of -c FILE,
- * else the default. */
+/* --socket, else $INVITEMAIL_SOCKET, else [daemon] socket of -c FILE
+ * (or of the default configuration file when it exists), else the
+ * default path. */
 static char *
 socket_path (const ClientOptions *o)
 {
@@ -57,10 +58,13 @@ socket_path (const ClientOptions *o)
     return g_strdup (o->socket);
   if (env != NULL && *env != '\0')
     return g_strdup (env);
-  if (o->config != NULL)
+  const char *conf = o->config;
+  if (conf == NULL && g_file_test (CONFIG_DEFAULT_PATH, G_FILE_TEST_EXISTS))
+    conf = CONFIG_DEFAULT_PATH;
+  if (conf != NULL)
     {
       g_autoptr (GError) error = NULL;
-      g_autoptr (Config) cfg = config_load (o->config, &error);
+      g_autoptr (Config) cfg = config_load_public (conf, &error);
       if (cfg != NULL)
         return g_strdup (cfg->socket);
       fprintf (stderr, "invitemail: %s\n", error->message);
@@ -264,14 +268,15 @@ print_status_json (const RawRequest *ans)
       g_auto (GStrv) f = g_strsplit (a->value, " ", 5);
       if (g_strv_length (f) < 5)
         continue;
-      g_autofree char *reply = g_strescape (f[4], NULL);
+      g_autofree char *reply = strcmp (f[4], "-") ? g_strescape (f[4], NULL) : NULL;
       g_autofree char *addr = g_strescape (f[0], NULL);
       g_string_append_printf (js, "%s{\"address\":\"%s\",\"state\":\"%s\",\"attempts\":%s,"
-                              "\"next_try\":%s%s%s,\"reply\":\"%s\"}",
+                              "\"next_try\":%s%s%s,\"reply\":%s%s%s}",
                               n++ ? "," : "", addr, f[1], f[2],
                               strcmp (f[3], "-") ? "\"" : "",
                               strcmp (f[3], "-") ? f[3] : "null",
-                              strcmp (f[3], "-") ? "\"" : "", reply);
+                              strcmp (f[3], "-") ? "\"" : "", reply ? "\"" : "",
+                              reply ? reply : "null", reply ? "\"" : "");
     }
   g_string_append (js, "]}");
   printf ("%s\n", js->str);

@@ -176,30 +176,63 @@ audit_daemon_event (Daemon *d, AuditEvent ev, const char *detail)
     g_warning ("audit write failed: %s", error->message);
 }
 
-static gboolean
-detach (GError **error)
+/*
+ * Forks into the background but keeps the parent waiting on a pipe
+ * until the child has opened its files and bound the socket: the
+ * starting command exits with the child's start-up code, so a broken
+ * start is never reported as success.  Until then errors still go to
+ * the terminal.  Returns the write end in the child.
+ */
+static int
+detach_begin (GError **error)
 {
-  pid_t pid = fork ();
-  int fd;
+  int fds[2];
+  pid_t pid;
+  unsigned char code = EXIT_INTERNAL;
 
-  if (pid < 0)
+  if (pipe2 (fds, O_CLOEXEC) != 0 || (pid = fork ()) < 0)
     {
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "fork: %s", g_strerror (errno));
-      return FALSE;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "fork: %s",
+                   g_strerror (errno));
+      return -1;
     }
   if (pid > 0)
-    _exit (EXIT_OK);
-  setsid ();
-  fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
-  if (fd >= 0)
     {
-      dup2 (fd, 0), dup2 (fd, 1), dup2 (fd, 2);
-      if (fd > 2)
-        close (fd);
+      close (fds[1]);
+      while (read (fds[0], &code, 1) < 0 && errno == EINTR)
+        ;
+      _exit (code);
     }
-  openlog ("invitemaild", LOG_PID, LOG_MAIL);
-  use_syslog = TRUE;
-  return TRUE;
+  close (fds[0]);
+  setsid ();
+  return fds[1];
+}
+
+/* Tells the waiting parent how start-up ended; on success the child
+ * leaves the terminal and logs to syslog from now on. */
+static void
+detach_end (int ready_fd, int rc)
+{
+  unsigned char code = (unsigned char) rc;
+  int fd;
+
+  if (ready_fd < 0)
+    return;
+  if (rc == EXIT_OK)
+    {
+      openlog ("invitemaild", LOG_PID, LOG_MAIL);
+      use_syslog = TRUE;
+      fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+      if (fd >= 0)
+        {
+          dup2 (fd, 0), dup2 (fd, 1), dup2 (fd, 2);
+          if (fd > 2)
+            close (fd);
+        }
+    }
+  if (write (ready_fd, &code, 1) != 1)
+    g_warning ("could not report start-up to the parent");
+  close (ready_fd);
 }
 
 static int
@@ -208,10 +241,8 @@ start (Daemon *d, const Options *o)
   g_autoptr (GError) error = NULL;
   g_autofree char *detail = NULL;
 
-  /* State files are the daemon's; the audit group may read (issue 5). */
+  /* State files are the daemon's; the audit group may read. */
   umask (027);
-  if (!o->foreground && !detach (&error))
-    return fail_start ("detach", error);
   if ((d->audit = audit_open (d->cfg->audit_db, &error)) == NULL)
     return fail_start ("audit", error);
   if ((d->queue = queue_open (d->cfg->queue_db, &error)) == NULL)
@@ -280,7 +311,15 @@ main (int argc, char **argv)
     }
   if (o.check_config)
     rc = check_config (&d);
-  else if ((rc = start (&d, &o)) == EXIT_OK)
+  else
+    {
+      int ready_fd = -1;
+      if (!o.foreground && (ready_fd = detach_begin (&error)) < 0)
+        rc = fail_start ("detach", error);
+      else
+        detach_end (ready_fd, rc = start (&d, &o));
+    }
+  if (!o.check_config && rc == EXIT_OK)
     {
       d.loop = g_main_loop_new (NULL, FALSE);
       g_unix_signal_add (SIGTERM, on_stop_signal, &d);

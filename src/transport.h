@@ -1,0 +1,76 @@
+/*
+ * transport.h - hands finished messages to the relay (SMTP, through
+ * libESMTP, the only file that includes it) or to a folder (file
+ * transport, for development and the quick start).
+ *
+ * One call delivers a batch over one connection: one SMTP transaction
+ * (MAIL, one RCPT, DATA) per job, so a relay that copies the envelope
+ * into headers can never show one recipient's address to another, and
+ * each recipient gets its own exact outcome.
+ *
+ * SECURITY (LIBS.md 1-3):
+ *  - our own SSL_CTX: verify peer, configured host name checked
+ *    (X509_VERIFY_PARAM_set1_host), SNI sent, TLS 1.2 or later;
+ *  - STARTTLS required unless tls=none, which config allows only toward
+ *    a loopback host; a server without STARTTLS or with a bad
+ *    certificate gets no MAIL FROM;
+ *  - To, Cc, Bcc prohibited in libESMTP's header handling; recipients
+ *    only in the envelope;
+ *  - envelope addresses were validated (validate.c) and are checked
+ *    again here for CR, LF, '<', '>' and controls before use;
+ *  - a refused AUTH never leads to sending unauthenticated;
+ *  - success is judged only from per-message and per-recipient status;
+ *  - the server's reply is hostile: cut to DELIVERY_REPLY_MAX and made
+ *    printable ASCII before anyone stores or logs it;
+ *  - the password never reaches a log, the protocol monitor included.
+ */
+#ifndef INVITEMAIL_TRANSPORT_H
+#define INVITEMAIL_TRANSPORT_H
+
+#include <glib.h>
+#include "config.h"
+
+#define DELIVERY_REPLY_MAX 256
+
+typedef enum {
+  DELIVERY_SENT,       /* relay answered 250 to the end of DATA */
+  DELIVERY_TEMPFAIL,   /* 4xx, no connection, TLS or AUTH trouble: retry */
+  DELIVERY_PERMFAIL    /* 5xx for this recipient: final */
+} DeliveryOutcome;
+
+typedef struct {
+  /* in */
+  const char *recipient;      /* validated ASCII mailbox */
+  const char *envelope_from;
+  GBytes *message;            /* CRLF bytes from mime_build */
+  const char *tag;            /* invite id + index, for file names; [0-9a-z.-] */
+  /* out */
+  DeliveryOutcome outcome;
+  int smtp_code;              /* 0 when no reply was had */
+  char reply[DELIVERY_REPLY_MAX];  /* safe text: what happened, for status and audit */
+} DeliveryJob;
+
+typedef struct Transport Transport;
+
+GQuark transport_error_quark (void);
+#define TRANSPORT_ERROR (transport_error_quark ())
+typedef enum { TRANSPORT_ERROR_CONFIG, TRANSPORT_ERROR_TLS } TransportError;
+
+/* Builds the transport (SSL_CTX, AUTH context, outbox check).  Call
+ * once at start-up; fails on a bad CA file or outbox.  cfg must outlive
+ * the Transport.  (transfer full) */
+Transport *transport_new (const Config *cfg, GError **error);
+void transport_free (Transport *t);
+
+/*
+ * Delivers n jobs over one connection (or n files) and fills each job's
+ * outcome, code and reply.  Never fails as a whole: a connection that
+ * cannot be made marks every job DELIVERY_TEMPFAIL with the reason.
+ * Blocks for at most about (n + 2) * cfg->smtp_timeout_ms.
+ */
+void transport_deliver (Transport *t, DeliveryJob *jobs, guint n);
+
+/* Makes hostile text safe: printable ASCII, cut to max-1 bytes. */
+void transport_safe_text (char *dst, gsize max, const char *src, gsize len);
+
+#endif
