@@ -1,0 +1,779 @@
+/*
+ * transport.c - delivers finished messages to the relay through libESMTP
+ * (the only file that includes it); the folder transport lives in
+ * transport_file.c.  One connection per batch, one transaction (MAIL, one
+ * RCPT, DATA) per job, each job judged from its own statuses.
+ *
+ * TRUSTS: the Config (checked by config.c) and the message bytes (CRLF
+ * from mime_build).  Envelope addresses are checked again here.  The
+ * relay is not trusted: its reply text is cut and made printable before
+ * it leaves this file, and it gets no MAIL FROM unless TLS (when
+ * configured) and AUTH (when configured) both succeeded.
+ *
+ * libESMTP 1.1.0 pitfalls handled here (LIBS.md 1-3): include order; our
+ * own SSL_CTX for every session (the default one is freed under us); SNI
+ * set by us; smtp_start_session's result ignored in favour of statuses;
+ * sticky smtp_errno primed before each session; millisecond timeouts with
+ * the RFC-minimum override; SIGPIPE ignored (transport_new); never
+ * smtp_set_header (m, "To", ...); To/Cc/Bcc prohibited; no DSN, no
+ * 8BITMIME body declaration.
+ *
+ * AUTH (why the monitor callback is a guard, not a logger): after a
+ * refused AUTH libESMTP 1.1.0 simply goes on to MAIL FROM unauthenticated
+ * (smtp-auth.c rsp_auth; only 534/538 stop it), and no API reports the
+ * outcome.  But siobuf calls the protocol monitor with each outgoing
+ * buffer *before* writing it to the socket.  So the monitor watches the
+ * replies (235 after our AUTH = authenticated) and, when a buffer holding
+ * "MAIL FROM:" is about to leave without a 235 seen, it cuts the
+ * connection there: shutdown(2) of the socket (its fd comes from the TLS
+ * layer, SSL_get_fd in our info callback) and, as a second belt that also
+ * covers a clear-text loopback relay with no SSL, the outgoing buffer
+ * (writable memory inside siobuf; the const in the callback type is only
+ * a promise not to change it, which we break on purpose) is overwritten
+ * with "QUIT" and blanks.  The relay therefore never receives MAIL FROM,
+ * RCPT or DATA; every job is TEMPFAIL "AUTH refused: <reply>".  The
+ * monitor never logs anything: the AUTH line holds the password.
+ *
+ * LIMITS: getaddrinfo and connect() have no timeout in libESMTP 1.1.0,
+ * so a black-holed relay can block for the kernel's connect timeout.
+ */
+#include <stddef.h>
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <auth-client.h>
+#include <libesmtp.h>
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "transport_private.h"
+
+#define ADDRESS_MAX 254          /* RFC 5321 4.5.3.1.3 path minus brackets */
+#define AUTH_FIELD_MAX 255       /* libESMTP's PLAIN plugin buffer, LIBS.md 3 */
+#define FEED_CHUNK (1024 * 1024) /* big chunks: BDAT sends them as they come */
+#define DEFAULT_TIMEOUT_MS 60000
+
+struct Transport {
+  const Config *cfg;
+  X509_STORE *store;   /* trusted CAs, loaded once, shared by every ctx */
+  char *password;      /* NUL-terminated copy, wiped on free */
+  gsize password_len;
+};
+
+/* Everything one smtp_start_session learns, filled by the callbacks. */
+typedef struct {
+  const Transport *t;
+  gboolean auth_required;   /* AUTH configured: no MAIL without a 235 */
+  gboolean auth_attempted;
+  gboolean auth_pending;    /* AUTH sent, final reply not yet read */
+  gboolean auth_ok;         /* 235 to our AUTH */
+  gboolean cut;             /* we severed the connection before MAIL */
+  int fd;                   /* socket under TLS, -1 before the handshake */
+  long verify_error;        /* first certificate error, X509_V_OK if none */
+  char reason[DELIVERY_REPLY_MAX];       /* first session-level failure */
+  char auth_reply[DELIVERY_REPLY_MAX];   /* the AUTH refusal */
+  int last_code;                         /* last final reply read */
+  char last_reply[DELIVERY_REPLY_MAX];
+  char line[DELIVERY_REPLY_MAX];         /* reply line being assembled */
+  gsize line_len;
+} Attempt;
+
+/* What the message callback needs for one job. */
+typedef struct {
+  const DeliveryJob *job;
+  const Attempt *attempt;
+  smtp_message_t message;
+  smtp_recipient_t recipient;
+} Feed;
+
+G_DEFINE_QUARK (transport-error-quark, transport_error)
+
+/* ---- small helpers shared with transport_file.c ---- */
+
+void
+transport_safe_text (char *dst, gsize max, const char *src, gsize len)
+{
+  gsize out = 0;
+
+  if (dst == NULL || max == 0)
+    return;
+  for (gsize i = 0; src != NULL && i < len && out + 1 < max; i++)
+    {
+      unsigned char c = (unsigned char) src[i];
+
+      if (c == '\r' || c == '\n' || c == '\t')
+        c = ' ';
+      else if (c < 0x20 || c > 0x7e)
+        c = '?';
+      if (c == ' ' && (out == 0 || dst[out - 1] == ' '))
+        continue;                 /* no leading or doubled blanks */
+      dst[out++] = (char) c;
+    }
+  while (out > 0 && dst[out - 1] == ' ')
+    out--;
+  dst[out] = '\0';
+}
+
+gboolean
+transport_address_is_safe (const char *addr)
+{
+  gsize len = addr != NULL ? strlen (addr) : 0;
+
+  if (len == 0 || len > ADDRESS_MAX)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    {
+      unsigned char c = (unsigned char) addr[i];
+      if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>')
+        return FALSE;
+    }
+  return TRUE;
+}
+
+void
+transport_job_set (DeliveryJob *job, DeliveryOutcome outcome, int code,
+                   const char *reply)
+{
+  job->outcome = outcome;
+  job->smtp_code = code;
+  transport_safe_text (job->reply, sizeof job->reply, reply,
+                       reply != NULL ? strlen (reply) : 0);
+}
+
+static void G_GNUC_PRINTF (2, 3)
+attempt_fail (Attempt *a, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (a->reason[0] != '\0')
+    return;                       /* the first cause is the real one */
+  va_start (ap, fmt);
+  g_autofree char *text = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  transport_safe_text (a->reason, sizeof a->reason, text, strlen (text));
+}
+
+/* ---- the AUTH guard: protocol monitor ---- */
+
+static void
+attempt_reply_done (Attempt *a, int code)
+{
+  a->last_code = code;
+  transport_safe_text (a->last_reply, sizeof a->last_reply, a->line,
+                       a->line_len);
+  if (!a->auth_pending || code == 334)
+    return;                       /* 334: the SASL exchange goes on */
+  a->auth_pending = FALSE;
+  if (code == 235)
+    a->auth_ok = TRUE;
+  else
+    g_snprintf (a->auth_reply, sizeof a->auth_reply, "AUTH refused: %s",
+                a->last_reply);
+}
+
+/* Called at each '\n' read: a final line ("NNN " or "NNN") ends a reply. */
+static void
+attempt_line_done (Attempt *a)
+{
+  const char *l = a->line;
+
+  if (a->line_len >= 3 && g_ascii_isdigit (l[0]) && g_ascii_isdigit (l[1])
+      && g_ascii_isdigit (l[2]) && (a->line_len == 3 || l[3] != '-'))
+    attempt_reply_done (a, (l[0] - '0') * 100 + (l[1] - '0') * 10
+                        + (l[2] - '0'));
+  a->line_len = 0;
+}
+
+static void
+monitor_read (Attempt *a, const char *buf, int len)
+{
+  for (int i = 0; i < len; i++)
+    {
+      if (buf[i] == '\n')
+        attempt_line_done (a);
+      else if (a->line_len + 1 < sizeof a->line)
+        a->line[a->line_len++] = buf[i];
+    }
+}
+
+static gboolean
+buffer_has_mail (const char *buf, int len)
+{
+  static const char verb[] = "MAIL FROM:";
+  const gsize vlen = sizeof verb - 1;
+
+  for (int i = 0; i < len; i++)
+    if ((i == 0 || buf[i - 1] == '\n') && (gsize) (len - i) >= vlen
+        && g_ascii_strncasecmp (buf + i, verb, vlen) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Overwrites an outgoing buffer so that it says only QUIT. */
+static void
+blank_buffer (char *buf, int len)
+{
+  memset (buf, ' ', len);
+  if (len >= 6)
+    memcpy (buf, "QUIT\r\n", 6);
+  if (len >= 2)
+    memcpy (buf + len - 2, "\r\n", 2);
+}
+
+static void
+attempt_cut (Attempt *a, char *buf, int len)
+{
+  a->cut = TRUE;
+  if (a->fd >= 0)
+    shutdown (a->fd, SHUT_RDWR);
+  blank_buffer (buf, len);
+  if (a->auth_attempted && a->auth_reply[0] != '\0')
+    attempt_fail (a, "%s", a->auth_reply);
+  else
+    attempt_fail (a, "relay offers no AUTH");
+}
+
+static void
+monitor_write (Attempt *a, char *buf, int len)
+{
+  if (a->cut)
+    {
+      blank_buffer (buf, len);    /* nothing more may leave */
+      return;
+    }
+  if (!a->auth_required)
+    return;
+  if (len >= 5 && g_ascii_strncasecmp (buf, "AUTH ", 5) == 0)
+    a->auth_attempted = a->auth_pending = TRUE;
+  if (!a->auth_ok && buffer_has_mail (buf, len))
+    attempt_cut (a, buf, len);
+}
+
+static void
+monitor_cb (const char *buf, int buflen, int writing, void *arg)
+{
+  if (writing == SMTP_CB_READING)
+    monitor_read (arg, buf, buflen);
+  else if (writing == SMTP_CB_WRITING)
+    monitor_write (arg, (char *) buf, buflen);  /* see the file header */
+}
+
+/* ---- TLS ---- */
+
+static int
+verify_cb (int preverify_ok, X509_STORE_CTX *store_ctx)
+{
+  SSL *ssl = X509_STORE_CTX_get_ex_data (store_ctx,
+                                         SSL_get_ex_data_X509_STORE_CTX_idx ());
+  Attempt *a = SSL_CTX_get_app_data (SSL_get_SSL_CTX (ssl));
+
+  if (!preverify_ok && a != NULL && a->verify_error == X509_V_OK)
+    a->verify_error = X509_STORE_CTX_get_error (store_ctx);
+  return preverify_ok;
+}
+
+/* At handshake start: learn the socket (for the AUTH guard) and send SNI,
+ * which libESMTP never does (LIBS.md 2).  No SNI for an IP literal. */
+static void
+info_cb (const SSL *cssl, int where, int ret)
+{
+  SSL *ssl = (SSL *) cssl;
+  Attempt *a = SSL_CTX_get_app_data (SSL_get_SSL_CTX (ssl));
+  const char *host;
+
+  (void) ret;
+  if (!(where & SSL_CB_HANDSHAKE_START) || a == NULL)
+    return;
+  a->fd = SSL_get_fd (ssl);
+  host = a->t->cfg->smtp_host;
+  if (!g_hostname_is_ip_address (host)
+      && SSL_get_servername (ssl, TLSEXT_NAMETYPE_host_name) == NULL)
+    SSL_set_tlsext_host_name (ssl, host);
+}
+
+/* One SSL_CTX per session, so the callbacks can find the Attempt. */
+static SSL_CTX *
+tls_ctx_new (const Transport *t, Attempt *a)
+{
+  SSL_CTX *ctx = SSL_CTX_new (TLS_client_method ());
+  const char *host = t->cfg->smtp_host;
+  X509_VERIFY_PARAM *param;
+  int ok;
+
+  if (ctx == NULL)
+    return NULL;
+  param = SSL_CTX_get0_param (ctx);
+  ok = SSL_CTX_set_min_proto_version (ctx, TLS1_2_VERSION)
+    /* Capped at 1.2 for now: with TLS 1.3, libESMTP 1.1.0 can read the
+     * server's session tickets before flushing EHLO and then wait for a
+     * reply that never comes (LIBS.md 2).  A later issue revisits this. */
+    && SSL_CTX_set_max_proto_version (ctx, TLS1_2_VERSION)
+    && (g_hostname_is_ip_address (host)
+        ? X509_VERIFY_PARAM_set1_ip_asc (param, host)
+        : X509_VERIFY_PARAM_set1_host (param, host, 0))
+    && SSL_CTX_set_app_data (ctx, a);
+  if (!ok)
+    {
+      SSL_CTX_free (ctx);
+      return NULL;
+    }
+  SSL_CTX_set1_cert_store (ctx, t->store);
+  SSL_CTX_set_verify (ctx, SSL_VERIFY_PEER, verify_cb);
+  SSL_CTX_set_info_callback (ctx, info_cb);
+  return ctx;
+}
+
+/* libESMTP's own checks after the handshake.  *ok starts at 0 and stays
+ * 0 (QUIT) except for its host-name check, which cannot follow a CNAME or
+ * read IP SANs: OpenSSL already enforced the configured name, so a clean
+ * verify result is enough there. */
+static void
+event_cb (smtp_session_t session, int event, void *arg, ...)
+{
+  Attempt *a = arg;
+  va_list ap;
+
+  (void) session;
+  va_start (ap, arg);
+  switch (event)
+    {
+    case SMTP_EV_EXTNA_STARTTLS:
+      attempt_fail (a, "relay offers no STARTTLS");
+      break;
+    case SMTP_EV_INVALID_PEER_CERTIFICATE:
+      {
+        long vfy = va_arg (ap, long);
+        attempt_fail (a, "TLS certificate not trusted (verify error %ld: %s)",
+                      vfy, X509_verify_cert_error_string (vfy));
+        break;
+      }
+    case SMTP_EV_WRONG_PEER_CERTIFICATE:
+      {
+        int *ok = va_arg (ap, int *);
+        (void) va_arg (ap, const char *);
+        SSL *ssl = va_arg (ap, SSL *);
+        if (ok != NULL && ssl != NULL
+            && SSL_get_verify_result (ssl) == X509_V_OK)
+          *ok = 1;
+        else
+          attempt_fail (a, "TLS certificate does not name the relay");
+        break;
+      }
+    case SMTP_EV_NO_PEER_CERTIFICATE:
+      attempt_fail (a, "relay sent no TLS certificate");
+      break;
+    case SMTP_EV_WEAK_CIPHER:
+      attempt_fail (a, "TLS cipher too weak");
+      break;
+    case SMTP_EV_NO_CLIENT_CERTIFICATE:
+    case SMTP_EV_UNUSABLE_CLIENT_CERTIFICATE:
+    case SMTP_EV_UNUSABLE_CA_LIST:
+      attempt_fail (a, "unusable TLS client files under ~/.config/libesmtp");
+      break;
+    default:
+      break;
+    }
+  va_end (ap);
+}
+
+/* ---- AUTH ---- */
+
+static int
+auth_interact (auth_client_request_t req, char **result, int fields,
+               void *arg)
+{
+  const Transport *t = arg;
+
+  for (int i = 0; i < fields; i++)
+    {
+      if (req[i].flags & AUTH_USER)
+        result[i] = t->cfg->smtp_auth_user;
+      else if (req[i].flags & AUTH_PASS)
+        result[i] = t->password;
+      else
+        return 0;                 /* realm or other: we have none */
+    }
+  return 1;
+}
+
+static gpointer
+auth_init_once (gpointer unused)
+{
+  (void) unused;
+  auth_client_init ();
+  return NULL;
+}
+
+static auth_context_t
+auth_ctx_new (const Transport *t)
+{
+  static GOnce once = G_ONCE_INIT;
+  auth_context_t ctx;
+
+  g_once (&once, auth_init_once, NULL);
+  ctx = auth_create_context ();
+  if (ctx == NULL)
+    return NULL;
+  auth_set_mechanism_flags (ctx, AUTH_PLUGIN_PLAIN, 0);
+  auth_set_interact_cb (ctx, auth_interact, (void *) t);
+  return ctx;
+}
+
+/* ---- message data ---- */
+
+/* libESMTP's message callback: len == NULL rewinds; *ctx is ours but
+ * libESMTP free()s it, hence malloc.  Never hands out data once the
+ * connection was cut. */
+static const char *
+feed_cb (void **ctx, int *len, void *arg)
+{
+  const Feed *f = arg;
+  gsize *pos = *ctx;
+  gsize size;
+  const char *data;
+
+  if (pos == NULL && (pos = *ctx = malloc (sizeof *pos)) != NULL)
+    *pos = 0;
+  if (len == NULL)
+    {
+      if (pos != NULL)
+        *pos = 0;
+      return NULL;
+    }
+  data = g_bytes_get_data (f->job->message, &size);
+  if (pos == NULL || f->attempt->cut || data == NULL || *pos >= size)
+    {
+      *len = 0;
+      return NULL;
+    }
+  gsize chunk = MIN (size - *pos, (gsize) FEED_CHUNK);
+  *len = (int) chunk;
+  *pos += chunk;
+  return data + *pos - chunk;
+}
+
+/* ---- building and judging a session ---- */
+
+static void
+session_set_timeouts (smtp_session_t s, guint ms)
+{
+  static const int which[] = { Timeout_GREETING, Timeout_ENVELOPE,
+                               Timeout_DATA, Timeout_TRANSFER, Timeout_DATA2 };
+
+  if (ms == 0)
+    ms = DEFAULT_TIMEOUT_MS;
+  for (gsize i = 0; i < G_N_ELEMENTS (which); i++)
+    smtp_set_timeout (s, which[i] | Timeout_OVERRIDE_RFC2822_MINIMUM, ms);
+}
+
+static gboolean
+session_setup (const Transport *t, smtp_session_t s, Attempt *a,
+               SSL_CTX *tls, auth_context_t auth)
+{
+  const Config *cfg = t->cfg;
+  g_autofree char *server = g_strdup_printf ("%s:%u", cfg->smtp_host,
+                                             cfg->smtp_port);
+  const char *helo = cfg->smtp_helo_name != NULL ? cfg->smtp_helo_name
+                                                 : g_get_host_name ();
+  gboolean ok = smtp_set_server (s, server) && smtp_set_hostname (s, helo)
+    && smtp_set_eventcb (s, event_cb, a)
+    && smtp_set_monitorcb (s, monitor_cb, a, 0);
+
+  session_set_timeouts (s, cfg->smtp_timeout_ms);
+  if (cfg->smtp_tls == TLS_NONE)
+    ok = ok && smtp_starttls_enable (s, Starttls_DISABLED);
+  else
+    ok = ok && tls != NULL && smtp_starttls_enable (s, Starttls_REQUIRED)
+      && smtp_starttls_set_ctx (s, tls);
+  if (auth != NULL)
+    ok = ok && smtp_auth_set_context (s, auth);
+  return ok;
+}
+
+static gboolean
+feed_add (const Transport *t, smtp_session_t s, Feed *f)
+{
+  const DeliveryJob *job = f->job;
+
+  f->message = smtp_add_message (s);
+  if (f->message == NULL)
+    return FALSE;
+  /* Recipients live only in the envelope (SPEC Privacy, LIBS.md 1). */
+  gboolean ok = smtp_set_reverse_path (f->message, job->envelope_from)
+    && smtp_set_messagecb (f->message, feed_cb, f)
+    && smtp_set_header_option (f->message, "Cc", Hdr_PROHIBIT, 1)
+    && smtp_set_header_option (f->message, "Bcc", Hdr_PROHIBIT, 1);
+  if (t->cfg->to_header == TO_HEADER_NONE)
+    ok = ok && smtp_set_header_option (f->message, "To", Hdr_PROHIBIT, 1);
+  f->recipient = ok ? smtp_add_recipient (f->message, job->recipient) : NULL;
+  return f->recipient != NULL;
+}
+
+/* Why the session gave no per-job answer, as text. */
+static void
+attempt_explain (Attempt *a, int err)
+{
+  char buf[128];
+
+  if (a->verify_error != X509_V_OK)
+    attempt_fail (a, "TLS certificate not trusted (verify error %ld: %s)",
+                  a->verify_error,
+                  X509_verify_cert_error_string (a->verify_error));
+  else if (err == SMTP_ERR_CLIENT_ERROR)
+    {
+      unsigned long e = ERR_peek_last_error ();
+      const char *why = e != 0 ? ERR_reason_error_string (e) : NULL;
+      attempt_fail (a, "TLS handshake failed%s%s%s", why ? " (" : "",
+                    why ? why : "", why ? ")" : "");
+    }
+  else if (a->last_code >= 400)
+    attempt_fail (a, "relay refused the session: %s", a->last_reply);
+  else if (err < 0)
+    attempt_fail (a, "connect failed: %s", g_strerror (-err));
+  else if (err == SMTP_ERR_DROPPED_CONNECTION)  /* also how timeouts end */
+    attempt_fail (a, "connection lost or timed out");
+  else if (err != 0 && err != SMTP_ERR_INVAL)
+    attempt_fail (a, "SMTP session failed: %s",
+                  smtp_strerror (err, buf, sizeof buf));
+  else
+    attempt_fail (a, "SMTP session ended without an answer");
+}
+
+static void
+status_text (char *dst, gsize max, const smtp_status_t *st)
+{
+  g_autofree char *text = g_strdup_printf ("%d %s", st->code,
+                                           st->text ? st->text : "");
+  transport_safe_text (dst, max, text, strlen (text));
+}
+
+/* Sets the outcome from a 4xx/5xx status; FALSE if st holds neither. */
+static gboolean
+judge_failure (DeliveryJob *job, const smtp_status_t *st)
+{
+  char text[DELIVERY_REPLY_MAX];
+
+  if (st == NULL || st->code < 400 || st->code > 599)
+    return FALSE;
+  status_text (text, sizeof text, st);
+  transport_job_set (job, st->code >= 500 ? DELIVERY_PERMFAIL
+                     : DELIVERY_TEMPFAIL, st->code, text);
+  return TRUE;
+}
+
+/* The status pointers point into the message and recipient objects
+ * (1.1.0 api.c), so they stay valid until smtp_destroy_session. */
+static void
+judge (Feed *f, Attempt *a, DeliveryJob *job)
+{
+  const smtp_status_t *msg = smtp_message_transfer_status (f->message);
+  const smtp_status_t *rcpt = smtp_recipient_status (f->recipient);
+  char text[DELIVERY_REPLY_MAX];
+
+  if (!a->cut && msg != NULL && msg->code == 250 && rcpt != NULL
+      && rcpt->code / 100 == 2)
+    {
+      status_text (text, sizeof text, msg);
+      transport_job_set (job, DELIVERY_SENT, 250, text);
+      return;
+    }
+  if (!a->cut && (judge_failure (job, rcpt)
+                  || judge_failure (job, smtp_reverse_path_status (f->message))
+                  || judge_failure (job, msg)))
+    return;
+  transport_job_set (job, DELIVERY_TEMPFAIL, 0, a->reason);
+}
+
+static void
+fail_all (DeliveryJob *jobs, guint n, const gboolean *todo, const char *why)
+{
+  for (guint i = 0; i < n; i++)
+    if (todo[i])
+      transport_job_set (&jobs[i], DELIVERY_TEMPFAIL, 0, why);
+}
+
+/* Runs one session over the jobs marked in todo. */
+static void
+smtp_deliver (const Transport *t, DeliveryJob *jobs, guint n,
+              const gboolean *todo)
+{
+  Attempt a = { .t = t, .fd = -1, .verify_error = X509_V_OK,
+                .auth_required = t->cfg->smtp_auth_user != NULL };
+  g_autofree Feed *feeds = g_new0 (Feed, n);
+  smtp_session_t s = smtp_create_session ();
+  SSL_CTX *tls = t->cfg->smtp_tls == TLS_NONE ? NULL : tls_ctx_new (t, &a);
+  auth_context_t auth = a.auth_required ? auth_ctx_new (t) : NULL;
+  gboolean ok = s != NULL && session_setup (t, s, &a, tls, auth)
+    && (!a.auth_required || auth != NULL);
+
+  for (guint i = 0; ok && i < n; i++)
+    if (todo[i])
+      {
+        feeds[i] = (Feed) { .job = &jobs[i], .attempt = &a };
+        ok = feed_add (t, s, &feeds[i]);
+      }
+  if (!ok)
+    fail_all (jobs, n, todo, "SMTP setup failed");
+  else
+    {
+      /* smtp_errno is sticky (LIBS.md 1): a refused call sets it to a
+       * known value, so an old error is never blamed on this session. */
+      smtp_message_transfer_status (NULL);
+      ERR_clear_error ();
+      smtp_start_session (s);
+      attempt_explain (&a, smtp_errno ());
+      for (guint i = 0; i < n; i++)
+        if (todo[i])
+          judge (&feeds[i], &a, &jobs[i]);
+    }
+  if (s != NULL)
+    smtp_destroy_session (s);   /* drops libESMTP's reference to tls */
+  if (auth != NULL)
+    auth_destroy_context (auth);
+  SSL_CTX_free (tls);
+}
+
+void
+transport_deliver (Transport *t, DeliveryJob *jobs, guint n)
+{
+  g_return_if_fail (t != NULL && (jobs != NULL || n == 0));
+
+  if (t->cfg->transport == TRANSPORT_FILE)
+    {
+      transport_file_deliver (t->cfg->outbox_dir, jobs, n);
+      return;
+    }
+
+  g_autofree gboolean *todo = g_new0 (gboolean, n);
+  guint count = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      DeliveryJob *job = &jobs[i];
+      if (!transport_address_is_safe (job->recipient)
+          || !transport_address_is_safe (job->envelope_from)
+          || job->message == NULL)
+        transport_job_set (job, DELIVERY_PERMFAIL, 0, "invalid address");
+      else
+        {
+          todo[i] = TRUE;
+          count++;
+        }
+    }
+  if (count > 0)
+    smtp_deliver (t, jobs, n, todo);
+}
+
+/* ---- set-up ---- */
+
+static X509_STORE *
+store_new (const char *ca_file, GError **error)
+{
+  X509_STORE *store = X509_STORE_new ();
+  int ok = store != NULL
+    && (ca_file != NULL ? X509_STORE_load_file (store, ca_file)
+                        : X509_STORE_set_default_paths (store));
+
+  if (ok && ca_file != NULL)
+    {
+      STACK_OF (X509_OBJECT) *objs = X509_STORE_get0_objects (store);
+      ok = objs != NULL && sk_X509_OBJECT_num (objs) > 0;
+    }
+  if (!ok)
+    {
+      unsigned long e = ERR_get_error ();
+      g_set_error (error, TRANSPORT_ERROR, TRANSPORT_ERROR_TLS,
+                   "cannot load trusted CAs from %s: %s",
+                   ca_file ? ca_file : "the system store",
+                   e ? ERR_reason_error_string (e) : "no certificate found");
+      X509_STORE_free (store);
+      ERR_clear_error ();
+      return NULL;
+    }
+  return store;
+}
+
+static gboolean
+check_smtp_config (const Config *cfg, GError **error)
+{
+  const char *bad = NULL;
+  const char *helo = cfg->smtp_helo_name;
+  const char *user = cfg->smtp_auth_user;
+
+  if (cfg->smtp_host == NULL || !transport_address_is_safe (cfg->smtp_host))
+    bad = "smtp host";
+  else if (strchr (cfg->smtp_host, ':') != NULL)
+    /* smtp_set_server splits "host:port" at the first colon. */
+    bad = "smtp host: IPv6 literals are not supported, use a name";
+  else if (helo != NULL && !transport_address_is_safe (helo))
+    bad = "smtp helo_name";
+  else if (user != NULL && (!transport_address_is_safe (user)
+                            || strlen (user) > AUTH_FIELD_MAX))
+    bad = "smtp auth_user";
+  else if (user != NULL
+           && (cfg->smtp_password.value == NULL || cfg->smtp_password.len == 0
+               || cfg->smtp_password.len > AUTH_FIELD_MAX
+               || memchr (cfg->smtp_password.value, '\0',
+                          cfg->smtp_password.len) != NULL))
+    bad = "smtp password (empty, over 255 bytes or holding NUL)";
+  if (bad == NULL)
+    return TRUE;
+  g_set_error (error, TRANSPORT_ERROR, TRANSPORT_ERROR_CONFIG,
+               "invalid %s", bad);
+  return FALSE;
+}
+
+Transport *
+transport_new (const Config *cfg, GError **error)
+{
+  g_return_val_if_fail (cfg != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  /* libESMTP writes with write(2): a relay that hangs up must give
+   * EPIPE, not kill the daemon (LIBS.md 3).  Process-wide, on purpose. */
+  signal (SIGPIPE, SIG_IGN);
+
+  if (cfg->transport == TRANSPORT_FILE)
+    {
+      if (!transport_file_prepare (cfg->outbox_dir, error))
+        return NULL;
+      Transport *t = g_new0 (Transport, 1);
+      t->cfg = cfg;
+      return t;
+    }
+  if (!check_smtp_config (cfg, error))
+    return NULL;
+  X509_STORE *store = NULL;
+  if (cfg->smtp_tls != TLS_NONE
+      && (store = store_new (cfg->smtp_ca_file, error)) == NULL)
+    return NULL;
+
+  Transport *t = g_new0 (Transport, 1);
+  t->cfg = cfg;
+  t->store = store;
+  if (cfg->smtp_auth_user != NULL)
+    {
+      t->password_len = cfg->smtp_password.len;
+      t->password = g_malloc (t->password_len + 1);
+      memcpy (t->password, cfg->smtp_password.value, t->password_len);
+      t->password[t->password_len] = '\0';
+    }
+  return t;
+}
+
+void
+transport_free (Transport *t)
+{
+  if (t == NULL)
+    return;
+  if (t->password != NULL)
+    {
+      explicit_bzero (t->password, t->password_len);
+      g_free (t->password);
+    }
+  X509_STORE_free (t->store);
+  g_free (t);
+}

@@ -1,0 +1,177 @@
+/*
+ * transport_file.c - the development transport: each job becomes two
+ * files in the outbox folder instead of an SMTP transaction.
+ *
+ *   TAG.eml       the exact message bytes (CRLF, as mime_build made them)
+ *   TAG.envelope  "MAIL FROM:<from>\nRCPT TO:<rcpt>\n"
+ *
+ * Each file is written under a temporary name in the same folder
+ * (O_CREAT|O_EXCL, 0640), fsynced, renamed into place, and the folder is
+ * fsynced.  The .eml goes first, so a reader that sees an envelope always
+ * finds its message, even after a crash.  Writing a tag again replaces
+ * both files (a retry after a crash writes the same bytes).
+ *
+ * TRUSTS: nothing in the job.  The tag must match [0-9a-z.-] and not
+ * start with '.', so it can never name a path outside the folder or a
+ * hidden temporary file; addresses are checked as for SMTP.
+ * LIMITS: no quota; the folder is for development and the quick start.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "transport_private.h"
+
+#define TAG_MAX 128
+
+gboolean
+transport_file_prepare (const char *dir, GError **error)
+{
+  struct stat st;
+
+  if (dir == NULL || *dir == '\0')
+    {
+      g_set_error (error, TRANSPORT_ERROR, TRANSPORT_ERROR_CONFIG,
+                   "outbox_dir is empty");
+      return FALSE;
+    }
+  if (mkdir (dir, 0750) < 0 && errno != EEXIST)
+    {
+      g_set_error (error, TRANSPORT_ERROR, TRANSPORT_ERROR_CONFIG,
+                   "cannot create outbox %s: %s", dir, g_strerror (errno));
+      return FALSE;
+    }
+  if (stat (dir, &st) < 0 || !S_ISDIR (st.st_mode)
+      || access (dir, W_OK | X_OK) < 0)
+    {
+      g_set_error (error, TRANSPORT_ERROR, TRANSPORT_ERROR_CONFIG,
+                   "outbox %s is not a writable folder", dir);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+tag_is_safe (const char *tag)
+{
+  gsize len = tag != NULL ? strlen (tag) : 0;
+
+  if (len == 0 || len > TAG_MAX || tag[0] == '.')
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if (!(g_ascii_isdigit (tag[i]) || (tag[i] >= 'a' && tag[i] <= 'z')
+          || tag[i] == '.' || tag[i] == '-'))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+write_all (int fd, const char *data, gsize len)
+{
+  while (len > 0)
+    {
+      ssize_t w = write (fd, data, len);
+
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        return FALSE;
+      data += w;
+      len -= (gsize) w;
+    }
+  return TRUE;
+}
+
+/* Opens a fresh temporary file ".tmp-NAME-RANDOM" in dirfd; the leading
+ * dot keeps it apart from every valid tag.  Returns the fd, or -1. */
+static int
+open_temp (int dirfd, const char *name, char *tmp, gsize tmp_size)
+{
+  for (int tries = 0; tries < 16; tries++)
+    {
+      g_snprintf (tmp, tmp_size, ".tmp-%s-%08x", name, g_random_int ());
+      int fd = openat (dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                       0640);
+      if (fd >= 0 || errno != EEXIST)
+        return fd;
+    }
+  return -1;
+}
+
+/* Writes name atomically in dirfd; on failure sets errno and leaves no
+ * temporary file behind. */
+static gboolean
+write_atomic (int dirfd, const char *name, const char *data, gsize len)
+{
+  char tmp[TAG_MAX + 64];
+  int fd = open_temp (dirfd, name, tmp, sizeof tmp);
+  gboolean ok;
+
+  if (fd < 0)
+    return FALSE;
+  ok = write_all (fd, data, len) && fsync (fd) == 0;
+  int saved = errno;
+  ok = (close (fd) == 0) && ok;
+  if (ok && renameat (dirfd, tmp, dirfd, name) == 0 && fsync (dirfd) == 0)
+    return TRUE;
+  saved = errno ? errno : saved;
+  unlinkat (dirfd, tmp, 0);
+  errno = saved;
+  return FALSE;
+}
+
+static void
+file_deliver_one (int dirfd, DeliveryJob *job)
+{
+  if (!tag_is_safe (job->tag))
+    {
+      transport_job_set (job, DELIVERY_PERMFAIL, 0, "invalid tag");
+      return;
+    }
+  if (!transport_address_is_safe (job->recipient)
+      || !transport_address_is_safe (job->envelope_from)
+      || job->message == NULL)
+    {
+      transport_job_set (job, DELIVERY_PERMFAIL, 0, "invalid address");
+      return;
+    }
+
+  g_autofree char *eml = g_strconcat (job->tag, ".eml", NULL);
+  g_autofree char *env_name = g_strconcat (job->tag, ".envelope", NULL);
+  g_autofree char *env = g_strdup_printf ("MAIL FROM:<%s>\nRCPT TO:<%s>\n",
+                                          job->envelope_from, job->recipient);
+  gsize size;
+  const char *data = g_bytes_get_data (job->message, &size);
+
+  errno = 0;
+  if (write_atomic (dirfd, eml, data != NULL ? data : "", size)
+      && write_atomic (dirfd, env_name, env, strlen (env)))
+    {
+      transport_job_set (job, DELIVERY_SENT, 0, "written to outbox");
+      return;
+    }
+  g_autofree char *why = g_strdup_printf ("outbox write failed: %s",
+                                          g_strerror (errno));
+  transport_job_set (job, DELIVERY_TEMPFAIL, 0, why);
+}
+
+void
+transport_file_deliver (const char *dir, DeliveryJob *jobs, guint n)
+{
+  int dirfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (dirfd < 0)
+    {
+      g_autofree char *why = g_strdup_printf ("outbox unavailable: %s",
+                                              g_strerror (errno));
+      for (guint i = 0; i < n; i++)
+        transport_job_set (&jobs[i], DELIVERY_TEMPFAIL, 0, why);
+      return;
+    }
+  for (guint i = 0; i < n; i++)
+    file_deliver_one (dirfd, &jobs[i]);
+  close (dirfd);
+}

@@ -1,0 +1,823 @@
+/*
+ * test_transport.c - transport.c against a real SMTP server on 127.0.0.1
+ * (tests/smtpd.py, aiosmtpd) with real TLS from a throwaway CA made by
+ * tests/mkcerts.sh, and the file transport against a real folder.
+ *
+ * Each case starts its own server (its own capture folder and command
+ * log) and stops it with SIGTERM.  Exit 77 (skip) only when
+ * /usr/bin/python3 cannot import aiosmtpd.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "transport.h"
+
+#define PYTHON "/usr/bin/python3"
+#define TIMEOUT_MS 2000
+#define FROM "evisit@example.org"
+
+static char *tmp_root;      /* g_dir_make_tmp, removed at the end */
+static char *certs;         /* tmp_root/certs */
+static char *srcdir;
+
+/* A message with the lines that SMTP transparency must keep intact. */
+static const char MESSAGE[] =
+  "From: Region Exempel <evisit@example.org>\r\n"
+  "Subject: Inbjudan till videobesok\r\n"
+  "Date: Wed, 25 Nov 2026 10:00:00 +0000\r\n"
+  "Message-Id: <test.1@example.org>\r\n"
+  "MIME-Version: 1.0\r\n"
+  "Content-Type: text/plain; charset=us-ascii\r\n"
+  "\r\n"
+  "Hej!\r\n"
+  ".\r\n"
+  "From here on, a line that mbox would mangle.\r\n"
+  "..two dots\r\n"
+  ". dot space\r\n"
+  "last line\r\n";
+
+/* ---------------------------------------------------------------- */
+/* helpers: files, server, config                                    */
+
+static char *
+read_file (const char *path, gsize *len)
+{
+  char *data = NULL;
+  if (!g_file_get_contents (path, &data, len, NULL))
+    return NULL;
+  return data;
+}
+
+static guint
+count_files (const char *dir, const char *suffix)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    if (suffix == NULL || g_str_has_suffix (name, suffix))
+      n++;
+  return n;
+}
+
+typedef struct {
+  GPid pid;
+  int port;
+  char *dir;
+  char *capture;
+  char *log;
+} Server;
+
+static Server *
+server_start (const char *name, const char *const *extra)
+{
+  Server *s = g_new0 (Server, 1);
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *ready = NULL;
+  g_autoptr (GError) error = NULL;
+
+  s->dir = g_build_filename (tmp_root, name, NULL);
+  g_assert_cmpint (g_mkdir_with_parents (s->dir, 0700), ==, 0);
+  s->capture = g_build_filename (s->dir, "cap", NULL);
+  s->log = g_build_filename (s->dir, "log", NULL);
+  ready = g_build_filename (s->dir, "ready", NULL);
+  g_ptr_array_add (argv, g_strdup (PYTHON));
+  g_ptr_array_add (argv, g_build_filename (srcdir, "tests", "smtpd.py", NULL));
+  const char *fixed[] = { "--ready-file", ready, "--capture", s->capture,
+                          "--log", s->log, "--max-seconds", "60" };
+  for (gsize i = 0; i < G_N_ELEMENTS (fixed); i++)
+    g_ptr_array_add (argv, g_strdup (fixed[i]));
+  for (gsize i = 0; extra != NULL && extra[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (extra[i]));
+  g_ptr_array_add (argv, NULL);
+  if (!g_spawn_async (NULL, (char **) argv->pdata, NULL,
+                      G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
+                      NULL, NULL, &s->pid, &error))
+    fail_msg ("cannot start smtpd.py: %s", error->message);
+
+  for (int i = 0; i < 500 && s->port == 0; i++)
+    {
+      g_autofree char *text = read_file (ready, NULL);
+      if (text != NULL)
+        s->port = atoi (text);
+      else
+        g_usleep (20 * 1000);
+    }
+  if (s->port <= 0)
+    fail_msg ("smtpd.py did not become ready");
+  return s;
+}
+
+static void
+server_stop (Server *s)
+{
+  int status;
+
+  if (s == NULL)
+    return;
+  kill (s->pid, SIGTERM);
+  waitpid (s->pid, &status, 0);
+  g_spawn_close_pid (s->pid);
+  g_free (s->dir);
+  g_free (s->capture);
+  g_free (s->log);
+  g_free (s);
+}
+
+static char *
+server_log (const Server *s)
+{
+  char *text = read_file (s->log, NULL);
+  return text != NULL ? text : g_strdup ("");
+}
+
+/* The capture's .json for transaction number i (1-based). */
+static char *
+capture_meta (const Server *s, int i)
+{
+  g_autofree char *path = g_strdup_printf ("%s/%04d.json", s->capture, i);
+  return read_file (path, NULL);
+}
+
+static char *
+capture_eml (const Server *s, int i, gsize *len)
+{
+  g_autofree char *path = g_strdup_printf ("%s/%04d.eml", s->capture, i);
+  return read_file (path, len);
+}
+
+static Config *
+cfg_new (int port, TlsMode tls, const char *user, const char *password)
+{
+  Config *cfg = g_new0 (Config, 1);
+
+  cfg->transport = TRANSPORT_SMTP;
+  cfg->smtp_host = g_strdup (tls == TLS_NONE ? "127.0.0.1" : "localhost");
+  cfg->smtp_port = port;
+  cfg->smtp_tls = tls;
+  cfg->smtp_ca_file = g_build_filename (certs, "ca.pem", NULL);
+  cfg->smtp_helo_name = g_strdup ("client.example.org");
+  cfg->smtp_timeout_ms = TIMEOUT_MS;
+  cfg->to_header = TO_HEADER_NONE;
+  cfg->envelope_from = g_strdup (FROM);
+  if (user != NULL)
+    {
+      cfg->smtp_auth_user = g_strdup (user);
+      cfg->smtp_password.value = g_strdup (password);
+      cfg->smtp_password.len = strlen (password);
+    }
+  return cfg;
+}
+
+static void
+cfg_free (Config *cfg)
+{
+  g_free (cfg->smtp_host);
+  g_free (cfg->smtp_ca_file);
+  g_free (cfg->smtp_helo_name);
+  g_free (cfg->envelope_from);
+  g_free (cfg->smtp_auth_user);
+  g_free (cfg->smtp_password.value);
+  g_free (cfg->outbox_dir);
+  g_free (cfg);
+}
+
+/* n jobs to a@, b@, c@example.com ... all with MESSAGE. */
+static DeliveryJob *
+jobs_new (guint n, GBytes *msg)
+{
+  static const char *const rcpt[] = { "a@example.com", "b@example.com",
+                                      "c@example.com", "d@example.com" };
+  static const char *const tags[] = { "inv1.0", "inv1.1", "inv1.2",
+                                      "inv1.3" };
+  DeliveryJob *jobs = g_new0 (DeliveryJob, n);
+
+  g_assert_cmpuint (n, <=, G_N_ELEMENTS (rcpt));
+  for (guint i = 0; i < n; i++)
+    {
+      jobs[i].recipient = rcpt[i];
+      jobs[i].envelope_from = FROM;
+      jobs[i].message = msg;
+      jobs[i].tag = tags[i];
+      jobs[i].outcome = -1;
+    }
+  return jobs;
+}
+
+static GBytes *
+message_bytes (void)
+{
+  return g_bytes_new_static (MESSAGE, sizeof MESSAGE - 1);
+}
+
+/* Runs n jobs through a fresh Transport. */
+static DeliveryJob *
+deliver (Config *cfg, guint n)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) msg = message_bytes ();
+  DeliveryJob *jobs = jobs_new (n, msg);
+  Transport *t = transport_new (cfg, &error);
+
+  if (t == NULL)
+    fail_msg ("transport_new: %s", error->message);
+  gint64 start = g_get_monotonic_time ();
+  transport_deliver (t, jobs, n);
+  gint64 elapsed_ms = (g_get_monotonic_time () - start) / 1000;
+  transport_free (t);
+  /* transport.h: at most about (n + 2) * timeout. */
+  if (elapsed_ms > (gint64) (n + 2) * TIMEOUT_MS + 1000)
+    fail_msg ("transport_deliver took %" G_GINT64_FORMAT " ms", elapsed_ms);
+  for (guint i = 0; i < n; i++)
+    jobs[i].message = NULL;    /* msg is freed here; keep no dangling ref */
+  return jobs;
+}
+
+static void
+assert_reply_safe (const DeliveryJob *job)
+{
+  gsize len = strlen (job->reply);
+
+  assert_true (len < DELIVERY_REPLY_MAX);
+  for (gsize i = 0; i < len; i++)
+    assert_true (job->reply[i] >= 0x20 && job->reply[i] <= 0x7e);
+}
+
+static void
+assert_all_tempfail (const DeliveryJob *jobs, guint n, const char *reason)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      if (jobs[i].outcome != DELIVERY_TEMPFAIL
+          || strstr (jobs[i].reply, reason) == NULL)
+        fail_msg ("job %u: outcome %d reply '%s', wanted TEMPFAIL '%s'", i,
+                  jobs[i].outcome, jobs[i].reply, reason);
+      assert_reply_safe (&jobs[i]);
+    }
+}
+
+/* True when the server's command log has a line whose command (after
+ * the "ip:port " prefix) starts with verb, in any case. */
+static gboolean
+log_has_command (const char *log, const char *verb)
+{
+  g_auto (GStrv) lines = g_strsplit (log, "\n", -1);
+
+  for (gsize i = 0; lines[i] != NULL; i++)
+    {
+      const char *cmd = strchr (lines[i], ' ');
+      if (cmd != NULL && g_ascii_strncasecmp (cmd + 1, verb, strlen (verb)) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+assert_no_mail_from (const Server *s)
+{
+  g_autofree char *log = server_log (s);
+
+  if (log_has_command (log, "MAIL") || log_has_command (log, "RCPT")
+      || log_has_command (log, "DATA"))
+    fail_msg ("server received an envelope:\n%s", log);
+  assert_int_equal (count_files (s->capture, NULL), 0);
+}
+
+/* ---------------------------------------------------------------- */
+/* TLS, AUTH and session-level failures                              */
+
+static void
+test_starttls_auth_three_jobs (void **state)
+{
+  (void) state;
+  g_autofree char *cert = g_build_filename (certs, "server-localhost.pem", NULL);
+  g_autofree char *key = g_build_filename (certs, "server-localhost.key", NULL);
+  const char *args[] = { "--cert", cert, "--key", key, "--auth", "mailer:s3cret",
+                         "--require-tls", "--require-auth", NULL };
+  Server *s = server_start ("three", args);
+  Config *cfg = cfg_new (s->port, TLS_STARTTLS, "mailer", "s3cret");
+  g_autofree DeliveryJob *jobs = deliver (cfg, 3);
+
+  for (int i = 0; i < 3; i++)
+    {
+      gsize len;
+      g_autofree char *meta = capture_meta (s, i + 1);
+      g_autofree char *eml = capture_eml (s, i + 1, &len);
+      g_autofree char *rcpt = g_strdup_printf ("\"rcpt_tos\": [\"%s\"]",
+                                               jobs[i].recipient);
+
+      if (jobs[i].outcome != DELIVERY_SENT)
+        fail_msg ("job %d: %d %s", i, jobs[i].outcome, jobs[i].reply);
+      assert_int_equal (jobs[i].smtp_code, 250);
+      assert_non_null (meta);
+      assert_non_null (strstr (meta, rcpt));        /* exactly one RCPT */
+      assert_non_null (strstr (meta, "\"mail_from\": \"" FROM "\""));
+      assert_non_null (strstr (meta, "\"on\": true"));
+      assert_non_null (strstr (meta, "\"version\": \"TLSv1.2\""));
+      assert_non_null (strstr (meta, "\"auth_user\": \"mailer\""));
+      assert_non_null (strstr (meta, "\"sni\": \"localhost\""));
+      assert_non_null (eml);
+      assert_int_equal (len, sizeof MESSAGE - 1);
+      assert_memory_equal (eml, MESSAGE, len);
+    }
+  assert_int_equal (count_files (s->capture, ".eml"), 3);
+  g_autofree char *log = server_log (s);
+  assert_true (log_has_command (log, "MAIL FROM:<" FROM ">"));
+  assert_null (strstr (log, "s3cret"));
+  server_stop (s);
+  cfg_free (cfg);
+}
+
+/* STARTTLS to an IP literal: OpenSSL checks the IP SAN (libESMTP's own
+ * check cannot), and no SNI is sent (RFC 6066 3). */
+static void
+test_starttls_ip_literal (void **state)
+{
+  (void) state;
+  g_autofree char *cert = g_build_filename (certs, "server-localhost.pem", NULL);
+  g_autofree char *key = g_build_filename (certs, "server-localhost.key", NULL);
+  const char *args[] = { "--cert", cert, "--key", key, "--require-tls", NULL };
+  Server *s = server_start ("ip-literal", args);
+  Config *cfg = cfg_new (s->port, TLS_STARTTLS, NULL, NULL);
+
+  g_free (cfg->smtp_host);
+  cfg->smtp_host = g_strdup ("127.0.0.1");
+  g_autofree DeliveryJob *jobs = deliver (cfg, 1);
+  g_autofree char *meta = capture_meta (s, 1);
+
+  if (jobs[0].outcome != DELIVERY_SENT)
+    fail_msg ("outcome %d: %s", jobs[0].outcome, jobs[0].reply);
+  assert_non_null (strstr (meta, "\"on\": true"));
+  assert_non_null (strstr (meta, "\"sni\": null"));
+  server_stop (s);
+  cfg_free (cfg);
+}
+
+typedef struct {
+  const char *name;
+  const char *cert;          /* server certificate base name, NULL = none */
+  const char *extra[6];      /* more smtpd.py options */
+  const char *user;          /* client AUTH user, NULL = no AUTH */
+  TlsMode tls;
+  const char *reason;        /* expected in every job's reply */
+} RefuseCase;
+
+static const RefuseCase refuse_cases[] = {
+  { "no-starttls", "server-localhost", { "--no-starttls" }, NULL,
+    TLS_STARTTLS, "relay offers no STARTTLS" },
+  { "wrong-name", "server-wrongname", { NULL }, NULL, TLS_STARTTLS,
+    "TLS certificate not trusted (verify error 62" },
+  { "untrusted-ca", "server-untrusted", { NULL }, NULL, TLS_STARTTLS,
+    "TLS certificate not trusted (verify error 20" },
+  { "expired", "server-expired", { NULL }, NULL, TLS_STARTTLS,
+    "TLS certificate not trusted (verify error 10" },
+  { "tls-1.1-only", "server-localhost", { "--tls-max", "1.1" }, NULL,
+    TLS_STARTTLS, "TLS handshake failed" },
+  { "auth-refused", "server-localhost", { "--auth", "mailer:other",
+    "--auth-refuse" }, "mailer", TLS_STARTTLS, "AUTH refused: 535" },
+  { "auth-refused-plain", NULL, { "--auth", "mailer:other", "--auth-refuse",
+    "--auth-plaintext" }, "mailer", TLS_NONE, "AUTH refused: 535" },
+  { "auth-not-offered", "server-localhost", { NULL }, "mailer",
+    TLS_STARTTLS, "relay offers no AUTH" },
+  { "greeting-421", NULL, { "--fault", "greeting:421" }, NULL, TLS_NONE,
+    "421 test fault" },
+  { "greeting-stall", NULL, { "--fault", "stall:4" }, NULL, TLS_NONE,
+    "connection lost or timed out" },
+};
+
+/* Each case: every job TEMPFAIL with the reason, and the server got no
+ * MAIL FROM, no RCPT, no DATA and captured nothing. */
+static void
+test_session_refused (void **state)
+{
+  (void) state;
+  for (gsize c = 0; c < G_N_ELEMENTS (refuse_cases); c++)
+    {
+      const RefuseCase *rc = &refuse_cases[c];
+      g_autoptr (GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
+
+      print_message ("case %s\n", rc->name);
+      if (rc->cert != NULL)
+        {
+          g_ptr_array_add (args, g_strdup ("--cert"));
+          g_ptr_array_add (args, g_strdup_printf ("%s/%s.pem", certs, rc->cert));
+          g_ptr_array_add (args, g_strdup ("--key"));
+          g_ptr_array_add (args, g_strdup_printf ("%s/%s.key", certs, rc->cert));
+        }
+      for (gsize i = 0; rc->extra[i] != NULL; i++)
+        g_ptr_array_add (args, g_strdup (rc->extra[i]));
+      g_ptr_array_add (args, NULL);
+
+      Server *s = server_start (rc->name, (const char *const *) args->pdata);
+      Config *cfg = cfg_new (s->port, rc->tls, rc->user, "s3cret");
+      g_autofree DeliveryJob *jobs = deliver (cfg, 2);
+
+      assert_all_tempfail (jobs, 2, rc->reason);
+      assert_int_equal (jobs[0].smtp_code, 0);
+      assert_no_mail_from (s);
+      if (!g_str_has_prefix (rc->name, "greeting"))
+        {
+          g_autofree char *log = server_log (s);
+          assert_true (log_has_command (log, "EHLO"));  /* the log works */
+        }
+      server_stop (s);
+      cfg_free (cfg);
+    }
+}
+
+static void
+test_connection_refused (void **state)
+{
+  (void) state;
+  struct sockaddr_in sa = { .sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t sl = sizeof sa;
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+
+  /* A port that was free a moment ago and is closed now. */
+  assert_int_equal (bind (fd, (struct sockaddr *) &sa, sizeof sa), 0);
+  assert_int_equal (getsockname (fd, (struct sockaddr *) &sa, &sl), 0);
+  close (fd);
+  Config *cfg = cfg_new (ntohs (sa.sin_port), TLS_STARTTLS, NULL, NULL);
+  g_autofree DeliveryJob *jobs = deliver (cfg, 2);
+
+  assert_all_tempfail (jobs, 2, "connect failed: Connection refused");
+  cfg_free (cfg);
+}
+
+/* ---------------------------------------------------------------- */
+/* per-recipient and per-message replies                             */
+
+typedef struct {
+  const char *name;
+  const char *fault;
+  DeliveryOutcome want[3];
+  int code[3];
+  int captured;
+  const char *reply0;        /* expected in the first job's reply */
+} ReplyCase;
+
+static const ReplyCase reply_cases[] = {
+  { "rcpt-550-one-of-three", "rcpt:b@example.com:550",
+    { DELIVERY_SENT, DELIVERY_PERMFAIL, DELIVERY_SENT }, { 250, 550, 250 }, 2,
+    "250 OK queued" },
+  { "rcpt-451", "rcpt:a@example.com:451",
+    { DELIVERY_TEMPFAIL, DELIVERY_SENT, DELIVERY_SENT }, { 451, 250, 250 }, 2,
+    "451 test fault" },
+  { "data-554", "data:554@1",
+    { DELIVERY_PERMFAIL, DELIVERY_SENT, DELIVERY_SENT }, { 554, 250, 250 }, 2,
+    "554 test fault" },
+  { "data-451", "data:451",
+    { DELIVERY_TEMPFAIL, DELIVERY_TEMPFAIL, DELIVERY_TEMPFAIL },
+    { 451, 451, 451 }, 0, "451 test fault" },
+  { "drop-in-data", "drop-in-data",
+    { DELIVERY_TEMPFAIL, DELIVERY_TEMPFAIL, DELIVERY_TEMPFAIL }, { 0, 0, 0 },
+    0, "connection lost or timed out" },
+  { "data-stall", "stall-data:4",
+    { DELIVERY_TEMPFAIL, DELIVERY_TEMPFAIL, DELIVERY_TEMPFAIL }, { 0, 0, 0 },
+    0, "connection lost or timed out" },
+};
+
+static void
+test_replies (void **state)
+{
+  (void) state;
+  for (gsize c = 0; c < G_N_ELEMENTS (reply_cases); c++)
+    {
+      const ReplyCase *rc = &reply_cases[c];
+      const char *args[] = { "--fault", rc->fault, NULL };
+
+      print_message ("case %s\n", rc->name);
+      Server *s = server_start (rc->name, args);
+      Config *cfg = cfg_new (s->port, TLS_NONE, NULL, NULL);
+      g_autofree DeliveryJob *jobs = deliver (cfg, 3);
+
+      for (int i = 0; i < 3; i++)
+        {
+          if (jobs[i].outcome != rc->want[i] || jobs[i].smtp_code != rc->code[i])
+            fail_msg ("%s job %d: outcome %d code %d reply '%s'", rc->name, i,
+                      jobs[i].outcome, jobs[i].smtp_code, jobs[i].reply);
+          assert_reply_safe (&jobs[i]);
+          assert_true (jobs[i].reply[0] != '\0');
+        }
+      if (strstr (jobs[0].reply, rc->reply0) == NULL)
+        fail_msg ("%s: reply '%s'", rc->name, jobs[0].reply);
+      assert_int_equal (count_files (s->capture, ".eml"), rc->captured);
+      server_stop (s);
+      cfg_free (cfg);
+    }
+}
+
+/* Plain text to a loopback relay; the body's ".", "From " and dot lines
+ * arrive byte for byte. */
+static void
+test_plaintext_loopback (void **state)
+{
+  (void) state;
+  Server *s = server_start ("plain", NULL);
+  Config *cfg = cfg_new (s->port, TLS_NONE, NULL, NULL);
+  g_autofree DeliveryJob *jobs = deliver (cfg, 1);
+  gsize len;
+  g_autofree char *eml = capture_eml (s, 1, &len);
+  g_autofree char *meta = capture_meta (s, 1);
+
+  assert_int_equal (jobs[0].outcome, DELIVERY_SENT);
+  assert_non_null (strstr (jobs[0].reply, "250"));
+  assert_non_null (eml);
+  assert_int_equal (len, sizeof MESSAGE - 1);
+  assert_memory_equal (eml, MESSAGE, len);
+  assert_non_null (strstr (eml, "\r\n.\r\nFrom here"));
+  assert_non_null (strstr (meta, "\"on\": false"));
+  server_stop (s);
+  cfg_free (cfg);
+}
+
+static void
+test_hostile_reply (void **state)
+{
+  (void) state;
+  const char *args[] = { "--fault", "rcpt:a@example.com:hostile", NULL };
+  Server *s = server_start ("hostile", args);
+  Config *cfg = cfg_new (s->port, TLS_NONE, NULL, NULL);
+  g_autofree DeliveryJob *jobs = deliver (cfg, 2);
+
+  assert_int_equal (jobs[0].outcome, DELIVERY_PERMFAIL);
+  assert_int_equal (jobs[0].smtp_code, 550);
+  assert_reply_safe (&jobs[0]);
+  if (strlen (jobs[0].reply) <= 100)                /* cut, not dropped */
+    fail_msg ("reply too short: %s", jobs[0].reply);
+  assert_null (strchr (jobs[0].reply, '\x1b'));
+  assert_int_equal (jobs[1].outcome, DELIVERY_SENT);
+  server_stop (s);
+  cfg_free (cfg);
+}
+
+/* An address that would inject a second RCPT is refused before sending;
+ * the other job still goes. */
+static void
+test_invalid_address (void **state)
+{
+  (void) state;
+  Server *s = server_start ("inject", NULL);
+  Config *cfg = cfg_new (s->port, TLS_NONE, NULL, NULL);
+  g_autoptr (GBytes) msg = message_bytes ();
+  DeliveryJob jobs[2];
+  Transport *t = transport_new (cfg, NULL);
+
+  memset (jobs, 0, sizeof jobs);
+  jobs[0] = (DeliveryJob) { .recipient = "x@example.com>\r\nRCPT TO:<evil@example.com",
+                            .envelope_from = FROM, .message = msg, .tag = "t1.0" };
+  jobs[1] = (DeliveryJob) { .recipient = "ok@example.com", .envelope_from = FROM,
+                            .message = msg, .tag = "t1.1" };
+  transport_deliver (t, jobs, 2);
+  transport_free (t);
+
+  assert_int_equal (jobs[0].outcome, DELIVERY_PERMFAIL);
+  assert_string_equal (jobs[0].reply, "invalid address");
+  assert_int_equal (jobs[1].outcome, DELIVERY_SENT);
+  g_autofree char *log = server_log (s);
+  assert_null (strstr (log, "evil"));
+  assert_int_equal (count_files (s->capture, ".eml"), 1);
+  server_stop (s);
+  cfg_free (cfg);
+}
+
+/* To, Cc and Bcc inside the message never reach the relay; with
+ * to_header=undisclosed the empty group To is kept. */
+static void
+test_prohibited_headers (void **state)
+{
+  (void) state;
+  static const char leaky[] =
+    "From: evisit@example.org\r\nTo: undisclosed-recipients:;\r\n"
+    "Cc: leak-cc@example.com\r\nBcc: leak-bcc@example.com\r\n"
+    "Subject: x\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n"
+    "Message-Id: <t.2@example.org>\r\n\r\nbody\r\n";
+  Server *s = server_start ("headers", NULL);
+
+  for (int undisclosed = 0; undisclosed <= 1; undisclosed++)
+    {
+      Config *cfg = cfg_new (s->port, TLS_NONE, NULL, NULL);
+      g_autoptr (GBytes) msg = g_bytes_new_static (leaky, sizeof leaky - 1);
+      DeliveryJob job = { .recipient = "a@example.com", .envelope_from = FROM,
+                          .message = msg, .tag = "h.0" };
+      cfg->to_header = undisclosed ? TO_HEADER_UNDISCLOSED : TO_HEADER_NONE;
+      Transport *t = transport_new (cfg, NULL);
+      transport_deliver (t, &job, 1);
+      transport_free (t);
+      g_autofree char *eml = capture_eml (s, undisclosed + 1, NULL);
+
+      assert_int_equal (job.outcome, DELIVERY_SENT);
+      assert_non_null (eml);
+      assert_null (strstr (eml, "leak-"));
+      assert_null (strstr (eml, "Cc:"));
+      assert_null (strstr (eml, "Bcc:"));
+      if (undisclosed)
+        assert_non_null (strstr (eml, "To: undisclosed-recipients:;\r\n"));
+      else
+        assert_null (strstr (eml, "To:"));
+      cfg_free (cfg);
+    }
+  server_stop (s);
+}
+
+/* ---------------------------------------------------------------- */
+/* file transport, safe text, set-up errors                          */
+
+static void
+test_file_transport (void **state)
+{
+  (void) state;
+  Config *cfg = g_new0 (Config, 1);
+  g_autoptr (GError) error = NULL;
+
+  cfg->transport = TRANSPORT_FILE;
+  cfg->outbox_dir = g_build_filename (tmp_root, "outbox", "new", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (cfg->outbox_dir, 0700), ==, 0);
+  g_rmdir (cfg->outbox_dir);                      /* transport_new makes it */
+  Transport *t = transport_new (cfg, &error);
+  assert_non_null (t);
+  g_autoptr (GBytes) msg = message_bytes ();
+  DeliveryJob *jobs = jobs_new (3, msg);
+  jobs[2].tag = "../escape";
+  transport_deliver (t, jobs, 3);
+
+  for (int i = 0; i < 2; i++)
+    {
+      gsize len;
+      g_autofree char *eml_path = g_strdup_printf ("%s/%s.eml", cfg->outbox_dir, jobs[i].tag);
+      g_autofree char *env_path = g_strdup_printf ("%s/%s.envelope", cfg->outbox_dir, jobs[i].tag);
+      g_autofree char *eml = read_file (eml_path, &len);
+      g_autofree char *env = read_file (env_path, NULL);
+      g_autofree char *want = g_strdup_printf ("MAIL FROM:<%s>\nRCPT TO:<%s>\n",
+                                               FROM, jobs[i].recipient);
+      struct stat st;
+
+      assert_int_equal (jobs[i].outcome, DELIVERY_SENT);
+      assert_int_equal (len, sizeof MESSAGE - 1);
+      assert_memory_equal (eml, MESSAGE, len);
+      assert_string_equal (env, want);
+      assert_int_equal (stat (eml_path, &st), 0);
+      assert_int_equal (st.st_mode & 0777, 0640);
+    }
+  assert_int_equal (jobs[2].outcome, DELIVERY_PERMFAIL);
+  assert_int_equal (count_files (cfg->outbox_dir, NULL), 4);  /* no temp left */
+  struct stat st;
+  assert_int_equal (stat (cfg->outbox_dir, &st), 0);
+  assert_int_equal (st.st_mode & 0777, 0750);
+  transport_free (t);
+  g_free (jobs);
+  cfg_free (cfg);
+}
+
+static void
+test_safe_text (void **state)
+{
+  (void) state;
+  static const struct {
+    const char *name, *in;
+    gsize max;
+    const char *want;
+  } cases[] = {
+    { "plain", "250 OK queued\r\n", 64, "250 OK queued" },
+    { "controls", "550 \x1b[31mred\x07\x7f\xff", 64, "550 ?[31mred???" },
+    { "newlines-folded", "550 a\r\n550 b\r\n", 64, "550 a 550 b" },
+    { "cut", "0123456789", 5, "0123" },
+    { "empty", "", 8, "" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      char out[64];
+      transport_safe_text (out, cases[i].max, cases[i].in, strlen (cases[i].in));
+      if (strcmp (out, cases[i].want) != 0)
+        fail_msg ("%s: got '%s'", cases[i].name, out);
+    }
+}
+
+static void
+test_setup_errors (void **state)
+{
+  (void) state;
+  Config *cfg = cfg_new (25, TLS_STARTTLS, NULL, NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_free (cfg->smtp_ca_file);
+  cfg->smtp_ca_file = g_build_filename (tmp_root, "missing-ca.pem", NULL);
+  assert_null (transport_new (cfg, &error));
+  assert_true (g_error_matches (error, TRANSPORT_ERROR, TRANSPORT_ERROR_TLS));
+  g_clear_error (&error);
+
+  g_free (cfg->smtp_ca_file);
+  cfg->smtp_ca_file = g_build_filename (certs, "ca.pem", NULL);
+  g_free (cfg->smtp_host);
+  cfg->smtp_host = g_strdup ("::1");
+  assert_null (transport_new (cfg, &error));
+  assert_true (g_error_matches (error, TRANSPORT_ERROR, TRANSPORT_ERROR_CONFIG));
+  g_clear_error (&error);
+
+  g_free (cfg->smtp_host);
+  cfg->smtp_host = g_strdup ("localhost");
+  g_free (cfg->smtp_helo_name);
+  cfg->smtp_helo_name = g_strdup ("evil\r\nMAIL FROM:<x@example.com>");
+  assert_null (transport_new (cfg, &error));
+  assert_true (g_error_matches (error, TRANSPORT_ERROR, TRANSPORT_ERROR_CONFIG));
+  cfg_free (cfg);
+}
+
+/* ---------------------------------------------------------------- */
+
+static void
+skip_without_aiosmtpd (void)
+{
+  g_autofree char *err = NULL;
+  int status = -1;
+  const char *argv[] = { PYTHON, "-c", "import aiosmtpd", NULL };
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL,
+                     NULL, NULL, NULL, &err, &status, NULL)
+      || !g_spawn_check_wait_status (status, NULL))
+    {
+      fprintf (stderr, "SKIP: %s cannot import aiosmtpd (install "
+               "python3-aiosmtpd): %s\n", PYTHON, err ? err : "not found");
+      exit (77);
+    }
+}
+
+static int
+group_setup (void **state)
+{
+  (void) state;
+  g_autofree char *script = NULL;
+  int status = -1;
+
+  tmp_root = g_dir_make_tmp ("test_transport-XXXXXX", NULL);
+  certs = g_build_filename (tmp_root, "certs", NULL);
+  script = g_build_filename (srcdir, "tests", "mkcerts.sh", NULL);
+  const char *argv[] = { "/bin/sh", script, certs, NULL };
+  if (tmp_root == NULL
+      || !g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL,
+                        NULL, NULL, NULL, &status, NULL)
+      || !g_spawn_check_wait_status (status, NULL))
+    return -1;
+  return 0;
+}
+
+static int
+group_teardown (void **state)
+{
+  (void) state;
+  const char *argv[] = { "rm", "-rf", tmp_root, NULL };
+
+  if (g_getenv ("INVITEMAIL_TEST_KEEP") != NULL)
+    fprintf (stderr, "kept %s\n", tmp_root);
+  else if (tmp_root != NULL)
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                  NULL, NULL, NULL, NULL);
+  g_free (tmp_root);
+  g_free (certs);
+  return 0;
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_safe_text),
+    cmocka_unit_test (test_setup_errors),
+    cmocka_unit_test (test_file_transport),
+    cmocka_unit_test (test_starttls_auth_three_jobs),
+    cmocka_unit_test (test_starttls_ip_literal),
+    cmocka_unit_test (test_session_refused),
+    cmocka_unit_test (test_connection_refused),
+    cmocka_unit_test (test_replies),
+    cmocka_unit_test (test_plaintext_loopback),
+    cmocka_unit_test (test_hostile_reply),
+    cmocka_unit_test (test_invalid_address),
+    cmocka_unit_test (test_prohibited_headers),
+  };
+  int failed;
+
+  srcdir = g_strdup (g_getenv ("srcdir") ? g_getenv ("srcdir") : ".");
+  skip_without_aiosmtpd ();
+  failed = cmocka_run_group_tests (tests, group_setup, group_teardown);
+  g_free (srcdir);
+  return failed;
+}
