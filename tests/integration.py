@@ -251,9 +251,8 @@ class FileTransportAndProtocol(Base):
         # not_authorized: a user that is neither root, the daemon, nor allowed
         nobody = pwd.getpwnam("nobody").pw_uid
         nogroup = grp.getgrnam("nogroup").gr_gid
-        r = d.cli("ping", user=(nobody, nogroup))
-        self.assertEqual(r.returncode, 65, r.stderr)
-        self.assertIn(b"not_authorized", r.stderr)
+        ans = d.raw_as(nobody, nogroup, b"request=ping\n\n")
+        self.assertEqual(answer_get(ans, "error"), "not_authorized", ans)
         seen.add("not_authorized")
         # timeout: a request started and never finished
         s = d.connect()
