@@ -48,10 +48,15 @@ struct Conn {
   gsize out_off;
   guint io_watch;
   guint idle_timer;
+  int refs;                 /* the connection table's, plus one per pending answer */
+  gboolean pending;         /* a request is with the service: read no further */
+  gboolean processing;      /* inside conn_process: an answer now must not recurse */
   gboolean closing;         /* answer what is pending, then close */
+  gboolean closed;          /* fd closed, only waiting for the last reference */
 };
 
 static void conn_close (Conn *c);
+static void conn_process (Conn *c);
 static gboolean conn_io (int fd, GIOCondition cond, gpointer data);
 
 static void
@@ -66,19 +71,72 @@ uid_count (Control *ctl, uid_t uid, int delta)
     g_hash_table_insert (ctl->per_uid, key, GINT_TO_POINTER (n));
 }
 
+static Conn *
+conn_ref (Conn *c)
+{
+  c->refs++;
+  return c;
+}
+
+static void
+conn_unref (Conn *c)
+{
+  if (--c->refs > 0)
+    return;
+  g_byte_array_unref (c->in);
+  g_string_free (c->out, TRUE);
+  g_free (c);
+}
+
 static void
 conn_update_watch (Conn *c)
 {
-  GIOCondition want = G_IO_IN | G_IO_HUP | G_IO_ERR;
+  GIOCondition want = G_IO_HUP | G_IO_ERR;
 
+  if (c->closed)
+    return;
+  /* While a request is with the service, nothing more is read: one
+   * request at a time per connection, answers in order. */
+  if (!c->pending && !c->closing)
+    want |= G_IO_IN;
   if (c->out->len > c->out_off)
     want |= G_IO_OUT;
-  if (c->closing)
-    want &= ~G_IO_IN;
   if (c->io_watch != 0)
     g_source_remove (c->io_watch);
   c->io_watch = g_unix_fd_add (c->fd, want, conn_io, c);
 }
+
+/* The service's answer, now or after a commit. */
+static void
+conn_on_answer (gpointer target, const char *answer, gsize len)
+{
+  Conn *c = target;
+
+  if (!c->closed)
+    {
+      g_string_append_len (c->out, answer, (gssize) len);
+      c->pending = FALSE;
+      if (c->out->len - c->out_off > CONTROL_MAX_PENDING_OUT)
+        c->closing = TRUE;
+      if (!c->processing)
+        {
+          conn_process (c);
+          conn_update_watch (c);
+        }
+    }
+  conn_unref (c);
+}
+
+static void
+conn_refuse (Conn *c, const Refusal *why)
+{
+  c->pending = TRUE;
+  c->closing = TRUE;
+  service_refuse (c->control->service, &c->peer, why, conn_on_answer, conn_ref (c));
+}
+
+static void
+conn_touch (Conn *c);
 
 static gboolean
 conn_idle (gpointer data)
@@ -87,15 +145,21 @@ conn_idle (gpointer data)
   Refusal why;
 
   c->idle_timer = 0;
-  refusal_set (&why, REFUSAL_TIMEOUT, NULL,
-               "no complete request within %u seconds",
-               c->control->cfg->client_timeout);
-  /* Only a peer that started a request is told; an idle keep-alive
-   * connection is simply closed. */
-  if (c->in->len > 0)
+  if (c->pending)
     {
-      service_refuse (c->control->service, &c->peer, &why, c->out);
-      c->closing = TRUE;
+      /* Waiting on our own commit, not on the client. */
+      conn_touch (c);
+      return G_SOURCE_REMOVE;
+    }
+  if (c->in->len > 0 && !c->closing)
+    {
+      /* Only a peer that started a request is told; an idle keep-alive
+       * connection is simply closed. */
+      refusal_set (&why, REFUSAL_TIMEOUT, NULL,
+                   "no complete request within %u seconds",
+                   c->control->cfg->client_timeout);
+      g_byte_array_set_size (c->in, 0);
+      conn_refuse (c, &why);
       conn_update_watch (c);
       c->idle_timer = g_timeout_add_seconds (5, conn_idle, c);
       return G_SOURCE_REMOVE;
@@ -113,31 +177,31 @@ conn_touch (Conn *c)
                                          conn_idle, c);
 }
 
-/* Handles every complete request in the input buffer. */
+/* Hands complete requests to the service, one at a time. */
 static void
 conn_process (Conn *c)
 {
-  while (!c->closing && c->in->len > 0)
+  c->processing = TRUE;
+  while (!c->closing && !c->pending && !c->closed && c->in->len > 0)
     {
       gsize frame_len = 0;
       Refusal why;
       FrameStatus st = request_frame ((const char *) c->in->data, c->in->len,
                                       &frame_len, &why);
       if (st == FRAME_INCOMPLETE)
-        return;
+        break;
       if (st == FRAME_ERROR)
         {
-          service_refuse (c->control->service, &c->peer, &why, c->out);
-          c->closing = TRUE;
           g_byte_array_set_size (c->in, 0);
-          return;
+          conn_refuse (c, &why);
+          break;
         }
+      c->pending = TRUE;
       service_handle (c->control->service, &c->peer, (const char *) c->in->data,
-                      frame_len, c->out);
+                      frame_len, conn_on_answer, conn_ref (c));
       g_byte_array_remove_range (c->in, 0, frame_len);
-      if (c->out->len - c->out_off > CONTROL_MAX_PENDING_OUT)
-        c->closing = TRUE;
     }
+  c->processing = FALSE;
 }
 
 static gboolean
@@ -150,14 +214,15 @@ conn_read (Conn *c)
     return TRUE;
   if (n <= 0)
     return FALSE;
-  /* request_frame refuses anything over REQUEST_MAX_BYTES, so the
-   * buffer never holds much more than that. */
+  /* request_frame refuses anything over REQUEST_MAX_BYTES, and nothing
+   * is read while a request is pending, so the buffer stays bounded. */
   g_byte_array_append (c->in, buf, (guint) n);
   conn_touch (c);
   conn_process (c);
   return TRUE;
 }
 
+/* FALSE when the connection should close now. */
 static gboolean
 conn_write (Conn *c)
 {
@@ -175,7 +240,7 @@ conn_write (Conn *c)
     }
   g_string_truncate (c->out, 0);
   c->out_off = 0;
-  return !c->closing;
+  return !(c->closing && !c->pending);
 }
 
 static gboolean
@@ -184,22 +249,21 @@ conn_io (int fd, GIOCondition cond, gpointer data)
   Conn *c = data;
   gboolean keep = TRUE;
 
-  if ((cond & G_IO_IN) && !c->closing)
+  c->io_watch = 0;
+  if ((cond & G_IO_IN) && !c->closing && !c->pending)
     keep = conn_read (c);
-  if (keep && (c->out->len > c->out_off || c->closing))
+  if (keep && !c->closed)
     keep = conn_write (c);
   if (keep && (cond & (G_IO_ERR | G_IO_NVAL)))
     keep = FALSE;
-  if (keep && (cond & G_IO_HUP) && !(cond & G_IO_IN) && c->out->len == c->out_off)
+  /* A peer that hung up gets no more answers; a pending commit still
+   * completes and is answered into the void. */
+  if (keep && (cond & G_IO_HUP) && !(cond & G_IO_IN))
     keep = FALSE;
   if (!keep)
-    {
-      c->io_watch = 0;
-      conn_close (c);
-      return G_SOURCE_REMOVE;
-    }
-  c->io_watch = 0;
-  conn_update_watch (c);
+    conn_close (c);
+  else
+    conn_update_watch (c);
   return G_SOURCE_REMOVE;
 }
 
@@ -208,16 +272,18 @@ conn_close (Conn *c)
 {
   Control *ctl = c->control;
 
+  if (c->closed)
+    return;
+  c->closed = TRUE;
   if (c->io_watch != 0)
     g_source_remove (c->io_watch);
   if (c->idle_timer != 0)
     g_source_remove (c->idle_timer);
+  c->io_watch = c->idle_timer = 0;
   close (c->fd);
   uid_count (ctl, c->peer.uid, -1);
   g_hash_table_remove (ctl->conns, c);
-  g_byte_array_unref (c->in);
-  g_string_free (c->out, TRUE);
-  g_free (c);
+  conn_unref (c);
 }
 
 static gboolean
@@ -258,6 +324,7 @@ accept_one (Control *ctl, int fd)
 
   c->control = ctl;
   c->fd = fd;
+  c->refs = 1;
   c->in = g_byte_array_new ();
   c->out = g_string_new (NULL);
   if (!peer_credentials (fd, &c->peer))
@@ -269,12 +336,9 @@ accept_one (Control *ctl, int fd)
     admit (ctl, &c->peer, &why);
   g_hash_table_add (ctl->conns, c);
   uid_count (ctl, c->peer.uid, +1);
-  if (why.code != REFUSAL_NONE)
-    {
-      service_refuse (ctl->service, &c->peer, &why, c->out);
-      c->closing = TRUE;
-    }
   conn_touch (c);
+  if (why.code != REFUSAL_NONE)
+    conn_refuse (c, &why);
   conn_update_watch (c);
 }
 
@@ -432,6 +496,33 @@ control_new (const Config *cfg, Service *service, GError **error)
   fcntl (c->listen_fd, F_SETFL, fcntl (c->listen_fd, F_GETFL) | O_NONBLOCK);
   c->listen_watch = g_unix_fd_add (c->listen_fd, G_IO_IN, on_accept, c);
   return c;
+}
+
+void
+control_set_config (Control *c, const Config *cfg)
+{
+  c->cfg = cfg;
+}
+
+guint
+control_drain (Control *c)
+{
+  g_autoptr (GList) open = g_hash_table_get_keys (c->conns);
+  guint busy = 0;
+
+  for (GList *l = open; l != NULL; l = l->next)
+    {
+      Conn *conn = l->data;
+      if (!conn->pending && conn->out->len == conn->out_off)
+        {
+          conn_close (conn);
+          continue;
+        }
+      conn->closing = TRUE;
+      conn_update_watch (conn);
+      busy++;
+    }
+  return busy;
 }
 
 void

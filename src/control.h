@@ -38,6 +38,13 @@ Control *control_new (const Config *cfg, Service *service, GError **error);
 /* Stops accepting new connections; open ones finish their request. */
 void control_stop_accepting (Control *c);
 
+/* For a stop: closes idle connections, lets the others receive their
+ * pending answer and then close.  Returns how many are still busy. */
+guint control_drain (Control *c);
+
+/* After a reload: the socket path never changes, the rest may. */
+void control_set_config (Control *c, const Config *cfg);
+
 /* Closes everything and removes the socket file it created. */
 void control_free (Control *c);
 

@@ -1,16 +1,21 @@
 /*
- * delivery.c - the delivery worker thread.  See delivery.h.
+ * delivery.c - the delivery workers.  See delivery.h.
  *
- * Loop: claim due recipients (they become `sending` in the queue, so a
- * crash now is found by queue_recover at the next start), expire those
- * past their invite's deadline without sending, deliver the rest in one
- * transport batch, then record every outcome in one queue transaction
- * and one audit row per recipient.
+ * Each worker is a thread with its own queue connection and transport
+ * (one SMTP connection at a time).  Loop: claim due recipients (they
+ * become `sending` in the queue, so a crash now is found by
+ * queue_recover at the next start), expire those past their invite's
+ * deadline without sending, deliver the rest in one transport batch,
+ * then record every outcome in one queue transaction and the audit rows
+ * in one audit transaction.  Claims are transactional, so workers never
+ * take the same recipient.
  *
- * Ordering: the queue is updated before the audit rows are written.  A
- * crash between the two leaves a recipient `sent` in the queue with no
- * `sent` audit row; a crash before the queue update leaves it `sending`
- * and recovery audits it as `recovered` (a possible duplicate).
+ * Ordering: the audit rows are written before the queue is updated, so
+ * no outcome can be missing from the audit: a crash between the two
+ * leaves the recipient `sending`, recovery audits it as `recovered` and
+ * it is tried again (at least once; the audit then shows both tries).
+ * It also means that whoever sees an outcome in `status` finds it in
+ * the audit.
  *
  * Logs carry invite ids and counts, never addresses.
  */
@@ -19,17 +24,24 @@
 #include "queue.h"
 #include "transport.h"
 
+typedef struct {
+  Delivery *d;
+  Queue *queue;
+  Transport *transport;
+  GThread *thread;
+  guint seen_wake;          /* the last wake this worker answered */
+} Worker;
+
 struct Delivery {
   const Config *cfg;
   Audit *audit;
-  Queue *queue;
-  Transport *transport;
   RetryPolicy retry;
-  GThread *thread;
+  GPtrArray *workers;       /* Worker* */
   GMutex lock;
   GCond cond;
-  gboolean wake;
+  guint wake;               /* bumped by delivery_wake */
   gboolean stop;
+  guint running;            /* workers still in their loop */
 };
 
 static gint64
@@ -39,19 +51,22 @@ now_s (void)
 }
 
 static void
-audit_outcome (Delivery *d, AuditEvent ev, const QueueJob *job, const char *reply)
+audit_outcomes (Delivery *d, GPtrArray *jobs, AuditEvent *evs, const char *const *replies)
 {
   g_autoptr (GError) error = NULL;
-  AuditRecord rec = { 0 };
+  g_autofree AuditRecord *recs = g_new0 (AuditRecord, jobs->len);
 
-  rec.event = ev;
-  rec.invite_id = job->invite_id;
-  rec.peer_uid = -1;
-  rec.recipients = job->address;
-  rec.smtp_reply = reply;
-  if (!audit_append (d->audit, &rec, &error))
-    g_warning ("audit write failed for invite %s: %s", job->invite_id,
-               error->message);
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      const QueueJob *job = g_ptr_array_index (jobs, i);
+      recs[i].event = evs[i];
+      recs[i].invite_id = job->invite_id;
+      recs[i].peer_uid = -1;
+      recs[i].recipients = job->address;
+      recs[i].smtp_reply = replies[i];
+    }
+  if (!audit_append_batch (d->audit, recs, jobs->len, &error))
+    g_warning ("audit write of %u outcome(s) failed: %s", jobs->len, error->message);
 }
 
 /* Maps a transport outcome to the recipient's next state. */
@@ -85,30 +100,29 @@ decide (Delivery *d, const QueueJob *job, const DeliveryJob *dj, gint64 now,
 }
 
 static void
-record (Delivery *d, GPtrArray *jobs, QueueResult *res, AuditEvent *evs)
+record (Worker *w, GPtrArray *jobs, QueueResult *res, AuditEvent *evs)
 {
   g_autoptr (GError) error = NULL;
+  g_autofree const char **replies = g_new0 (const char *, jobs->len);
 
-  if (!queue_record (d->queue, res, jobs->len, now_s (), &error))
-    {
-      /* The recipients stay `sending`; the next start recovers them. */
-      g_warning ("recording %u outcome(s) failed: %s", jobs->len, error->message);
-      return;
-    }
   for (guint i = 0; i < jobs->len; i++)
-    audit_outcome (d, evs[i], g_ptr_array_index (jobs, i), res[i].reply);
+    replies[i] = res[i].reply;
+  audit_outcomes (w->d, jobs, evs, replies);
+  if (!queue_record (w->queue, res, jobs->len, now_s (), &error))
+    /* The recipients stay `sending`; the next start recovers them. */
+    g_warning ("recording %u outcome(s) failed: %s", jobs->len, error->message);
 }
 
 /* Fetches each invite's message once per batch. */
 static GBytes *
-message_for (Delivery *d, GHashTable *cache, const char *invite_id)
+message_for (Worker *w, GHashTable *cache, const char *invite_id)
 {
   g_autoptr (GError) error = NULL;
   GBytes *msg = g_hash_table_lookup (cache, invite_id);
 
   if (msg != NULL)
     return msg;
-  msg = queue_message (d->queue, invite_id, &error);
+  msg = queue_message (w->queue, invite_id, &error);
   if (msg == NULL)
     {
       g_warning ("invite %s: message unreadable: %s", invite_id, error->message);
@@ -119,7 +133,7 @@ message_for (Delivery *d, GHashTable *cache, const char *invite_id)
 }
 
 static void
-run_batch (Delivery *d, GPtrArray *jobs)
+run_batch (Worker *w, GPtrArray *jobs)
 {
   g_autoptr (GHashTable) cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                                         (GDestroyNotify) g_bytes_unref);
@@ -135,7 +149,7 @@ run_batch (Delivery *d, GPtrArray *jobs)
   for (guint i = 0; i < jobs->len; i++)
     {
       QueueJob *job = g_ptr_array_index (jobs, i);
-      GBytes *msg = message_for (d, cache, job->invite_id);
+      GBytes *msg = message_for (w, cache, job->invite_id);
       char *tag = g_strdup_printf ("%s.%u", job->invite_id, job->idx);
       g_ptr_array_add (tags, tag);
       dj[i].recipient = job->address;
@@ -154,12 +168,12 @@ run_batch (Delivery *d, GPtrArray *jobs)
       send[n_send++] = dj[i];
     }
   if (n_send > 0)
-    transport_deliver (d->transport, send, n_send);
+    transport_deliver (w->transport, send, n_send);
   for (guint i = 0, k = 0; i < jobs->len; i++)
     {
       if (!skip[i])
         dj[i] = send[k++];
-      decide (d, g_ptr_array_index (jobs, i), &dj[i], now, &res[i], &evs[i]);
+      decide (w->d, g_ptr_array_index (jobs, i), &dj[i], now, &res[i], &evs[i]);
       if (skip[i] && dj[i].outcome == DELIVERY_TEMPFAIL)
         {
           res[i].state = RCPT_EXPIRED;
@@ -167,26 +181,27 @@ run_batch (Delivery *d, GPtrArray *jobs)
           evs[i] = AUDIT_EXPIRED;
         }
     }
-  record (d, jobs, res, evs);
+  record (w, jobs, res, evs);
   g_message ("delivery batch: %u recipient(s), %u tried", jobs->len, n_send);
 }
 
 /* Sleeps until woken, stopped, or the next recipient is due. */
 static void
-wait_for_work (Delivery *d)
+wait_for_work (Worker *w)
 {
   g_autoptr (GError) error = NULL;
-  gint64 next = queue_next_due (d->queue, &error);
+  Delivery *d = w->d;
+  gint64 next = queue_next_due (w->queue, &error);
   gint64 now = now_s ();
   gint64 wait_s = DELIVERY_IDLE_POLL;
 
   if (next >= 0)
     wait_s = CLAMP (next - now, 0, DELIVERY_IDLE_POLL);
   g_mutex_lock (&d->lock);
-  if (!d->wake && !d->stop && wait_s > 0)
+  if (d->wake == w->seen_wake && !d->stop && wait_s > 0)
     g_cond_wait_until (&d->cond, &d->lock,
                        g_get_monotonic_time () + wait_s * G_USEC_PER_SEC);
-  d->wake = FALSE;
+  w->seen_wake = d->wake;
   g_mutex_unlock (&d->lock);
 }
 
@@ -204,59 +219,116 @@ stopping (Delivery *d)
 static gpointer
 worker (gpointer data)
 {
-  Delivery *d = data;
+  Worker *w = data;
+  Delivery *d = w->d;
 
   while (!stopping (d))
     {
       g_autoptr (GError) error = NULL;
-      g_autoptr (GPtrArray) jobs = queue_claim_due (d->queue, now_s (),
+      g_autoptr (GPtrArray) jobs = queue_claim_due (w->queue, now_s (),
                                                     DELIVERY_BATCH_MAX, &error);
       if (jobs == NULL)
         g_warning ("reading the queue failed: %s", error->message);
       if (jobs != NULL && jobs->len > 0)
-        run_batch (d, jobs);
+        run_batch (w, jobs);
       else
-        wait_for_work (d);
+        wait_for_work (w);
     }
+  g_mutex_lock (&d->lock);
+  d->running--;
+  g_cond_broadcast (&d->cond);
+  g_mutex_unlock (&d->lock);
   return NULL;
 }
 
 static gboolean
-recover (Delivery *d, GError **error)
+recover (Delivery *d, Queue *q, GError **error)
 {
-  g_autoptr (GPtrArray) jobs = queue_recover (d->queue, now_s (), error);
+  g_autoptr (GPtrArray) jobs = queue_recover (q, now_s (), error);
+  g_autofree AuditEvent *evs = NULL;
+  g_autofree const char **replies = NULL;
 
   if (jobs == NULL)
     return FALSE;
+  if (jobs->len == 0)
+    return TRUE;
+  evs = g_new0 (AuditEvent, jobs->len);
+  replies = g_new0 (const char *, jobs->len);
   for (guint i = 0; i < jobs->len; i++)
-    audit_outcome (d, AUDIT_RECOVERED, g_ptr_array_index (jobs, i),
-                   "in flight at a crash: retried, may be a duplicate");
-  if (jobs->len > 0)
-    g_message ("recovered %u recipient(s) that were in flight", jobs->len);
+    {
+      evs[i] = AUDIT_RECOVERED;
+      replies[i] = "in flight at a crash: retried, may be a duplicate";
+    }
+  audit_outcomes (d, jobs, evs, replies);
+  g_message ("recovered %u recipient(s) that were in flight", jobs->len);
   return TRUE;
+}
+
+static void
+worker_free (Worker *w)
+{
+  transport_free (w->transport);
+  queue_close (w->queue);
+  g_free (w);
+}
+
+static Worker *
+worker_new (Delivery *d, GError **error)
+{
+  Worker *w = g_new0 (Worker, 1);
+
+  w->d = d;
+  if ((w->queue = queue_open (d->cfg->queue_db, error)) == NULL
+      || (w->transport = transport_new (d->cfg, error)) == NULL)
+    {
+      worker_free (w);
+      return NULL;
+    }
+  return w;
+}
+
+/* One worker for the file transport; [smtp] connections for SMTP. */
+static guint
+n_workers (const Config *cfg)
+{
+  return cfg->transport == TRANSPORT_SMTP ? MAX (cfg->smtp_connections, 1) : 1;
 }
 
 Delivery *
 delivery_start (const Config *cfg, Audit *audit, GError **error)
 {
   Delivery *d = g_new0 (Delivery, 1);
+  guint n = n_workers (cfg);
 
   d->cfg = cfg;
   d->audit = audit;
   d->retry.first_delay = cfg->retry_first_delay;
   d->retry.max_delay = cfg->retry_max_delay;
   d->retry.max_age = cfg->retry_max_age;
+  d->workers = g_ptr_array_new ();
   g_mutex_init (&d->lock);
   g_cond_init (&d->cond);
-  d->queue = queue_open (cfg->queue_db, error);
-  if (d->queue == NULL
-      || (d->transport = transport_new (cfg, error)) == NULL
-      || !recover (d, error))
+  for (guint i = 0; i < n; i++)
+    {
+      Worker *w = worker_new (d, error);
+      if (w == NULL)
+        {
+          delivery_stop (d);
+          return NULL;
+        }
+      g_ptr_array_add (d->workers, w);
+    }
+  if (!recover (d, ((Worker *) g_ptr_array_index (d->workers, 0))->queue, error))
     {
       delivery_stop (d);
       return NULL;
     }
-  d->thread = g_thread_new ("delivery", worker, d);
+  d->running = n;
+  for (guint i = 0; i < n; i++)
+    {
+      Worker *w = g_ptr_array_index (d->workers, i);
+      w->thread = g_thread_new ("delivery", worker, w);
+    }
   return d;
 }
 
@@ -264,9 +336,30 @@ void
 delivery_wake (Delivery *d)
 {
   g_mutex_lock (&d->lock);
-  d->wake = TRUE;
-  g_cond_signal (&d->cond);
+  d->wake++;
+  g_cond_broadcast (&d->cond);
   g_mutex_unlock (&d->lock);
+}
+
+gboolean
+delivery_stop_within (Delivery *d, guint seconds)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) seconds * G_USEC_PER_SEC;
+  gboolean done;
+
+  if (d == NULL)
+    return TRUE;
+  g_mutex_lock (&d->lock);
+  d->stop = TRUE;
+  g_cond_broadcast (&d->cond);
+  while (d->running > 0)
+    if (!g_cond_wait_until (&d->cond, &d->lock, deadline))
+      break;
+  done = d->running == 0;
+  g_mutex_unlock (&d->lock);
+  if (done)
+    delivery_stop (d);
+  return done;
 }
 
 void
@@ -276,12 +369,16 @@ delivery_stop (Delivery *d)
     return;
   g_mutex_lock (&d->lock);
   d->stop = TRUE;
-  g_cond_signal (&d->cond);
+  g_cond_broadcast (&d->cond);
   g_mutex_unlock (&d->lock);
-  if (d->thread != NULL)
-    g_thread_join (d->thread);
-  transport_free (d->transport);
-  queue_close (d->queue);
+  for (guint i = 0; i < d->workers->len; i++)
+    {
+      Worker *w = g_ptr_array_index (d->workers, i);
+      if (w->thread != NULL)
+        g_thread_join (w->thread);
+      worker_free (w);
+    }
+  g_ptr_array_unref (d->workers);
   g_mutex_clear (&d->lock);
   g_cond_clear (&d->cond);
   g_free (d);

@@ -1,7 +1,8 @@
 /*
- * delivery.h - the delivery worker: a thread that takes due recipients
- * from the queue, hands them to the transport in batches over one
- * connection, and records each outcome in the queue and the audit.
+ * delivery.h - the delivery workers: threads ([smtp] connections of
+ * them for SMTP, one for the file transport) that take due recipients
+ * from the queue, hand them to the transport in batches over one
+ * connection each, and record each outcome in the queue and the audit.
  *
  * The socket side never waits on SMTP: it only stores and calls
  * delivery_wake.  The worker has its own queue connection (SQLite
@@ -36,5 +37,13 @@ void delivery_wake (Delivery *d);
 /* Asks the worker to stop after the batch in flight, joins it and frees
  * everything.  NULL is fine. */
 void delivery_stop (Delivery *d);
+
+/*
+ * The same, but waits at most `seconds` for the batch in flight.  FALSE
+ * when the worker is still inside an SMTP session then: it is left
+ * running (the process is about to exit) and its recipients, still
+ * `sending` in the queue, are retried after the next start.
+ */
+gboolean delivery_stop_within (Delivery *d, guint seconds);
 
 #endif

@@ -39,15 +39,22 @@ typedef struct {
   gboolean version;
 } Options;
 
+/* How long a stop waits for answers and for the SMTP batch in flight. */
+#define STOP_ANSWER_WAIT_S 5
+#define STOP_DELIVERY_WAIT_S 10
+
 typedef struct {
   Config *cfg;
   Templates *templates;
   Audit *audit;
-  Queue *queue;
+  Queue *queue;             /* the main thread's reader, for status */
+  Committer *committer;
   Delivery *delivery;
   Service *service;
   Control *control;
   GMainLoop *loop;
+  gint64 stop_deadline;     /* monotonic; 0 = not stopping */
+  gboolean delivery_left;   /* the worker did not finish in time */
 } Daemon;
 
 static gboolean use_syslog = FALSE;
@@ -147,25 +154,6 @@ check_config (Daemon *d)
   return EXIT_OK;
 }
 
-static gboolean
-on_stop_signal (gpointer data)
-{
-  Daemon *d = data;
-
-  g_message ("stopping on signal");
-  control_stop_accepting (d->control);
-  g_main_loop_quit (d->loop);
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-on_hup (gpointer data)
-{
-  g_message ("SIGHUP: configuration reload is not supported by this version; "
-             "restart the daemon to apply changes");
-  return G_SOURCE_CONTINUE;
-}
-
 static void
 audit_daemon_event (Daemon *d, AuditEvent ev, const char *detail)
 {
@@ -174,6 +162,119 @@ audit_daemon_event (Daemon *d, AuditEvent ev, const char *detail)
 
   if (!audit_append (d->audit, &rec, &error))
     g_warning ("audit write failed: %s", error->message);
+}
+
+/* Quits once every accepted request has been answered, or at the
+ * deadline: what is committed stays committed either way. */
+static gboolean
+stop_when_answered (gpointer data)
+{
+  Daemon *d = data;
+  guint busy = control_drain (d->control);
+
+  if ((busy == 0 && committer_pending (d->committer) == 0)
+      || g_get_monotonic_time () > d->stop_deadline)
+    {
+      g_main_loop_quit (d->loop);
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_stop_signal (gpointer data)
+{
+  Daemon *d = data;
+
+  if (d->stop_deadline != 0)
+    return G_SOURCE_CONTINUE;
+  g_message ("stopping on signal: no new requests, answering those in hand");
+  d->stop_deadline = g_get_monotonic_time () + STOP_ANSWER_WAIT_S * G_USEC_PER_SEC;
+  control_stop_accepting (d->control);
+  g_timeout_add (20, stop_when_answered, d);
+  return G_SOURCE_CONTINUE;
+}
+
+/* The old worker finishes its batch in its own time; then its
+ * configuration and templates can go. */
+typedef struct {
+  Delivery *delivery;
+  Config *cfg;
+  Templates *templates;
+} Retired;
+
+static gpointer
+retire_thread (gpointer data)
+{
+  Retired *r = data;
+
+  delivery_stop (r->delivery);
+  templates_free (r->templates);
+  config_free (r->cfg);
+  g_free (r);
+  return NULL;
+}
+
+static gboolean
+reload_compatible (const Config *old, const Config *new, GError **error)
+{
+  if (g_strcmp0 (old->socket, new->socket) != 0
+      || g_strcmp0 (old->queue_db, new->queue_db) != 0
+      || g_strcmp0 (old->audit_db, new->audit_db) != 0)
+    {
+      g_set_error (error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                   "socket, queue_db and audit_db change only with a restart");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/*
+ * SIGHUP: configuration and templates are loaded and checked in full,
+ * and a new delivery worker is started on them, before anything is
+ * switched; any failure leaves the running configuration untouched.
+ */
+static void
+reload (Daemon *d)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (Config) cfg = config_load (d->cfg->path, &error);
+  g_autoptr (Templates) t = NULL;
+  Delivery *fresh = NULL;
+  Retired *old;
+
+  if (cfg == NULL || !reload_compatible (d->cfg, cfg, &error)
+      || (t = templates_load (cfg->templates_dir, cfg->signatures_dir, &error)) == NULL
+      || (fresh = delivery_start (cfg, d->audit, &error)) == NULL)
+    {
+      g_warning ("reload refused, the running configuration stays: %s", error->message);
+      audit_daemon_event (d, AUDIT_CONFIG_REFUSED, error->message);
+      return;
+    }
+  old = g_new0 (Retired, 1);
+  old->delivery = d->delivery;
+  old->cfg = d->cfg;
+  old->templates = d->templates;
+  d->cfg = g_steal_pointer (&cfg);
+  d->templates = g_steal_pointer (&t);
+  d->delivery = fresh;
+  service_set_config (d->service, d->cfg, d->templates);
+  control_set_config (d->control, d->cfg);
+  committer_set_delivery (d->committer, d->delivery);
+  g_thread_unref (g_thread_new ("retire", retire_thread, old));
+  audit_daemon_event (d, AUDIT_CONFIG_RELOADED, d->cfg->path ? d->cfg->path
+                      : "(embedded defaults)");
+  g_message ("configuration and templates reloaded");
+}
+
+static gboolean
+on_hup (gpointer data)
+{
+  Daemon *d = data;
+
+  if (d->stop_deadline == 0)
+    reload (d);
+  return G_SOURCE_CONTINUE;
 }
 
 /*
@@ -236,7 +337,7 @@ detach_end (int ready_fd, int rc)
 }
 
 static int
-start (Daemon *d, const Options *o)
+start (Daemon *d)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *detail = NULL;
@@ -247,9 +348,12 @@ start (Daemon *d, const Options *o)
     return fail_start ("audit", error);
   if ((d->queue = queue_open (d->cfg->queue_db, &error)) == NULL)
     return fail_start ("queue", error);
+  if ((d->committer = committer_start (d->cfg->queue_db, d->audit, &error)) == NULL)
+    return fail_start ("queue", error);
   if ((d->delivery = delivery_start (d->cfg, d->audit, &error)) == NULL)
     return fail_start ("delivery", error);
-  d->service = service_new (d->cfg, d->templates, d->queue, d->audit, d->delivery);
+  committer_set_delivery (d->committer, d->delivery);
+  d->service = service_new (d->cfg, d->templates, d->queue, d->committer);
   if ((d->control = control_new (d->cfg, d->service, &error)) == NULL)
     {
       g_critical ("socket: %s", error->message);
@@ -258,22 +362,45 @@ start (Daemon *d, const Options *o)
   detail = g_strdup_printf ("%s; config %s", INVITEMAIL_VERSION_TEXT,
                             d->cfg->path ? d->cfg->path : "(embedded defaults)");
   audit_daemon_event (d, AUDIT_DAEMON_START, detail);
+  audit_daemon_event (d, AUDIT_CONFIG_LOADED, d->cfg->path ? d->cfg->path
+                      : "(embedded defaults)");
   g_message ("%s started, socket %s, transport %s", INVITEMAIL_VERSION_TEXT,
              d->cfg->socket, d->cfg->transport == TRANSPORT_SMTP ? "smtp" : "file");
   return EXIT_OK;
 }
 
+/* Lets the last committed answers reach the connections. */
+static void
+deliver_last_answers (Daemon *d)
+{
+  gint64 until = g_get_monotonic_time () + G_USEC_PER_SEC;
+
+  while (g_main_context_iteration (NULL, FALSE) && g_get_monotonic_time () < until)
+    ;
+}
+
 static void
 shutdown_daemon (Daemon *d)
 {
+  gboolean started = d->control != NULL;
+
+  control_stop_accepting (d->control);
+  /* Commits what was submitted; the answers go out if the peer still
+   * listens. */
+  committer_stop (d->committer);
+  deliver_last_answers (d);
   control_free (d->control);
-  /* Lets the SMTP batch in flight finish; what it could not record is
-   * `sending` in the queue and recovered at the next start. */
-  delivery_stop (d->delivery);
   service_free (d->service);
-  if (d->audit != NULL && d->control != NULL)
-    audit_daemon_event (d, AUDIT_DAEMON_STOP, "stopped on signal");
+  /* The SMTP batch in flight gets a bounded time; what it cannot record
+   * stays `sending` in the queue and is retried after the next start. */
+  d->delivery_left = !delivery_stop_within (d->delivery, STOP_DELIVERY_WAIT_S);
+  if (started)
+    audit_daemon_event (d, AUDIT_DAEMON_STOP, d->delivery_left
+                        ? "stopped; an SMTP batch in flight is left for retry"
+                        : "stopped");
   queue_close (d->queue);
+  if (d->delivery_left)
+    return;   /* the worker still uses audit and config: exit without freeing */
   audit_close (d->audit);
   templates_free (d->templates);
   config_free (d->cfg);
@@ -317,7 +444,7 @@ main (int argc, char **argv)
       if (!o.foreground && (ready_fd = detach_begin (&error)) < 0)
         rc = fail_start ("detach", error);
       else
-        detach_end (ready_fd, rc = start (&d, &o));
+        detach_end (ready_fd, rc = start (&d));
     }
   if (!o.check_config && rc == EXIT_OK)
     {
@@ -328,6 +455,8 @@ main (int argc, char **argv)
       g_main_loop_run (d.loop);
     }
   shutdown_daemon (&d);
+  if (d.delivery_left)
+    _exit (rc);
   mime_shutdown ();
   g_free (o.config_path);
   return rc;

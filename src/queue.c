@@ -60,7 +60,7 @@ static const char *const queue_schema_sql =
 
 /* Every statement, prepared once at open (SQLITE_PREPARE_PERSISTENT). */
 enum {
-  ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
+  ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_ROLLBACK_TO, ST_RELEASE,
   ST_FIND_KEY, ST_INSERT_INVITE, ST_INSERT_RCPT,
   ST_SELECT_DUE, ST_MARK_SENDING, ST_MESSAGE, ST_RECORD,
   ST_SELECT_SENDING, ST_RECOVER, ST_NEXT_DUE, ST_STATUS,
@@ -76,6 +76,9 @@ static const char *const queue_sql[N_ST] = {
   [ST_BEGIN] = "BEGIN IMMEDIATE",
   [ST_COMMIT] = "COMMIT",
   [ST_ROLLBACK] = "ROLLBACK",
+  [ST_SAVEPOINT] = "SAVEPOINT one_invite",
+  [ST_ROLLBACK_TO] = "ROLLBACK TO one_invite",
+  [ST_RELEASE] = "RELEASE one_invite",
   [ST_FIND_KEY] = "SELECT id, fingerprint FROM invites WHERE idem_key = ?1",
   [ST_INSERT_INVITE] =
     "INSERT INTO invites (id, created, expires, idem_key, fingerprint, staff,"
@@ -518,6 +521,55 @@ queue_insert (Queue *q, const QueueInsert *ins, char **existing_id,
     return queue_commit (q, error);
   queue_rollback (q);
   return seen == 1;
+}
+
+/* One invite inside the batch's transaction, under a savepoint so that
+ * its failure (a key conflict, a bad row) undoes only itself. */
+static void
+queue_insert_one (Queue *q, QueueBatchItem *it)
+{
+  int seen = 0;
+
+  if (it->ins->n_recipients == 0)
+    {
+      queue_corrupt (&it->error, "refusing to store an invite without recipients");
+      return;
+    }
+  if (!queue_insert_ok (it->ins, &it->error)
+      || !queue_run (q, ST_SAVEPOINT, &it->error))
+    return;
+  if (it->ins->idempotency_key != NULL)
+    seen = queue_check_key (q, it->ins, &it->existing_id, &it->error);
+  if (seen == 0 && queue_insert_invite (q, it->ins, &it->error)
+      && queue_insert_recipients (q, it->ins, &it->error))
+    {
+      queue_run (q, ST_RELEASE, NULL);
+      return;
+    }
+  queue_run (q, ST_ROLLBACK_TO, NULL);
+  queue_run (q, ST_RELEASE, NULL);
+}
+
+gboolean
+queue_insert_batch (Queue *q, QueueBatchItem *items, guint n, GError **error)
+{
+  g_return_val_if_fail (q != NULL && (n == 0 || items != NULL), FALSE);
+
+  for (guint i = 0; i < n; i++)
+    {
+      items[i].existing_id = NULL;
+      items[i].error = NULL;
+    }
+  if (!queue_begin (q, error))
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    queue_insert_one (q, &items[i]);
+  if (queue_commit (q, error))
+    return TRUE;
+  /* Nothing of the batch is stored: no item may claim otherwise. */
+  for (guint i = 0; i < n; i++)
+    g_clear_pointer (&items[i].existing_id, g_free);
+  return FALSE;
 }
 
 /* ---- delivery -------------------------------------------------------- */

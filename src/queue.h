@@ -72,6 +72,23 @@ typedef struct {
 gboolean queue_insert (Queue *q, const QueueInsert *ins, char **existing_id,
                        GError **error);
 
+/*
+ * Group commit: stores n invites in ONE transaction (one fsync), each
+ * under its own savepoint.  Returns FALSE with *error when the
+ * transaction itself failed: then nothing of the batch is stored.  On
+ * TRUE, each item says its own fate: error set (conflict, corrupt) =
+ * not stored; existing_id set = idempotent repeat, nothing stored;
+ * neither = stored.  Callers free existing_id and error.
+ */
+typedef struct {
+  const QueueInsert *ins;   /* in */
+  char *existing_id;        /* out (transfer full) */
+  GError *error;            /* out (transfer full) */
+} QueueBatchItem;
+
+gboolean queue_insert_batch (Queue *q, QueueBatchItem *items, guint n,
+                             GError **error);
+
 /* One recipient to deliver. */
 typedef struct {
   char *invite_id;

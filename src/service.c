@@ -30,27 +30,38 @@ struct Service {
   const Config *cfg;
   const Templates *templates;
   Queue *queue;
-  Audit *audit;
-  Delivery *delivery;
+  Committer *committer;
   RetryPolicy retry;
   char *logo_cid;
 };
 
-Service *
-service_new (const Config *cfg, const Templates *templates, Queue *queue,
-             Audit *audit, Delivery *delivery)
-{
-  Service *s = g_new0 (Service, 1);
+/* A pending answer: where it goes once the commit is done. */
+typedef struct {
+  ServiceReply reply;
+  gpointer target;
+} Pending;
 
+void
+service_set_config (Service *s, const Config *cfg, const Templates *templates)
+{
   s->cfg = cfg;
   s->templates = templates;
-  s->queue = queue;
-  s->audit = audit;
-  s->delivery = delivery;
   s->retry.first_delay = cfg->retry_first_delay;
   s->retry.max_delay = cfg->retry_max_delay;
   s->retry.max_age = cfg->retry_max_age;
+  g_free (s->logo_cid);
   s->logo_cid = g_strdup_printf ("logo.evisit@%s", cfg->message_id_domain);
+}
+
+Service *
+service_new (const Config *cfg, const Templates *templates, Queue *queue,
+             Committer *committer)
+{
+  Service *s = g_new0 (Service, 1);
+
+  s->queue = queue;
+  s->committer = committer;
+  service_set_config (s, cfg, templates);
   return s;
 }
 
@@ -112,31 +123,81 @@ make_invite_id (char out[INVITE_ID_LEN + 1])
 }
 
 static void
-audit_or_log (Service *s, const AuditRecord *rec)
+send_answer (ServiceReply reply, gpointer target, GString *out)
 {
-  g_autoptr (GError) error = NULL;
+  reply (target, out->str, out->len);
+}
 
-  if (!audit_append (s->audit, rec, &error))
-    g_warning ("audit write failed (%s): %s", audit_event_name (rec->event),
-               error->message);
+/* Answers a send once its commit is done, or the refusal it became
+ * (the committer already audited that refusal). */
+static void
+on_committed (CommitItem *item, gpointer data)
+{
+  Pending *p = data;
+  g_autoptr (GString) out = g_string_new (NULL);
+  Refusal why;
+
+  switch (commit_item_result (item))
+    {
+    case COMMIT_STORED:
+    case COMMIT_DUPLICATE:
+      answer_add (out, "status", "queued");
+      answer_add (out, "id", commit_item_invite_id (item));
+      answer_end (out);
+      break;
+    case COMMIT_CONFLICT:
+      refusal_set (&why, REFUSAL_CONFLICT, "idempotency_key",
+                   "this key was used for a different request");
+      answer_refusal (out, &why);
+      break;
+    case COMMIT_FAILED:
+      refusal_set (&why, REFUSAL_UNAVAILABLE, NULL,
+                   "the invite could not be stored; nothing was queued, try again");
+      answer_refusal (out, &why);
+      break;
+    }
+  send_answer (p->reply, p->target, out);
+  g_free (p);
+}
+
+typedef struct {
+  Pending pending;
+  GString *answer;
+} RefusalPending;
+
+static void
+on_refusal_audited (CommitItem *item, gpointer data)
+{
+  RefusalPending *rp = data;
+
+  send_answer (rp->pending.reply, rp->pending.target, rp->answer);
+  g_string_free (rp->answer, TRUE);
+  g_free (rp);
 }
 
 void
 service_refuse (Service *s, const PeerCred *peer, const Refusal *why,
-                GString *out)
+                ServiceReply reply, gpointer target)
 {
   AuditRecord rec = { 0 };
+  RefusalPending *rp = g_new0 (RefusalPending, 1);
+  CommitItem *item = commit_item_new (on_refusal_audited, rp);
 
+  rp->pending.reply = reply;
+  rp->pending.target = target;
+  rp->answer = g_string_new (NULL);
+  answer_refusal (rp->answer, why);
   rec.event = AUDIT_REJECTED;
-  rec.peer_uid = peer != NULL ? (gint64) peer->uid : -1;
+  rec.peer_uid = peer != NULL && peer->uid != (uid_t) -1 ? (gint64) peer->uid : -1;
   rec.error_code = refusal_code_name (why->code);
   rec.field = why->field[0] != '\0' ? why->field : NULL;
   rec.detail = why->message;
-  audit_or_log (s, &rec);
-  g_message ("refused request from uid %ld: %s%s%s", peer ? (long) peer->uid : -1L,
+  commit_item_set_audit (item, &rec);
+  g_message ("refused request from uid %ld: %s%s%s", (long) rec.peer_uid,
              refusal_code_name (why->code), why->field[0] ? " field=" : "",
              why->field);
-  answer_refusal (out, why);
+  /* Answered only once the refusal is in the audit. */
+  committer_submit (s->committer, item);
 }
 
 static void
@@ -252,130 +313,112 @@ handle_preview (Service *s, const RawRequest *req, GString *out, Refusal *why)
 }
 
 static void
-audit_accepted (Service *s, const PeerCred *peer, const Invitation *inv,
-                const char *id, const Rendered *r, const char *msg_sha)
+fill_accepted (AuditRecord *rec, const PeerCred *peer, const Invitation *inv,
+               const char *id, const Rendered *r, const char *msg_sha,
+               char link_sha[65], GString *rcpts)
 {
-  char link_sha[65];
-  g_autoptr (GString) rcpts = g_string_new (NULL);
   const char *link = invitation_link (inv);
-  AuditRecord rec = { 0 };
 
   for (guint i = 0; i < invitation_n_recipients (inv); i++)
     g_string_append_printf (rcpts, "%s%s", i ? "," : "",
                             invitation_recipient (inv, i));
   audit_sha256_hex (link, strlen (link), link_sha);
-  rec.event = AUDIT_ACCEPTED;
-  rec.invite_id = id;
-  rec.peer_uid = peer->uid;
-  rec.staff = invitation_staff (inv);
-  rec.booking = invitation_booking (inv);
-  rec.recipients = rcpts->str;
-  rec.lang = invitation_lang (inv);
-  rec.template_name = invitation_template (inv);
-  rec.link_sha256 = link_sha;
-  rec.notice_sha256 = r->notice_sha256;
-  rec.template_sha256 = r->template_sha256;
-  rec.signature_sha256 = r->signature_sha256;
-  rec.message_sha256 = msg_sha;
-  audit_or_log (s, &rec);
-}
-
-static gboolean
-store (Service *s, const PeerCred *peer, const Invitation *inv, const char *id,
-       GBytes *msg, const char *msg_sha, char **existing, Refusal *why)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *fp = invitation_fingerprint (inv);
-  g_autofree const char **rcpts = g_new0 (const char *, invitation_n_recipients (inv) + 1);
-  GDateTime *meeting = invitation_meeting_time (inv);
-  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  QueueInsert ins = { 0 };
-
-  for (guint i = 0; i < invitation_n_recipients (inv); i++)
-    rcpts[i] = invitation_recipient (inv, i);
-  ins.id = id;
-  ins.created = now;
-  ins.expires = retry_expires (&s->retry, now,
-                               meeting ? g_date_time_to_unix (meeting) : 0);
-  ins.idempotency_key = invitation_idempotency_key (inv);
-  ins.fingerprint = fp;
-  ins.staff = invitation_staff (inv);
-  ins.booking = invitation_booking (inv);
-  ins.peer_uid = peer->uid;
-  ins.envelope_from = s->cfg->envelope_from;
-  ins.message = msg;
-  ins.message_sha256 = msg_sha;
-  ins.recipients = rcpts;
-  ins.n_recipients = invitation_n_recipients (inv);
-  if (queue_insert (s->queue, &ins, existing, &error))
-    return TRUE;
-  if (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_CONFLICT))
-    return refusal_set (why, REFUSAL_CONFLICT, "idempotency_key",
-                        "this key was used for a different request");
-  g_warning ("queue write failed: %s", error->message);
-  return refusal_set (why, REFUSAL_UNAVAILABLE, NULL,
-                      "the invite could not be stored; nothing was queued, try again");
+  rec->event = AUDIT_ACCEPTED;
+  rec->invite_id = id;
+  rec->peer_uid = peer->uid;
+  rec->staff = invitation_staff (inv);
+  rec->booking = invitation_booking (inv);
+  rec->recipients = rcpts->str;
+  rec->lang = invitation_lang (inv);
+  rec->template_name = invitation_template (inv);
+  rec->link_sha256 = link_sha;
+  rec->notice_sha256 = r->notice_sha256;
+  rec->template_sha256 = r->template_sha256;
+  rec->signature_sha256 = r->signature_sha256;
+  rec->message_sha256 = msg_sha;
 }
 
 static void
+fill_insert (Service *s, QueueInsert *ins, const PeerCred *peer,
+             const Invitation *inv, const char *id, GBytes *msg,
+             const char *msg_sha, const char *fp, const char **rcpts)
+{
+  GDateTime *meeting = invitation_meeting_time (inv);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  for (guint i = 0; i < invitation_n_recipients (inv); i++)
+    rcpts[i] = invitation_recipient (inv, i);
+  ins->id = id;
+  ins->created = now;
+  ins->expires = retry_expires (&s->retry, now,
+                                meeting ? g_date_time_to_unix (meeting) : 0);
+  ins->idempotency_key = invitation_idempotency_key (inv);
+  ins->fingerprint = fp;
+  ins->staff = invitation_staff (inv);
+  ins->booking = invitation_booking (inv);
+  ins->peer_uid = peer->uid;
+  ins->envelope_from = s->cfg->envelope_from;
+  ins->message = msg;
+  ins->message_sha256 = msg_sha;
+  ins->recipients = rcpts;
+  ins->n_recipients = invitation_n_recipients (inv);
+}
+
+/* Check, build, then hand to the committer: the answer `queued` is
+ * given by on_committed, after the transaction holding it. */
+static gboolean
 handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
-             GString *out, Refusal *why)
+             ServiceReply reply, gpointer target, Refusal *why)
 {
   g_autoptr (Invitation) inv = NULL;
   g_autoptr (Rendered) r = NULL;
   g_autoptr (GBytes) msg = NULL;
-  g_autofree char *existing = NULL;
-  char id[INVITE_ID_LEN + 1], msg_sha[65];
+  g_autoptr (GString) rcpts = g_string_new (NULL);
+  g_autofree char *fp = NULL;
+  g_autofree const char **rcpt_v = NULL;
+  char id[INVITE_ID_LEN + 1], msg_sha[65], link_sha[65];
+  QueueInsert ins = { 0 };
+  AuditRecord rec = { 0 };
+  Pending *p;
+  CommitItem *item;
   gsize len;
   const void *data;
 
   if (!validate (s, req, &inv, why))
-    return;
+    return FALSE;
   if (!make_invite_id (id))
-    {
-      refusal_set (why, REFUSAL_INTERNAL, NULL, "no randomness for an id");
-      return;
-    }
+    return refusal_set (why, REFUSAL_INTERNAL, NULL, "no randomness for an id");
   if ((msg = build_message (s, inv, id, &r, why)) == NULL)
-    return;
+    return FALSE;
   data = g_bytes_get_data (msg, &len);
   audit_sha256_hex (data, len, msg_sha);
-  if (!store (s, peer, inv, id, msg, msg_sha, &existing, why))
-    return;
-  if (existing != NULL)
-    {
-      AuditRecord rec = { .event = AUDIT_DUPLICATE_REQUEST, .invite_id = existing,
-                          .peer_uid = peer->uid, .staff = invitation_staff (inv),
-                          .booking = invitation_booking (inv) };
-      audit_or_log (s, &rec);
-      g_message ("invite %s: repeated idempotency key, answered the same id", existing);
-    }
-  else
-    {
-      audit_accepted (s, peer, inv, id, r, msg_sha);
-      g_message ("invite %s: queued for %u recipient(s), %zu bytes", id,
-                 invitation_n_recipients (inv), len);
-      if (s->delivery != NULL)
-        delivery_wake (s->delivery);
-    }
-  answer_add (out, "status", "queued");
-  answer_add (out, "id", existing != NULL ? existing : id);
-  answer_end (out);
+  fp = invitation_fingerprint (inv);
+  rcpt_v = g_new0 (const char *, invitation_n_recipients (inv) + 1);
+  fill_insert (s, &ins, peer, inv, id, msg, msg_sha, fp, rcpt_v);
+  fill_accepted (&rec, peer, inv, id, r, msg_sha, link_sha, rcpts);
+  p = g_new0 (Pending, 1);
+  p->reply = reply;
+  p->target = target;
+  item = commit_item_new (on_committed, p);
+  commit_item_set_insert (item, &ins);
+  commit_item_set_audit (item, &rec);
+  committer_submit (s->committer, item);
+  return TRUE;
 }
 
 void
 service_handle (Service *s, const PeerCred *peer, const char *frame, gsize len,
-                GString *out)
+                ServiceReply reply, gpointer target)
 {
   g_autoptr (RawRequest) req = NULL;
+  g_autoptr (GString) out = g_string_new (NULL);
   Refusal why;
   RequestKind kind;
-  gsize start = out->len;
 
   refusal_clear (&why);
   if (!request_parse (frame, len, &req, &why) || !validate_kind (req, &kind, &why))
     {
-      service_refuse (s, peer, &why, out);
+      service_refuse (s, peer, &why, reply, target);
       return;
     }
   switch (kind)
@@ -391,12 +434,12 @@ service_handle (Service *s, const PeerCred *peer, const char *frame, gsize len,
       handle_preview (s, req, out, &why);
       break;
     case REQUEST_KIND_SEND:
-      handle_send (s, peer, req, out, &why);
+      if (handle_send (s, peer, req, reply, target, &why))
+        return;
       break;
     }
   if (why.code != REFUSAL_NONE)
-    {
-      g_string_truncate (out, start);
-      service_refuse (s, peer, &why, out);
-    }
+    service_refuse (s, peer, &why, reply, target);
+  else
+    send_answer (reply, target, out);
 }

@@ -3,11 +3,13 @@
  * check-then-proceed sequence from parsed bytes to an answer.
  *
  *   parse (request.c) -> kind, validate (validate.c) -> render
- *   (render.c) -> build (mime.c) -> store durably (queue.c) -> audit
- *   (audit.c) -> wake the delivery worker -> answer `queued`.
+ *   (render.c) -> build (mime.c) -> store durably and audit, in a
+ *   group commit (commit.c) -> the worker is woken -> answer `queued`.
  *
  * Runs on the main loop's thread.  Every refusal is audited with the
- * peer's uid and the code; nothing from a refused request is stored.
+ * peer's uid and the code before it is answered; nothing from a refused
+ * request is stored.  Answers that wait for a commit arrive later,
+ * through the ServiceReply given with the request.
  */
 #ifndef INVITEMAIL_SERVICE_H
 #define INVITEMAIL_SERVICE_H
@@ -16,8 +18,8 @@
 #include <sys/types.h>
 
 #include "audit.h"
+#include "commit.h"
 #include "config.h"
-#include "delivery.h"
 #include "queue.h"
 #include "refusal.h"
 #include "render.h"
@@ -33,23 +35,33 @@ typedef struct Service Service;
 /* Clock for the daemon's times (unix seconds); injectable for tests. */
 typedef gint64 (*ServiceClock) (void);
 
-/* All arguments are borrowed and must outlive the Service; delivery
- * may be NULL (nothing to wake). */
+/*
+ * Receives one whole answer, exactly once per request, on the main
+ * loop's thread: at once for ping, status and preview, after the group
+ * commit for send and refusals.  The bytes are borrowed.
+ */
+typedef void (*ServiceReply) (gpointer target, const char *answer, gsize len);
+
+/* All arguments are borrowed and must outlive the Service.  queue is a
+ * connection for reading status; committer stores and audits. */
 Service *service_new (const Config *cfg, const Templates *templates,
-                      Queue *queue, Audit *audit, Delivery *delivery);
+                      Queue *queue, Committer *committer);
 void service_free (Service *s);
+
+/* Replaces configuration and templates (after a reload).  Borrowed. */
+void service_set_config (Service *s, const Config *cfg, const Templates *templates);
 
 /* Whether the peer may ask at all (root, the daemon's own uid,
  * allowed_users, allowed_groups including supplementary groups). */
 gboolean service_peer_allowed (Service *s, const PeerCred *peer);
 
-/* Handles one framed request; appends the whole answer to out. */
+/* Handles one framed request; the answer goes to reply (target). */
 void service_handle (Service *s, const PeerCred *peer, const char *frame,
-                     gsize len, GString *out);
+                     gsize len, ServiceReply reply, gpointer target);
 
-/* Answers and audits a refusal found before a request could be parsed
- * (framing, peer not allowed, caps, timeouts). */
+/* Audits a refusal found before a request could be parsed (framing,
+ * peer not allowed, caps, timeouts), then answers it through reply. */
 void service_refuse (Service *s, const PeerCred *peer, const Refusal *why,
-                     GString *out);
+                     ServiceReply reply, gpointer target);
 
 #endif

@@ -27,6 +27,7 @@ typedef struct {
   Templates *templates;
   Queue *queue;
   Audit *audit;
+  Committer *committer;
   Service *service;
   PeerCred peer;
 } Fixture;
@@ -61,7 +62,9 @@ setup (void **state)
   f->audit = audit_open (f->cfg->audit_db, NULL);
   assert_non_null (f->queue);
   assert_non_null (f->audit);
-  f->service = service_new (f->cfg, f->templates, f->queue, f->audit, NULL);
+  f->committer = committer_start (f->cfg->queue_db, f->audit, NULL);
+  assert_non_null (f->committer);
+  f->service = service_new (f->cfg, f->templates, f->queue, f->committer);
   f->peer.uid = getuid ();
   f->peer.gid = getgid ();
   *state = f;
@@ -76,6 +79,7 @@ teardown (void **state)
   const char *name;
 
   service_free (f->service);
+  committer_stop (f->committer);
   queue_close (f->queue);
   audit_close (f->audit);
   templates_free (f->templates);
@@ -91,7 +95,17 @@ teardown (void **state)
   return 0;
 }
 
-/* Runs one request; returns the parsed answer (transfer full). */
+static void
+collect (gpointer target, const char *answer, gsize len)
+{
+  GString *out = target;
+
+  g_assert (out->len == 0);   /* exactly one answer per request */
+  g_string_append_len (out, answer, (gssize) len);
+}
+
+/* Runs one request; returns the parsed answer (transfer full).  Answers
+ * that wait for the group commit arrive through the main context. */
 static RawRequest *
 ask (Fixture *f, const char *req)
 {
@@ -99,8 +113,11 @@ ask (Fixture *f, const char *req)
   RawRequest *ans = NULL;
   Refusal why;
   gsize len = 0;
+  gint64 until = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
 
-  service_handle (f->service, &f->peer, req, strlen (req), out);
+  service_handle (f->service, &f->peer, req, strlen (req), collect, out);
+  while (out->len == 0 && g_get_monotonic_time () < until)
+    g_main_context_iteration (NULL, FALSE);
   assert_int_equal (answer_frame (out->str, out->len, &len, &why), FRAME_COMPLETE);
   assert_int_equal (len, out->len);
   assert_true (request_parse_answer (out->str, len, &ans, &why));
@@ -147,9 +164,9 @@ test_failed_commit_answers_unavailable (void **state)
   Fixture *f = *state;
   g_autoptr (RawRequest) ans = NULL;
 
-  queue_set_fail_commit (f->queue, TRUE);
+  committer_set_fail_commit (f->committer, TRUE);
   ans = ask (f, send_req);
-  queue_set_fail_commit (f->queue, FALSE);
+  committer_set_fail_commit (f->committer, FALSE);
   assert_string_equal (raw_request_get (ans, "status"), "rejected");
   assert_string_equal (raw_request_get (ans, "error"), "unavailable");
   assert_null (raw_request_get (ans, "id"));
@@ -192,6 +209,51 @@ test_refusal_stores_nothing (void **state)
   assert_int_equal (audit_count (f, "rejected"), 1);
 }
 
+static void
+free_string (gpointer s)
+{
+  g_string_free (s, TRUE);
+}
+
+/* Many requests in flight at once (as from many connections): each is
+ * answered exactly once, with its own id, and all are stored. */
+static void
+test_group_commit_answers_each (void **state)
+{
+  Fixture *f = *state;
+  enum { N = 200 };
+  g_autoptr (GPtrArray) outs = g_ptr_array_new_with_free_func (free_string);
+  g_autoptr (GHashTable) ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  gint64 until = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+  guint answered = 0;
+
+  for (guint i = 0; i < N; i++)
+    {
+      GString *out = g_string_new (NULL);
+      g_ptr_array_add (outs, out);
+      service_handle (f->service, &f->peer, send_req, strlen (send_req), collect, out);
+    }
+  while (answered < N && g_get_monotonic_time () < until)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      answered = 0;
+      for (guint i = 0; i < N; i++)
+        answered += ((GString *) g_ptr_array_index (outs, i))->len > 0;
+    }
+  assert_int_equal (answered, N);
+  for (guint i = 0; i < N; i++)
+    {
+      GString *out = g_ptr_array_index (outs, i);
+      g_autoptr (RawRequest) ans = NULL;
+      Refusal why;
+      assert_true (request_parse_answer (out->str, out->len, &ans, &why));
+      assert_string_equal (raw_request_get (ans, "status"), "queued");
+      g_hash_table_add (ids, g_strdup (raw_request_get (ans, "id")));
+    }
+  assert_int_equal (g_hash_table_size (ids), N);
+  assert_int_equal (audit_count (f, "accepted"), N);
+}
+
 int
 main (void)
 {
@@ -200,6 +262,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_failed_commit_answers_unavailable, setup, teardown),
     cmocka_unit_test_setup_teardown (test_preview_returns_the_message, setup, teardown),
     cmocka_unit_test_setup_teardown (test_refusal_stores_nothing, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_group_commit_answers_each, setup, teardown),
   };
   int rc;
 

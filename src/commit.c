@@ -1,0 +1,364 @@
+/*
+ * commit.c - the committer thread.  See commit.h.
+ *
+ * The main thread does the CPU work (parse, validate, render, MIME) and
+ * submits finished items; this thread does the waiting on disk.  It
+ * owns its queue connection; the audit is shared (audit.c serialises
+ * appends).  Results go back through g_main_context_invoke, so the
+ * answer is written by the thread that owns the connection.
+ */
+#include "commit.h"
+
+#include <string.h>
+
+struct CommitItem {
+  CommitDone done;
+  gpointer done_data;
+  GStringChunk *strings;       /* every copied string lives here */
+  gboolean has_insert;
+  QueueInsert ins;
+  GPtrArray *rcpts;            /* const char* into strings */
+  gboolean has_audit;
+  AuditRecord audit;
+  CommitResult result;
+  char *existing_id;
+};
+
+struct Committer {
+  Queue *queue;
+  Audit *audit;
+  Delivery *delivery;
+  GThread *thread;
+  GMutex lock;
+  GCond cond;
+  GPtrArray *incoming;         /* CommitItem*, under lock */
+  guint in_flight;             /* taken by the thread, not yet handed back */
+  gboolean stop;
+  gboolean fail_commit;
+};
+
+static const char *
+keep (CommitItem *it, const char *s)
+{
+  return s != NULL ? g_string_chunk_insert (it->strings, s) : NULL;
+}
+
+CommitItem *
+commit_item_new (CommitDone done, gpointer data)
+{
+  CommitItem *it = g_new0 (CommitItem, 1);
+
+  it->done = done;
+  it->done_data = data;
+  it->strings = g_string_chunk_new (512);
+  it->result = COMMIT_STORED;
+  return it;
+}
+
+static void
+commit_item_free (CommitItem *it)
+{
+  if (it == NULL)
+    return;
+  if (it->ins.message != NULL)
+    g_bytes_unref (it->ins.message);
+  if (it->rcpts != NULL)
+    g_ptr_array_unref (it->rcpts);
+  g_string_chunk_free (it->strings);
+  g_free (it->existing_id);
+  g_free (it);
+}
+
+void
+commit_item_set_insert (CommitItem *it, const QueueInsert *ins)
+{
+  it->has_insert = TRUE;
+  it->ins = *ins;
+  it->ins.id = keep (it, ins->id);
+  it->ins.idempotency_key = keep (it, ins->idempotency_key);
+  it->ins.fingerprint = keep (it, ins->fingerprint);
+  it->ins.staff = keep (it, ins->staff);
+  it->ins.booking = keep (it, ins->booking);
+  it->ins.envelope_from = keep (it, ins->envelope_from);
+  it->ins.message_sha256 = keep (it, ins->message_sha256);
+  it->ins.message = g_bytes_ref (ins->message);
+  it->rcpts = g_ptr_array_new ();
+  for (guint i = 0; i < ins->n_recipients; i++)
+    g_ptr_array_add (it->rcpts, (gpointer) keep (it, ins->recipients[i]));
+  it->ins.recipients = (const char *const *) it->rcpts->pdata;
+}
+
+void
+commit_item_set_audit (CommitItem *it, const AuditRecord *r)
+{
+  AuditRecord *a = &it->audit;
+
+  it->has_audit = TRUE;
+  *a = *r;
+  a->invite_id = keep (it, r->invite_id);
+  a->staff = keep (it, r->staff);
+  a->booking = keep (it, r->booking);
+  a->recipients = keep (it, r->recipients);
+  a->smtp_reply = keep (it, r->smtp_reply);
+  a->error_code = keep (it, r->error_code);
+  a->field = keep (it, r->field);
+  a->detail = keep (it, r->detail);
+  a->lang = keep (it, r->lang);
+  a->template_name = keep (it, r->template_name);
+  a->link_sha256 = keep (it, r->link_sha256);
+  a->notice_sha256 = keep (it, r->notice_sha256);
+  a->template_sha256 = keep (it, r->template_sha256);
+  a->signature_sha256 = keep (it, r->signature_sha256);
+  a->message_sha256 = keep (it, r->message_sha256);
+}
+
+CommitResult
+commit_item_result (const CommitItem *it)
+{
+  return it->result;
+}
+
+const char *
+commit_item_invite_id (const CommitItem *it)
+{
+  return it->existing_id != NULL ? it->existing_id : it->ins.id;
+}
+
+/* Turns an item's audit row into what really happened to it. */
+static void
+adjust_audit (CommitItem *it)
+{
+  AuditRecord *a = &it->audit;
+
+  switch (it->result)
+    {
+    case COMMIT_STORED:
+      return;
+    case COMMIT_DUPLICATE:
+      *a = (AuditRecord) { .event = AUDIT_DUPLICATE_REQUEST, .invite_id = it->existing_id,
+                           .peer_uid = a->peer_uid, .staff = a->staff,
+                           .booking = a->booking };
+      return;
+    case COMMIT_CONFLICT:
+    case COMMIT_FAILED:
+      *a = (AuditRecord) { .event = AUDIT_REJECTED, .peer_uid = a->peer_uid,
+                           .error_code = it->result == COMMIT_CONFLICT ? "conflict"
+                                                                        : "unavailable",
+                           .field = it->result == COMMIT_CONFLICT ? "idempotency_key"
+                                                                   : NULL,
+                           .detail = it->result == COMMIT_CONFLICT
+                             ? "idempotency key used for another request"
+                             : "the queue could not store the invite" };
+      return;
+    }
+}
+
+static void
+store_invites (Committer *c, GPtrArray *batch, gboolean fail_commit)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree QueueBatchItem *qi = g_new0 (QueueBatchItem, batch->len);
+  g_autofree CommitItem **map = g_new0 (CommitItem *, batch->len);
+  guint n = 0;
+
+  for (guint i = 0; i < batch->len; i++)
+    {
+      CommitItem *it = g_ptr_array_index (batch, i);
+      if (!it->has_insert)
+        continue;
+      map[n] = it;
+      qi[n++].ins = &it->ins;
+    }
+  if (n == 0)
+    return;
+  queue_set_fail_commit (c->queue, fail_commit);
+  if (!queue_insert_batch (c->queue, qi, n, &error))
+    {
+      g_warning ("queue commit of %u invite(s) failed: %s", n, error->message);
+      for (guint i = 0; i < n; i++)
+        map[i]->result = COMMIT_FAILED;
+      return;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      if (g_error_matches (qi[i].error, QUEUE_ERROR, QUEUE_ERROR_CONFLICT))
+        map[i]->result = COMMIT_CONFLICT;
+      else if (qi[i].error != NULL)
+        {
+          g_warning ("invite %s not stored: %s", map[i]->ins.id, qi[i].error->message);
+          map[i]->result = COMMIT_FAILED;
+        }
+      else if (qi[i].existing_id != NULL)
+        {
+          map[i]->result = COMMIT_DUPLICATE;
+          map[i]->existing_id = g_steal_pointer (&qi[i].existing_id);
+        }
+      g_clear_error (&qi[i].error);
+      g_free (qi[i].existing_id);
+    }
+}
+
+static void
+write_audit (Committer *c, GPtrArray *batch)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) recs = g_array_sized_new (FALSE, FALSE, sizeof (AuditRecord),
+                                               batch->len);
+
+  for (guint i = 0; i < batch->len; i++)
+    {
+      CommitItem *it = g_ptr_array_index (batch, i);
+      if (!it->has_audit)
+        continue;
+      adjust_audit (it);
+      g_array_append_val (recs, it->audit);
+    }
+  if (recs->len > 0
+      && !audit_append_batch (c->audit, (AuditRecord *) recs->data, recs->len, &error))
+    g_warning ("audit write of %u row(s) failed: %s", recs->len, error->message);
+}
+
+static gboolean
+hand_back (gpointer data)
+{
+  GPtrArray *batch = data;
+
+  for (guint i = 0; i < batch->len; i++)
+    {
+      CommitItem *it = g_ptr_array_index (batch, i);
+      if (it->done != NULL)
+        it->done (it, it->done_data);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+batch_free (gpointer data)
+{
+  g_ptr_array_unref (data);
+}
+
+static void
+settle (Committer *c, GPtrArray *batch)
+{
+  g_mutex_lock (&c->lock);
+  c->in_flight -= batch->len;
+  g_mutex_unlock (&c->lock);
+}
+
+static gpointer
+committer_thread (gpointer data)
+{
+  Committer *c = data;
+
+  for (;;)
+    {
+      GPtrArray *batch;
+      Delivery *delivery;
+      gboolean stored = FALSE, fail_commit;
+
+      g_mutex_lock (&c->lock);
+      while (c->incoming->len == 0 && !c->stop)
+        g_cond_wait (&c->cond, &c->lock);
+      if (c->incoming->len == 0 && c->stop)
+        {
+          g_mutex_unlock (&c->lock);
+          return NULL;
+        }
+      batch = c->incoming;
+      c->incoming = g_ptr_array_new_with_free_func ((GDestroyNotify) commit_item_free);
+      c->in_flight += batch->len;
+      delivery = c->delivery;
+      fail_commit = c->fail_commit;
+      g_mutex_unlock (&c->lock);
+
+      store_invites (c, batch, fail_commit);
+      write_audit (c, batch);
+      for (guint i = 0; i < batch->len && !stored; i++)
+        {
+          CommitItem *it = g_ptr_array_index (batch, i);
+          stored = it->has_insert && it->result == COMMIT_STORED;
+        }
+      if (stored && delivery != NULL)
+        delivery_wake (delivery);
+      /* Queued on the main context before in_flight drops: once
+       * committer_pending() is 0, iterating the main context delivers
+       * every answer. */
+      g_main_context_invoke_full (NULL, G_PRIORITY_HIGH, hand_back,
+                                  g_ptr_array_ref (batch), batch_free);
+      settle (c, batch);
+      g_ptr_array_unref (batch);
+    }
+}
+
+Committer *
+committer_start (const char *queue_path, Audit *audit, GError **error)
+{
+  Committer *c = g_new0 (Committer, 1);
+
+  c->queue = queue_open (queue_path, error);
+  if (c->queue == NULL)
+    {
+      g_free (c);
+      return NULL;
+    }
+  c->audit = audit;
+  g_mutex_init (&c->lock);
+  g_cond_init (&c->cond);
+  c->incoming = g_ptr_array_new_with_free_func ((GDestroyNotify) commit_item_free);
+  c->thread = g_thread_new ("committer", committer_thread, c);
+  return c;
+}
+
+void
+committer_set_delivery (Committer *c, Delivery *d)
+{
+  g_mutex_lock (&c->lock);
+  c->delivery = d;
+  g_mutex_unlock (&c->lock);
+}
+
+void
+committer_submit (Committer *c, CommitItem *item)
+{
+  g_mutex_lock (&c->lock);
+  g_ptr_array_add (c->incoming, item);
+  g_cond_signal (&c->cond);
+  g_mutex_unlock (&c->lock);
+}
+
+guint
+committer_pending (Committer *c)
+{
+  guint n;
+
+  g_mutex_lock (&c->lock);
+  n = c->incoming->len + c->in_flight;
+  g_mutex_unlock (&c->lock);
+  return n;
+}
+
+void
+committer_set_fail_commit (Committer *c, gboolean fail)
+{
+  g_mutex_lock (&c->lock);
+  c->fail_commit = fail;
+  g_mutex_unlock (&c->lock);
+}
+
+void
+committer_stop (Committer *c)
+{
+  if (c == NULL)
+    return;
+  g_mutex_lock (&c->lock);
+  c->stop = TRUE;
+  g_cond_signal (&c->cond);
+  g_mutex_unlock (&c->lock);
+  g_thread_join (c->thread);
+  queue_close (c->queue);
+  g_ptr_array_unref (c->incoming);
+  g_mutex_clear (&c->lock);
+  g_cond_clear (&c->cond);
+  g_free (c);
+}

@@ -1,0 +1,81 @@
+/*
+ * commit.h - group commit for the accept path.
+ *
+ * Every answer that promises something durable (`queued`) or that must
+ * be audited (every refusal) waits for a commit.  One fsync per request
+ * would cap the daemon at a few hundred requests a second; instead a
+ * committer thread takes everything that arrived while the previous
+ * commit was running and stores it in one queue transaction and one
+ * audit transaction, then hands the results back to the main loop,
+ * which answers.  Under load, batches grow by themselves; at rest a
+ * batch is one request and the latency is one fsync (Postfix's and
+ * every database's group commit).
+ *
+ * Ordering: the queue transaction commits before the audit rows of the
+ * same batch; an invite is answered `queued` only after its queue
+ * commit.  If the queue commit fails, every invite of the batch is
+ * answered `unavailable` and audited as rejected with that code.
+ */
+#ifndef INVITEMAIL_COMMIT_H
+#define INVITEMAIL_COMMIT_H
+
+#include <glib.h>
+#include "audit.h"
+#include "delivery.h"
+#include "queue.h"
+
+/* Most items stored in one transaction. */
+#define COMMIT_BATCH_MAX 512
+
+typedef struct Committer Committer;
+typedef struct CommitItem CommitItem;
+
+/* Called on the main loop's thread once the item is committed (or
+ * failed); it must not keep the item, which is freed after it returns. */
+typedef void (*CommitDone) (CommitItem *item, gpointer data);
+
+/* Outcome of an item's queue insert. */
+typedef enum {
+  COMMIT_STORED,        /* stored durably (or audit-only item written) */
+  COMMIT_DUPLICATE,     /* idempotent repeat: existing_id is the invite */
+  COMMIT_CONFLICT,      /* key reused for another request */
+  COMMIT_FAILED         /* storage failed: nothing stored */
+} CommitResult;
+
+/* A new item (transfer full), to be filled and submitted. */
+CommitItem *commit_item_new (CommitDone done, gpointer data);
+
+/* Makes the item store an invite.  ins and its strings are copied. */
+void commit_item_set_insert (CommitItem *item, const QueueInsert *ins);
+
+/* The audit row written with the item (copied).  For an insert, this
+ * is the `accepted` row; it is replaced by a `duplicate_request` or a
+ * `rejected` row when the insert turns out so. */
+void commit_item_set_audit (CommitItem *item, const AuditRecord *rec);
+
+CommitResult commit_item_result (const CommitItem *item);
+/* The invite id answered: the new id, or the first one for a repeat. */
+const char *commit_item_invite_id (const CommitItem *item);
+
+/* Starts the thread with its own queue connection. (transfer full) */
+Committer *committer_start (const char *queue_path, Audit *audit,
+                            GError **error);
+
+/* Whom to wake after invites are stored (may be set later; NULL = none). */
+void committer_set_delivery (Committer *c, Delivery *d);
+
+/* Hands the item over (transfer full); thread-safe. */
+void committer_submit (Committer *c, CommitItem *item);
+
+/* Items submitted but not yet handed back. */
+guint committer_pending (Committer *c);
+
+/* For tests: the next queue commits fail. */
+void committer_set_fail_commit (Committer *c, gboolean fail);
+
+/* Commits what is pending, stops the thread and frees it.  Results of
+ * the last batches are still handed to the main context, which must be
+ * iterated afterwards to deliver them.  NULL is fine. */
+void committer_stop (Committer *c);
+
+#endif
