@@ -1,46 +1,60 @@
 /*
  * audit.c - the insert-only audit log and its hash chain, in its own
- * SQLite file.  SQL lives only here (and in queue.c).
+ * SQLite file: opening, appending (one row or a group-commit batch),
+ * reading with filters.  Sealing and retention live in audit_seal.c,
+ * verification in audit_verify.c.  SQL lives only in these (and queue.c).
  *
- * What it does: appends rows, each in its own BEGIN IMMEDIATE
- * transaction on a WAL + synchronous=FULL connection (db.c), chained by
- * SHA-256; reads them back with bound filters; verifies the chain.
- * Triggers make UPDATE and DELETE abort, so a bug or a careless admin
- * cannot change history through SQL; someone who drops the triggers
- * and edits the file is caught by audit_verify instead.
+ * What it does: appends rows in BEGIN IMMEDIATE transactions on a WAL +
+ * synchronous=FULL connection (db.c), chained by SHA-256.  Triggers make
+ * UPDATE and DELETE abort, except a DELETE inside audit_purge's own
+ * transaction (a row in audit_purge_token, inserted and removed in that
+ * same transaction, opens the gate; it is never committed).  A careless
+ * admin cannot change history through SQL; someone who drops the
+ * triggers and edits the file is caught by verify instead.
  *
  * Canonical encoding (audit.h): for each value in this order
  *   seq, time_ms, event, invite_id, peer_uid, staff, booking, recipients,
  *   smtp_reply, error_code, field, detail, lang, template_name,
  *   link_sha256, notice_sha256, template_sha256, signature_sha256,
- *   message_sha256, prev_hash
+ *   message_sha256, org_unit, epoch, seal, prev_hash
  * a 4-byte big-endian length and the bytes; NULL (and peer_uid -1) is
  * length 0xFFFFFFFF with no bytes; integers are decimal ASCII.  row_hash
- * is the lower-case hex SHA-256 of that.  The first prev is 64 zeros.
+ * is the lower-case hex SHA-256 of that.  The first prev is 64 zeros (or
+ * the purge checkpoint's hash).
+ *
+ * Readers without write access (compliance): the writer keeps -wal and
+ * -shm in place when it closes (SQLITE_FCNTL_PERSIST_WAL, WAL truncated
+ * by journal_size_limit), because a reader that cannot create them in
+ * a folder it cannot write gets SQLITE_READONLY_DIRECTORY (LIBS.md 6).
+ * Only if they are missing anyway (a copied file) and no writer holds
+ * PATH.lock does a reader fall back to immutable=1, which is safe only
+ * without a writer.
+ *
+ * One writer: audit_open holds flock(LOCK_EX) on PATH.lock for its life
+ * (a separate file: POSIX locks on the database would be dropped by
+ * SQLite's own close() calls), so `audit init` cannot race the daemon.
  *
  * What it trusts: the strings in an AuditRecord (the daemon guarantees
  * there is no personal data in detail); they are stored as given.  It
  * trusts nothing read back: verify recomputes every hash.
- *
- * Limits: a hash chain without an outside anchor cannot show that the
- * newest rows were cut off while the daemon was stopped; while it runs,
- * the chain head kept in memory makes such a cut show up as a gap.
- * Only one Audit may append to a file (the daemon): the in-memory head
- * assumes no other writer.
  */
-#include "audit.h"
+#include "audit_private.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "db.h"
 
-#define AUDIT_SCHEMA_VERSION 1
-#define AUDIT_ZERO_HASH \
-  "0000000000000000000000000000000000000000000000000000000000000000"
-
 G_DEFINE_QUARK (invitemail-audit-error-quark, audit_error)
+
+#define AUDIT_WAL_LIMIT (1024 * 1024)
 
 static const char *const audit_schema_sql =
   "CREATE TABLE IF NOT EXISTS audit ("
@@ -49,32 +63,32 @@ static const char *const audit_schema_sql =
   " recipients TEXT, smtp_reply TEXT, error_code TEXT, field TEXT,"
   " detail TEXT, lang TEXT, template_name TEXT, link_sha256 TEXT,"
   " notice_sha256 TEXT, template_sha256 TEXT, signature_sha256 TEXT,"
-  " message_sha256 TEXT, prev_hash TEXT NOT NULL, row_hash TEXT NOT NULL);"
+  " message_sha256 TEXT, org_unit TEXT, epoch INTEGER, seal TEXT,"
+  " prev_hash TEXT NOT NULL, row_hash TEXT NOT NULL);"
   "CREATE INDEX IF NOT EXISTS audit_by_invite ON audit (invite_id);"
   "CREATE INDEX IF NOT EXISTS audit_by_time ON audit (time_ms);"
+  "CREATE TABLE IF NOT EXISTS audit_purge_token (id INTEGER PRIMARY KEY);"
+  "CREATE TABLE IF NOT EXISTS audit_checkpoint ("
+  " seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL,"
+  " epoch INTEGER NOT NULL, prev_hash TEXT NOT NULL, seal TEXT NOT NULL,"
+  " detail TEXT, row_hash TEXT NOT NULL, first_seq INTEGER NOT NULL,"
+  " purged_at_ms INTEGER NOT NULL);"
   "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit"
   " BEGIN SELECT RAISE (ABORT, 'audit rows are append-only'); END;"
   "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit"
-  " BEGIN SELECT RAISE (ABORT, 'audit rows are append-only'); END;";
-
-/* The canonical order; also the column order of AUDIT_COLUMNS, with
- * row_hash after them. */
-enum {
-  C_SEQ, C_TIME, C_EVENT, C_INVITE, C_UID, C_STAFF, C_BOOKING, C_RCPTS,
-  C_REPLY, C_ERROR_CODE, C_FIELD, C_DETAIL, C_LANG, C_TEMPLATE, C_LINK,
-  C_NOTICE, C_TEMPLATE_SHA, C_SIGNATURE, C_MESSAGE, C_PREV, N_CANON,
-  C_ROW_HASH = N_CANON
-};
-
-#define AUDIT_COLUMNS \
-  "seq, time_ms, event, invite_id, peer_uid, staff, booking, recipients," \
-  " smtp_reply, error_code, field, detail, lang, template_name," \
-  " link_sha256, notice_sha256, template_sha256, signature_sha256," \
-  " message_sha256, prev_hash, row_hash"
+  " WHEN NOT EXISTS (SELECT 1 FROM audit_purge_token)"
+  " BEGIN SELECT RAISE (ABORT, 'audit rows are append-only'); END;"
+  "CREATE TRIGGER IF NOT EXISTS audit_checkpoint_no_update BEFORE UPDATE"
+  " ON audit_checkpoint"
+  " BEGIN SELECT RAISE (ABORT, 'audit checkpoints are append-only'); END;"
+  "CREATE TRIGGER IF NOT EXISTS audit_checkpoint_no_delete BEFORE DELETE"
+  " ON audit_checkpoint"
+  " BEGIN SELECT RAISE (ABORT, 'audit checkpoints are append-only'); END;";
 
 static const char *const audit_insert_sql =
   "INSERT INTO audit (" AUDIT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
-  " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
+  " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
+  " ?22, ?23, ?24)";
 
 /* Where each text value lives in an AuditRecord / AuditRow; -1 for the
  * integers and the ones handled apart. */
@@ -84,8 +98,8 @@ static const struct {
   glong rec, row;
 } audit_text[N_CANON + 1] = {
   [C_SEQ] = { -1, -1 }, [C_TIME] = { -1, -1 },
-  [C_EVENT] = { -1, ROW (event) }, [C_INVITE] = { REC (invite_id),
-                                                  ROW (invite_id) },
+  [C_EVENT] = { -1, ROW (event) },
+  [C_INVITE] = { REC (invite_id), ROW (invite_id) },
   [C_UID] = { -1, -1 },
   [C_STAFF] = { REC (staff), ROW (staff) },
   [C_BOOKING] = { REC (booking), ROW (booking) },
@@ -101,6 +115,9 @@ static const struct {
   [C_TEMPLATE_SHA] = { REC (template_sha256), ROW (template_sha256) },
   [C_SIGNATURE] = { REC (signature_sha256), ROW (signature_sha256) },
   [C_MESSAGE] = { REC (message_sha256), ROW (message_sha256) },
+  [C_ORG_UNIT] = { REC (org_unit), ROW (org_unit) },
+  [C_EPOCH] = { -1, -1 },
+  [C_SEAL] = { -1, ROW (seal) },
   [C_PREV] = { -1, ROW (prev_hash) },
   [C_ROW_HASH] = { -1, ROW (row_hash) },
 };
@@ -119,17 +136,8 @@ static const char *const audit_event_names[AUDIT_N_EVENTS] = {
   [AUDIT_FAILED] = "failed",
   [AUDIT_EXPIRED] = "expired",
   [AUDIT_RECOVERED] = "recovered",
-};
-
-struct Audit {
-  sqlite3 *db;
-  sqlite3_stmt *insert;
-  GMutex lock;              /* guards everything below and the insert */
-  gint64 last_seq;
-  char last_hash[65];
-  gboolean head_intact;
-  AuditClock clock;
-  gpointer clock_data;
+  [AUDIT_SEALED] = "sealed",
+  [AUDIT_PURGED] = "purged",
 };
 
 const char *
@@ -149,7 +157,7 @@ audit_event_from_name (const char *name)
   return -1;
 }
 
-static gboolean
+gboolean
 audit_fail (sqlite3 *db, GError **error, const char *what)
 {
   g_set_error (error, AUDIT_ERROR, AUDIT_ERROR_IO, "audit %s: %s (%d)", what,
@@ -158,7 +166,7 @@ audit_fail (sqlite3 *db, GError **error, const char *what)
 }
 
 /* Re-labels a DbError as AUDIT_ERROR_IO: callers see one domain. */
-static gboolean
+gboolean
 audit_from_db (GError *db_error, GError **error)
 {
   g_set_error (error, AUDIT_ERROR, AUDIT_ERROR_IO, "audit: %s",
@@ -167,7 +175,7 @@ audit_from_db (GError *db_error, GError **error)
   return FALSE;
 }
 
-static gboolean
+gboolean
 audit_exec (sqlite3 *db, const char *sql, GError **error)
 {
   GError *local = NULL;
@@ -175,12 +183,37 @@ audit_exec (sqlite3 *db, const char *sql, GError **error)
   return db_exec (db, sql, &local) || audit_from_db (local, error);
 }
 
+gboolean
+audit_broken (GError **error, const char *fmt, ...)
+{
+  g_autofree char *msg = NULL;
+  va_list ap;
+
+  va_start (ap, fmt);
+  msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_set_error_literal (error, AUDIT_ERROR, AUDIT_ERROR_BROKEN, msg);
+  return FALSE;
+}
+
 /* ---- hashing --------------------------------------------------------- */
+
+void
+audit_hex (const guint8 *b, gsize n, char *out)
+{
+  static const char hex[] = "0123456789abcdef";
+
+  for (gsize i = 0; i < n; i++)
+    {
+      out[2 * i] = hex[b[i] >> 4];
+      out[2 * i + 1] = hex[b[i] & 0xf];
+    }
+  out[2 * n] = '\0';
+}
 
 void
 audit_sha256_hex (const void *data, gsize len, char out[65])
 {
-  static const char hex[] = "0123456789abcdef";
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
 
@@ -190,20 +223,8 @@ audit_sha256_hex (const void *data, gsize len, char out[65])
   out[0] = '\0';
   if (!EVP_Digest (data, len, md, &n, EVP_sha256 (), NULL) || n != 32)
     return;
-  for (unsigned int i = 0; i < n; i++)
-    {
-      out[2 * i] = hex[md[i] >> 4];
-      out[2 * i + 1] = hex[md[i] & 0xf];
-    }
-  out[64] = '\0';
+  audit_hex (md, 32, out);
 }
-
-/* The values of one row in canonical order; v[i] NULL = SQL NULL. */
-typedef struct {
-  const char *v[N_CANON];
-  gsize len[N_CANON];
-  char seq[24], time[24], uid[24];
-} AuditCanon;
 
 static void
 audit_canon_set (AuditCanon *c, int i, const char *s)
@@ -212,23 +233,30 @@ audit_canon_set (AuditCanon *c, int i, const char *s)
   c->len[i] = s != NULL ? strlen (s) : 0;
 }
 
-/* FALSE only when OpenSSL failed (see audit_sha256_hex). */
-static gboolean
+/* Streams the fields into SHA-256 without building the encoding. */
+gboolean
 audit_canon_hash (const AuditCanon *c, char out[65])
 {
-  g_autoptr (GByteArray) buf = g_byte_array_new ();
+  guint8 md[32];
+  unsigned int n = 0;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
+  gboolean ok = ctx != NULL && EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL);
 
-  for (int i = 0; i < N_CANON; i++)
+  for (int i = 0; ok && i < N_CANON; i++)
     {
-      guint32 n = c->v[i] != NULL ? (guint32) c->len[i] : 0xFFFFFFFFu;
-      guint8 be[4] = { n >> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff };
+      guint32 len = c->v[i] != NULL ? (guint32) c->len[i] : 0xFFFFFFFFu;
+      guint8 be[4] = { len >> 24, (len >> 16) & 0xff, (len >> 8) & 0xff,
+                       len & 0xff };
 
-      g_byte_array_append (buf, be, 4);
-      if (c->v[i] != NULL)
-        g_byte_array_append (buf, (const guint8 *) c->v[i], c->len[i]);
+      ok = EVP_DigestUpdate (ctx, be, 4)
+           && (c->v[i] == NULL || EVP_DigestUpdate (ctx, c->v[i], c->len[i]));
     }
-  audit_sha256_hex (buf->data, buf->len, out);
-  return out[0] != '\0';
+  ok = ok && EVP_DigestFinal_ex (ctx, md, &n) && n == 32;
+  EVP_MD_CTX_free (ctx);
+  out[0] = '\0';
+  if (ok)
+    audit_hex (md, 32, out);
+  return ok;
 }
 
 static void
@@ -242,6 +270,8 @@ audit_canon_from_record (AuditCanon *c, const AuditRecord *rec, gint64 seq,
   audit_canon_set (c, C_TIME, c->time);
   audit_canon_set (c, C_EVENT, audit_event_name (rec->event));
   audit_canon_set (c, C_UID, rec->peer_uid >= 0 ? c->uid : NULL);
+  audit_canon_set (c, C_EPOCH, NULL);
+  audit_canon_set (c, C_SEAL, NULL);
   audit_canon_set (c, C_PREV, prev);
   for (int i = 0; i < N_CANON; i++)
     if (audit_text[i].rec >= 0)
@@ -251,7 +281,7 @@ audit_canon_from_record (AuditCanon *c, const AuditRecord *rec, gint64 seq,
 
 /* From a statement selecting AUDIT_COLUMNS.  Integers come back as the
  * same decimal text we hashed; the pointers live until the next step. */
-static void
+void
 audit_canon_from_stmt (AuditCanon *c, sqlite3_stmt *st)
 {
   for (int i = 0; i < N_CANON; i++)
@@ -265,34 +295,7 @@ audit_canon_from_stmt (AuditCanon *c, sqlite3_stmt *st)
     }
 }
 
-/* ---- opening for append ---------------------------------------------- */
-
-static gboolean
-audit_schema (sqlite3 *db, GError **error)
-{
-  g_autofree char *sql = g_strdup_printf (
-    "%s PRAGMA user_version=%d;", audit_schema_sql, AUDIT_SCHEMA_VERSION);
-  sqlite3_stmt *st = NULL;
-  gint64 version = -1;
-
-  if (!audit_exec (db, "BEGIN IMMEDIATE", error))
-    return FALSE;
-  if (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &st, NULL)
-      == SQLITE_OK && sqlite3_step (st) == SQLITE_ROW)
-    version = sqlite3_column_int64 (st, 0);
-  sqlite3_finalize (st);
-  if (version < 0 || version > AUDIT_SCHEMA_VERSION)
-    g_set_error (error, AUDIT_ERROR, AUDIT_ERROR_IO,
-                 "audit schema version %" G_GINT64_FORMAT " not supported",
-                 version);
-  else if (audit_exec (db, sql, error) && audit_exec (db, "COMMIT", error))
-    return TRUE;
-  if (!sqlite3_get_autocommit (db))
-    audit_exec (db, "ROLLBACK", NULL);
-  return FALSE;
-}
-
-static gboolean
+gboolean
 audit_is_hex64 (const char *s)
 {
   if (s == NULL || strlen (s) != 64)
@@ -300,6 +303,72 @@ audit_is_hex64 (const char *s)
   for (const char *p = s; *p != '\0'; p++)
     if (!g_ascii_isxdigit (*p) || g_ascii_isupper (*p))
       return FALSE;
+  return TRUE;
+}
+
+/* ---- opening for append ---------------------------------------------- */
+
+static gint64
+audit_user_version (sqlite3 *db)
+{
+  sqlite3_stmt *st = NULL;
+  gint64 version = -1;
+
+  if (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &st, NULL)
+      == SQLITE_OK && sqlite3_step (st) == SQLITE_ROW)
+    version = sqlite3_column_int64 (st, 0);
+  sqlite3_finalize (st);
+  return version;
+}
+
+/* Version 1 (before seals) hashed fewer fields: its rows cannot verify
+ * under this encoding, so such a file is refused, never mixed. */
+static gboolean
+audit_schema (sqlite3 *db, GError **error)
+{
+  g_autofree char *sql = g_strdup_printf (
+    "%s PRAGMA user_version=%d;", audit_schema_sql, AUDIT_SCHEMA_VERSION);
+  gint64 version;
+
+  if (!audit_exec (db, "BEGIN IMMEDIATE", error))
+    return FALSE;
+  version = audit_user_version (db);
+  if (version != 0 && version != AUDIT_SCHEMA_VERSION)
+    g_set_error (error, AUDIT_ERROR, AUDIT_ERROR_IO,
+                 "audit schema version %" G_GINT64_FORMAT " not supported"
+                 " (this build writes version %d): move the file aside",
+                 version, AUDIT_SCHEMA_VERSION);
+  else if (audit_exec (db, sql, error) && audit_exec (db, "COMMIT", error))
+    return TRUE;
+  if (!sqlite3_get_autocommit (db))
+    audit_exec (db, "ROLLBACK", NULL);
+  return FALSE;
+}
+
+/* The newest seal's epoch, from the chain or else the newest
+ * checkpoint; -1 when there is none. */
+static gint64
+audit_last_epoch (sqlite3 *db)
+{
+  sqlite3_stmt *st = NULL;
+  gint64 e = -1;
+
+  if (sqlite3_prepare_v2 (db, "SELECT max (e) FROM (SELECT max (epoch) AS e"
+                          " FROM audit UNION ALL SELECT max (epoch)"
+                          " FROM audit_checkpoint)", -1, &st, NULL)
+      == SQLITE_OK && sqlite3_step (st) == SQLITE_ROW
+      && sqlite3_column_type (st, 0) != SQLITE_NULL)
+    e = sqlite3_column_int64 (st, 0);
+  sqlite3_finalize (st);
+  return e;
+}
+
+/* When every row was purged, the chain continues from the checkpoint. */
+static gboolean
+audit_load_checkpoint_head (Audit *a, GError **error)
+{
+  if (!audit_checkpoint_head (a->db, &a->last_seq, a->last_hash))
+    return audit_fail (a->db, error, "read checkpoint");
   return TRUE;
 }
 
@@ -319,6 +388,7 @@ audit_load_head (Audit *a, GError **error)
   a->last_seq = 0;
   memcpy (a->last_hash, AUDIT_ZERO_HASH, 65);
   a->head_intact = TRUE;
+  a->next_epoch = audit_last_epoch (a->db) + 1;
   if (sqlite3_prepare_v2 (a->db, "SELECT " AUDIT_COLUMNS
                           " FROM audit ORDER BY seq DESC LIMIT 1", -1, &st,
                           NULL) != SQLITE_OK)
@@ -336,20 +406,63 @@ audit_load_head (Audit *a, GError **error)
       memcpy (a->last_hash, audit_is_hex64 (stored) ? stored : hash, 65);
     }
   sqlite3_finalize (st);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+  if (rc == SQLITE_DONE)
+    return audit_load_checkpoint_head (a, error);
+  if (rc != SQLITE_ROW)
     return audit_fail (a->db, error, "read head");
   return TRUE;
 }
 
-Audit *
-audit_open (const char *path, GError **error)
+char *
+audit_lock_path (const char *path)
 {
-  g_autoptr (Audit) a = NULL;
+  return g_strconcat (path, ".lock", NULL);
+}
+
+/* One writer per file; see the header comment. */
+static gboolean
+audit_take_lock (Audit *a, GError **error)
+{
+  g_autofree char *lp = audit_lock_path (a->path);
+  int saved;
+
+  a->lock_fd = open (lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (a->lock_fd >= 0 && flock (a->lock_fd, LOCK_EX | LOCK_NB) == 0)
+    return TRUE;
+  saved = errno;
+  g_set_error (error, AUDIT_ERROR, AUDIT_ERROR_IO, "audit %s: %s", lp,
+               saved == EWOULDBLOCK
+                 ? "in use by another writer (is invitemaild running?)"
+                 : g_strerror (saved));
+  return FALSE;
+}
+
+/* Keeps -wal and -shm after close, for readers that cannot create them
+ * (header comment); journal_size_limit keeps the kept WAL small. */
+static gboolean
+audit_persist_wal (sqlite3 *db, GError **error)
+{
+  int on = 1;
+  g_autofree char *sql = g_strdup_printf ("PRAGMA journal_size_limit=%d",
+                                          AUDIT_WAL_LIMIT);
+
+  if (sqlite3_file_control (db, "main", SQLITE_FCNTL_PERSIST_WAL, &on)
+      != SQLITE_OK)
+    return audit_fail (db, error, "persist wal");
+  return audit_exec (db, sql, error);
+}
+
+static Audit *
+audit_open_common (const char *path, GError **error)
+{
+  g_autoptr (Audit) a = g_new0 (Audit, 1);
   GError *local = NULL;
 
-  g_return_val_if_fail (path != NULL, NULL);
-  a = g_new0 (Audit, 1);
   g_mutex_init (&a->lock);
+  a->lock_fd = -1;
+  a->path = g_strdup (path);
+  if (!audit_take_lock (a, error))
+    return NULL;
   a->db = db_open (path, &local);
   if (a->db == NULL)
     {
@@ -359,6 +472,7 @@ audit_open (const char *path, GError **error)
   /* REPLACE deletes rows without firing delete triggers unless
    * recursive_triggers is on; we never use REPLACE, but be safe. */
   if (!audit_exec (a->db, "PRAGMA recursive_triggers=ON", error)
+      || !audit_persist_wal (a->db, error)
       || !audit_schema (a->db, error) || !audit_load_head (a, error))
     return NULL;
   if (sqlite3_prepare_v3 (a->db, audit_insert_sql, -1,
@@ -371,6 +485,13 @@ audit_open (const char *path, GError **error)
   return g_steal_pointer (&a);
 }
 
+Audit *
+audit_open (const char *path, GError **error)
+{
+  g_return_val_if_fail (path != NULL, NULL);
+  return audit_open_common (path, error);
+}
+
 void
 audit_close (Audit *a)
 {
@@ -378,6 +499,12 @@ audit_close (Audit *a)
     return;
   sqlite3_finalize (a->insert);
   sqlite3_close_v2 (a->db);
+  audit_key_wipe (&a->ks.key);
+  if (a->lock_fd >= 0)
+    close (a->lock_fd);
+  g_free (a->path);
+  g_free (a->key_path);
+  g_free (a->group);
   g_mutex_clear (&a->lock);
   g_free (a);
 }
@@ -407,7 +534,7 @@ audit_set_clock (Audit *a, AuditClock clock, gpointer data)
 
 static gboolean
 audit_insert (Audit *a, const AuditCanon *c, gint64 seq, gint64 time_ms,
-              gint64 uid, const char *hash, GError **error)
+              gint64 uid, gint64 epoch, const char *hash, GError **error)
 {
   sqlite3_stmt *st = a->insert;
   int rc;
@@ -418,6 +545,8 @@ audit_insert (Audit *a, const AuditCanon *c, gint64 seq, gint64 time_ms,
   sqlite3_bind_int64 (st, C_TIME + 1, time_ms);
   if (uid >= 0)
     sqlite3_bind_int64 (st, C_UID + 1, uid);
+  if (epoch >= 0)
+    sqlite3_bind_int64 (st, C_EPOCH + 1, epoch);
   sqlite3_bind_text (st, C_ROW_HASH + 1, hash, -1, SQLITE_STATIC);
   rc = sqlite3_step (st);
   if (rc != SQLITE_DONE)
@@ -427,46 +556,84 @@ audit_insert (Audit *a, const AuditCanon *c, gint64 seq, gint64 time_ms,
   return rc == SQLITE_DONE;
 }
 
+/* One row of a batch: hash it onto *prev, insert it, move *prev on. */
 static gboolean
-audit_append_locked (Audit *a, const AuditRecord *rec, GError **error)
+audit_add_row (Audit *a, const AuditRecord *rec, gint64 seq, gint64 now,
+               char prev[65], GError **error)
 {
-  gint64 seq = a->last_seq + 1;
-  gint64 now = a->clock != NULL ? a->clock (a->clock_data)
-                                : g_get_real_time () / 1000;
+  gboolean sealed = rec->event == AUDIT_SEALED;
+  char mac[65];
   AuditCanon c;
   char hash[65];
 
-  audit_canon_from_record (&c, rec, seq, now, a->last_hash);
+  audit_canon_from_record (&c, rec, seq, now, prev);
+  if (sealed)
+    {
+      g_snprintf (c.epoch, sizeof c.epoch, "%" G_GINT64_FORMAT, a->next_epoch);
+      audit_seal_mac (&a->ks.key, seq, a->next_epoch, now, prev, mac);
+      audit_canon_set (&c, C_EPOCH, c.epoch);
+      audit_canon_set (&c, C_SEAL, mac);
+    }
   if (!audit_canon_hash (&c, hash))
     {
       g_set_error_literal (error, AUDIT_ERROR, AUDIT_ERROR_IO,
                            "audit: SHA-256 failed");
       return FALSE;
     }
+  if (!audit_insert (a, &c, seq, now, rec->peer_uid,
+                     sealed ? a->next_epoch : -1, hash, error))
+    return FALSE;
+  memcpy (prev, hash, 65);
+  return TRUE;
+}
+
+gboolean
+audit_append_locked (Audit *a, const AuditRecord *recs, guint n,
+                     GError **error)
+{
+  gint64 now = a->clock != NULL ? a->clock (a->clock_data)
+                                : g_get_real_time () / 1000;
+  char prev[65];
+  guint i;
+
+  memcpy (prev, a->last_hash, 65);
   if (!audit_exec (a->db, "BEGIN IMMEDIATE", error))
     return FALSE;
-  if (!audit_insert (a, &c, seq, now, rec->peer_uid, hash, error)
-      || !audit_exec (a->db, "COMMIT", error))
+  for (i = 0; i < n; i++)
+    if (!audit_add_row (a, &recs[i], a->last_seq + 1 + i, now, prev, error))
+      break;
+  if (i < n || !audit_exec (a->db, "COMMIT", error))
     {
       if (!sqlite3_get_autocommit (a->db))
         audit_exec (a->db, "ROLLBACK", NULL);
       return FALSE;
     }
-  /* Only a committed row moves the head. */
-  a->last_seq = seq;
-  memcpy (a->last_hash, hash, 65);
+  /* Only a committed batch moves the head. */
+  a->last_seq += n;
+  memcpy (a->last_hash, prev, 65);
   return TRUE;
+}
+
+gboolean
+audit_append_batch (Audit *a, const AuditRecord *recs, guint n,
+                    GError **error)
+{
+  g_autoptr (GMutexLocker) locker = NULL;
+
+  g_return_val_if_fail (a != NULL && (recs != NULL || n == 0), FALSE);
+  for (guint i = 0; i < n; i++)
+    g_return_val_if_fail ((guint) recs[i].event < AUDIT_SEALED, FALSE);
+  if (n == 0)
+    return TRUE;
+  locker = g_mutex_locker_new (&a->lock);
+  return audit_append_locked (a, recs, n, error);
 }
 
 gboolean
 audit_append (Audit *a, const AuditRecord *rec, GError **error)
 {
-  g_autoptr (GMutexLocker) locker = NULL;
-
-  g_return_val_if_fail (a != NULL && rec != NULL, FALSE);
-  g_return_val_if_fail ((guint) rec->event < AUDIT_N_EVENTS, FALSE);
-  locker = g_mutex_locker_new (&a->lock);
-  return audit_append_locked (a, rec, error);
+  g_return_val_if_fail (rec != NULL, FALSE);
+  return audit_append_batch (a, rec, 1, error);
 }
 
 /* ---- reading --------------------------------------------------------- */
@@ -481,9 +648,8 @@ audit_row_free (AuditRow *r)
       g_free (G_STRUCT_MEMBER (char *, r, audit_text[i].row));
   g_free (r);
 }
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (AuditRow, audit_row_free)
 
-static AuditRow *
+AuditRow *
 audit_row_from_stmt (sqlite3_stmt *st)
 {
   AuditRow *r = g_new0 (AuditRow, 1);
@@ -492,6 +658,8 @@ audit_row_from_stmt (sqlite3_stmt *st)
   r->time_ms = sqlite3_column_int64 (st, C_TIME);
   r->peer_uid = sqlite3_column_type (st, C_UID) == SQLITE_NULL
                   ? -1 : sqlite3_column_int64 (st, C_UID);
+  r->epoch = sqlite3_column_type (st, C_EPOCH) == SQLITE_NULL
+               ? -1 : sqlite3_column_int64 (st, C_EPOCH);
   for (int i = 0; i <= C_ROW_HASH; i++)
     if (audit_text[i].row >= 0)
       G_STRUCT_MEMBER (char *, r, audit_text[i].row) =
@@ -499,155 +667,3 @@ audit_row_from_stmt (sqlite3_stmt *st)
   return r;
 }
 
-/* A read-only connection and one statement on it. */
-static sqlite3 *
-audit_open_read (const char *path, const char *sql, sqlite3_stmt **st,
-                 GError **error)
-{
-  GError *local = NULL;
-  sqlite3 *db = db_open_readonly (path, &local);
-
-  if (db == NULL)
-    {
-      audit_from_db (local, error);
-      return NULL;
-    }
-  if (sqlite3_prepare_v2 (db, sql, -1, st, NULL) != SQLITE_OK)
-    {
-      audit_fail (db, error, "read");
-      sqlite3_close_v2 (db);
-      return NULL;
-    }
-  return db;
-}
-
-/*
- * Filters are bound parameters in one fixed statement, never pasted
- * SQL.  The time window is since_ms <= time_ms < until_ms.  The read
- * transaction lasts while fn runs: keep fn quick (LIBS.md 6, a long
- * reader starves WAL checkpoints).
- */
-gboolean
-audit_read (const char *path, const AuditFilter *f, AuditRowFunc fn,
-            gpointer data, GError **error)
-{
-  static const AuditFilter all = { NULL, NULL, 0, 0 };
-  sqlite3_stmt *st = NULL;
-  sqlite3 *db;
-  int rc;
-
-  g_return_val_if_fail (path != NULL && fn != NULL, FALSE);
-  f = f != NULL ? f : &all;
-  db = audit_open_read (path, "SELECT " AUDIT_COLUMNS " FROM audit"
-                        " WHERE (?1 IS NULL OR invite_id = ?1)"
-                        " AND (?2 IS NULL OR event = ?2)"
-                        " AND (?3 = 0 OR time_ms >= ?3)"
-                        " AND (?4 = 0 OR time_ms < ?4) ORDER BY seq",
-                        &st, error);
-  if (db == NULL)
-    return FALSE;
-  sqlite3_bind_text (st, 1, f->invite_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 2, f->event, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (st, 3, f->since_ms);
-  sqlite3_bind_int64 (st, 4, f->until_ms);
-  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
-    {
-      g_autoptr (AuditRow) row = audit_row_from_stmt (st);
-      if (!fn (row, data))
-        {
-          rc = SQLITE_DONE;
-          break;
-        }
-    }
-  if (rc != SQLITE_DONE)
-    audit_fail (db, error, "read");
-  sqlite3_finalize (st);
-  sqlite3_close_v2 (db);
-  return rc == SQLITE_DONE;
-}
-
-/* ---- verify ---------------------------------------------------------- */
-
-static gboolean
-audit_broken (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-audit_broken (GError **error, const char *fmt, ...)
-{
-  g_autofree char *msg = NULL;
-  va_list ap;
-
-  va_start (ap, fmt);
-  msg = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  g_set_error_literal (error, AUDIT_ERROR, AUDIT_ERROR_BROKEN, msg);
-  return FALSE;
-}
-
-/*
- * Checks one row against the one before: sequence, link, own hash,
- * event name, in that order so the message says what most likely
- * happened.  On success prev gets this row's hash.
- */
-static gboolean
-audit_verify_row (sqlite3_stmt *st, gint64 expect, char prev[65],
-                  GError **error)
-{
-  gint64 seq = sqlite3_column_int64 (st, C_SEQ);
-  const char *stored;
-  AuditCanon c;
-  char hash[65];
-
-  if (seq > expect + 1)
-    return audit_broken (error, "rows %" G_GINT64_FORMAT "-%" G_GINT64_FORMAT
-                         " missing (deleted)", expect, seq - 1);
-  if (seq == expect + 1)
-    return audit_broken (error, "row %" G_GINT64_FORMAT " missing (deleted)",
-                         expect);
-  if (seq != expect)
-    return audit_broken (error, "row %" G_GINT64_FORMAT ": out of sequence",
-                         seq);
-  if (g_strcmp0 ((const char *) sqlite3_column_text (st, C_PREV), prev) != 0)
-    return audit_broken (error, "row %" G_GINT64_FORMAT ": previous-hash link"
-                         " broken (inserted or deleted)", seq);
-  audit_canon_from_stmt (&c, st);
-  audit_canon_hash (&c, hash);
-  stored = (const char *) sqlite3_column_text (st, C_ROW_HASH);
-  if (hash[0] == '\0' || g_strcmp0 (stored, hash) != 0)
-    return audit_broken (error, "row %" G_GINT64_FORMAT ": hash mismatch"
-                         " (changed)", seq);
-  if (audit_event_from_name ((const char *) sqlite3_column_text (st, C_EVENT))
-      < 0)
-    return audit_broken (error, "row %" G_GINT64_FORMAT ": unknown event",
-                         seq);
-  memcpy (prev, hash, 65);
-  return TRUE;
-}
-
-gboolean
-audit_verify (const char *path, gint64 *n_rows, GError **error)
-{
-  sqlite3_stmt *st = NULL;
-  sqlite3 *db;
-  char prev[65];
-  gint64 n = 0;
-  gboolean ok = TRUE;
-  int rc;
-
-  g_return_val_if_fail (path != NULL, FALSE);
-  memcpy (prev, AUDIT_ZERO_HASH, 65);
-  db = audit_open_read (path, "SELECT " AUDIT_COLUMNS
-                        " FROM audit ORDER BY seq", &st, error);
-  if (db == NULL)
-    return FALSE;
-  while (ok && (rc = sqlite3_step (st)) == SQLITE_ROW)
-    if ((ok = audit_verify_row (st, n + 1, prev, error)))
-      n++;
-  if (ok && rc != SQLITE_DONE)
-    ok = audit_fail (db, error, "verify");
-  sqlite3_finalize (st);
-  sqlite3_close_v2 (db);
-  if (n_rows != NULL)
-    *n_rows = n;
-  return ok;
-}

@@ -1,11 +1,21 @@
 /*
  * cli_audit.c - the audit review commands.  See cli_audit.h.
  *
+ * A table of commands (smtpctl's shape): list, show, export, verify,
+ * head and report only read, through a read-only connection that works
+ * for a compliance user with no write access (audit_read.c); init is
+ * the one command that writes (the first key and seal) and is run once
+ * by the administrator, as the daemon's user, with the daemon stopped.
+ *
  * Output formats: `list` and `show` print one aligned line per row for
  * a person; `export --format csv` writes RFC 4180 CSV (every field
  * quoted, quotes doubled, CRLF rows) and `--format jsonl` one JSON
  * object per line.  Values come from the audit file, which only the
  * daemon writes, but they are escaped all the same.
+ *
+ * verify never calls rows after the last seal sealed: it prints them as
+ * the unsealed tail.  Exit 0 means every check that could be made held
+ * (the words say which); 1 names the first broken row.
  */
 #include "cli_audit.h"
 
@@ -24,27 +34,50 @@ typedef struct {
   char *event;
   char *since;
   char *until;
+  char *booking;
+  char *staff;
+  char *recipient;
   char *format;
+  char *key;
+  char *key_file;
+  char *month;
+  Config *cfg;              /* loaded when -c or the default exists */
 } AuditOptions;
 
+static void
+options_clear (AuditOptions *o)
+{
+  char **s[] = { &o->db, &o->config, &o->invite, &o->event, &o->since,
+                 &o->until, &o->booking, &o->staff, &o->recipient,
+                 &o->format, &o->key, &o->key_file, &o->month };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (s); i++)
+    g_clear_pointer (s[i], g_free);
+  g_clear_pointer (&o->cfg, config_free);
+}
+
+/* The audit file: --db, else audit_db of -c FILE or the default config. */
 static char *
-default_db (const AuditOptions *o, GError **error)
+default_db (AuditOptions *o, GError **error)
 {
   const char *path = o->config;
-  g_autoptr (Config) cfg = NULL;
 
+  /* With --db, the default configuration is not needed (and may not be
+   * readable by compliance); -c still gives key_file, group, interval. */
+  if (path == NULL && o->db == NULL
+      && g_file_test (CONFIG_DEFAULT_PATH, G_FILE_TEST_EXISTS))
+    path = CONFIG_DEFAULT_PATH;
+  if (path != NULL && (o->cfg = config_load_public (path, error)) == NULL)
+    return NULL;
   if (o->db != NULL)
     return g_strdup (o->db);
-  if (path == NULL && g_file_test (CONFIG_DEFAULT_PATH, G_FILE_TEST_EXISTS))
-    path = CONFIG_DEFAULT_PATH;
-  if (path == NULL)
+  if (o->cfg == NULL)
     {
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
                    "no audit file: give --db PATH or -c CONFIG");
       return NULL;
     }
-  cfg = config_load_public (path, error);
-  return cfg ? g_strdup (cfg->audit_db) : NULL;
+  return g_strdup (o->cfg->audit_db);
 }
 
 /* Accepts RFC 3339 / ISO 8601 with offset, or a plain date (UTC). */
@@ -76,28 +109,34 @@ format_time (gint64 ms)
 
 #define S(x) ((x) ? (x) : "")
 
+static void
+print_field (const char *name, const char *value, gboolean quote)
+{
+  if (value != NULL)
+    printf (quote ? " %s=\"%s\"" : " %s=%s", name, value);
+}
+
 static gboolean
 print_row (const AuditRow *r, gpointer data)
 {
   g_autofree char *t = format_time (r->time_ms);
 
-  printf ("%6" G_GINT64_FORMAT " %s %-17s %-20s", r->seq, t, r->event, S (r->invite_id));
+  printf ("%6" G_GINT64_FORMAT " %s %-17s %-20s", r->seq, t, r->event,
+          S (r->invite_id));
   if (r->peer_uid >= 0)
     printf (" uid=%" G_GINT64_FORMAT, r->peer_uid);
-  if (r->staff)
-    printf (" staff=%s", r->staff);
-  if (r->booking)
-    printf (" booking=%s", r->booking);
-  if (r->recipients)
-    printf (" rcpt=%s", r->recipients);
-  if (r->error_code)
-    printf (" error=%s", r->error_code);
-  if (r->field)
-    printf (" field=%s", r->field);
-  if (r->smtp_reply)
-    printf (" reply=\"%s\"", r->smtp_reply);
-  if (r->detail)
-    printf (" detail=\"%s\"", r->detail);
+  print_field ("staff", r->staff, FALSE);
+  print_field ("booking", r->booking, FALSE);
+  print_field ("unit", r->org_unit, TRUE);
+  print_field ("rcpt", r->recipients, FALSE);
+  print_field ("template", r->template_name, FALSE);
+  print_field ("lang", r->lang, FALSE);
+  print_field ("error", r->error_code, FALSE);
+  print_field ("field", r->field, FALSE);
+  print_field ("reply", r->smtp_reply, TRUE);
+  print_field ("detail", r->detail, TRUE);
+  if (r->epoch >= 0)
+    printf (" epoch=%" G_GINT64_FORMAT, r->epoch);
   if (r->notice_sha256)
     printf (" notice=%.12s", r->notice_sha256);
   if (r->message_sha256)
@@ -106,33 +145,67 @@ print_row (const AuditRow *r, gpointer data)
   return TRUE;
 }
 
+/* Export columns: the first 21 keep their order for older readers. */
 static const char *const columns[] = {
   "seq", "time", "event", "invite_id", "peer_uid", "staff", "booking",
   "recipients", "smtp_reply", "error_code", "field", "detail", "lang",
   "template", "link_sha256", "notice_sha256", "template_sha256",
-  "signature_sha256", "message_sha256", "prev_hash", "row_hash", NULL
+  "signature_sha256", "message_sha256", "prev_hash", "row_hash",
+  "org_unit", "epoch", "seal", "time_ms", NULL
 };
+/* JSON numbers rather than strings: */
+#define IS_NUMBER(i) ((i) == 0 || (i) == 4 || (i) == 22 || (i) == 24)
+
+static char *
+int_or_null (gint64 v)
+{
+  return v >= 0 ? g_strdup_printf ("%" G_GINT64_FORMAT, v) : NULL;
+}
 
 /* The row's values in the order of columns[]; (transfer full) */
 static GPtrArray *
 row_values (const AuditRow *r)
 {
   GPtrArray *v = g_ptr_array_new_with_free_func (g_free);
+  const char *const text[] = {
+    r->staff, r->booking, r->recipients, r->smtp_reply, r->error_code,
+    r->field, r->detail, r->lang, r->template_name, r->link_sha256,
+    r->notice_sha256, r->template_sha256, r->signature_sha256,
+    r->message_sha256, r->prev_hash, r->row_hash, r->org_unit
+  };
 
-  g_ptr_array_add (v, g_strdup_printf ("%" G_GINT64_FORMAT, r->seq));
+  g_ptr_array_add (v, int_or_null (r->seq));
   g_ptr_array_add (v, format_time (r->time_ms));
   g_ptr_array_add (v, g_strdup (r->event));
   g_ptr_array_add (v, g_strdup (r->invite_id));
-  g_ptr_array_add (v, r->peer_uid >= 0 ? g_strdup_printf ("%" G_GINT64_FORMAT, r->peer_uid)
-                   : NULL);
-  const char *const more[] = { r->staff, r->booking, r->recipients, r->smtp_reply,
-                               r->error_code, r->field, r->detail, r->lang,
-                               r->template_name, r->link_sha256, r->notice_sha256,
-                               r->template_sha256, r->signature_sha256,
-                               r->message_sha256, r->prev_hash, r->row_hash };
-  for (gsize i = 0; i < G_N_ELEMENTS (more); i++)
-    g_ptr_array_add (v, g_strdup (more[i]));
+  g_ptr_array_add (v, int_or_null (r->peer_uid));
+  for (gsize i = 0; i < G_N_ELEMENTS (text); i++)
+    g_ptr_array_add (v, g_strdup (text[i]));
+  g_ptr_array_add (v, int_or_null (r->epoch));
+  g_ptr_array_add (v, g_strdup (r->seal));
+  g_ptr_array_add (v, int_or_null (r->time_ms));
   return v;
+}
+
+/* RFC 4180: every field quoted, quotes doubled, CRLF line ends. */
+static void
+csv_line (const char *const *fields, guint n)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_string_append (out, i ? ",\"" : "\"");
+      for (const char *p = S (fields[i]); *p; p++)
+        {
+          if (*p == '"')
+            g_string_append_c (out, '"');
+          g_string_append_c (out, *p);
+        }
+      g_string_append_c (out, '"');
+    }
+  g_string_append (out, "\r\n");
+  fwrite (out->str, 1, out->len, stdout);
 }
 
 static gboolean
@@ -140,16 +213,7 @@ print_csv (const AuditRow *r, gpointer data)
 {
   g_autoptr (GPtrArray) v = row_values (r);
 
-  for (guint i = 0; i < v->len; i++)
-    {
-      const char *s = g_ptr_array_index (v, i);
-      g_autoptr (GString) q = g_string_new ("\"");
-      for (const char *p = S (s); *p; p++)
-        g_string_append (q, *p == '"' ? "\"\"" : (char[]) { *p, 0 });
-      g_string_append_c (q, '"');
-      printf ("%s%s", i ? "," : "", q->str);
-    }
-  printf ("\r\n");
+  csv_line ((const char *const *) v->pdata, v->len);
   return TRUE;
 }
 
@@ -161,7 +225,7 @@ json_string (GString *out, const char *s)
     {
       if (*p == '"' || *p == '\\')
         g_string_append_printf (out, "\\%c", *p);
-      else if (*p < 0x20)
+      else if (*p < 0x20 || *p == 0x7f)
         g_string_append_printf (out, "\\u%04x", *p);
       else
         g_string_append_c (out, (char) *p);
@@ -181,34 +245,35 @@ print_jsonl (const AuditRow *r, gpointer data)
       g_string_append_printf (out, "%s\"%s\":", i ? "," : "", columns[i]);
       if (s == NULL)
         g_string_append (out, "null");
-      else if (i == 0 || (i == 4 && s != NULL))
+      else if (IS_NUMBER (i))
         g_string_append (out, s);
       else
         json_string (out, s);
     }
-  g_string_append (out, "}");
-  printf ("%s\n", out->str);
+  g_string_append (out, "}\n");
+  fwrite (out->str, 1, out->len, stdout);
   return TRUE;
 }
 
+static gboolean
+fill_filter (const AuditOptions *o, AuditFilter *f)
+{
+  *f = (AuditFilter) { .invite_id = o->invite, .event = o->event,
+                       .booking = o->booking, .staff = o->staff,
+                       .recipient = o->recipient };
+  if (parse_time (o->since, &f->since_ms) && parse_time (o->until, &f->until_ms))
+    return TRUE;
+  fprintf (stderr, "invitemail audit: --since/--until take RFC 3339 time"
+           " or YYYY-MM-DD\n");
+  return FALSE;
+}
+
 static int
-do_read (const char *db, const AuditOptions *o, AuditRowFunc fn)
+read_rows (const char *db, const AuditFilter *f, AuditRowFunc fn, gpointer data)
 {
   g_autoptr (GError) error = NULL;
-  AuditFilter f = { .invite_id = o->invite, .event = o->event };
 
-  if (!parse_time (o->since, &f.since_ms) || !parse_time (o->until, &f.until_ms))
-    {
-      fprintf (stderr, "invitemail audit: --since/--until take RFC 3339 time or YYYY-MM-DD\n");
-      return EXIT_USAGE;
-    }
-  if (fn == print_csv)
-    {
-      for (guint i = 0; columns[i]; i++)
-        printf ("%s\"%s\"", i ? "," : "", columns[i]);
-      printf ("\r\n");
-    }
-  if (!audit_read (db, &f, fn, NULL, &error))
+  if (!audit_read (db, f, fn, data, &error))
     {
       fprintf (stderr, "invitemail audit: %s\n", error->message);
       return exit_code_for_error (error);
@@ -217,19 +282,260 @@ do_read (const char *db, const AuditOptions *o, AuditRowFunc fn)
 }
 
 static int
-do_verify (const char *db)
+do_read (const char *db, const AuditOptions *o, AuditRowFunc fn)
+{
+  AuditFilter f;
+
+  if (!fill_filter (o, &f))
+    return EXIT_USAGE;
+  if (fn == print_csv)
+    csv_line (columns, g_strv_length ((char **) columns));
+  return read_rows (db, &f, fn, NULL);
+}
+
+/* ---- verify, head, init ------------------------------------------------ */
+
+static void
+verify_say_seals (const AuditVerifyReport *rep, gboolean keyed)
+{
+  if (rep->n_seals == 0 && rep->checkpoint_seq == 0)
+    printf ("audit verify: NO SEALS: no row is protected by a seal"
+            " (run `invitemail audit init` once)\n");
+  else if (!keyed)
+    printf ("audit verify: seals NOT checked (no --key): %" G_GINT64_FORMAT
+            " seal rows present\n", rep->n_seals);
+  else
+    {
+      printf ("audit verify: seals ok: %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
+              " checked with the key of epoch %" G_GINT64_FORMAT "\n",
+              rep->seals_checked, rep->n_seals, rep->key_epoch);
+      if (rep->key_epoch > 0)
+        printf ("audit verify: seals before epoch %" G_GINT64_FORMAT " NOT"
+                " checked: only the initial key (epoch 0) checks them\n",
+                rep->key_epoch);
+    }
+}
+
+static void
+verify_say (const AuditVerifyReport *rep, gboolean keyed)
+{
+  gint64 sealed = MAX (rep->last_seal_seq, rep->checkpoint_seq);
+
+  if (rep->checkpoint_seq > 0)
+    {
+      g_autofree char *t = format_time (rep->checkpoint_time_ms);
+      printf ("audit verify: rows 1-%" G_GINT64_FORMAT " were purged (retention),"
+              " sealed through %s; the chain continues from that checkpoint\n",
+              rep->checkpoint_seq, t);
+    }
+  printf ("audit verify: chain intact: %" G_GINT64_FORMAT " rows (%"
+          G_GINT64_FORMAT "-%" G_GINT64_FORMAT "), every link and hash holds\n",
+          rep->n_rows, rep->first_seq, rep->last_seq);
+  verify_say_seals (rep, keyed);
+  if (sealed > 0)
+    printf ("audit verify: sealed through row %" G_GINT64_FORMAT "\n", sealed);
+  if (rep->last_seq > sealed)
+    printf ("audit verify: UNSEALED TAIL: rows %" G_GINT64_FORMAT "-%"
+            G_GINT64_FORMAT " come after the last seal and are not yet"
+            " protected\n", sealed + 1, rep->last_seq);
+}
+
+static int
+do_verify (const char *db, const AuditOptions *o)
 {
   g_autoptr (GError) error = NULL;
-  gint64 n = 0;
+  AuditVerifyReport rep;
+  AuditKey key;
+  gboolean ok;
 
-  if (!audit_verify (db, &n, &error))
+  if (o->key != NULL && !audit_key_read (o->key, &key, &error))
+    {
+      fprintf (stderr, "invitemail audit: %s\n", error->message);
+      return EXIT_NOINPUT;
+    }
+  ok = audit_verify_full (db, o->key ? &key : NULL, &rep, &error);
+  audit_key_wipe (&key);
+  if (!ok)
     {
       printf ("audit verify: FAILED: %s\n", error->message);
       return exit_code_for_error (error);
     }
-  printf ("audit verify: ok, %" G_GINT64_FORMAT " rows, chain intact\n", n);
+  verify_say (&rep, o->key != NULL);
   return EXIT_OK;
 }
+
+static int
+do_head (const char *db)
+{
+  g_autoptr (GError) error = NULL;
+  char hash[65];
+  gint64 seq = 0;
+
+  if (!audit_read_head (db, &seq, hash, &error))
+    {
+      fprintf (stderr, "invitemail audit: %s\n", error->message);
+      return exit_code_for_error (error);
+    }
+  printf ("%" G_GINT64_FORMAT " %s\n", seq, hash);
+  return EXIT_OK;
+}
+
+static int
+do_init (const char *db, const AuditOptions *o)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_path_get_dirname (db);
+  g_autofree char *beside = g_build_filename (dir, "audit.key", NULL);
+  AuditSealConfig sc = { .key_file = beside };
+  char hex[65];
+
+  if (o->cfg != NULL)
+    sc = (AuditSealConfig) { o->cfg->audit_key_file, o->cfg->audit_group, 0 };
+  if (o->key_file != NULL)
+    sc.key_file = o->key_file;
+  if (!audit_init (db, &sc, hex, &error))
+    {
+      fprintf (stderr, "invitemail audit init: %s\n", error->message);
+      return exit_code_for_error (error);
+    }
+  printf ("audit init: first seal written; the daemon's key is %s.\n"
+          "The initial key follows, shown this once.  Keep it OFF this host"
+          " (e.g. on paper in\nthe compliance safe); `invitemail audit verify"
+          " --key FILE` needs it in FILE:\n%s\n", sc.key_file, hex);
+  explicit_bzero (hex, sizeof hex);
+  return EXIT_OK;
+}
+
+/* ---- report ------------------------------------------------------------ */
+
+typedef struct {
+  GHashTable *events;       /* event -> count */
+  GHashTable *refusals;     /* error code -> count */
+  GPtrArray *look;          /* lines that need a look */
+  gint64 last_seal_ms;      /* 0 = none yet */
+  gint64 gap_ms;            /* a gap longer than this is reported */
+  gint64 n_gaps;
+} Report;
+
+static void
+report_count (GHashTable *h, const char *key)
+{
+  gpointer n = g_hash_table_lookup (h, key);
+
+  g_hash_table_insert (h, g_strdup (key), GINT_TO_POINTER (GPOINTER_TO_INT (n) + 1));
+}
+
+static void
+report_seal (Report *rp, const AuditRow *r)
+{
+  if (rp->last_seal_ms != 0 && r->time_ms - rp->last_seal_ms > rp->gap_ms)
+    {
+      g_autofree char *a = format_time (rp->last_seal_ms);
+      g_autofree char *b = format_time (r->time_ms);
+      g_ptr_array_add (rp->look, g_strdup_printf (
+        "gap between seals: %s to %s (%" G_GINT64_FORMAT " min; the daemon"
+        " was not running or not sealing)", a, b,
+        (r->time_ms - rp->last_seal_ms) / 60000));
+      rp->n_gaps++;
+    }
+  rp->last_seal_ms = r->time_ms;
+}
+
+static gboolean
+report_row (const AuditRow *r, gpointer data)
+{
+  static const char *const needs_look[] = {
+    "failed", "expired", "rejected", "duplicate_request", "recovered",
+    "config_refused", "deferred", "purged"
+  };
+  Report *rp = data;
+
+  report_count (rp->events, r->event);
+  if (g_strcmp0 (r->event, "rejected") == 0)
+    report_count (rp->refusals, S (r->error_code));
+  if (g_strcmp0 (r->event, "sealed") == 0)
+    report_seal (rp, r);
+  for (gsize i = 0; i < G_N_ELEMENTS (needs_look); i++)
+    if (g_strcmp0 (r->event, needs_look[i]) == 0)
+      {
+        g_autofree char *t = format_time (r->time_ms);
+        g_ptr_array_add (rp->look, g_strdup_printf (
+          "row %" G_GINT64_FORMAT " %s %s %s%s%s%s%s%s", r->seq, t, r->event,
+          S (r->invite_id), r->error_code ? " error=" : "", S (r->error_code),
+          r->smtp_reply ? " reply=\"" : "", S (r->smtp_reply),
+          r->smtp_reply ? "\"" : ""));
+      }
+  return TRUE;
+}
+
+static void
+report_print_counts (const char *title, GHashTable *h)
+{
+  g_autoptr (GList) keys = g_list_sort (g_hash_table_get_keys (h),
+                                        (GCompareFunc) strcmp);
+
+  printf ("%s\n", title);
+  if (keys == NULL)
+    printf ("  (none)\n");
+  for (GList *l = keys; l != NULL; l = l->next)
+    printf ("  %-20s %d\n", (char *) l->data,
+            GPOINTER_TO_INT (g_hash_table_lookup (h, l->data)));
+}
+
+static gboolean
+month_range (const char *month, gint64 *since, gint64 *until)
+{
+  int y, m;
+  char extra;
+
+  if (month == NULL || sscanf (month, "%4d-%2d%c", &y, &m, &extra) != 2
+      || strlen (month) != 7 || m < 1 || m > 12 || y < 1970)
+    return FALSE;
+  g_autoptr (GDateTime) a = g_date_time_new_utc (y, m, 1, 0, 0, 0);
+  g_autoptr (GDateTime) b = a ? g_date_time_add_months (a, 1) : NULL;
+  if (b == NULL)
+    return FALSE;
+  *since = g_date_time_to_unix (a) * 1000;
+  *until = g_date_time_to_unix (b) * 1000;
+  return TRUE;
+}
+
+static int
+do_report (const char *db, const AuditOptions *o)
+{
+  Report rp = { .gap_ms = 2 * 900 * 1000 };
+  AuditFilter f = { 0 };
+  int rc;
+
+  if (!month_range (o->month, &f.since_ms, &f.until_ms))
+    {
+      fprintf (stderr, "invitemail audit: report needs --month YYYY-MM\n");
+      return EXIT_USAGE;
+    }
+  if (o->cfg != NULL)
+    rp.gap_ms = 2 * (gint64) o->cfg->audit_seal_interval * 1000;
+  rp.events = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  rp.refusals = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  rp.look = g_ptr_array_new_with_free_func (g_free);
+  rc = read_rows (db, &f, report_row, &rp);
+  if (rc == EXIT_OK)
+    {
+      printf ("audit report for %s (UTC)\n", o->month);
+      report_print_counts ("events:", rp.events);
+      report_print_counts ("refusals by code:", rp.refusals);
+      printf ("needs a look (%u; %" G_GINT64_FORMAT " gap(s) between seals"
+              " longer than %" G_GINT64_FORMAT " s):\n", rp.look->len,
+              rp.n_gaps, rp.gap_ms / 1000);
+      for (guint i = 0; i < rp.look->len; i++)
+        printf ("  %s\n", (char *) g_ptr_array_index (rp.look, i));
+    }
+  g_hash_table_unref (rp.events);
+  g_hash_table_unref (rp.refusals);
+  g_ptr_array_unref (rp.look);
+  return rc;
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
 
 static int
 dispatch (const char *cmd, AuditOptions *o, int argc, char **argv, const char *db)
@@ -238,6 +544,7 @@ dispatch (const char *cmd, AuditOptions *o, int argc, char **argv, const char *d
     return do_read (db, o, print_row);
   if (strcmp (cmd, "show") == 0 && argc == 1)
     {
+      g_free (o->invite);
       o->invite = g_strdup (argv[0]);
       return do_read (db, o, print_row);
     }
@@ -251,10 +558,30 @@ dispatch (const char *cmd, AuditOptions *o, int argc, char **argv, const char *d
       return EXIT_USAGE;
     }
   if (strcmp (cmd, "verify") == 0 && argc == 0)
-    return do_verify (db);
+    return do_verify (db, o);
+  if (strcmp (cmd, "head") == 0 && argc == 0)
+    return do_head (db);
+  if (strcmp (cmd, "report") == 0 && argc == 0)
+    return do_report (db, o);
   fprintf (stderr, "invitemail audit: unknown command or wrong arguments (try --help)\n");
   return EXIT_USAGE;
 }
+
+static const char description[] =
+  "Commands:\n"
+  "  list                 rows, filtered by the options\n"
+  "  show ID              one invite's whole story\n"
+  "  export               --format csv (RFC 4180) or jsonl (JSON Lines)\n"
+  "  verify [--key FILE]  every row, link and trigger; with the initial key\n"
+  "                       kept off the host, every seal too\n"
+  "  head                 the newest row's seq and hash, to keep elsewhere\n"
+  "  report --month YYYY-MM  counts by outcome and what needs a look\n"
+  "  init                 (administrator, daemon stopped, once) make the\n"
+  "                       first key, print it, write the first seal\n"
+  "\n"
+  "All but init only read, and work without write access to the folder.\n"
+  "verify exits 0 when every check it could make held (it names the rows\n"
+  "after the last seal as the unsealed tail) and 1 naming the first bad row.";
 
 int
 cli_audit_main (int argc, char **argv)
@@ -269,46 +596,45 @@ cli_audit_main (int argc, char **argv)
     { "event", 0, 0, G_OPTION_ARG_STRING, &o.event, "Only this event (accepted, sent, ...)", "EVENT" },
     { "since", 0, 0, G_OPTION_ARG_STRING, &o.since, "Rows at or after TIME", "TIME" },
     { "until", 0, 0, G_OPTION_ARG_STRING, &o.until, "Rows before TIME", "TIME" },
+    { "booking", 0, 0, G_OPTION_ARG_STRING, &o.booking, "Only rows of this booking", "REF" },
+    { "staff", 0, 0, G_OPTION_ARG_STRING, &o.staff, "Only rows of this staff id", "ID" },
+    { "recipient", 0, 0, G_OPTION_ARG_STRING, &o.recipient, "Only rows naming this address", "ADDR" },
     { "format", 0, 0, G_OPTION_ARG_STRING, &o.format, "export: csv (default) or jsonl", "FMT" },
+    { "key", 0, 0, G_OPTION_ARG_FILENAME, &o.key, "verify: the initial key (kept off the host)", "FILE" },
+    { "key-file", 0, 0, G_OPTION_ARG_FILENAME, &o.key_file, "init: the daemon's key file (default: key_file of the config)", "FILE" },
+    { "month", 0, 0, G_OPTION_ARG_STRING, &o.month, "report: the month", "YYYY-MM" },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
     { NULL }
   };
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("list|show ID|export|verify - review the audit log");
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("COMMAND - review the audit log");
   g_autofree char *db = NULL;
   int rc;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
-  g_option_context_set_description (ctx,
-    "Read-only.  verify checks every row's hash and its link to the row before;\n"
-    "it exits 0 when the chain is intact and 1 naming the first bad row.");
+  g_option_context_set_description (ctx, description);
   if (!g_option_context_parse (ctx, &argc, &argv, &error) || (argc < 2 && !version))
     {
       fprintf (stderr, "invitemail audit: %s (try --help)\n",
                error ? error->message : "a command is needed");
+      options_clear (&o);
       return EXIT_USAGE;
     }
   if (version)
     {
       printf ("%s\n", INVITEMAIL_VERSION_TEXT);
+      options_clear (&o);
       return EXIT_OK;
     }
   if ((db = default_db (&o, &error)) == NULL)
-    {
-      fprintf (stderr, "invitemail audit: %s\n", error->message);
-      return exit_code_for_error (error);
-    }
-  if (!g_file_test (db, G_FILE_TEST_IS_REGULAR))
-    {
-      fprintf (stderr, "invitemail audit: %s: no such audit file\n", db);
-      return EXIT_NOINPUT;
-    }
-  rc = dispatch (argv[1], &o, argc - 2, argv + 2, db);
-  g_free (o.db);
-  g_free (o.config);
-  g_free (o.invite);
-  g_free (o.event);
-  g_free (o.since);
-  g_free (o.until);
-  g_free (o.format);
+    rc = (fprintf (stderr, "invitemail audit: %s\n", error->message),
+          exit_code_for_error (error));
+  else if (strcmp (argv[1], "init") == 0 && argc == 2)
+    rc = do_init (db, &o);
+  else if (!g_file_test (db, G_FILE_TEST_IS_REGULAR))
+    rc = (fprintf (stderr, "invitemail audit: %s: no such audit file\n", db),
+          EXIT_NOINPUT);
+  else
+    rc = dispatch (argv[1], &o, argc - 2, argv + 2, db);
+  options_clear (&o);
   return rc;
 }

@@ -38,12 +38,14 @@ static const char *const known_keys[] = {
   "daemon.audit_db", "daemon.client_timeout",
   "organisation.name", "organisation.from", "organisation.envelope_from",
   "organisation.message_id_domain", "organisation.dpo_email",
-  "organisation.slogan",
+  "organisation.slogan", "organisation.unit",
+  "audit.seal_interval", "audit.retention_days", "audit.key_file",
+  "audit.group",
   "invite.templates_dir", "invite.signatures_dir", "invite.default_lang",
   "invite.link_hosts", "invite.max_recipients", "invite.to_header",
   "transport.type", "transport.outbox_dir",
   "smtp.host", "smtp.port", "smtp.tls", "smtp.ca_file", "smtp.auth_user",
-  "smtp.auth_password_file", "smtp.helo_name", "smtp.timeout",
+  "smtp.auth_password_file", "smtp.helo_name", "smtp.timeout", "smtp.connections",
   "retry.first_delay", "retry.max_delay", "retry.max_age",
   NULL
 };
@@ -78,6 +80,9 @@ config_free (Config *cfg)
   g_free (cfg->message_id_domain);
   g_free (cfg->dpo_email);
   g_free (cfg->slogan);
+  g_free (cfg->org_unit);
+  g_free (cfg->audit_key_file);
+  g_free (cfg->audit_group);
   g_free (cfg->templates_dir);
   g_free (cfg->signatures_dir);
   g_free (cfg->default_lang);
@@ -131,9 +136,12 @@ config_new_defaults (const char *base_dir)
   cfg->smtp_tls = TLS_STARTTLS;
   cfg->smtp_helo_name = g_strdup (g_get_host_name ());
   cfg->smtp_timeout_ms = 60 * 1000;
+  cfg->smtp_connections = 2;
   cfg->retry_first_delay = 60;
   cfg->retry_max_delay = 15 * 60;
   cfg->retry_max_age = 24 * 3600;
+  cfg->audit_seal_interval = 900;
+  cfg->audit_retention_days = 1830;
   return cfg;
 }
 
@@ -384,7 +392,8 @@ read_organisation (GKeyFile *kf, Config *cfg, GError **error)
       || !get_string (kf, "organisation", "message_id_domain",
                       &cfg->message_id_domain, error)
       || !get_string (kf, "organisation", "dpo_email", &cfg->dpo_email, error)
-      || !get_string (kf, "organisation", "slogan", &cfg->slogan, error))
+      || !get_string (kf, "organisation", "slogan", &cfg->slogan, error)
+      || !get_string (kf, "organisation", "unit", &cfg->org_unit, error))
     return FALSE;
   if (!check_mailbox ("organisation", "from", &cfg->from, error)
       || !check_mailbox ("organisation", "dpo_email", &cfg->dpo_email, error))
@@ -513,7 +522,8 @@ read_transport (GKeyFile *kf, const char *dir, Config *cfg, GError **error)
       || !get_path (kf, dir, "smtp", "auth_password_file",
                     &cfg->smtp_auth_password_file, error)
       || !get_string (kf, "smtp", "helo_name", &cfg->smtp_helo_name, error)
-      || !get_uint (kf, "smtp", "timeout", 1, SMTP_TIMEOUT_MAX_S, &timeout_s, error))
+      || !get_uint (kf, "smtp", "timeout", 1, SMTP_TIMEOUT_MAX_S, &timeout_s, error)
+      || !get_uint (kf, "smtp", "connections", 1, 16, &cfg->smtp_connections, error))
     return FALSE;
   cfg->transport = (TransportType) type;
   cfg->smtp_tls = (TlsMode) tls;
@@ -532,7 +542,7 @@ check_smtp (Config *cfg, gboolean read_secrets, GError **error)
   if (cfg->smtp_tls == TLS_NONE && !config_host_is_loopback (cfg->smtp_host))
     return fail (error, CONFIG_ERROR_VALUE, "smtp", "tls",
                  "none is allowed only toward a loopback relay "
-                 "(localhost, 127.0.0.1, ::1)");
+                 "(localhost or 127.0.0.0/8)");
   if (cfg->smtp_auth_user != NULL && strlen (cfg->smtp_auth_user) > AUTH_FIELD_MAX)
     return fail (error, CONFIG_ERROR_VALUE, "smtp", "auth_user",
                  "longer than 255 bytes");
@@ -561,6 +571,33 @@ read_retry (GKeyFile *kf, Config *cfg, GError **error)
   return TRUE;
 }
 
+static void
+default_key_file (Config *cfg)
+{
+  g_autofree char *db_dir = NULL;
+
+  if (cfg->audit_key_file != NULL)
+    return;
+  db_dir = g_path_get_dirname (cfg->audit_db);
+  cfg->audit_key_file = g_build_filename (db_dir, "audit.key", NULL);
+}
+
+/* [audit]: the key file defaults to audit.key beside audit_db, so the
+ * daemon's state stays together. */
+static gboolean
+read_audit (GKeyFile *kf, const char *dir, Config *cfg, GError **error)
+{
+  if (!get_uint (kf, "audit", "seal_interval", 1, 24 * 3600,
+                 &cfg->audit_seal_interval, error)
+      || !get_uint (kf, "audit", "retention_days", 0, 100 * 366,
+                    &cfg->audit_retention_days, error)
+      || !get_path (kf, dir, "audit", "key_file", &cfg->audit_key_file, error)
+      || !get_string (kf, "audit", "group", &cfg->audit_group, error))
+    return FALSE;
+  default_key_file (cfg);
+  return TRUE;
+}
+
 Config *
 config_defaults (void)
 {
@@ -569,6 +606,7 @@ config_defaults (void)
 
   cfg->envelope_from = g_strdup (cfg->from);
   cfg->message_id_domain = g_strdup (strrchr (cfg->from, '@') + 1);
+  default_key_file (cfg);
   return cfg;
 }
 
@@ -599,7 +637,8 @@ load (const char *path, gboolean read_secrets, GError **error)
       || !read_invite (kf, dir, cfg, error)
       || !read_transport (kf, dir, cfg, error)
       || !check_smtp (cfg, read_secrets, error)
-      || !read_retry (kf, cfg, error))
+      || !read_retry (kf, cfg, error)
+      || !read_audit (kf, dir, cfg, error))
     return NULL;
   return g_steal_pointer (&cfg);
 }

@@ -49,6 +49,7 @@ typedef struct {
   char *message_id_domain;    /* default = domain of from */
   char *dpo_email;            /* default "dataskyddsombud@example.org" */
   char *slogan;               /* default "Vård på distans, nära dig" */
+  char *org_unit;             /* key `unit`, default NULL: for the audit */
 
   /* [invite] */
   char *templates_dir;        /* default PKGDATADIR/templates */
@@ -72,11 +73,18 @@ typedef struct {
   Secret smtp_password;       /* read from the file at load */
   char *smtp_helo_name;       /* default: g_get_host_name() */
   guint smtp_timeout_ms;      /* key `timeout` in seconds, default 60 */
+  guint smtp_connections;     /* parallel connections (workers), default 2 */
 
   /* [retry] (seconds) */
   guint retry_first_delay;    /* default 60 */
   guint retry_max_delay;      /* default 900 */
   guint retry_max_age;        /* default 86400 */
+
+  /* [audit] */
+  guint audit_seal_interval;  /* seconds between seals, default 900 */
+  guint audit_retention_days; /* default 1830 (five years); 0 = forever */
+  char *audit_key_file;       /* default audit.key beside audit_db */
+  char *audit_group;          /* default NULL: audit files stay 0600 */
 } Config;
 
 GQuark config_error_quark (void);

@@ -179,6 +179,9 @@ collect_row (const AuditRow *row, gpointer data)
   c->message_sha256 = g_strdup (row->message_sha256);
   c->prev_hash = g_strdup (row->prev_hash);
   c->row_hash = g_strdup (row->row_hash);
+  c->org_unit = g_strdup (row->org_unit);
+  c->epoch = row->epoch;
+  c->seal = g_strdup (row->seal);
   g_ptr_array_add (rows, c);
   return TRUE;
 }
@@ -216,11 +219,13 @@ independent_hash (const AuditRow *r)
   g_autofree char *seq = g_strdup_printf ("%" G_GINT64_FORMAT, r->seq);
   g_autofree char *t = g_strdup_printf ("%" G_GINT64_FORMAT, r->time_ms);
   g_autofree char *uid = g_strdup_printf ("%" G_GINT64_FORMAT, r->peer_uid);
+  g_autofree char *ep = g_strdup_printf ("%" G_GINT64_FORMAT, r->epoch);
   const char *v[] = {
     seq, t, r->event, r->invite_id, r->peer_uid >= 0 ? uid : NULL, r->staff,
     r->booking, r->recipients, r->smtp_reply, r->error_code, r->field,
     r->detail, r->lang, r->template_name, r->link_sha256, r->notice_sha256,
-    r->template_sha256, r->signature_sha256, r->message_sha256, r->prev_hash,
+    r->template_sha256, r->signature_sha256, r->message_sha256, r->org_unit,
+    r->epoch >= 0 ? ep : NULL, r->seal, r->prev_hash,
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (v); i++)
@@ -418,6 +423,7 @@ test_unknown_event_found (void **state)
   forged.time_ms = 1;
   forged.event = (char *) "bogus";
   forged.peer_uid = -1;
+  forged.epoch = -1;
   forged.prev_hash = ROW_AT (rows, 5)->row_hash;
   hash = independent_hash (&forged);
   sql = g_strdup_printf ("INSERT INTO audit (seq, time_ms, event, prev_hash,"
@@ -627,6 +633,436 @@ test_concurrent_appends (void **state)
     assert_int_equal (ROW_AT (rows, i)->seq, i + 1);
 }
 
+/* ---- batches, seals, retention --------------------------------------- */
+
+static void
+test_batch_append (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GPtrArray) rows = NULL;
+  AuditRecord recs[3] = {
+    { .event = AUDIT_ACCEPTED, .invite_id = INV1, .peer_uid = 1000,
+      .org_unit = "Barnkliniken", .recipients = "ann@example.org" },
+    { .event = AUDIT_SENT, .invite_id = INV1, .peer_uid = -1 },
+    { .event = AUDIT_FAILED, .invite_id = INV1, .peer_uid = -1,
+      .smtp_reply = "550 5.1.1 no such user" },
+  };
+  Audit *a = open_with_clock (fx);
+
+  assert_true (audit_append_batch (a, recs, 3, NULL));
+  assert_true (audit_append_batch (a, recs, 0, NULL));
+  append (a, AUDIT_DAEMON_STOP, NULL, NULL);   /* chains onto the batch */
+  audit_close (a);
+  expect_ok (fx->path, 4);
+  rows = read_rows (fx->path, NULL);
+  assert_string_equal (ROW_AT (rows, 0)->org_unit, "Barnkliniken");
+  assert_int_equal (ROW_AT (rows, 0)->epoch, -1);
+  assert_null (ROW_AT (rows, 0)->seal);
+  /* One transaction: the three share the time the batch was taken. */
+  assert_int_equal (ROW_AT (rows, 0)->time_ms, ROW_AT (rows, 2)->time_ms);
+  assert_string_equal (ROW_AT (rows, 3)->prev_hash, ROW_AT (rows, 2)->row_hash);
+}
+
+static void
+test_filters_review (void **state)
+{
+  Fixture *fx = *state;
+  const struct {
+    const char *name;
+    AuditFilter f;
+    guint expect;
+  } cases[] = {
+    { "booking", { .booking = "BK-7" }, 4 },
+    { "staff", { .staff = "SE0000000000-test" }, 6 },
+    { "recipient exact", { .recipient = "bo@example.com" }, 2 },
+    { "recipient any case", { .recipient = "BO@Example.COM" }, 2 },
+    { "recipient part is no match", { .recipient = "o@example.com" }, 0 },
+    { "booking and event", { .booking = "BK-7", .event = "sent" }, 1 },
+  };
+
+  write_six (fx);
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++)
+    {
+      g_autoptr (GPtrArray) rows = read_rows (fx->path, &cases[c].f);
+      if (rows->len != cases[c].expect)
+        fail_msg ("case '%s': %u rows, expected %u", cases[c].name, rows->len,
+                  cases[c].expect);
+    }
+}
+
+static char *
+key_path (Fixture *fx)
+{
+  return g_build_filename (fx->dir, "audit.key", NULL);
+}
+
+/* audit init, then a sealing Audit on the fixture clock. */
+static Audit *
+init_sealing (Fixture *fx, AuditKey *k0, guint retention_days)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *kp = key_path (fx);
+  g_autofree char *k0_file = g_build_filename (fx->dir, "k0", NULL);
+  AuditSealConfig sc = { .key_file = kp, .retention_days = retention_days };
+  char hex[65];
+  Audit *a;
+
+  if (!audit_init (fx->path, &sc, hex, &error))
+    fail_msg ("init: %s", error->message);
+  assert_true (g_file_set_contents (k0_file, hex, -1, NULL));
+  assert_true (audit_key_read (k0_file, k0, NULL));
+  assert_int_equal (k0->epoch, 0);
+  a = audit_open_sealing (fx->path, &sc, &error);
+  if (a == NULL)
+    fail_msg ("open sealing: %s", error->message);
+  assert_true (audit_sealing (a));
+  audit_set_clock (a, fixed_clock, fx);
+  return a;
+}
+
+static void
+seal (Audit *a)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!audit_seal (a, &error))
+    fail_msg ("seal: %s", error->message);
+}
+
+static void
+verify_key (const char *path, const AuditKey *k, AuditVerifyReport *rep)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!audit_verify_full (path, k, rep, &error))
+    fail_msg ("verify --key: %s", error->message);
+}
+
+static void
+expect_broken_key (const char *path, const AuditKey *k, const char *what,
+                   const char *needle)
+{
+  g_autoptr (GError) error = NULL;
+  AuditVerifyReport rep;
+
+  if (audit_verify_full (path, k, &rep, &error))
+    fail_msg ("case '%s': verify passed", what);
+  if (strstr (error->message, needle) == NULL)
+    fail_msg ("case '%s': message '%s' lacks '%s'", what, error->message,
+              needle);
+}
+
+/* Rows: 1 init seal, 2-3, 4 seal, 5-6, 7 seal, 8 (unsealed tail). */
+static Audit *
+write_sealed (Fixture *fx, AuditKey *k0)
+{
+  Audit *a = init_sealing (fx, k0, 0);
+
+  append (a, AUDIT_ACCEPTED, INV1, NULL);
+  append (a, AUDIT_SENT, INV1, NULL);
+  seal (a);
+  append (a, AUDIT_ACCEPTED, INV2, NULL);
+  append (a, AUDIT_FAILED, INV2, NULL);
+  seal (a);
+  append (a, AUDIT_DAEMON_STOP, NULL, NULL);
+  return a;
+}
+
+static void
+test_seal_verify (void **state)
+{
+  Fixture *fx = *state;
+  g_autofree char *kp = key_path (fx);
+  g_autofree char *text = NULL;
+  AuditVerifyReport rep;
+  AuditKey k0, now;
+  struct stat sb;
+  Audit *a = write_sealed (fx, &k0);
+
+  audit_close (a);
+  verify_key (fx->path, &k0, &rep);
+  assert_int_equal (rep.n_rows, 8);
+  assert_int_equal (rep.n_seals, 3);
+  assert_int_equal (rep.seals_checked, 3);
+  assert_int_equal (rep.last_seal_seq, 7);
+  assert_int_equal (rep.last_seal_epoch, 2);
+  /* The key file: 0600, epoch 3, and not K_0 any more. */
+  assert_int_equal (g_stat (kp, &sb), 0);
+  assert_int_equal (sb.st_mode & 0777, 0600);
+  assert_true (audit_key_read (kp, &now, NULL));
+  assert_int_equal (now.epoch, 3);
+  assert_memory_not_equal (now.key, k0.key, 32);
+  for (int i = 0; i < 3; i++)
+    audit_key_evolve (&k0);
+  assert_memory_equal (now.key, k0.key, 32);
+  assert_true (g_file_get_contents (kp, &text, NULL, NULL));
+  assert_null (strstr (text, "epoch 0"));
+  /* The current key checks the seals of its epoch on: none here. */
+  verify_key (fx->path, &now, &rep);
+  assert_int_equal (rep.seals_checked, 0);
+}
+
+static void
+test_wrong_key (void **state)
+{
+  Fixture *fx = *state;
+  AuditKey k0, other = { 0 };
+
+  audit_close (write_sealed (fx, &k0));
+  memset (other.key, 0x5a, 32);
+  expect_broken_key (fx->path, &other, "wrong key",
+                     "row 1: the key given is not this log's initial key");
+}
+
+/* Recomputes every row hash from seq `from` on with the independent
+ * implementation, as an intruder with write access would. */
+static void
+rechain (const char *path, gint64 from)
+{
+  g_autoptr (GPtrArray) rows = read_rows (path, NULL);
+
+  raw_exec (path, "DROP TRIGGER IF EXISTS audit_no_update");
+  for (guint i = (guint) from - 1; i < rows->len; i++)
+    {
+      AuditRow *r = ROW_AT (rows, i);
+      g_autofree char *h = NULL, *sql = NULL;
+
+      if (i > 0)
+        {
+          g_free (r->prev_hash);
+          r->prev_hash = g_strdup (ROW_AT (rows, i - 1)->row_hash);
+        }
+      h = independent_hash (r);
+      g_free (r->row_hash);
+      r->row_hash = g_strdup (h);
+      sql = g_strdup_printf ("UPDATE audit SET prev_hash = '%s', row_hash ="
+                             " '%s' WHERE seq = %" G_GINT64_FORMAT,
+                             r->prev_hash, h, r->seq);
+      raw_exec (path, sql);
+    }
+  raw_exec (path, "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+                  " BEGIN SELECT RAISE (ABORT, 'audit rows are append-only');"
+                  " END;");
+}
+
+/* Forward security: the intruder holds the current key (epoch 3) and
+ * rewrites row 5 with the whole chain recomputed.  The chain alone and
+ * the current key pass; the initial key finds the seal at row 7. */
+static void
+test_forward_security (void **state)
+{
+  Fixture *fx = *state;
+  g_autofree char *kp = key_path (fx);
+  AuditVerifyReport rep;
+  AuditKey k0, stolen;
+
+  audit_close (write_sealed (fx, &k0));
+  assert_true (audit_key_read (kp, &stolen, NULL));
+  raw_exec (fx->path, "DROP TRIGGER audit_no_update;"
+                      "UPDATE audit SET recipients = 'forged@example.com'"
+                      " WHERE seq = 5;"
+                      "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+                      " BEGIN SELECT RAISE (ABORT, 'audit rows are"
+                      " append-only'); END;");
+  rechain (fx->path, 5);
+  expect_ok (fx->path, 8);
+  verify_key (fx->path, &stolen, &rep);
+  expect_broken_key (fx->path, &k0, "forged before the last seal",
+                     "row 7: seal (epoch 2) does not match: rows 5-7");
+}
+
+/* Seal rows themselves: their fields, and a seal removed with the
+ * chain recomputed (the epochs then jump). */
+static void
+test_seal_tampering (void **state)
+{
+  Fixture *fx = *state;
+  const struct {
+    const char *name;
+    const char *sql;
+    const char *needle;
+  } cases[] = {
+    { "mac changed", "UPDATE audit SET seal = '" ZERO64 "' WHERE seq = 4",
+      "row 4: hash mismatch" },
+    { "epoch changed", "UPDATE audit SET epoch = 5 WHERE seq = 4",
+      "row 4: hash mismatch" },
+    { "seal turned into a plain row",
+      "UPDATE audit SET event = 'sent' WHERE seq = 4", "row 4: hash mismatch" },
+  };
+  AuditKey k0;
+
+  audit_close (write_sealed (fx, &k0));
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++)
+    {
+      g_autofree char *sql = g_strdup_printf ("DROP TRIGGER audit_no_update;"
+                                              " %s", cases[c].sql);
+      copy_file (fx->path, fx->copy);
+      raw_exec (fx->copy, sql);
+      expect_broken_key (fx->copy, &k0, cases[c].name, cases[c].needle);
+      g_unlink (fx->copy);
+    }
+  /* Rechained after the epoch edit: the MAC still gives it away. */
+  copy_file (fx->path, fx->copy);
+  raw_exec (fx->copy, "DROP TRIGGER audit_no_update;"
+                      "UPDATE audit SET epoch = 2 WHERE seq = 4");
+  rechain (fx->copy, 4);
+  expect_broken_key (fx->copy, &k0, "epoch replayed", "row 4: seal");
+}
+
+static void
+test_missing_trigger_reported (void **state)
+{
+  Fixture *fx = *state;
+
+  write_six (fx);
+  copy_file (fx->path, fx->copy);
+  raw_exec (fx->copy, "DROP TRIGGER audit_no_delete");
+  expect_broken (fx->copy, "trigger dropped", "audit_no_delete");
+}
+
+/* A crash after a seal's commit, before the key write: the file still
+ * holds the old epoch; opening catches it up, and seals stay valid. */
+static void
+test_key_catch_up (void **state)
+{
+  Fixture *fx = *state;
+  g_autofree char *kp = key_path (fx);
+  g_autofree char *old = NULL;
+  gsize len = 0;
+  AuditSealConfig sc = { .key_file = kp };
+  AuditVerifyReport rep;
+  AuditKey k0, now;
+  Audit *a = init_sealing (fx, &k0, 0);
+
+  assert_true (g_file_get_contents (kp, &old, &len, NULL));
+  seal (a);
+  audit_close (a);
+  assert_true (g_file_set_contents (kp, old, (gssize) len, NULL));
+  g_chmod (kp, 0600);
+  a = audit_open_sealing (fx->path, &sc, NULL);
+  assert_non_null (a);
+  assert_true (audit_key_read (kp, &now, NULL));
+  assert_int_equal (now.epoch, 2);
+  seal (a);
+  audit_close (a);
+  verify_key (fx->path, &k0, &rep);
+  assert_int_equal (rep.seals_checked, 3);
+  /* A key file others can read is refused. */
+  g_chmod (kp, 0644);
+  assert_null (audit_open_sealing (fx->path, &sc, NULL));
+}
+
+static void
+test_init_refuses_twice (void **state)
+{
+  Fixture *fx = *state;
+  g_autofree char *kp = key_path (fx);
+  g_autoptr (GError) error = NULL;
+  AuditSealConfig sc = { .key_file = kp };
+  AuditKey k0;
+  char hex[65];
+  Audit *a = init_sealing (fx, &k0, 0);
+
+  assert_false (audit_init (fx->path, &sc, hex, &error));
+  assert_non_null (strstr (error->message, "exists"));
+  g_clear_error (&error);
+  g_unlink (kp);
+  /* The daemon holds the file: a second writer is refused. */
+  assert_false (audit_init (fx->path, &sc, hex, &error));
+  assert_non_null (strstr (error->message, "another writer"));
+  audit_close (a);
+}
+
+#define DAY_MS (24 * 3600 * G_GINT64_CONSTANT (1000))
+
+static void
+test_purge (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GPtrArray) rows = NULL;
+  g_autoptr (GError) error = NULL;
+  AuditVerifyReport rep;
+  AuditKey k0;
+  gint64 real = g_get_real_time () / 1000;
+  Audit *a = init_sealing (fx, &k0, 1);
+
+  fx->now_ms = real;
+  append (a, AUDIT_ACCEPTED, INV1, NULL);     /* 2 */
+  append (a, AUDIT_SENT, INV1, NULL);         /* 3 */
+  seal (a);                                   /* 4 */
+  fx->now_ms = real + 3 * DAY_MS;
+  append (a, AUDIT_ACCEPTED, INV2, NULL);     /* 5 */
+  seal (a);                                   /* 6 */
+  append (a, AUDIT_SENT, INV2, NULL);         /* 7 */
+  /* Retention 1 day at real + 2 days: rows 1-4 go, 5-7 stay. */
+  if (!audit_purge (a, real + 2 * DAY_MS, &error))
+    fail_msg ("purge: %s", error->message);
+  seal (a);                                   /* 9, after purged row 8 */
+  audit_close (a);
+  rows = read_rows (fx->path, NULL);
+  assert_int_equal (rows->len, 5);
+  assert_int_equal (ROW_AT (rows, 0)->seq, 5);
+  assert_string_equal (ROW_AT (rows, 3)->event, "purged");
+  assert_non_null (strstr (ROW_AT (rows, 3)->detail, "rows 1-4 purged"));
+  verify_key (fx->path, &k0, &rep);
+  assert_int_equal (rep.checkpoint_seq, 4);
+  assert_int_equal (rep.first_seq, 5);
+  assert_int_equal (rep.last_seal_seq, 9);
+  assert_int_equal (rep.seals_checked, 3);   /* checkpoint, 6, 9 */
+  /* The checkpoint is append-only and bound by hash and MAC. */
+  copy_file (fx->path, fx->copy);
+  raw_exec (fx->copy, "DROP TRIGGER audit_checkpoint_no_update;"
+                      "UPDATE audit_checkpoint SET detail = 'x'");
+  expect_broken_key (fx->copy, &k0, "checkpoint changed",
+                     "purge checkpoint: row 4: hash mismatch");
+  g_unlink (fx->copy);
+  copy_file (fx->path, fx->copy);
+  raw_exec (fx->copy, "DROP TRIGGER audit_checkpoint_no_delete;"
+                      "DELETE FROM audit_checkpoint");
+  expect_broken_key (fx->copy, &k0, "checkpoint deleted", "rows 1-4 missing");
+}
+
+static void
+test_purge_refuses_broken (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) rows = NULL;
+  g_autofree char *kp = key_path (fx);
+  AuditSealConfig sc = { .key_file = kp, .retention_days = 1 };
+  AuditKey k0;
+  Audit *a = init_sealing (fx, &k0, 1);
+
+  fx->now_ms = g_get_real_time () / 1000;
+  append (a, AUDIT_ACCEPTED, INV1, NULL);
+  seal (a);
+  audit_close (a);
+  raw_exec (fx->path, "DROP TRIGGER audit_no_update;"
+                      "UPDATE audit SET staff = 'x' WHERE seq = 2");
+  a = audit_open_sealing (fx->path, &sc, NULL);
+  assert_non_null (a);
+  assert_false (audit_purge (a, fx->now_ms + 5 * DAY_MS, &error));
+  assert_true (g_error_matches (error, AUDIT_ERROR, AUDIT_ERROR_BROKEN));
+  audit_close (a);
+  rows = read_rows (fx->path, NULL);
+  assert_int_equal (ROW_AT (rows, 0)->seq, 1);   /* nothing deleted */
+}
+
+static void
+test_head (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GPtrArray) rows = NULL;
+  char hash[65];
+  gint64 seq = 0;
+
+  write_six (fx);
+  rows = read_rows (fx->path, NULL);
+  assert_true (audit_read_head (fx->path, &seq, hash, NULL));
+  assert_int_equal (seq, 6);
+  assert_string_equal (hash, ROW_AT (rows, 5)->row_hash);
+}
+
 int
 main (void)
 {
@@ -646,6 +1082,18 @@ main (void)
     T (test_reader_beside_writer),
     T (test_missing_file),
     T (test_concurrent_appends),
+    T (test_batch_append),
+    T (test_filters_review),
+    T (test_seal_verify),
+    T (test_wrong_key),
+    T (test_forward_security),
+    T (test_seal_tampering),
+    T (test_missing_trigger_reported),
+    T (test_key_catch_up),
+    T (test_init_refuses_twice),
+    T (test_purge),
+    T (test_purge_refuses_broken),
+    T (test_head),
   };
 #undef T
 
