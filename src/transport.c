@@ -34,8 +34,29 @@
  * RCPT or DATA; every job is TEMPFAIL "AUTH refused: <reply>".  The
  * monitor never logs anything: the AUTH line holds the password.
  *
- * LIMITS: getaddrinfo and connect() have no timeout in libESMTP 1.1.0,
- * so a black-holed relay can block for the kernel's connect timeout.
+ * TLS 1.3 (why a NOOP goes out before libESMTP's EHLO): after the
+ * handshake a TLS 1.3 server sends NewSessionTicket records.  libESMTP
+ * 1.1.0 buffers EHLO, then polls for read and write together; when a
+ * ticket has arrived by then, it takes the read branch first, SSL_read
+ * consumes the ticket and wants more, and siobuf waits for a reply to an
+ * EHLO it never flushed: a stall until the greeting timeout (LIBS.md 2;
+ * 93 of 300 loopback sessions against a fast threaded server).  So in
+ * SMTP_EV_STARTTLS_OK, which libESMTP raises after the handshake and
+ * before it writes EHLO, we send NOOP through the SSL ourselves and read
+ * its reply: the server sent its tickets before it read our NOOP, so
+ * by the time its reply has come every ticket has been consumed, and the
+ * race is gone (0 of 700).  It costs one round trip per TLS 1.3
+ * connection, none for TLS 1.2.  A barrier that fails (no reply within
+ * the timeout, 421, data we did not ask for) cuts the connection: the
+ * jobs are TEMPFAIL and retried.  Tickets a server sent later still
+ * cannot hold a worker past the timeouts.
+ *
+ * Name lookup and connect() have no timeout in libESMTP 1.1.0: both are
+ * bounded in transport_net.c, and libESMTP gets an IPv4 literal.  The
+ * certificate is still checked against the configured name (OpenSSL's
+ * set1_host, SNI from the configuration); libESMTP's own check then sees
+ * the literal and asks through SMTP_EV_WRONG_PEER_CERTIFICATE, answered
+ * from OpenSSL's verify result only.
  */
 #include <stddef.h>
 #include <openssl/ssl.h>
@@ -44,10 +65,15 @@
 #include <auth-client.h>
 #include <libesmtp.h>
 
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "transport_private.h"
@@ -56,6 +82,7 @@
 #define AUTH_FIELD_MAX 255       /* libESMTP's PLAIN plugin buffer, LIBS.md 3 */
 #define FEED_CHUNK (1024 * 1024) /* big chunks: BDAT sends them as they come */
 #define DEFAULT_TIMEOUT_MS 60000
+#define BARRIER_REPLY_MAX 512    /* a NOOP reply longer than this is odd */
 
 struct Transport {
   const Config *cfg;
@@ -72,6 +99,8 @@ typedef struct {
   gboolean auth_pending;    /* AUTH sent, final reply not yet read */
   gboolean auth_ok;         /* 235 to our AUTH */
   gboolean cut;             /* we severed the connection before MAIL */
+  gboolean connected;       /* libESMTP reported SMTP_EV_CONNECT */
+  ConnectWatch *watch;      /* bounds connect(), NULL outside it */
   int fd;                   /* socket under TLS, -1 before the handshake */
   long verify_error;        /* first certificate error, X509_V_OK if none */
   char reason[DELIVERY_REPLY_MAX];       /* first session-level failure */
@@ -155,6 +184,18 @@ attempt_fail (Attempt *a, const char *fmt, ...)
   g_autofree char *text = g_strdup_vprintf (fmt, ap);
   va_end (ap);
   transport_safe_text (a->reason, sizeof a->reason, text, strlen (text));
+}
+
+/* A certificate OpenSSL refused; a name mismatch is said as such. */
+static void
+attempt_fail_verify (Attempt *a, long vfy)
+{
+  gboolean name = vfy == X509_V_ERR_HOSTNAME_MISMATCH
+    || vfy == X509_V_ERR_IP_ADDRESS_MISMATCH;
+
+  attempt_fail (a, "TLS certificate %s (verify error %ld: %s)",
+                name ? "does not name the relay" : "not trusted", vfy,
+                X509_verify_cert_error_string (vfy));
 }
 
 /* ---- the AUTH guard: protocol monitor ---- */
@@ -307,11 +348,8 @@ tls_ctx_new (const Transport *t, Attempt *a)
   if (ctx == NULL)
     return NULL;
   param = SSL_CTX_get0_param (ctx);
+  /* TLS 1.3 is allowed: its ticket stall is handled by tls13_barrier. */
   ok = SSL_CTX_set_min_proto_version (ctx, TLS1_2_VERSION)
-    /* Capped at 1.2 for now: with TLS 1.3, libESMTP 1.1.0 can read the
-     * server's session tickets before flushing EHLO and then wait for a
-     * reply that never comes (LIBS.md 2).  A later issue revisits this. */
-    && SSL_CTX_set_max_proto_version (ctx, TLS1_2_VERSION)
     && (g_hostname_is_ip_address (host)
         ? X509_VERIFY_PARAM_set1_ip_asc (param, host)
         : X509_VERIFY_PARAM_set1_host (param, host, 0))
@@ -325,6 +363,159 @@ tls_ctx_new (const Transport *t, Attempt *a)
   SSL_CTX_set_verify (ctx, SSL_VERIFY_PEER, verify_cb);
   SSL_CTX_set_info_callback (ctx, info_cb);
   return ctx;
+}
+
+static guint
+timeout_of (const Config *cfg)
+{
+  return cfg->smtp_timeout_ms != 0 ? cfg->smtp_timeout_ms : DEFAULT_TIMEOUT_MS;
+}
+
+/* ---- TLS 1.3: the session-ticket barrier (see the file header) ---- */
+
+/* Waits for fd to be ready for events until deadline (monotonic us). */
+static gboolean
+wait_fd (int fd, short events, gint64 deadline)
+{
+  struct pollfd p = { .fd = fd, .events = events };
+
+  for (;;)
+    {
+      gint64 left_ms = (deadline - g_get_monotonic_time () + 999) / 1000;
+      int r;
+
+      if (left_ms <= 0)
+        return FALSE;
+      r = poll (&p, 1, (int) MIN (left_ms, (gint64) G_MAXINT));
+      if (r > 0)
+        return TRUE;
+      if (r == 0 || errno != EINTR)
+        return FALSE;
+    }
+}
+
+/* After an SSL call returned ret <= 0: TRUE when it may be retried. */
+static gboolean
+ssl_wait (SSL *ssl, int ret, gint64 deadline)
+{
+  switch (SSL_get_error (ssl, ret))
+    {
+    case SSL_ERROR_WANT_READ:
+      return wait_fd (SSL_get_fd (ssl), POLLIN, deadline);
+    case SSL_ERROR_WANT_WRITE:
+      return wait_fd (SSL_get_fd (ssl), POLLOUT, deadline);
+    default:
+      return FALSE;
+    }
+}
+
+/* The code of the reply that buf[0..len) completes, 0 while it is not
+ * complete, -1 when it is malformed or followed by more data. */
+static int
+reply_complete (const char *buf, gsize len)
+{
+  gsize start = 0;
+
+  for (gsize i = 0; i < len; i++)
+    {
+      if (buf[i] != '\n')
+        continue;
+      const char *l = buf + start;
+      gsize llen = i + 1 - start;
+      if (llen < 4 || !g_ascii_isdigit (l[0]) || !g_ascii_isdigit (l[1])
+          || !g_ascii_isdigit (l[2]))
+        return -1;
+      if (l[3] != '-')
+        return i + 1 == len ? (l[0] - '0') * 100 + (l[1] - '0') * 10
+                              + (l[2] - '0') : -1;
+      start = i + 1;
+    }
+  return 0;
+}
+
+/* Sends NOOP and reads its reply; its code, or 0 (timeout, closed) or
+ * -1 (malformed, unasked data).  The reply text goes to text. */
+static int
+barrier_exchange (SSL *ssl, gint64 deadline, char *text, gsize max)
+{
+  char buf[BARRIER_REPLY_MAX];
+  gsize len = 0;
+  int n, code = 0;
+
+  while ((n = SSL_write (ssl, "NOOP\r\n", 6)) <= 0)
+    if (!ssl_wait (ssl, n, deadline))
+      return 0;
+  while (code == 0 && len < sizeof buf)
+    {
+      n = SSL_read (ssl, buf + len, (int) (sizeof buf - len));
+      if (n > 0)
+        code = reply_complete (buf, len += n);
+      else if (!ssl_wait (ssl, n, deadline))
+        return 0;                 /* a ticket gives WANT_READ: go on */
+    }
+  transport_safe_text (text, max, buf, len);
+  return code != 0 ? code : -1;
+}
+
+static void
+tls13_barrier (Attempt *a, SSL *ssl)
+{
+  char reply[DELIVERY_REPLY_MAX];
+  gint64 deadline;
+  int code;
+
+  if (ssl == NULL || SSL_version (ssl) < TLS1_3_VERSION)
+    return;
+  deadline = g_get_monotonic_time ()
+    + (gint64) timeout_of (a->t->cfg) * 1000;
+  code = barrier_exchange (ssl, deadline, reply, sizeof reply);
+  if (code > 0 && code != 421)
+    return;
+  if (code == 421)
+    attempt_fail (a, "relay refused the session: %s", reply);
+  else if (code == 0)
+    attempt_fail (a, "TLS 1.3: no reply to NOOP after the handshake");
+  else
+    attempt_fail (a, "TLS 1.3: unexpected data after the handshake");
+  a->cut = TRUE;                  /* nothing more leaves (monitor_write) */
+  shutdown (SSL_get_fd (ssl), SHUT_RDWR);
+}
+
+/*
+ * TCP_NODELAY on the relay connection.  libESMTP writes the message in
+ * 2 KiB pieces; with Nagle on, the last short piece (with the final
+ * dot) waits for the ACK of the one before, which the relay delays by
+ * ~40 ms because it has nothing to say yet: every transaction would
+ * stall that long.  libESMTP does not hand out its socket, so at
+ * SMTP_EV_CONNECT (in the connecting thread, right after connect())
+ * every TCP socket of this process connected to the relay's port gets
+ * TCP_NODELAY; for another worker's relay connection that is the same
+ * right setting, so the scan cannot do harm.
+ */
+static void
+relay_sockets_nodelay (guint port)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      struct sockaddr_storage ss;
+      socklen_t len = sizeof ss;
+      int fd = atoi (name), type = 0, one = 1;
+      socklen_t tlen = sizeof type;
+      guint peer_port = 0;
+
+      if (fd <= 2 || getsockopt (fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0
+          || type != SOCK_STREAM || getpeername (fd, (struct sockaddr *) &ss, &len) != 0)
+        continue;
+      if (ss.ss_family == AF_INET)
+        peer_port = ntohs (((struct sockaddr_in *) &ss)->sin_port);
+      else if (ss.ss_family == AF_INET6)
+        peer_port = ntohs (((struct sockaddr_in6 *) &ss)->sin6_port);
+      if (peer_port == port)
+        setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
 }
 
 /* libESMTP's own checks after the handshake.  *ok starts at 0 and stays
@@ -341,16 +532,20 @@ event_cb (smtp_session_t session, int event, void *arg, ...)
   va_start (ap, arg);
   switch (event)
     {
+    case SMTP_EV_CONNECT:
+      a->connected = TRUE;
+      transport_watch_disarm (a->watch);
+      relay_sockets_nodelay (a->t->cfg->smtp_port);
+      break;
+    case SMTP_EV_STARTTLS_OK:
+      tls13_barrier (a, va_arg (ap, SSL *));
+      break;
     case SMTP_EV_EXTNA_STARTTLS:
       attempt_fail (a, "relay offers no STARTTLS");
       break;
     case SMTP_EV_INVALID_PEER_CERTIFICATE:
-      {
-        long vfy = va_arg (ap, long);
-        attempt_fail (a, "TLS certificate not trusted (verify error %ld: %s)",
-                      vfy, X509_verify_cert_error_string (vfy));
-        break;
-      }
+      attempt_fail_verify (a, va_arg (ap, long));
+      break;
     case SMTP_EV_WRONG_PEER_CERTIFICATE:
       {
         int *ok = va_arg (ap, int *);
@@ -464,8 +659,6 @@ session_set_timeouts (smtp_session_t s, guint ms)
   static const int which[] = { Timeout_GREETING, Timeout_ENVELOPE,
                                Timeout_DATA, Timeout_TRANSFER, Timeout_DATA2 };
 
-  if (ms == 0)
-    ms = DEFAULT_TIMEOUT_MS;
   for (gsize i = 0; i < G_N_ELEMENTS (which); i++)
     smtp_set_timeout (s, which[i] | Timeout_OVERRIDE_RFC2822_MINIMUM, ms);
 }
@@ -475,15 +668,13 @@ session_setup (const Transport *t, smtp_session_t s, Attempt *a,
                SSL_CTX *tls, auth_context_t auth)
 {
   const Config *cfg = t->cfg;
-  g_autofree char *server = g_strdup_printf ("%s:%u", cfg->smtp_host,
-                                             cfg->smtp_port);
   const char *helo = cfg->smtp_helo_name != NULL ? cfg->smtp_helo_name
                                                  : g_get_host_name ();
-  gboolean ok = smtp_set_server (s, server) && smtp_set_hostname (s, helo)
+  gboolean ok = smtp_set_hostname (s, helo)
     && smtp_set_eventcb (s, event_cb, a)
     && smtp_set_monitorcb (s, monitor_cb, a, 0);
 
-  session_set_timeouts (s, cfg->smtp_timeout_ms);
+  session_set_timeouts (s, timeout_of (cfg));
   if (cfg->smtp_tls == TLS_NONE)
     ok = ok && smtp_starttls_enable (s, Starttls_DISABLED);
   else
@@ -520,9 +711,7 @@ attempt_explain (Attempt *a, int err)
   char buf[128];
 
   if (a->verify_error != X509_V_OK)
-    attempt_fail (a, "TLS certificate not trusted (verify error %ld: %s)",
-                  a->verify_error,
-                  X509_verify_cert_error_string (a->verify_error));
+    attempt_fail_verify (a, a->verify_error);
   else if (err == SMTP_ERR_CLIENT_ERROR)
     {
       unsigned long e = ERR_peek_last_error ();
@@ -596,10 +785,43 @@ fail_all (DeliveryJob *jobs, guint n, const gboolean *todo, const char *why)
       transport_job_set (&jobs[i], DELIVERY_TEMPFAIL, 0, why);
 }
 
+/* Runs the session against each resolved address in turn until one
+ * connects; connect() is bounded by one watch over them all.  A second
+ * smtp_start_session after a failed connect is safe: nothing was sent,
+ * so every recipient is still incomplete (LIBS.md 3). */
+static void
+session_run (const Transport *t, smtp_session_t s, Attempt *a,
+             GPtrArray *targets)
+{
+  guint budget = timeout_of (t->cfg);
+  int err = 0;
+
+  a->watch = transport_watch_start (budget);
+  for (guint i = 0; i < targets->len && !a->connected; i++)
+    {
+      g_autofree char *server = g_strdup_printf (
+        "%s:%u", (const char *) g_ptr_array_index (targets, i),
+        t->cfg->smtp_port);
+      if (!smtp_set_server (s, server))
+        break;
+      /* smtp_errno is sticky (LIBS.md 1): a refused call sets it to a
+       * known value, so an old error is never blamed on this session. */
+      smtp_message_transfer_status (NULL);
+      ERR_clear_error ();
+      smtp_start_session (s);
+      err = smtp_errno ();
+    }
+  if (!a->connected && transport_watch_expired (a->watch))
+    attempt_fail (a, "connect timed out after %u ms", budget);
+  attempt_explain (a, err);
+  transport_watch_free (a->watch);
+  a->watch = NULL;
+}
+
 /* Runs one session over the jobs marked in todo. */
 static void
 smtp_deliver (const Transport *t, DeliveryJob *jobs, guint n,
-              const gboolean *todo)
+              const gboolean *todo, GPtrArray *targets)
 {
   Attempt a = { .t = t, .fd = -1, .verify_error = X509_V_OK,
                 .auth_required = t->cfg->smtp_auth_user != NULL };
@@ -620,12 +842,7 @@ smtp_deliver (const Transport *t, DeliveryJob *jobs, guint n,
     fail_all (jobs, n, todo, "SMTP setup failed");
   else
     {
-      /* smtp_errno is sticky (LIBS.md 1): a refused call sets it to a
-       * known value, so an old error is never blamed on this session. */
-      smtp_message_transfer_status (NULL);
-      ERR_clear_error ();
-      smtp_start_session (s);
-      attempt_explain (&a, smtp_errno ());
+      session_run (t, s, &a, targets);
       for (guint i = 0; i < n; i++)
         if (todo[i])
           judge (&feeds[i], &a, &jobs[i]);
@@ -663,8 +880,15 @@ transport_deliver (Transport *t, DeliveryJob *jobs, guint n)
           count++;
         }
     }
-  if (count > 0)
-    smtp_deliver (t, jobs, n, todo);
+  if (count == 0)
+    return;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) targets = transport_resolve (
+    t->cfg->smtp_host, timeout_of (t->cfg), &error);
+  if (targets == NULL)
+    fail_all (jobs, n, todo, error->message);
+  else
+    smtp_deliver (t, jobs, n, todo, targets);
 }
 
 /* ---- set-up ---- */

@@ -23,6 +23,9 @@ fires only the first N times it matches, e.g. "data:451@1".
   drop-in-data        close the connection in the middle of the message data
   stall:SECONDS       wait SECONDS before the greeting
   stall-data:SECONDS  wait SECONDS before answering the end of DATA
+  tls-fail            answer STARTTLS with 220, then abort the handshake
+                      with a fatal TLS alert and close
+  noop:CODE           answer NOOP with CODE (421 also closes the connection)
 """
 
 import argparse
@@ -37,6 +40,9 @@ import warnings
 
 from aiosmtpd.smtp import SMTP, AuthResult
 
+# A TLS 1.2-framed fatal alert: handshake_failure (RFC 8446 6.2).
+TLS_ALERT_HANDSHAKE_FAILURE = b"\x15\x03\x03\x00\x02\x02\x28"
+
 HOSTILE_LINE = (b"5.1.1 \x1b[31mred\x1b[0m \x07bell \x7fdel \xff\xfe high "
                 + b"A" * 700)
 
@@ -50,7 +56,7 @@ class Fault:
             spec, self.remaining = head, int(count)
         self.parts = spec.split(":")
         if self.parts[0] not in ("greeting", "rcpt", "data", "drop-in-data",
-                                 "stall", "stall-data"):
+                                 "stall", "stall-data", "tls-fail", "noop"):
             raise ValueError("unknown fault: " + self.spec)
 
     def fire(self, kind, addr=None):
@@ -205,6 +211,23 @@ class TestSMTP(SMTP):
         finally:
             self._in_data = False
 
+    async def smtp_STARTTLS(self, arg):
+        if not arg and self.tls_context and self.state.fault("tls-fail"):
+            await self.push("220 Ready to start TLS")
+            self.transport.write(TLS_ALERT_HANDSHAKE_FAILURE)
+            self.transport.close()
+            return
+        await super().smtp_STARTTLS(arg)
+
+    async def smtp_NOOP(self, arg):
+        f = self.state.fault("noop")
+        if f is None:
+            await super().smtp_NOOP(arg)
+            return
+        await self.push("%s test fault for NOOP" % f.value)
+        if f.value == "421":
+            self.transport.close()
+
     async def smtp_AUTH(self, arg):
         self._in_auth = True
         try:
@@ -222,6 +245,8 @@ def make_tls(args):
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
         ctx.minimum_version = ssl.TLSVersion.TLSv1
         ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    elif args.tls_max == "1.2":
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
 
     def sni_cb(sslobj, name, _ctx):
         sslobj.invitemail_sni = name
@@ -256,7 +281,8 @@ def parse_args(argv):
                    help="offer AUTH without TLS too")
     p.add_argument("--auth-refuse", action="store_true", help="every AUTH gets 535")
     p.add_argument("--require-auth", action="store_true", help="530 to MAIL before AUTH")
-    p.add_argument("--tls-max", choices=["1.1"], help="offer only TLS <= 1.1")
+    p.add_argument("--tls-max", choices=["1.1", "1.2"],
+                   help="offer only TLS up to this version")
     p.add_argument("--fault", action="append", default=[], metavar="SPEC")
     p.add_argument("--max-seconds", type=float, default=300)
     return p.parse_args(argv)

@@ -6,6 +6,11 @@
  * Each case starts its own server (its own capture folder and command
  * log) and stops it with SIGTERM.  Exit 77 (skip) only when
  * /usr/bin/python3 cannot import aiosmtpd.
+ *
+ * The bounds libESMTP lacks are tested with stand-ins: a listening
+ * socket whose accept queue is full (the kernel drops further SYNs, as
+ * a black-holing firewall would) for connect(), and a GResolver that
+ * answers late, installed with g_resolver_set_default, for the lookup.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,10 +28,15 @@
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <gio/gio.h>
 
 #include "transport.h"
+#include "transport_private.h"
 
 #define PYTHON "/usr/bin/python3"
 #define TIMEOUT_MS 2000
@@ -289,6 +299,30 @@ log_has_command (const char *log, const char *verb)
   return FALSE;
 }
 
+/* The TLS 1.3 ticket barrier: NOOP right after the handshake, before
+ * libESMTP's second EHLO. */
+static const char *const tls13_order[] = { "EHLO", "STARTTLS", "NOOP",
+                                           "EHLO", "MAIL", NULL };
+
+/* Fails unless the log's commands start with verbs[0], verbs[1], ...
+ * in that order (other commands may come between). */
+static void
+assert_commands_in_order (const char *log, const char *const *verbs)
+{
+  g_auto (GStrv) lines = g_strsplit (log, "\n", -1);
+  gsize v = 0;
+
+  for (gsize i = 0; lines[i] != NULL && verbs[v] != NULL; i++)
+    {
+      const char *cmd = strchr (lines[i], ' ');
+      if (cmd != NULL
+          && g_ascii_strncasecmp (cmd + 1, verbs[v], strlen (verbs[v])) == 0)
+        v++;
+    }
+  if (verbs[v] != NULL)
+    fail_msg ("command %s missing or out of order in:\n%s", verbs[v], log);
+}
+
 static void
 assert_no_mail_from (const Server *s)
 {
@@ -330,7 +364,7 @@ test_starttls_auth_three_jobs (void **state)
       assert_non_null (strstr (meta, rcpt));        /* exactly one RCPT */
       assert_non_null (strstr (meta, "\"mail_from\": \"" FROM "\""));
       assert_non_null (strstr (meta, "\"on\": true"));
-      assert_non_null (strstr (meta, "\"version\": \"TLSv1.2\""));
+      assert_non_null (strstr (meta, "\"version\": \"TLSv1.3\""));
       assert_non_null (strstr (meta, "\"auth_user\": \"mailer\""));
       assert_non_null (strstr (meta, "\"sni\": \"localhost\""));
       assert_non_null (eml);
@@ -341,6 +375,7 @@ test_starttls_auth_three_jobs (void **state)
   g_autofree char *log = server_log (s);
   assert_true (log_has_command (log, "MAIL FROM:<" FROM ">"));
   assert_null (strstr (log, "s3cret"));
+  assert_commands_in_order (log, tls13_order);
   server_stop (s);
   cfg_free (cfg);
 }
@@ -383,7 +418,7 @@ static const RefuseCase refuse_cases[] = {
   { "no-starttls", "server-localhost", { "--no-starttls" }, NULL,
     TLS_STARTTLS, "relay offers no STARTTLS" },
   { "wrong-name", "server-wrongname", { NULL }, NULL, TLS_STARTTLS,
-    "TLS certificate not trusted (verify error 62" },
+    "TLS certificate does not name the relay (verify error 62" },
   { "untrusted-ca", "server-untrusted", { NULL }, NULL, TLS_STARTTLS,
     "TLS certificate not trusted (verify error 20" },
   { "expired", "server-expired", { NULL }, NULL, TLS_STARTTLS,
@@ -400,6 +435,10 @@ static const RefuseCase refuse_cases[] = {
     "421 test fault" },
   { "greeting-stall", NULL, { "--fault", "stall:4" }, NULL, TLS_NONE,
     "connection lost or timed out" },
+  { "tls-handshake-aborted", "server-localhost", { "--fault", "tls-fail" },
+    NULL, TLS_STARTTLS, "TLS handshake failed" },
+  { "tls13-barrier-421", "server-localhost", { "--fault", "noop:421" }, NULL,
+    TLS_STARTTLS, "relay refused the session: 421 test fault" },
 };
 
 /* Each case: every job TEMPFAIL with the reason, and the server got no
@@ -639,6 +678,307 @@ test_prohibited_headers (void **state)
 }
 
 /* ---------------------------------------------------------------- */
+/* TLS 1.3 ticket barrier; DNS and connect() bounds                  */
+
+/* Many TLS 1.3 sessions in a row, one job each: every one is sent and
+ * none comes near the timeout (a ticket stall would last TIMEOUT_MS). */
+static void
+test_tls13_sessions (void **state)
+{
+  (void) state;
+  enum { SESSIONS = 25 };
+  g_autofree char *cert = g_build_filename (certs, "server-localhost.pem", NULL);
+  g_autofree char *key = g_build_filename (certs, "server-localhost.key", NULL);
+  const char *args[] = { "--cert", cert, "--key", key, "--require-tls", NULL };
+  Server *s = server_start ("tls13-many", args);
+  Config *cfg = cfg_new (s->port, TLS_STARTTLS, NULL, NULL);
+
+  for (int i = 0; i < SESSIONS; i++)
+    {
+      gint64 start = g_get_monotonic_time ();
+      g_autofree DeliveryJob *jobs = deliver (cfg, 1);
+      gint64 ms = (g_get_monotonic_time () - start) / 1000;
+
+      if (jobs[0].outcome != DELIVERY_SENT || ms >= TIMEOUT_MS / 2)
+        fail_msg ("session %d: outcome %d after %" G_GINT64_FORMAT " ms: %s",
+                  i, jobs[0].outcome, ms, jobs[0].reply);
+    }
+  g_autofree char *meta = capture_meta (s, SESSIONS);
+  assert_non_null (strstr (meta, "\"version\": \"TLSv1.3\""));
+  assert_int_equal (count_files (s->capture, ".eml"), SESSIONS);
+  server_stop (s);
+  cfg_free (cfg);
+}
+
+/* TLS 1.2 has no post-handshake tickets: no NOOP round trip. */
+static void
+test_tls12_no_barrier (void **state)
+{
+  (void) state;
+  g_autofree char *cert = g_build_filename (certs, "server-localhost.pem", NULL);
+  g_autofree char *key = g_build_filename (certs, "server-localhost.key", NULL);
+  const char *args[] = { "--cert", cert, "--key", key, "--tls-max", "1.2",
+                         NULL };
+  Server *s = server_start ("tls12", args);
+  Config *cfg = cfg_new (s->port, TLS_STARTTLS, NULL, NULL);
+  g_autofree DeliveryJob *jobs = deliver (cfg, 1);
+  g_autofree char *meta = capture_meta (s, 1);
+  g_autofree char *log = server_log (s);
+
+  assert_int_equal (jobs[0].outcome, DELIVERY_SENT);
+  assert_non_null (strstr (meta, "\"version\": \"TLSv1.2\""));
+  assert_false (log_has_command (log, "NOOP"));
+  server_stop (s);
+  cfg_free (cfg);
+}
+
+/* A GResolver that answers after late_delay_ms with late_answer (a
+ * comma-separated list of addresses, or NULL for "not found"). */
+typedef struct { GResolver parent; } LateResolver;
+typedef struct { GResolverClass parent_class; } LateResolverClass;
+G_DEFINE_TYPE (LateResolver, late_resolver, G_TYPE_RESOLVER)
+
+static guint late_delay_ms;
+static const char *late_answer;
+static guint late_lookups;
+
+static GList *
+late_lookup (GError **error)
+{
+  g_atomic_int_inc (&late_lookups);
+  g_usleep ((gulong) late_delay_ms * 1000);
+  if (late_answer == NULL)
+    {
+      g_set_error (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+                   "no such host (test resolver)");
+      return NULL;
+    }
+  g_auto (GStrv) parts = g_strsplit (late_answer, ",", -1);
+  GList *out = NULL;
+  for (gsize i = 0; parts[i] != NULL; i++)
+    out = g_list_append (out, g_inet_address_new_from_string (parts[i]));
+  return out;
+}
+
+static void
+late_thread (GTask *task, gpointer src, gpointer data, GCancellable *cancel)
+{
+  GError *error = NULL;
+  GList *addrs = late_lookup (&error);
+
+  (void) src;
+  (void) data;
+  (void) cancel;
+  if (addrs == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, addrs,
+                           (GDestroyNotify) g_resolver_free_addresses);
+}
+
+static GList *
+late_by_name (GResolver *r, const char *host, GCancellable *c, GError **e)
+{
+  (void) r;
+  (void) host;
+  (void) c;
+  return late_lookup (e);
+}
+
+static void
+late_by_name_async (GResolver *r, const char *host, GCancellable *cancel,
+                    GAsyncReadyCallback cb, gpointer data)
+{
+  GTask *task = g_task_new (r, cancel, cb, data);
+
+  (void) host;
+  g_task_set_return_on_cancel (task, TRUE);
+  g_task_run_in_thread (task, late_thread);
+  g_object_unref (task);
+}
+
+static GList *
+late_by_name_finish (GResolver *r, GAsyncResult *result, GError **error)
+{
+  (void) r;
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+late_resolver_init (LateResolver *self)
+{
+  (void) self;
+}
+
+static void
+late_resolver_class_init (LateResolverClass *klass)
+{
+  GResolverClass *rc = G_RESOLVER_CLASS (klass);
+
+  rc->lookup_by_name = late_by_name;
+  rc->lookup_by_name_async = late_by_name_async;
+  rc->lookup_by_name_finish = late_by_name_finish;
+}
+
+typedef struct {
+  const char *name;
+  guint delay_ms;            /* the resolver's answer comes this late */
+  const char *answer;        /* NULL: not found */
+  DeliveryOutcome want;
+  const char *reason;        /* expected in the reply (TEMPFAIL) */
+  gint64 min_ms, max_ms;     /* how long transport_deliver may take */
+} DnsCase;
+
+static const DnsCase dns_cases[] = {
+  { "slow-but-in-time", 300, "127.0.0.1", DELIVERY_SENT, "250", 250, 1500 },
+  { "past-the-timeout", 6000, "127.0.0.1", DELIVERY_TEMPFAIL,
+    "DNS lookup of the relay timed out after 2000 ms", 1900, 3000 },
+  { "not-found", 0, NULL, DELIVERY_TEMPFAIL,
+    "DNS lookup of the relay failed: no such host", 0, 1000 },
+};
+
+/* The relay's name goes through our bounded lookup, and libESMTP gets
+ * its answer: relay.example.org exists only in the test resolver. */
+static void
+test_dns_bound (void **state)
+{
+  (void) state;
+  Server *s = server_start ("dns", NULL);
+  g_autoptr (GResolver) old = g_resolver_get_default ();
+  g_autoptr (GResolver) late = g_object_new (late_resolver_get_type (), NULL);
+
+  g_resolver_set_default (late);
+  for (gsize c = 0; c < G_N_ELEMENTS (dns_cases); c++)
+    {
+      const DnsCase *dc = &dns_cases[c];
+      Config *cfg = cfg_new (s->port, TLS_NONE, NULL, NULL);
+      guint before = g_atomic_int_get (&late_lookups);
+
+      print_message ("case %s\n", dc->name);
+      g_free (cfg->smtp_host);
+      cfg->smtp_host = g_strdup ("relay.example.org");
+      late_delay_ms = dc->delay_ms;
+      late_answer = dc->answer;
+      gint64 start = g_get_monotonic_time ();
+      g_autofree DeliveryJob *jobs = deliver (cfg, 2);
+      gint64 ms = (g_get_monotonic_time () - start) / 1000;
+
+      for (int i = 0; i < 2; i++)
+        if (jobs[i].outcome != dc->want || strstr (jobs[i].reply, dc->reason) == NULL)
+          fail_msg ("%s job %d: outcome %d '%s'", dc->name, i, jobs[i].outcome,
+                    jobs[i].reply);
+      if (ms < dc->min_ms || ms > dc->max_ms)
+        fail_msg ("%s: took %" G_GINT64_FORMAT " ms", dc->name, ms);
+      assert_int_equal (g_atomic_int_get (&late_lookups), before + 1);
+      cfg_free (cfg);
+    }
+  g_resolver_set_default (old);
+  assert_int_equal (count_files (s->capture, ".eml"), 2);
+  server_stop (s);
+}
+
+/* What libESMTP is handed: IPv4 literals, then the name when it has
+ * IPv6 addresses (smtp_set_server cannot take an IPv6 literal); an IP
+ * literal host without any lookup. */
+static void
+test_resolve_targets (void **state)
+{
+  (void) state;
+  static const struct {
+    const char *name, *host, *answer, *want;
+    guint lookups;
+  } cases[] = {
+    { "ipv4", "relay.example.org", "192.0.2.1,192.0.2.2",
+      "192.0.2.1 192.0.2.2", 1 },
+    { "dual-stack", "relay.example.org", "2001:db8::1,192.0.2.1",
+      "192.0.2.1 relay.example.org", 1 },
+    { "ipv6-only", "relay.example.org", "2001:db8::1",
+      "relay.example.org", 1 },
+    { "at-most-four", "relay.example.org",
+      "192.0.2.1,192.0.2.2,192.0.2.3,192.0.2.4,192.0.2.5",
+      "192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4", 1 },
+    { "ip-literal", "192.0.2.9", "192.0.2.1", "192.0.2.9", 0 },
+  };
+  g_autoptr (GResolver) old = g_resolver_get_default ();
+  g_autoptr (GResolver) late = g_object_new (late_resolver_get_type (), NULL);
+
+  g_resolver_set_default (late);
+  late_delay_ms = 0;
+  for (gsize c = 0; c < G_N_ELEMENTS (cases); c++)
+    {
+      g_autoptr (GError) error = NULL;
+      guint before = g_atomic_int_get (&late_lookups);
+
+      late_answer = cases[c].answer;
+      g_autoptr (GPtrArray) got = transport_resolve (cases[c].host, 1000, &error);
+      assert_non_null (got);
+      g_ptr_array_add (got, NULL);
+      g_autofree char *joined = g_strjoinv (" ", (char **) got->pdata);
+      if (strcmp (joined, cases[c].want) != 0)
+        fail_msg ("%s: got '%s'", cases[c].name, joined);
+      assert_int_equal (g_atomic_int_get (&late_lookups) - before,
+                        cases[c].lookups);
+    }
+  g_resolver_set_default (old);
+}
+
+static gboolean
+signal_blocked (int sig)
+{
+  sigset_t set;
+
+  pthread_sigmask (SIG_BLOCK, NULL, &set);
+  return sigismember (&set, sig) == 1;
+}
+
+/* A relay that black-holes SYNs: a listener with listen(0) whose one
+ * queue slot is taken, so the kernel drops every further SYN and a
+ * blocking connect() would wait for minutes.  The watch ends it. */
+static void
+test_connect_bound (void **state)
+{
+  (void) state;
+  struct sockaddr_in sa = { .sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t sl = sizeof sa;
+  int lfd = socket (AF_INET, SOCK_STREAM, 0);
+  int filler = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int probe = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+  assert_int_equal (bind (lfd, (struct sockaddr *) &sa, sizeof sa), 0);
+  assert_int_equal (getsockname (lfd, (struct sockaddr *) &sa, &sl), 0);
+  assert_int_equal (listen (lfd, 0), 0);
+  connect (filler, (struct sockaddr *) &sa, sizeof sa);
+  struct pollfd pf = { .fd = filler, .events = POLLOUT };
+  assert_int_equal (poll (&pf, 1, 2000), 1);       /* it took the slot */
+  /* Confirm the black hole before relying on it. */
+  connect (probe, (struct sockaddr *) &sa, sizeof sa);
+  pf.fd = probe;
+  assert_int_equal (poll (&pf, 1, 300), 0);
+  close (probe);
+
+  /* The watch must leave the thread's signal mask as it found it. */
+  sigset_t block;
+  sigemptyset (&block);
+  sigaddset (&block, TRANSPORT_WATCH_SIGNAL);
+  pthread_sigmask (SIG_BLOCK, &block, NULL);
+
+  Config *cfg = cfg_new (ntohs (sa.sin_port), TLS_STARTTLS, NULL, NULL);
+  gint64 start = g_get_monotonic_time ();
+  g_autofree DeliveryJob *jobs = deliver (cfg, 2);
+  gint64 ms = (g_get_monotonic_time () - start) / 1000;
+
+  assert_all_tempfail (jobs, 2, "connect timed out after 2000 ms");
+  if (ms < TIMEOUT_MS - 100 || ms > TIMEOUT_MS + 1000)
+    fail_msg ("connect bound took %" G_GINT64_FORMAT " ms", ms);
+  assert_true (signal_blocked (TRANSPORT_WATCH_SIGNAL));
+  pthread_sigmask (SIG_UNBLOCK, &block, NULL);
+  close (filler);
+  close (lfd);
+  cfg_free (cfg);
+}
+
+/* ---------------------------------------------------------------- */
 /* file transport, safe text, set-up errors                          */
 
 static void
@@ -812,6 +1152,11 @@ main (void)
     cmocka_unit_test (test_hostile_reply),
     cmocka_unit_test (test_invalid_address),
     cmocka_unit_test (test_prohibited_headers),
+    cmocka_unit_test (test_tls13_sessions),
+    cmocka_unit_test (test_tls12_no_barrier),
+    cmocka_unit_test (test_resolve_targets),
+    cmocka_unit_test (test_dns_bound),
+    cmocka_unit_test (test_connect_bound),
   };
   int failed;
 
