@@ -1,0 +1,404 @@
+#!/usr/bin/python3
+"""crash - kill -9 invitemaild under load, again and again, and prove that
+no invite answered `queued` was lost.
+
+Usage: crash.py [KILLS] [--clients N] [--pace SECONDS] [--seed N]
+       KILLS defaults to $CRASH_KILLS, else 50 when CI is set, else 10.
+
+What it does:
+  1. starts tests/smtpd.py (aiosmtpd on 127.0.0.1, no TLS: tls=none is
+     allowed toward loopback) as the relay, its capture folder being the
+     record of what was delivered, and invitemaild on a throw-away config;
+  2. runs several client threads that each keep one connection and send
+     `request=send` with 1 to 3 made-up recipients, recording every answer
+     and every id answered `queued` with its recipients;
+  3. KILLS times: waits until the daemon answers ping, lets it work for a
+     random 50-400 ms (one time in five instead a random 0-50 ms after the
+     spawn, so start-up and recovery are hit too), kill -9, restart;
+  4. stops the load, waits (bounded) until every acked invite's status is
+     `sent`, then checks:
+       - lost: every acked (invite, recipient) reached the relay at least
+         once (matched by Message-Id <INVITEID@domain> and the envelope);
+       - duplicates (allowed, delivery is at least once) each belong to an
+         invite with a `recovered` audit row;
+       - PRAGMA integrity_check is ok on queue.db and audit.db (read-only);
+       - `invitemail audit verify` passes;
+       - no answer other than queued/unavailable/busy/timeout;
+       - the daemon stops with 0 on SIGTERM.
+Prints the figures and a closing line `crash: N passed, M failed`.
+
+Every wait is a bounded loop.  Run with /usr/bin/python3 (aiosmtpd).
+Made-up recipients at example.org / example.com only.
+"""
+
+import argparse
+import collections
+import os
+import pathlib
+import random
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import imtest  # noqa: E402
+
+# Answers a request may get while the daemon is being killed and restarted.
+EXPECTED_REFUSALS = {"unavailable", "busy", "timeout"}
+MSGID_RE = re.compile(rb"^Message-Id:\s*<([^@>\s]+)@[^>]*>", re.I | re.M)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    default = os.environ.get("CRASH_KILLS") or (50 if os.environ.get("CI") else 10)
+    p.add_argument("kills", nargs="?", type=int, default=int(default))
+    p.add_argument("--clients", type=int, default=4)
+    # Steady, not flat out: about 40 invites/s from 4 clients keeps a
+    # request in flight at nearly every kill while the drain stays short.
+    p.add_argument("--pace", type=float, default=0.1,
+                   help="pause of each client between requests (s)")
+    p.add_argument("--seed", type=int, default=None)
+    return p.parse_args(argv)
+
+
+# --------------------------------------------------------------------------
+# load
+
+class Record:
+    """What the clients saw, shared by all client threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.acked = {}                       # invite id -> [recipients]
+        self.answers = collections.Counter()  # "queued", "rejected:busy", ...
+        self.unanswered = 0                   # connection lost before an answer
+        self.sent = 0
+        self.latency = []                     # seconds, answered requests
+
+    def latency_text(self):
+        lat = sorted(self.latency)
+        if not lat:
+            return "-"
+        pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
+        return f"p50 {pick(0.5):.1f} ms, p99 {pick(0.99):.1f} ms, max {lat[-1] * 1000:.1f} ms"
+
+    def add(self, key, invite=None, rcpts=None):
+        with self.lock:
+            self.answers[key] += 1
+            if invite is not None:
+                if invite in self.acked:
+                    self.answers["duplicate-id"] += 1
+                self.acked[invite] = rcpts
+
+
+def send_request(sock, rcpts, n):
+    body = ["request=send", "link=" + imtest.LINK,
+            f"booking=BK-CRASH-{n}", "staff=SE2321000016-A1B2"]
+    body += [f"bcc={r}" for r in rcpts]
+    sock.sendall(("\n".join(body) + "\n\n").encode())
+    pairs = imtest.read_answer(sock)
+    if not pairs:
+        raise ConnectionError("no answer")
+    return pairs
+
+
+def client(cid, sockpath, rec, stop, pace, seed):
+    rnd = random.Random(seed)
+    sock = None
+    n = 0
+    while not stop.is_set():
+        if sock is None:
+            try:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(10)
+                sock.connect(str(sockpath))
+            except OSError:
+                sock.close()
+                sock = None
+                time.sleep(0.01)
+                continue
+        n += 1
+        domains = ("example.org", "example.com")
+        rcpts = [f"crash.c{cid}.n{n}.r{k}@{domains[(n + k) % 2]}"
+                 for k in range(rnd.randint(1, 3))]
+        with rec.lock:
+            rec.sent += 1
+        t0 = time.monotonic()
+        try:
+            pairs = send_request(sock, rcpts, n)
+            with rec.lock:
+                rec.latency.append(time.monotonic() - t0)
+        except OSError:
+            with rec.lock:
+                rec.unanswered += 1
+            sock.close()
+            sock = None
+            continue
+        status = imtest.answer_get(pairs, "status")
+        if status == "queued":
+            rec.add("queued", imtest.answer_get(pairs, "id"), rcpts)
+        else:
+            rec.add(f"{status}:{imtest.answer_get(pairs, 'error')}")
+        if pace:
+            time.sleep(pace)
+    if sock is not None:
+        sock.close()
+
+
+# --------------------------------------------------------------------------
+# the daemon, killed and restarted
+
+class Victim:
+    def __init__(self, workdir, smtpd):
+        self.dir = pathlib.Path(workdir)
+        self.conf = self.dir / "invitemail.conf"
+        self.socket = self.dir / "invitemail.sock"
+        self.logfile = self.dir / "invitemaild.log"
+        imtest.write_conf(self.conf, {
+            "daemon": {"socket": "invitemail.sock", "client_timeout": "3"},
+            "invite": {"templates_dir": str(imtest.SRCDIR / "templates"),
+                       "signatures_dir": str(imtest.SRCDIR / "signatures"),
+                       "link_hosts": "meet.example.org"},
+            "retry": {"first_delay": "1", "max_delay": "2", "max_age": "3600"},
+            "transport": {"type": "smtp"},
+            "smtp": {"host": "127.0.0.1", "port": str(smtpd.port), "tls": "none",
+                     "timeout": "5", "helo_name": "crash.test.example.org"},
+        })
+        self.proc = None
+        self.spawned = 0.0
+
+    def start(self):
+        with open(self.logfile, "ab") as log:
+            self.proc = subprocess.Popen([str(imtest.DAEMON), "-c", str(self.conf),
+                                          "--foreground"],
+                                         stdout=subprocess.DEVNULL, stderr=log)
+        self.spawned = time.monotonic()
+
+    def ping(self):
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(2)
+                s.connect(str(self.socket))
+                s.sendall(b"request=ping\n\n")
+                return imtest.answer_get(imtest.read_answer(s), "status") == "ok"
+        except OSError:
+            return False
+
+    def wait_ready(self, timeout=30):
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"invitemaild exited {self.proc.returncode}; "
+                                     "log: " + self.tail_log())
+            return self.ping()
+        imtest.wait_for(ready, timeout=timeout, step=0.01, what="the daemon to answer ping")
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(30)
+            return "no exit within 30 s"
+
+    def tail_log(self, n=20):
+        text = self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
+        return "\n".join(text.splitlines()[-n:])
+
+
+def kill_loop(victim, kills, rnd):
+    """kill -9 at random moments, restart each time.  Returns how many
+    kills hit the start-up (before the daemon answered ping)."""
+    early = 0
+    for _ in range(kills):
+        if rnd.random() < 0.2:
+            time.sleep(max(0.0, victim.spawned + rnd.uniform(0.0, 0.05) - time.monotonic()))
+            early += not victim.ping()
+        else:
+            victim.wait_ready()
+            time.sleep(rnd.uniform(0.05, 0.4))
+        victim.kill()
+        victim.start()
+    victim.wait_ready()
+    return early
+
+
+# --------------------------------------------------------------------------
+# drain and checks
+
+def status_of(sock, invite):
+    sock.sendall(f"request=status\nid={invite}\n\n".encode())
+    return imtest.answer_get(imtest.read_answer(sock), "state")
+
+
+def drain(victim, acked, timeout):
+    """Waits until every acked invite is `sent`; returns those that are not."""
+    pending = set(acked)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(str(victim.socket))
+            for invite in sorted(pending):
+                if status_of(s, invite) == "sent":
+                    pending.discard(invite)
+        if pending:
+            time.sleep(0.5)
+    return pending
+
+
+def deliveries(smtpd):
+    """Counter of (invite id, recipient) -> times the relay accepted it."""
+    got = collections.Counter()
+    for j in sorted(smtpd.capture.glob("*.json")):
+        meta = imtest.json.loads(j.read_text())
+        m = MSGID_RE.search(j.with_suffix(".eml").read_bytes().split(b"\r\n\r\n", 1)[0])
+        invite = m.group(1).decode() if m else "?"
+        for r in meta["rcpt_tos"]:
+            got[(invite, r)] += 1
+    return got
+
+
+def integrity(path):
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = db.execute("PRAGMA integrity_check").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error as e:
+        return str(e)
+    return "ok" if rows == [("ok",)] else "; ".join(r[0] for r in rows[:5])
+
+
+def audit_rows(workdir):
+    r = subprocess.run([str(imtest.CLIENT), "audit", "export", "--format", "jsonl",
+                        "--db", str(pathlib.Path(workdir) / "audit.db")],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise AssertionError("audit export failed: " + r.stderr)
+    return [imtest.json.loads(line) for line in r.stdout.splitlines() if line]
+
+
+class Checks:
+    def __init__(self):
+        self.passed = 0
+        self.failed = []
+
+    def check(self, name, ok, detail=""):
+        print(f"  {'ok  ' if ok else 'FAIL'} {name}" + (f": {detail}" if detail else ""))
+        if ok:
+            self.passed += 1
+        else:
+            self.failed.append(name)
+
+
+def verify(victim, smtpd, rec, checks):
+    acked = rec.acked
+    t0 = time.monotonic()
+    pending = drain(victim, acked, timeout=120 + 0.1 * len(acked))
+    print(f"drain: {time.monotonic() - t0:.1f} s")
+    checks.check("drained: every acked invite is sent", not pending,
+                 f"{len(pending)} not sent, e.g. {sorted(pending)[:3]}" if pending else "")
+
+    got = deliveries(smtpd)
+    want = {(i, r) for i, rs in acked.items() for r in rs}
+    lost = sorted(k for k in want if got[k] == 0)
+    dups = {k: n - 1 for k, n in got.items() if k in want and n > 1}
+    stray = sum(n for k, n in got.items() if k not in want)
+    rows = audit_rows(victim.dir)
+    recovered = {r.get("invite_id") for r in rows if r.get("event") == "recovered"}
+    unflagged = sorted({i for i, _ in dups} - recovered)
+
+    print(f"acked invites: {len(acked)}  acked recipients: {len(want)}  "
+          f"deliveries: {sum(got.values())}")
+    print(f"lost: {len(lost)}")
+    print(f"duplicates: {sum(dups.values())} (recipients: {len(dups)}, invites: "
+          f"{len({i for i, _ in dups})}; invites with a recovered row: {len(recovered)})")
+    print(f"deliveries of requests never answered queued: {stray}")
+
+    checks.check("lost == 0", not lost, f"e.g. {lost[:3]}" if lost else "")
+    checks.check("each duplicate's invite has a recovered audit row", not unflagged,
+                 f"{len(unflagged)} without, e.g. {unflagged[:3]}" if unflagged else "")
+    for name in ("queue.db", "audit.db"):
+        res = integrity(victim.dir / name)
+        checks.check(f"integrity_check {name}", res == "ok", "" if res == "ok" else res)
+    r = subprocess.run([str(imtest.CLIENT), "audit", "verify", "--db",
+                        str(victim.dir / "audit.db")],
+                       capture_output=True, text=True, timeout=120)
+    checks.check("invitemail audit verify", r.returncode == 0,
+                 "" if r.returncode == 0 else f"exit {r.returncode}: {r.stdout}{r.stderr}"[:300])
+    odd = {k: n for k, n in rec.answers.items()
+           if k not in ("queued",) and k.split(":")[-1] not in EXPECTED_REFUSALS}
+    checks.check("no unexpected answers", not odd, str(odd) if odd else "")
+
+
+def run(args):
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
+    rnd = random.Random(seed)
+    work = imtest.Workdir(prefix="imcrash-")
+    smtpd = victim = None
+    stop = threading.Event()
+    threads = []
+    checks = Checks()
+    try:
+        smtpd = imtest.Smtpd(work.path, "--max-seconds", str(300 + 3 * args.kills), cert=None)
+        victim = Victim(work.path, smtpd)
+        victim.start()
+        victim.wait_ready()
+        rec = Record()
+        for cid in range(args.clients):
+            t = threading.Thread(target=client, daemon=True,
+                                 args=(cid, victim.socket, rec, stop, args.pace, seed + cid))
+            t.start()
+            threads.append(t)
+        t0 = time.monotonic()
+        early = kill_loop(victim, args.kills, rnd)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        load_s = time.monotonic() - t0
+        print(f"seed: {seed}  clients: {args.clients}  load: {load_s:.1f} s")
+        print(f"kills: {args.kills} (in start-up: {early})")
+        print(f"requests: {rec.sent}  answers: {dict(rec.answers)}  "
+              f"unanswered (connection gone at a kill): {rec.unanswered}")
+        print(f"answer latency: {rec.latency_text()}")
+        checks.check("clients stopped", not any(t.is_alive() for t in threads))
+        verify(victim, smtpd, rec, checks)
+        code = victim.stop()
+        checks.check("SIGTERM exits 0", code == 0, "" if code == 0 else str(code))
+    except Exception as e:  # any failure still ends in the closing line
+        checks.check("run", False, f"{type(e).__name__}: {e}")
+    finally:
+        stop.set()
+        if victim and victim.proc and victim.proc.poll() is None:
+            victim.proc.kill()
+            victim.proc.wait(30)
+        if smtpd:
+            smtpd.stop()
+        if checks.failed:
+            print(f"kept for inspection: {work.path}")
+        else:
+            work.close()
+    print(f"crash: {checks.passed} passed, {len(checks.failed)} failed")
+    return 1 if checks.failed else 0
+
+
+def main(argv):
+    args = parse_args(argv)
+    if not imtest.have_aiosmtpd():
+        imtest.skip_or_fail("crash: aiosmtpd missing (python3-aiosmtpd)")
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
