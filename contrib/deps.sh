@@ -18,5 +18,14 @@ im_install_missing() {
 
 IM_BUILD_DEPS=(build-essential autoconf automake pkg-config libglib2.0-dev
   libesmtp-dev libgmime-3.0-dev libxml2-dev libsqlite3-dev libssl-dev
-  libcmocka-dev ca-certificates)
+  libcmocka-dev ca-certificates libsystemd-dev)
 IM_TEST_DEPS=(python3 python3-aiosmtpd openssl socat valgrind)
+# systemd: systemd-analyze (unit security score) and systemd-socket-activate;
+# binutils: readelf and nm for the build-hardening check; passwd: useradd.
+IM_TEST_DEPS+=(systemd binutils passwd)
+# contrib/bench only: smtp-sink and smtp-source from postfix (the MTA is
+# never started, see contrib/bench), msmtp, ss and ps.
+IM_BENCH_DEPS=(postfix msmtp iproute2 procps)
+# make fuzz and contrib/check's fuzz stage: clang 14 with libFuzzer and
+# the sanitizer runtimes.
+IM_FUZZ_DEPS=(clang libclang-rt-14-dev)

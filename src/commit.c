@@ -110,6 +110,7 @@ commit_item_set_audit (CommitItem *it, const AuditRecord *r)
   a->template_sha256 = keep (it, r->template_sha256);
   a->signature_sha256 = keep (it, r->signature_sha256);
   a->message_sha256 = keep (it, r->message_sha256);
+  a->org_unit = keep (it, r->org_unit);
 }
 
 CommitResult

@@ -23,6 +23,7 @@
 
 #include <glib-unix.h>
 
+#include "notify.h"
 #include "request.h"
 
 G_DEFINE_QUARK (invitemail-control-error-quark, control_error)
@@ -57,6 +58,7 @@ struct Conn {
 
 static void conn_close (Conn *c);
 static void conn_process (Conn *c);
+static void conn_touch (Conn *c);
 static gboolean conn_io (int fd, GIOCondition cond, gpointer data);
 
 static void
@@ -116,6 +118,7 @@ conn_on_answer (gpointer target, const char *answer, gsize len)
     {
       g_string_append_len (c->out, answer, (gssize) len);
       c->pending = FALSE;
+      conn_touch (c);   /* a fresh window for the next request */
       if (c->out->len - c->out_off > CONTROL_MAX_PENDING_OUT)
         c->closing = TRUE;
       if (!c->processing)
@@ -134,9 +137,6 @@ conn_refuse (Conn *c, const Refusal *why)
   c->closing = TRUE;
   service_refuse (c->control->service, &c->peer, why, conn_on_answer, conn_ref (c));
 }
-
-static void
-conn_touch (Conn *c);
 
 static gboolean
 conn_idle (gpointer data)
@@ -215,9 +215,12 @@ conn_read (Conn *c)
   if (n <= 0)
     return FALSE;
   /* request_frame refuses anything over REQUEST_MAX_BYTES, and nothing
-   * is read while a request is pending, so the buffer stays bounded. */
+   * is read while a request is pending, so the buffer stays bounded.
+   * The clock runs from a request's first byte: a peer that drips one
+   * byte at a time cannot hold the connection past client_timeout. */
+  if (c->in->len == 0)
+    conn_touch (c);
   g_byte_array_append (c->in, buf, (guint) n);
-  conn_touch (c);
   conn_process (c);
   return TRUE;
 }
@@ -366,27 +369,6 @@ on_accept (int lfd, GIOCondition cond, gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-/* A socket passed by systemd (sd_listen_fds protocol: LISTEN_PID is us,
- * LISTEN_FDS >= 1, the first one is fd 3). */
-static int
-activated_socket (void)
-{
-  const char *pid = g_getenv ("LISTEN_PID");
-  const char *fds = g_getenv ("LISTEN_FDS");
-  guint64 p = 0, n = 0;
-
-  if (pid == NULL || fds == NULL
-      || !g_ascii_string_to_unsigned (pid, 10, 1, G_MAXINT, &p, NULL)
-      || (pid_t) p != getpid ()
-      || !g_ascii_string_to_unsigned (fds, 10, 1, 64, &n, NULL))
-    return -1;
-  g_unsetenv ("LISTEN_PID");
-  g_unsetenv ("LISTEN_FDS");
-  g_unsetenv ("LISTEN_FDNAMES");
-  fcntl (3, F_SETFD, FD_CLOEXEC);
-  return 3;
-}
-
 /* Refuses to steal the socket of a daemon that is still running; a
  * stale socket file left by a crash is removed. */
 static gboolean
@@ -482,7 +464,7 @@ control_new (const Config *cfg, Service *service, GError **error)
   c->service = service;
   c->conns = g_hash_table_new (NULL, NULL);
   c->per_uid = g_hash_table_new (NULL, NULL);
-  c->listen_fd = activated_socket ();
+  c->listen_fd = notify_listen_fd ();
   if (c->listen_fd < 0)
     {
       c->listen_fd = bind_socket (cfg, error);

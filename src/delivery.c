@@ -169,6 +169,9 @@ run_batch (Worker *w, GPtrArray *jobs)
     }
   if (n_send > 0)
     transport_deliver (w->transport, send, n_send);
+  /* Backoff counts from the failure, not from before a session that may
+   * have run into its timeout. */
+  now = now_s ();
   for (guint i = 0, k = 0; i < jobs->len; i++)
     {
       if (!skip[i])

@@ -26,6 +26,7 @@
 #include "delivery.h"
 #include "exitcodes.h"
 #include "mime.h"
+#include "notify.h"
 #include "queue.h"
 #include "render.h"
 #include "service.h"
@@ -189,6 +190,7 @@ on_stop_signal (gpointer data)
   if (d->stop_deadline != 0)
     return G_SOURCE_CONTINUE;
   g_message ("stopping on signal: no new requests, answering those in hand");
+  notify_stopping ();
   d->stop_deadline = g_get_monotonic_time () + STOP_ANSWER_WAIT_S * G_USEC_PER_SEC;
   control_stop_accepting (d->control);
   g_timeout_add (20, stop_when_answered, d);
@@ -272,8 +274,20 @@ on_hup (gpointer data)
 {
   Daemon *d = data;
 
-  if (d->stop_deadline == 0)
-    reload (d);
+  if (d->stop_deadline != 0)
+    return G_SOURCE_CONTINUE;
+  notify_reloading ();
+  reload (d);
+  notify_ready ("reload handled");
+  return G_SOURCE_CONTINUE;
+}
+
+/* systemd's watchdog: pinged from the main loop, so a wedged loop is
+ * restarted; at half the interval, as sd_watchdog_enabled(3) advises. */
+static gboolean
+on_watchdog (gpointer data)
+{
+  notify_watchdog_ping ();
   return G_SOURCE_CONTINUE;
 }
 
@@ -336,6 +350,45 @@ detach_end (int ready_fd, int rc)
   close (ready_fd);
 }
 
+/* Forward-secure seals: an HMAC of the chain head under the current
+ * epoch key, which then evolves one way (audit_seal.c). */
+static gboolean
+on_seal (gpointer data)
+{
+  Daemon *d = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!audit_seal (d->audit, &error))
+    g_warning ("audit seal failed: %s", error->message);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Retention: whole sealed epochs older than retention_days go. */
+static gboolean
+on_purge (gpointer data)
+{
+  Daemon *d = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!audit_purge (d->audit, g_get_real_time () / 1000, &error))
+    g_warning ("audit purge failed: %s", error->message);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+open_audit (Daemon *d, GError **error)
+{
+  AuditSealConfig sc = { d->cfg->audit_key_file, d->cfg->audit_group,
+                         d->cfg->audit_retention_days };
+
+  if ((d->audit = audit_open_sealing (d->cfg->audit_db, &sc, error)) == NULL)
+    return FALSE;
+  if (!audit_sealing (d->audit))
+    g_warning ("audit not sealed: no key file %s (run invitemail audit init)",
+               d->cfg->audit_key_file);
+  return TRUE;
+}
+
 static int
 start (Daemon *d)
 {
@@ -344,7 +397,7 @@ start (Daemon *d)
 
   /* State files are the daemon's; the audit group may read. */
   umask (027);
-  if ((d->audit = audit_open (d->cfg->audit_db, &error)) == NULL)
+  if (!open_audit (d, &error))
     return fail_start ("audit", error);
   if ((d->queue = queue_open (d->cfg->queue_db, &error)) == NULL)
     return fail_start ("queue", error);
@@ -364,6 +417,9 @@ start (Daemon *d)
   audit_daemon_event (d, AUDIT_DAEMON_START, detail);
   audit_daemon_event (d, AUDIT_CONFIG_LOADED, d->cfg->path ? d->cfg->path
                       : "(embedded defaults)");
+  g_timeout_add_seconds (d->cfg->audit_seal_interval, on_seal, d);
+  on_purge (d);
+  g_timeout_add_seconds (24 * 3600, on_purge, d);
   g_message ("%s started, socket %s, transport %s", INVITEMAIL_VERSION_TEXT,
              d->cfg->socket, d->cfg->transport == TRANSPORT_SMTP ? "smtp" : "file");
   return EXIT_OK;
@@ -398,6 +454,8 @@ shutdown_daemon (Daemon *d)
     audit_daemon_event (d, AUDIT_DAEMON_STOP, d->delivery_left
                         ? "stopped; an SMTP batch in flight is left for retry"
                         : "stopped");
+  if (started)
+    on_seal (d);   /* the stop row is sealed too */
   queue_close (d->queue);
   if (d->delivery_left)
     return;   /* the worker still uses audit and config: exit without freeing */
@@ -427,7 +485,9 @@ main (int argc, char **argv)
     }
   signal (SIGPIPE, SIG_IGN);
   mime_init ();
-  if ((d.cfg = load_config (o.config_path, &error)) == NULL)
+  d.cfg = load_config (o.config_path, &error);
+  g_clear_pointer (&o.config_path, g_free);
+  if (d.cfg == NULL)
     return fail_start ("configuration", error);
   if ((d.templates = templates_load (d.cfg->templates_dir, d.cfg->signatures_dir,
                                      &error)) == NULL)
@@ -452,12 +512,14 @@ main (int argc, char **argv)
       g_unix_signal_add (SIGTERM, on_stop_signal, &d);
       g_unix_signal_add (SIGINT, on_stop_signal, &d);
       g_unix_signal_add (SIGHUP, on_hup, &d);
+      if (notify_watchdog_usec () > 0)
+        g_timeout_add (MAX (notify_watchdog_usec () / 2000, 1), on_watchdog, NULL);
+      notify_ready ("accepting invite requests");
       g_main_loop_run (d.loop);
     }
   shutdown_daemon (&d);
   if (d.delivery_left)
     _exit (rc);
   mime_shutdown ();
-  g_free (o.config_path);
   return rc;
 }

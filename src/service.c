@@ -33,6 +33,7 @@ struct Service {
   Committer *committer;
   RetryPolicy retry;
   char *logo_cid;
+  GTimeZone *tz;            /* local zone for Date:, looked up once */
 };
 
 /* A pending answer: where it goes once the commit is done. */
@@ -61,6 +62,7 @@ service_new (const Config *cfg, const Templates *templates, Queue *queue,
 
   s->queue = queue;
   s->committer = committer;
+  s->tz = g_time_zone_new_local ();
   service_set_config (s, cfg, templates);
   return s;
 }
@@ -71,6 +73,7 @@ service_free (Service *s)
   if (s == NULL)
     return;
   g_free (s->logo_cid);
+  g_time_zone_unref (s->tz);
   g_free (s);
 }
 
@@ -266,7 +269,7 @@ build_message (Service *s, const Invitation *inv, const char *id,
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (Rendered) r = NULL;
-  g_autoptr (GDateTime) now = g_date_time_new_now_local ();
+  g_autoptr (GDateTime) now = g_date_time_new_now (s->tz);
   g_autofree char *msgid = id ? g_strdup_printf ("%s@%s", id, s->cfg->message_id_domain)
                               : NULL;
   RenderOrg org = { s->cfg->org_name, s->cfg->dpo_email, s->cfg->slogan, s->logo_cid };
@@ -313,7 +316,7 @@ handle_preview (Service *s, const RawRequest *req, GString *out, Refusal *why)
 }
 
 static void
-fill_accepted (AuditRecord *rec, const PeerCred *peer, const Invitation *inv,
+fill_accepted (Service *s, AuditRecord *rec, const PeerCred *peer, const Invitation *inv,
                const char *id, const Rendered *r, const char *msg_sha,
                char link_sha[65], GString *rcpts)
 {
@@ -336,6 +339,7 @@ fill_accepted (AuditRecord *rec, const PeerCred *peer, const Invitation *inv,
   rec->template_sha256 = r->template_sha256;
   rec->signature_sha256 = r->signature_sha256;
   rec->message_sha256 = msg_sha;
+  rec->org_unit = s->cfg->org_unit;
 }
 
 static void
@@ -395,7 +399,7 @@ handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
   fp = invitation_fingerprint (inv);
   rcpt_v = g_new0 (const char *, invitation_n_recipients (inv) + 1);
   fill_insert (s, &ins, peer, inv, id, msg, msg_sha, fp, rcpt_v);
-  fill_accepted (&rec, peer, inv, id, r, msg_sha, link_sha, rcpts);
+  fill_accepted (s, &rec, peer, inv, id, r, msg_sha, link_sha, rcpts);
   p = g_new0 (Pending, 1);
   p->reply = reply;
   p->target = target;

@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import pathlib
+import shlex
 import shutil
 import signal
 import socket
@@ -33,6 +34,13 @@ PARSE = SRCDIR / "tests" / "parse_message.py"
 
 LINK = "https://meet.example.org/evisit/room-4711?k=a1b2&lang=sv"
 NOTICE_SV = "dataskyddsombud"
+
+# IM_DAEMON_WRAPPER (e.g. "valgrind --error-exitcode=99 ...") is put in
+# front of the daemon's command line; waits on the daemon are then
+# longer, and its exit code 99 (valgrind's errors) fails the stop.
+WRAPPER = shlex.split(os.environ.get("IM_DAEMON_WRAPPER", ""))
+WRAPPER_EXIT = 99
+SLOW = 6 if WRAPPER else 1
 
 # Made-up people at example domains only.
 RCPTS = ["tolk.anna@example.com", "vardnadshavare.1@example.org",
@@ -157,11 +165,11 @@ class Daemon:
 
     def start(self):
         with open(self.logfile, "ab") as log:
-            self.proc = subprocess.Popen([str(DAEMON), "-c", str(self.conf),
-                                          "--foreground"],
+            self.proc = subprocess.Popen(WRAPPER + [str(DAEMON), "-c", str(self.conf),
+                                                    "--foreground"],
                                          stdout=subprocess.DEVNULL, stderr=log)
         wait_for(lambda: self.socket.exists() or self.proc.poll() is not None,
-                 what="the daemon's socket")
+                 timeout=20 * SLOW, what="the daemon's socket")
         if self.proc.poll() is not None:
             raise AssertionError("invitemaild exited: " + self.log())
 
@@ -169,11 +177,15 @@ class Daemon:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                return self.proc.wait(20)
+                code = self.proc.wait(20 * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError("invitemaild did not stop on SIGTERM")
+            if WRAPPER and code == WRAPPER_EXIT:
+                raise AssertionError(f"{WRAPPER[0]} found errors in invitemaild: "
+                                     + self.log()[-3000:])
+            return code
         return self.proc.returncode if self.proc else None
 
     def alive(self):

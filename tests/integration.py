@@ -122,7 +122,8 @@ class SmtpDelivery(Base):
         self.assertEqual(srv.captures(), [])
         self.assertNotIn("MAIL FROM", srv.commands().upper())
         deferred = [r for e, r in self.events(invite) if e == "deferred"]
-        self.assertEqual(len(deferred), 2)
+        # Both recipients deferred (a retry may already have added more).
+        self.assertGreaterEqual(len({r["recipients"] for r in deferred}), 2)
         self.assertTrue(all(r["smtp_reply"] for r in deferred))
 
     def test_permanent_and_temporary_failures_per_recipient(self):
