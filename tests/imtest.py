@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 TOP_BUILDDIR = pathlib.Path(os.environ.get("top_builddir", ".")).resolve()
 SRCDIR = pathlib.Path(os.environ.get("srcdir", ".")).resolve()
@@ -339,3 +340,38 @@ def skip_or_fail(reason):
     """Exit 77 (automake's skip) outside CI; CI must never skip."""
     print(reason, file=sys.stderr)
     sys.exit(99 if os.environ.get("CI") else 77)
+
+
+class DaemonCase(unittest.TestCase):
+    """A test with its own folder, SMTP servers and one daemon, all
+    stopped at the end; the daemon's log must then hold none of the
+    strings forbidden_in_log() names (no address or link, ever)."""
+
+    workdir_prefix = "imtest-"
+
+    def setUp(self):
+        self.work = Workdir(prefix=self.workdir_prefix)
+        self.servers = []
+        self.daemon = None
+
+    def forbidden_in_log(self):
+        return RCPTS + [LINK, "meet.example.org/evisit"]
+
+    def tearDown(self):
+        if self.daemon is not None:
+            self.daemon.stop()
+            log = self.daemon.log()
+            for s in self.forbidden_in_log():
+                self.assertNotIn(s, log, "personal data or a secret in the daemon's log")
+        for s in self.servers:
+            s.stop()
+        self.work.close()
+
+    def smtpd(self, *args, **kw):
+        s = Smtpd(self.work.path, *args, **kw)
+        self.servers.append(s)
+        return s
+
+    def start_daemon(self, extra=None):
+        self.daemon = Daemon(self.work.path, extra)
+        return self.daemon

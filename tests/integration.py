@@ -23,32 +23,7 @@ NOTICE_TEXTS_SV = ["spelar inte in videomötet", "dataskyddsombud@example.org"]
 SIGNATURE_SV = "Region Exempel"
 
 
-class Base(unittest.TestCase):
-    def setUp(self):
-        self.work = imtest.Workdir()
-        self.servers = []
-        self.daemon = None
-
-    def tearDown(self):
-        if self.daemon is not None:
-            self.daemon.stop()
-            log = self.daemon.log()
-            # Operational logs never carry a recipient or a meeting link.
-            for secret in RCPTS + [LINK, "meet.example.org/evisit"]:
-                self.assertNotIn(secret, log, "personal data in the daemon's log")
-        for s in self.servers:
-            s.stop()
-        self.work.close()
-
-    def smtpd(self, *args, **kw):
-        s = imtest.Smtpd(self.work.path, *args, **kw)
-        self.servers.append(s)
-        return s
-
-    def start_daemon(self, extra=None):
-        self.daemon = imtest.Daemon(self.work.path, extra)
-        return self.daemon
-
+class Base(imtest.DaemonCase):
     def events(self, invite_id=None):
         rows = self.daemon.audit_rows()
         return [(r["event"], r) for r in rows

@@ -52,30 +52,11 @@ def secret_forms(user=USER, password=PASSWORD):
     return [password, plain, login]
 
 
-class Base(unittest.TestCase):
-    def setUp(self):
-        self.work = imtest.Workdir(prefix="imtls-")
-        self.servers = []
-        self.daemon = None
+class Base(imtest.DaemonCase):
+    workdir_prefix = "imtls-"
 
-    def tearDown(self):
-        if self.daemon is not None:
-            self.daemon.stop()
-            log = self.daemon.log()
-            for s in RCPTS + [LINK, "meet.example.org/evisit"] + secret_forms():
-                self.assertNotIn(s, log, "personal data or a secret in the daemon's log")
-        for s in self.servers:
-            s.stop()
-        self.work.close()
-
-    def smtpd(self, *args, **kw):
-        s = imtest.Smtpd(self.work.path, *args, **kw)
-        self.servers.append(s)
-        return s
-
-    def start_daemon(self, extra=None):
-        self.daemon = imtest.Daemon(self.work.path, extra)
-        return self.daemon
+    def forbidden_in_log(self):
+        return super().forbidden_in_log() + secret_forms()
 
     def rows(self, invite_id=None, event=None):
         return [r for r in self.daemon.audit_rows()
