@@ -158,6 +158,14 @@ class FileTransportAndProtocol(Base):
         r = self.daemon.cli("send", "--link", LINK, "--bcc", RCPTS[1], *extra)
         self.assertEqual(r.returncode, 65)
         self.assertIn(b"conflict", r.stderr)
+        # The key holds across a restart: the same id, nothing new queued.
+        self.assertEqual(self.daemon.stop(), 0)
+        self.daemon.start()
+        self.assertEqual(self.daemon.send(RCPTS[:1], extra=extra), a)
+        r = self.daemon.cli("send", "--link", LINK, "--bcc", RCPTS[1], *extra)
+        self.assertIn(b"conflict", r.stderr)
+        accepted = [row for row in self.daemon.audit_rows() if row["event"] == "accepted"]
+        self.assertEqual(len(accepted), 1)
 
     def test_status_unknown_id(self):
         r = self.daemon.cli("status", "0123456789abcdefghij")
