@@ -441,6 +441,10 @@ shutdown_daemon (Daemon *d)
   gboolean started = d->control != NULL;
 
   control_stop_accepting (d->control);
+  /* No further request is read from any connection: nothing can reach
+   * the committer once it is stopped. */
+  if (d->control != NULL)
+    control_drain (d->control);
   /* Commits what was submitted; the answers go out if the peer still
    * listens. */
   committer_stop (d->committer);
