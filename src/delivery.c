@@ -335,12 +335,16 @@ delivery_start (const Config *cfg, Audit *audit, GError **error)
   return d;
 }
 
+/* Wakes one idle worker: it claims everything due (up to a batch), and
+ * waking them all would only have them queue for SQLite's write lock
+ * with empty claims, in the committer's way.  A worker that finishes a
+ * batch claims again at once, so a stream of work spreads by itself. */
 void
 delivery_wake (Delivery *d)
 {
   g_mutex_lock (&d->lock);
   d->wake++;
-  g_cond_broadcast (&d->cond);
+  g_cond_signal (&d->cond);
   g_mutex_unlock (&d->lock);
 }
 
