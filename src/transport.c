@@ -778,10 +778,10 @@ judge (Feed *f, Attempt *a, DeliveryJob *job)
 }
 
 static void
-fail_all (DeliveryJob *jobs, guint n, const gboolean *todo, const char *why)
+fail_all (DeliveryJob *jobs, guint n, const gboolean *to_send, const char *why)
 {
   for (guint i = 0; i < n; i++)
-    if (todo[i])
+    if (to_send[i])
       transport_job_set (&jobs[i], DELIVERY_TEMPFAIL, 0, why);
 }
 
@@ -818,10 +818,10 @@ session_run (const Transport *t, smtp_session_t s, Attempt *a,
   a->watch = NULL;
 }
 
-/* Runs one session over the jobs marked in todo. */
+/* Runs one session over the jobs marked in to_send. */
 static void
 smtp_deliver (const Transport *t, DeliveryJob *jobs, guint n,
-              const gboolean *todo, GPtrArray *targets)
+              const gboolean *to_send, GPtrArray *targets)
 {
   Attempt a = { .t = t, .fd = -1, .verify_error = X509_V_OK,
                 .auth_required = t->cfg->smtp_auth_user != NULL };
@@ -833,18 +833,18 @@ smtp_deliver (const Transport *t, DeliveryJob *jobs, guint n,
     && (!a.auth_required || auth != NULL);
 
   for (guint i = 0; ok && i < n; i++)
-    if (todo[i])
+    if (to_send[i])
       {
         feeds[i] = (Feed) { .job = &jobs[i], .attempt = &a };
         ok = feed_add (t, s, &feeds[i]);
       }
   if (!ok)
-    fail_all (jobs, n, todo, "SMTP setup failed");
+    fail_all (jobs, n, to_send, "SMTP setup failed");
   else
     {
       session_run (t, s, &a, targets);
       for (guint i = 0; i < n; i++)
-        if (todo[i])
+        if (to_send[i])
           judge (&feeds[i], &a, &jobs[i]);
     }
   if (s != NULL)
@@ -865,7 +865,7 @@ transport_deliver (Transport *t, DeliveryJob *jobs, guint n)
       return;
     }
 
-  g_autofree gboolean *todo = g_new0 (gboolean, n);
+  g_autofree gboolean *to_send = g_new0 (gboolean, n);
   guint count = 0;
   for (guint i = 0; i < n; i++)
     {
@@ -876,7 +876,7 @@ transport_deliver (Transport *t, DeliveryJob *jobs, guint n)
         transport_job_set (job, DELIVERY_PERMFAIL, 0, "invalid address");
       else
         {
-          todo[i] = TRUE;
+          to_send[i] = TRUE;
           count++;
         }
     }
@@ -886,9 +886,9 @@ transport_deliver (Transport *t, DeliveryJob *jobs, guint n)
   g_autoptr (GPtrArray) targets = transport_resolve (
     t->cfg->smtp_host, timeout_of (t->cfg), &error);
   if (targets == NULL)
-    fail_all (jobs, n, todo, error->message);
+    fail_all (jobs, n, to_send, error->message);
   else
-    smtp_deliver (t, jobs, n, todo, targets);
+    smtp_deliver (t, jobs, n, to_send, targets);
 }
 
 /* ---- set-up ---- */
