@@ -23,6 +23,8 @@ IM_TEST_DEPS=(python3 python3-aiosmtpd openssl socat valgrind)
 # systemd: systemd-analyze (unit security score) and systemd-socket-activate;
 # binutils: readelf and nm for the build-hardening check; passwd: useradd.
 IM_TEST_DEPS+=(systemd binutils passwd)
+# faketime: the retention test runs the daemon once with its clock days back.
+IM_TEST_DEPS+=(faketime)
 # contrib/bench only: smtp-sink and smtp-source from postfix (the MTA is
 # never started, see contrib/bench), msmtp, ss and ps.
 IM_BENCH_DEPS=(postfix msmtp iproute2 procps)

@@ -15,8 +15,10 @@ audit file:
     stopped, and a copy without -wal/-shm);
   - exports parse back with Python's csv and json and match the rows.
 
-`purged` needs seals older than retention_days and is tested in
-tests/test_audit.c (test_purge) with an injected clock.
+`purged` needs seals older than retention_days: the Retention test runs
+the daemon once under faketime(1) three days back, then again on the real
+clock with retention_days = 1 (tests/test_audit.c covers the edge cases
+with an injected clock).
 Run with Debian's /usr/bin/python3 (aiosmtpd lives there).
 """
 
@@ -492,6 +494,71 @@ class ReadOnly(Base):
     def test_reader_cannot_write(self):
         r = audit(RUN.db, "init", "--key-file", "/tmp/nowhere.key", user=AUDITOR)
         self.assertNotEqual(r.returncode, 0)
+
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+class Retention(unittest.TestCase):
+    """A real purge: epochs sealed three days ago (the daemon under
+    faketime) go at the next start with retention_days = 1, a `purged`
+    row says so, and verification still passes from the checkpoint."""
+
+    def run_daemon(self, work, extra, days_back=0):
+        """The daemon itself with libfaketime preloaded (the faketime
+        command would sit between it and our signals)."""
+        d = imtest.Daemon(work.path, extra, start=False)
+        env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": f"-{days_back}d",
+               "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+               # libfaketime comes first: let an ASan build start anyway.
+               "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "")
+               + ":verify_asan_link_order=0"}
+        old_env = {k: os.environ.get(k) for k in env}
+        try:
+            if days_back:
+                os.environ.update(env)
+            d.start()
+            return d
+        finally:
+            for k, v in old_env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    def test_old_sealed_epochs_are_purged_and_verify_passes(self):
+        if not os.path.exists(FAKETIME_LIB):
+            imtest.skip_or_fail("libfaketime is not installed (Debian: faketime)")
+        work = imtest.Workdir(prefix="imretention-")
+        try:
+            extra = {"audit": {"seal_interval": "3600", "retention_days": "1"}}
+            d = imtest.Daemon(work.path, extra, start=False)
+            init = subprocess.run([str(CLIENT), "audit", "init", "-c", str(d.conf)],
+                                  capture_output=True, text=True, timeout=60)
+            self.assertEqual(init.returncode, 0, init.stderr)
+            k0 = work.path / "initial.key"
+            k0.write_text(re.findall(r"^[0-9a-f]{64}$", init.stdout, re.M)[-1] + "\n")
+            old = self.run_daemon(work, extra, days_back=3)
+            old_id = old.send(RCPTS[:1])
+            old.wait_state(old_id, {"sent"})
+            self.assertEqual(old.stop(), 0)          # seals the old epoch
+            db = work.path / "audit.db"
+            before = rows_of(db)
+            self.assertTrue(any(r["invite_id"] == old_id for r in before))
+            new = self.run_daemon(work, extra)       # purges at start
+            imtest.wait_for(lambda: any(r["event"] == "purged" for r in rows_of(db)),
+                            timeout=20, what="a purged row")
+            new_id = new.send(RCPTS[:1])
+            new.wait_state(new_id, {"sent"})
+            self.assertEqual(new.stop(), 0)
+            after = rows_of(db)
+            self.assertFalse(any(r["invite_id"] == old_id for r in after),
+                             "rows of the purged epoch are still there")
+            self.assertTrue(any(r["invite_id"] == new_id for r in after))
+            r = audit(db, "verify", "--key", str(k0))
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        finally:
+            work.close()
 
 
 class Exports(Base):
