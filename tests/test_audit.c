@@ -13,6 +13,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <string.h>
 #include <sys/stat.h>
 
@@ -62,17 +64,8 @@ static int
 teardown (void **state)
 {
   Fixture *fx = *state;
-  GDir *d = g_dir_open (fx->dir, 0, NULL);
-  const char *name;
 
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *p = g_build_filename (fx->dir, name, NULL);
-      g_unlink (p);
-    }
-  if (d != NULL)
-    g_dir_close (d);
-  g_rmdir (fx->dir);
+  testutil_rm_rf (fx->dir);
   g_free (fx->dir);
   g_free (fx->path);
   g_free (fx->copy);
@@ -127,19 +120,6 @@ write_six (Fixture *fx)
   append (a, AUDIT_DEFERRED, INV2, "relay busy");
   append (a, AUDIT_DAEMON_STOP, NULL, "");
   audit_close (a);
-}
-
-static void
-raw_exec (const char *path, const char *sql)
-{
-  sqlite3 *db = NULL;
-  char *msg = NULL;
-
-  assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
-  sqlite3_busy_timeout (db, 5000);
-  if (sqlite3_exec (db, sql, NULL, NULL, &msg) != SQLITE_OK)
-    fail_msg ("raw sql failed: %s: %s", sql, msg);
-  sqlite3_close (db);
 }
 
 static void
@@ -401,7 +381,7 @@ test_tampering_found (void **state)
         tamper_cases[c].sql);
 
       copy_file (fx->path, fx->copy);
-      raw_exec (fx->copy, sql);
+      testutil_sql (fx->copy, sql);
       expect_broken (fx->copy, tamper_cases[c].name, tamper_cases[c].needle);
       g_unlink (fx->copy);
     }
@@ -429,7 +409,7 @@ test_unknown_event_found (void **state)
   sql = g_strdup_printf ("INSERT INTO audit (seq, time_ms, event, prev_hash,"
                          " row_hash) VALUES (7, 1, 'bogus', '%s', '%s')",
                          forged.prev_hash, hash);
-  raw_exec (fx->path, sql);
+  testutil_sql (fx->path, sql);
   expect_broken (fx->path, "unknown event", "row 7: unknown event");
 }
 
@@ -492,7 +472,7 @@ test_tampered_tail_still_opens (void **state)
   Audit *a;
 
   write_six (fx);
-  raw_exec (fx->path, "DROP TRIGGER audit_no_update;"
+  testutil_sql (fx->path, "DROP TRIGGER audit_no_update;"
                       "UPDATE audit SET detail = 'x' WHERE seq = 6");
   a = open_with_clock (fx);
   assert_false (audit_head_intact (a));
@@ -821,7 +801,7 @@ rechain (const char *path, gint64 from)
 {
   g_autoptr (GPtrArray) rows = read_rows (path, NULL);
 
-  raw_exec (path, "DROP TRIGGER IF EXISTS audit_no_update");
+  testutil_sql (path, "DROP TRIGGER IF EXISTS audit_no_update");
   for (guint i = (guint) from - 1; i < rows->len; i++)
     {
       AuditRow *r = ROW_AT (rows, i);
@@ -838,9 +818,9 @@ rechain (const char *path, gint64 from)
       sql = g_strdup_printf ("UPDATE audit SET prev_hash = '%s', row_hash ="
                              " '%s' WHERE seq = %" G_GINT64_FORMAT,
                              r->prev_hash, h, r->seq);
-      raw_exec (path, sql);
+      testutil_sql (path, sql);
     }
-  raw_exec (path, "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+  testutil_sql (path, "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
                   " BEGIN SELECT RAISE (ABORT, 'audit rows are append-only');"
                   " END;");
 }
@@ -858,7 +838,7 @@ test_forward_security (void **state)
 
   audit_close (write_sealed (fx, &k0));
   assert_true (audit_key_read (kp, &stolen, NULL));
-  raw_exec (fx->path, "DROP TRIGGER audit_no_update;"
+  testutil_sql (fx->path, "DROP TRIGGER audit_no_update;"
                       "UPDATE audit SET recipients = 'forged@example.com'"
                       " WHERE seq = 5;"
                       "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
@@ -897,13 +877,13 @@ test_seal_tampering (void **state)
       g_autofree char *sql = g_strdup_printf ("DROP TRIGGER audit_no_update;"
                                               " %s", cases[c].sql);
       copy_file (fx->path, fx->copy);
-      raw_exec (fx->copy, sql);
+      testutil_sql (fx->copy, sql);
       expect_broken_key (fx->copy, &k0, cases[c].name, cases[c].needle);
       g_unlink (fx->copy);
     }
   /* Rechained after the epoch edit: the MAC still gives it away. */
   copy_file (fx->path, fx->copy);
-  raw_exec (fx->copy, "DROP TRIGGER audit_no_update;"
+  testutil_sql (fx->copy, "DROP TRIGGER audit_no_update;"
                       "UPDATE audit SET epoch = 2 WHERE seq = 4");
   rechain (fx->copy, 4);
   expect_broken_key (fx->copy, &k0, "epoch replayed", "row 4: seal");
@@ -916,7 +896,7 @@ test_missing_trigger_reported (void **state)
 
   write_six (fx);
   copy_file (fx->path, fx->copy);
-  raw_exec (fx->copy, "DROP TRIGGER audit_no_delete");
+  testutil_sql (fx->copy, "DROP TRIGGER audit_no_delete");
   expect_broken (fx->copy, "trigger dropped", "audit_no_delete");
 }
 
@@ -1011,13 +991,13 @@ test_purge (void **state)
   assert_int_equal (rep.seals_checked, 3);   /* checkpoint, 6, 9 */
   /* The checkpoint is append-only and bound by hash and MAC. */
   copy_file (fx->path, fx->copy);
-  raw_exec (fx->copy, "DROP TRIGGER audit_checkpoint_no_update;"
+  testutil_sql (fx->copy, "DROP TRIGGER audit_checkpoint_no_update;"
                       "UPDATE audit_checkpoint SET detail = 'x'");
   expect_broken_key (fx->copy, &k0, "checkpoint changed",
                      "purge checkpoint: row 4: hash mismatch");
   g_unlink (fx->copy);
   copy_file (fx->path, fx->copy);
-  raw_exec (fx->copy, "DROP TRIGGER audit_checkpoint_no_delete;"
+  testutil_sql (fx->copy, "DROP TRIGGER audit_checkpoint_no_delete;"
                       "DELETE FROM audit_checkpoint");
   expect_broken_key (fx->copy, &k0, "checkpoint deleted", "rows 1-4 missing");
 }
@@ -1037,7 +1017,7 @@ test_purge_refuses_broken (void **state)
   append (a, AUDIT_ACCEPTED, INV1, NULL);
   seal (a);
   audit_close (a);
-  raw_exec (fx->path, "DROP TRIGGER audit_no_update;"
+  testutil_sql (fx->path, "DROP TRIGGER audit_no_update;"
                       "UPDATE audit SET staff = 'x' WHERE seq = 2");
   a = audit_open_sealing (fx->path, &sc, NULL);
   assert_non_null (a);

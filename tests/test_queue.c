@@ -10,6 +10,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <string.h>
 #include <sys/stat.h>
 
@@ -41,31 +43,12 @@ setup (void **state)
   return 0;
 }
 
-static void
-remove_dir (const char *dir)
-{
-  GDir *d = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *p = g_build_filename (dir, name, NULL);
-      if (g_file_test (p, G_FILE_TEST_IS_DIR))
-        remove_dir (p);
-      else
-        g_unlink (p);
-    }
-  if (d != NULL)
-    g_dir_close (d);
-  g_rmdir (dir);
-}
-
 static int
 teardown (void **state)
 {
   Fixture *fx = *state;
 
-  remove_dir (fx->dir);
+  testutil_rm_rf (fx->dir);
   g_free (fx->dir);
   g_free (fx->path);
   g_free (fx);
@@ -130,19 +113,6 @@ insert_ok (Queue *q, const char *id, gint64 created, const char *const *rcpts,
 }
 
 /* Runs SQL on a plain connection, as an attacker or a broken disk. */
-static void
-raw_exec (const char *path, const char *sql)
-{
-  sqlite3 *db = NULL;
-  char *msg = NULL;
-
-  assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
-  sqlite3_busy_timeout (db, 5000);
-  if (sqlite3_exec (db, sql, NULL, NULL, &msg) != SQLITE_OK)
-    fail_msg ("raw sql failed: %s: %s", sql, msg);
-  sqlite3_close (db);
-}
-
 static gint64
 raw_count (const char *path, const char *sql)
 {
@@ -618,7 +588,7 @@ test_corrupt_rows (void **state)
       g_autoptr (GError) error = NULL;
 
       insert_ok (q, ID1, 100, one_rcpt, 1);
-      raw_exec (path, sql);
+      testutil_sql (path, sql);
       if (run_corrupt_op (q, corrupt_cases[c].op, &error))
         fail_msg ("case '%s' was accepted", corrupt_cases[c].name);
       if (!g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_CORRUPT))
@@ -635,7 +605,7 @@ test_schema_too_new (void **state)
   Queue *q = queue_open (fx->path, NULL);
 
   queue_close (q);
-  raw_exec (fx->path, "PRAGMA user_version = 99");
+  testutil_sql (fx->path, "PRAGMA user_version = 99");
   assert_null (queue_open (fx->path, &error));
   assert_non_null (error);
   assert_non_null (strstr (error->message, "99"));

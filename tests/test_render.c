@@ -18,6 +18,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <string.h>
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -308,25 +310,9 @@ tmp_dirs_init (TmpDirs *d)
 }
 
 static void
-remove_dir (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *p = g_build_filename (path, name, NULL);
-      g_remove (p);
-    }
-  g_rmdir (path);
-}
-
-static void
 tmp_dirs_clear (TmpDirs *d)
 {
-  remove_dir (d->templates);
-  remove_dir (d->signatures);
-  g_rmdir (d->root);
+  testutil_rm_rf (d->root);
   g_free (d->root);
   g_free (d->templates);
   g_free (d->signatures);

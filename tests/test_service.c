@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,21 +77,13 @@ static int
 teardown (void **state)
 {
   Fixture *f = *state;
-  g_autoptr (GDir) d = g_dir_open (f->dir, 0, NULL);
-  const char *name;
-
   service_free (f->service);
   committer_stop (f->committer);
   queue_close (f->queue);
   audit_close (f->audit);
   templates_free (f->templates);
   config_free (f->cfg);
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *p = g_build_filename (f->dir, name, NULL);
-      g_unlink (p);
-    }
-  g_rmdir (f->dir);
+  testutil_rm_rf (f->dir);
   g_free (f->dir);
   g_free (f);
   return 0;
