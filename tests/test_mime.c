@@ -401,6 +401,54 @@ test_raw_bytes (void **state)
   assert_null (g_strstr_len ((const char *) p, len, "Bcc"));
 }
 
+/* The two multipart boundaries: distinct within a message, fresh for
+ * every message, and never inside a part (they start with "=-", which
+ * neither quoted-printable nor base64 can produce). */
+static void
+test_boundaries (void **state)
+{
+  (void) state;
+  g_autoptr (GBytes) a = build_sample (FALSE, NULL);
+  g_autoptr (GBytes) b = build_sample (FALSE, NULL);
+  g_autofree char *sa = g_strndup (g_bytes_get_data (a, NULL), g_bytes_get_size (a));
+  g_autofree char *sb = g_strndup (g_bytes_get_data (b, NULL), g_bytes_get_size (b));
+  g_autoptr (GRegex) re = g_regex_new ("boundary=\"([^\"]+)\"", 0, 0, NULL);
+  g_autoptr (GMatchInfo) m = NULL;
+  g_autoptr (GMatchInfo) mb = NULL;
+  g_autofree char *alt = NULL;
+  g_autofree char *rel = NULL;
+  g_autofree char *alt_b = NULL;
+
+  assert_true (g_regex_match (re, sa, 0, &m));
+  alt = g_match_info_fetch (m, 1);
+  assert_true (g_match_info_next (m, NULL));
+  rel = g_match_info_fetch (m, 1);
+  assert_true (g_str_has_prefix (alt, "=-") && g_str_has_prefix (rel, "=-"));
+  assert_true (strlen (alt) >= 20);
+  assert_string_not_equal (alt, rel);
+  assert_true (g_regex_match (re, sb, 0, &mb));
+  alt_b = g_match_info_fetch (mb, 1);
+  assert_string_not_equal (alt, alt_b);
+  /* Each boundary: once in its header, then as delimiters only. */
+  {
+    g_autofree char *delim = g_strdup_printf ("\r\n--%s", alt);
+    g_autofree char *close = g_strdup_printf ("\r\n--%s--\r\n", alt);
+    guint n = 0;
+    for (const char *p = sa; (p = strstr (p, alt)) != NULL; p++)
+      n++;
+    /* header, first delimiter, second delimiter, close */
+    assert_int_equal (n, 4);
+    assert_non_null (strstr (sa, delim));
+    assert_true (g_str_has_suffix (sa, close + 2) || strstr (sa, close) != NULL);
+  }
+  {
+    guint n = 0;
+    for (const char *p = sa; (p = strstr (p, rel)) != NULL; p++)
+      n++;
+    assert_int_equal (n, 4);
+  }
+}
+
 /* ---- text round trips --------------------------------------------- */
 
 typedef struct {
@@ -659,6 +707,7 @@ main (void)
     cmocka_unit_test (test_to_undisclosed),
     cmocka_unit_test (test_message_id_generated),
     cmocka_unit_test (test_raw_bytes),
+    cmocka_unit_test (test_boundaries),
     cmocka_unit_test (test_text_roundtrip),
     cmocka_unit_test (test_html_roundtrip),
     cmocka_unit_test (test_refusals),
