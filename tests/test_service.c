@@ -150,6 +150,19 @@ test_send_is_queued_and_audited (void **state)
   assert_int_equal (st->recipients->len, 2);
   assert_string_equal (st->state, "queued");
   assert_int_equal (audit_count (f, "accepted"), 1);
+  /* Time first: a later invite's id sorts after this one's, and the
+   * random part differs. */
+  {
+    g_autoptr (RawRequest) later = NULL;
+    const char *id2;
+    g_usleep (2000);
+    later = ask (f, send_req);
+    id2 = raw_request_get (later, "id");
+    assert_non_null (id2);
+    assert_int_equal (strlen (id2), 20);
+    assert_true (strcmp (id, id2) < 0);
+    assert_true (strcmp (id + 9, id2 + 9) != 0);
+  }
 }
 
 static void
