@@ -47,7 +47,9 @@ struct Conn {
   GByteArray *in;
   GString *out;
   gsize out_off;
-  guint io_watch;
+  GSource *io_source;       /* one for the connection's life: see conn_update_watch */
+  gpointer io_tag;
+  GIOCondition io_want;
   guint idle_timer;
   int refs;                 /* the connection table's, plus one per pending answer */
   gboolean pending;         /* a request is with the service: read no further */
@@ -59,7 +61,32 @@ struct Conn {
 static void conn_close (Conn *c);
 static void conn_process (Conn *c);
 static void conn_touch (Conn *c);
-static gboolean conn_io (int fd, GIOCondition cond, gpointer data);
+static gboolean conn_write (Conn *c);
+static gboolean conn_io (Conn *c, GIOCondition cond);
+
+/* A source that stays attached while the connection lives; only the
+ * conditions it waits for change.  Removing and re-adding a watch at
+ * every request (g_unix_fd_add) made GLib change its poll set, and wake
+ * its own loop through the eventfd, about ten times per request. */
+typedef struct {
+  GSource base;
+  Conn *conn;
+} ConnSource;
+
+static gboolean
+conn_source_dispatch (GSource *source, GSourceFunc callback, gpointer data)
+{
+  ConnSource *cs = (ConnSource *) source;
+  Conn *c = cs->conn;
+
+  (void) callback;
+  (void) data;
+  return conn_io (c, g_source_query_unix_fd (source, c->io_tag));
+}
+
+static GSourceFuncs conn_source_funcs = {
+  .dispatch = conn_source_dispatch,
+};
 
 static void
 uid_count (Control *ctl, uid_t uid, int delta)
@@ -103,9 +130,16 @@ conn_update_watch (Conn *c)
     want |= G_IO_IN;
   if (c->out->len > c->out_off)
     want |= G_IO_OUT;
-  if (c->io_watch != 0)
-    g_source_remove (c->io_watch);
-  c->io_watch = g_unix_fd_add (c->fd, want, conn_io, c);
+  if (c->io_source == NULL)
+    {
+      c->io_source = g_source_new (&conn_source_funcs, sizeof (ConnSource));
+      ((ConnSource *) c->io_source)->conn = c;
+      c->io_tag = g_source_add_unix_fd (c->io_source, c->fd, want);
+      g_source_attach (c->io_source, NULL);
+    }
+  else if (want != c->io_want)
+    g_source_modify_unix_fd (c->io_source, c->io_tag, want);
+  c->io_want = want;
 }
 
 /* The service's answer, now or after a commit. */
@@ -124,7 +158,12 @@ conn_on_answer (gpointer target, const char *answer, gsize len)
       if (!c->processing)
         {
           conn_process (c);
-          conn_update_watch (c);
+          /* Sent at once: an answer is small and the socket nearly
+           * always takes it, so no G_IO_OUT round through the loop. */
+          if (!c->closed && !conn_write (c))
+            conn_close (c);
+          else
+            conn_update_watch (c);
         }
     }
   conn_unref (c);
@@ -247,12 +286,10 @@ conn_write (Conn *c)
 }
 
 static gboolean
-conn_io (int fd, GIOCondition cond, gpointer data)
+conn_io (Conn *c, GIOCondition cond)
 {
-  Conn *c = data;
   gboolean keep = TRUE;
 
-  c->io_watch = 0;
   if ((cond & G_IO_IN) && !c->closing && !c->pending)
     keep = conn_read (c);
   if (keep && !c->closed)
@@ -264,10 +301,12 @@ conn_io (int fd, GIOCondition cond, gpointer data)
   if (keep && (cond & G_IO_HUP) && !(cond & G_IO_IN))
     keep = FALSE;
   if (!keep)
-    conn_close (c);
-  else
-    conn_update_watch (c);
-  return G_SOURCE_REMOVE;
+    {
+      conn_close (c);   /* may free c */
+      return G_SOURCE_REMOVE;
+    }
+  conn_update_watch (c);
+  return G_SOURCE_CONTINUE;
 }
 
 static void
@@ -278,11 +317,14 @@ conn_close (Conn *c)
   if (c->closed)
     return;
   c->closed = TRUE;
-  if (c->io_watch != 0)
-    g_source_remove (c->io_watch);
+  if (c->io_source != NULL)
+    {
+      g_source_destroy (c->io_source);
+      g_clear_pointer (&c->io_source, g_source_unref);
+    }
   if (c->idle_timer != 0)
     g_source_remove (c->idle_timer);
-  c->io_watch = c->idle_timer = 0;
+  c->idle_timer = 0;
   close (c->fd);
   uid_count (ctl, c->peer.uid, -1);
   g_hash_table_remove (ctl->conns, c);
