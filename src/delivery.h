@@ -16,8 +16,12 @@
 #include "config.h"
 #include "retry.h"
 
-/* Recipients handed to one connection at most. */
-#define DELIVERY_BATCH_MAX 32
+/* Recipients handed to one connection at most.  A batch costs a
+ * session (connect, EHLO, QUIT) and three commits however many it
+ * holds; under a backlog a bigger one is what lets one connection keep
+ * up with the accepts.  Bounded so that a crash re-sends (and the
+ * audit flags) at most this many per connection. */
+#define DELIVERY_BATCH_MAX 100
 /* The worker looks at the queue at least this often (seconds). */
 #define DELIVERY_IDLE_POLL 30
 
