@@ -124,7 +124,20 @@ struct Queue {
   sqlite3 *db;
   sqlite3_stmt *st[N_ST];
   gboolean fail_commit;     /* test hook, see queue_set_fail_commit */
+  gboolean writing;         /* holds queue_writer */
 };
+
+/*
+ * Writers in this process (the committer and the delivery workers,
+ * each on its own connection) take turns on this mutex before BEGIN
+ * IMMEDIATE.  SQLite's lock only lets a loser poll (db.c's busy handler
+ * sleeps 250 us a try), so a group commit arriving during a worker's
+ * claim waited up to a poll interval past the lock's release; a mutex
+ * hands over at once.  The busy handler still covers other processes.
+ * One for all queues: a process has one queue, and a thread never
+ * holds two write transactions.
+ */
+static GMutex queue_writer;
 
 /* A cached statement borrowed for one use.  The cleanup resets it
  * (never finalizes): a stepped statement left unreset would keep its
@@ -266,10 +279,26 @@ queue_run (Queue *q, int which, GError **error)
   return TRUE;
 }
 
+static void
+queue_end_write (Queue *q)
+{
+  if (q->writing)
+    {
+      q->writing = FALSE;
+      g_mutex_unlock (&queue_writer);
+    }
+}
+
 static gboolean
 queue_begin (Queue *q, GError **error)
 {
-  return queue_run (q, ST_BEGIN, error);
+  g_return_val_if_fail (!q->writing, FALSE);
+  g_mutex_lock (&queue_writer);
+  q->writing = TRUE;
+  if (queue_run (q, ST_BEGIN, error))
+    return TRUE;
+  queue_end_write (q);
+  return FALSE;
 }
 
 /* Undoes an open transaction; harmless when none is open (e.g. SQLite
@@ -279,6 +308,7 @@ queue_rollback (Queue *q)
 {
   if (!sqlite3_get_autocommit (q->db))
     queue_run (q, ST_ROLLBACK, NULL);
+  queue_end_write (q);
 }
 
 static gboolean
@@ -296,6 +326,7 @@ queue_commit (Queue *q, GError **error)
       queue_rollback (q);
       return FALSE;
     }
+  queue_end_write (q);
   return TRUE;
 }
 
