@@ -28,7 +28,7 @@
 #include "db.h"
 #include "validate.h"
 
-#define QUEUE_SCHEMA_VERSION 1
+#define QUEUE_SCHEMA_VERSION 2
 
 G_DEFINE_QUARK (invitemail-queue-error-quark, queue_error)
 
@@ -56,7 +56,12 @@ static const char *const queue_schema_sql =
   " updated INTEGER NOT NULL,"
   " reply TEXT,"
   " PRIMARY KEY (invite_id, idx));"
-  "CREATE INDEX IF NOT EXISTS recipients_due ON recipients (state, next_try);"
+  /* Version 1 indexed every row by (state, next_try): three index
+   * updates per recipient for lookups that the two partial indexes
+   * below serve (due work; what was in flight at a crash). */
+  "DROP INDEX IF EXISTS recipients_due;"
+  "CREATE INDEX IF NOT EXISTS recipients_sending ON recipients (invite_id, idx)"
+  " WHERE state = 'sending';"
   /* Due work in next_try order straight from an index: no sort of the
    * whole backlog at every claim.  Queued recipients carry
    * next_try = created, so they come oldest first too. */
@@ -106,7 +111,8 @@ static const char *const queue_sql[N_ST] = {
     " next_try = ?2, updated = ?3, reply = ?4"
     " WHERE invite_id = ?5 AND idx = ?6",
   [ST_SELECT_SENDING] =
-    JOB_COLUMNS "WHERE r.state = 'sending' ORDER BY r.invite_id, r.idx",
+    JOB_COLUMNS_FROM ("INDEXED BY recipients_sending")
+    "WHERE r.state = 'sending' ORDER BY r.invite_id, r.idx",
   [ST_RECOVER] =
     "UPDATE recipients SET state = 'deferred', next_try = ?1, updated = ?1"
     " WHERE state = 'sending'",

@@ -611,6 +611,44 @@ test_schema_too_new (void **state)
   assert_non_null (strstr (error->message, "99"));
 }
 
+/* A version 1 queue (recipients_due, no recipients_sending) is brought
+ * to version 2 on open, and what was in flight is still found. */
+static void
+test_schema_upgrade_from_1 (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GPtrArray) jobs = NULL;
+  g_autoptr (GPtrArray) back = NULL;
+  Queue *q = queue_open (fx->path, NULL);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+
+  insert_ok (q, ID1, 100, one_rcpt, 1);
+  jobs = claim (q, 5000, 10);
+  assert_int_equal (jobs->len, 1);
+  queue_close (q);
+  testutil_sql (fx->path, "DROP INDEX recipients_sending;"
+                "CREATE INDEX recipients_due ON recipients (state, next_try);"
+                "PRAGMA user_version = 1");
+  q = queue_open (fx->path, NULL);
+  assert_non_null (q);
+  back = queue_recover (q, 6000, NULL);
+  assert_non_null (back);
+  assert_int_equal (back->len, 1);
+  queue_close (q);
+  assert_int_equal (sqlite3_open_v2 (fx->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  assert_int_equal (sqlite3_prepare_v2 (db, "SELECT (SELECT user_version FROM pragma_user_version),"
+                                        " (SELECT group_concat(name) FROM sqlite_master"
+                                        "  WHERE type = 'index' AND name LIKE 'recipients_%'"
+                                        "  ORDER BY name)", -1, &st, NULL), SQLITE_OK);
+  assert_int_equal (sqlite3_step (st), SQLITE_ROW);
+  assert_int_equal (sqlite3_column_int (st, 0), 2);
+  assert_non_null (strstr ((const char *) sqlite3_column_text (st, 1), "recipients_sending"));
+  assert_null (strstr ((const char *) sqlite3_column_text (st, 1), "recipients_due"));
+  sqlite3_finalize (st);
+  sqlite3_close (db);
+}
+
 static void
 test_many_inserts (void **state)
 {
@@ -698,6 +736,7 @@ main (void)
                                      teardown),
     cmocka_unit_test_setup_teardown (test_corrupt_rows, setup, teardown),
     cmocka_unit_test_setup_teardown (test_schema_too_new, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_schema_upgrade_from_1, setup, teardown),
     cmocka_unit_test_setup_teardown (test_many_inserts, setup, teardown),
   };
 
