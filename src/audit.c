@@ -482,6 +482,13 @@ audit_open_common (const char *path, GError **error)
       audit_fail (a->db, error, "prepare");
       return NULL;
     }
+  a->ckpt = db_checkpointer_start (path, &local);
+  if (a->ckpt == NULL)
+    {
+      audit_from_db (local, error);
+      return NULL;
+    }
+  db_checkpointer_watch (a->ckpt, a->db);
   return g_steal_pointer (&a);
 }
 
@@ -498,6 +505,11 @@ audit_close (Audit *a)
   if (a == NULL)
     return;
   sqlite3_finalize (a->insert);
+  /* The checkpointer goes first (with a last checkpoint), so that the
+   * writer, which keeps the WAL for readers, is the last to close. */
+  if (a->db != NULL)
+    sqlite3_wal_hook (a->db, NULL, NULL);
+  db_checkpointer_stop (a->ckpt);
   sqlite3_close_v2 (a->db);
   audit_key_wipe (&a->ks.key);
   if (a->lock_fd >= 0)

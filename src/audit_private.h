@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "audit.h"
+#include "db.h"
 
 #define AUDIT_SCHEMA_VERSION 2
 #define AUDIT_ZERO_HASH \
@@ -44,6 +45,7 @@ typedef struct {
 
 struct Audit {
   sqlite3 *db;
+  DbCheckpointer *ckpt;     /* checkpoints db's WAL off the append path */
   sqlite3_stmt *insert;
   GMutex lock;              /* guards everything below and the insert */
   gint64 last_seq;

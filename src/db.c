@@ -196,3 +196,118 @@ db_open_readonly (const char *path, GError **error)
     }
   return db;
 }
+
+/* ---- the checkpointer (db.h) ------------------------------------------ */
+
+struct DbCheckpointer {
+  sqlite3 *db;
+  GThread *thread;
+  GMutex lock;
+  GCond cond;
+  gboolean wanted;
+  gboolean stop;
+  guint runs;
+};
+
+static int
+db_wal_hook (void *data, sqlite3 *db, const char *name, int pages)
+{
+  DbCheckpointer *c = data;
+
+  (void) db;
+  (void) name;
+  if (pages >= DB_CHECKPOINT_PAGES)
+    {
+      g_mutex_lock (&c->lock);
+      c->wanted = TRUE;
+      g_cond_signal (&c->cond);
+      g_mutex_unlock (&c->lock);
+    }
+  return SQLITE_OK;
+}
+
+static void
+db_checkpoint_now (DbCheckpointer *c)
+{
+  int log = 0, done = 0;
+  int rc = sqlite3_wal_checkpoint_v2 (c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+
+  /* BUSY: another checkpoint is running; the next wake tries again. */
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+    g_warning ("checkpoint of %s failed: %s", sqlite3_db_filename (c->db, NULL),
+               sqlite3_errmsg (c->db));
+}
+
+static gpointer
+db_checkpointer_thread (gpointer data)
+{
+  DbCheckpointer *c = data;
+
+  g_mutex_lock (&c->lock);
+  for (;;)
+    {
+      while (!c->wanted && !c->stop)
+        g_cond_wait (&c->cond, &c->lock);
+      if (c->stop)
+        break;
+      c->wanted = FALSE;
+      g_mutex_unlock (&c->lock);
+      db_checkpoint_now (c);
+      g_mutex_lock (&c->lock);
+      c->runs++;
+    }
+  g_mutex_unlock (&c->lock);
+  db_checkpoint_now (c);
+  return NULL;
+}
+
+DbCheckpointer *
+db_checkpointer_start (const char *path, GError **error)
+{
+  DbCheckpointer *c;
+  sqlite3 *db = db_open (path, error);
+
+  if (db == NULL)
+    return NULL;
+  c = g_new0 (DbCheckpointer, 1);
+  c->db = db;
+  g_mutex_init (&c->lock);
+  g_cond_init (&c->cond);
+  c->thread = g_thread_new ("checkpoint", db_checkpointer_thread, c);
+  return c;
+}
+
+void
+db_checkpointer_watch (DbCheckpointer *c, sqlite3 *db)
+{
+  g_return_if_fail (c != NULL && db != NULL);
+  /* Replaces SQLite's own hook, which is its automatic checkpoint. */
+  sqlite3_wal_hook (db, db_wal_hook, c);
+}
+
+guint
+db_checkpointer_runs (DbCheckpointer *c)
+{
+  guint n;
+
+  g_mutex_lock (&c->lock);
+  n = c->runs;
+  g_mutex_unlock (&c->lock);
+  return n;
+}
+
+void
+db_checkpointer_stop (DbCheckpointer *c)
+{
+  if (c == NULL)
+    return;
+  g_mutex_lock (&c->lock);
+  c->stop = TRUE;
+  g_cond_signal (&c->cond);
+  g_mutex_unlock (&c->lock);
+  g_thread_join (c->thread);
+  sqlite3_close_v2 (c->db);
+  g_mutex_clear (&c->lock);
+  g_cond_clear (&c->cond);
+  g_free (c);
+}

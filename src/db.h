@@ -31,6 +31,29 @@ sqlite3 *db_open (const char *path, GError **error);
 /* Opens an existing file read-only (for `invitemail audit`). */
 sqlite3 *db_open_readonly (const char *path, GError **error);
 
+/*
+ * Checkpoints off the commit path.  SQLite's automatic checkpoint runs
+ * inside the COMMIT that pushes the WAL past 1000 pages, so every few
+ * hundred group commits one of them also copied 4 MB into the database
+ * and fsynced it, and every answer waiting on it was late (the accept
+ * benchmark's p99).  A checkpointer is a thread with its own connection
+ * to path; the writer connections it watches (db_checkpointer_watch)
+ * no longer checkpoint themselves but wake it when their commit left
+ * the WAL at DB_CHECKPOINT_PAGES or more, and it runs a PASSIVE
+ * checkpoint, which never blocks a writer.  It also runs one when
+ * stopped.
+ */
+#define DB_CHECKPOINT_PAGES 1000
+typedef struct DbCheckpointer DbCheckpointer;
+
+DbCheckpointer *db_checkpointer_start (const char *path, GError **error);
+/* db must be a connection to the checkpointer's file; it must be closed
+ * (or watched no more) before the checkpointer stops. */
+void db_checkpointer_watch (DbCheckpointer *c, sqlite3 *db);
+/* How many checkpoints it has run (for the tests). */
+guint db_checkpointer_runs (DbCheckpointer *c);
+void db_checkpointer_stop (DbCheckpointer *c);
+
 /* Runs SQL without results; sets DB_ERROR_IO with sqlite's words. */
 gboolean db_exec (sqlite3 *db, const char *sql, GError **error);
 

@@ -131,6 +131,7 @@ struct Queue {
   sqlite3_stmt *st[N_ST];
   gboolean fail_commit;     /* test hook, see queue_set_fail_commit */
   gboolean writing;         /* holds queue_writer */
+  gboolean checkpointed;    /* watched by queue_ckpt */
 };
 
 /*
@@ -144,6 +145,57 @@ struct Queue {
  * holds two write transactions.
  */
 static GMutex queue_writer;
+
+/*
+ * The queue's checkpointer (db.h), shared by every connection to it in
+ * the process and stopped with the last.  Without it, whichever writer
+ * pushed the WAL past its limit checkpointed inside its COMMIT, holding
+ * queue_writer all the while.  A connection to another file than the
+ * first (only in tests) keeps SQLite's own checkpoints.
+ */
+static GMutex queue_ckpt_lock;
+static DbCheckpointer *queue_ckpt;
+static char *queue_ckpt_path;
+static guint queue_ckpt_users;
+
+static void
+queue_ckpt_join (Queue *q, const char *path)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_mutex_lock (&queue_ckpt_lock);
+  if (queue_ckpt == NULL)
+    {
+      queue_ckpt = db_checkpointer_start (path, &error);
+      if (queue_ckpt != NULL)
+        queue_ckpt_path = g_strdup (path);
+      else
+        g_warning ("queue checkpoints stay in the commits: %s", error->message);
+    }
+  if (queue_ckpt != NULL && strcmp (queue_ckpt_path, path) == 0)
+    {
+      db_checkpointer_watch (queue_ckpt, q->db);
+      queue_ckpt_users++;
+      q->checkpointed = TRUE;
+    }
+  g_mutex_unlock (&queue_ckpt_lock);
+}
+
+/* After q->db is closed. */
+static void
+queue_ckpt_leave (Queue *q)
+{
+  if (!q->checkpointed)
+    return;
+  g_mutex_lock (&queue_ckpt_lock);
+  if (--queue_ckpt_users == 0)
+    {
+      db_checkpointer_stop (queue_ckpt);
+      queue_ckpt = NULL;
+      g_clear_pointer (&queue_ckpt_path, g_free);
+    }
+  g_mutex_unlock (&queue_ckpt_lock);
+}
 
 /* A cached statement borrowed for one use.  The cleanup resets it
  * (never finalizes): a stepped statement left unreset would keep its
@@ -427,6 +479,7 @@ queue_open (const char *path, GError **error)
                    local->message);
       return NULL;
     }
+  queue_ckpt_join (q, path);
   return g_steal_pointer (&q);
 }
 
@@ -438,6 +491,7 @@ queue_close (Queue *q)
   for (int i = 0; i < N_ST; i++)
     sqlite3_finalize (q->st[i]);
   sqlite3_close_v2 (q->db);
+  queue_ckpt_leave (q);
   g_free (q);
 }
 

@@ -649,6 +649,39 @@ test_schema_upgrade_from_1 (void **state)
   sqlite3_close (db);
 }
 
+/* db.h's checkpointer: the watched connection's commits wake it once
+ * the WAL holds DB_CHECKPOINT_PAGES, and it copies the WAL into the
+ * database file. */
+static void
+test_checkpointer (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GError) error = NULL;
+  sqlite3 *db = db_open (fx->path, &error);
+  DbCheckpointer *c = db_checkpointer_start (fx->path, &error);
+  gint64 until = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+  GStatBuf st;
+
+  assert_non_null (db);
+  assert_non_null (c);
+  db_checkpointer_watch (c, db);
+  assert_true (db_exec (db, "CREATE TABLE t (x BLOB)", &error));
+  assert_true (g_stat (fx->path, &st) == 0);
+  assert_true (st.st_size < 64 * 1024);   /* everything is still in the WAL */
+  for (guint i = 0; i < DB_CHECKPOINT_PAGES / 4 + 50; i++)
+    assert_true (db_exec (db, "BEGIN IMMEDIATE;"
+                          "INSERT INTO t VALUES (zeroblob(4000)), (zeroblob(4000)),"
+                          " (zeroblob(4000)), (zeroblob(4000)), (zeroblob(4000));"
+                          "COMMIT", &error));
+  while (db_checkpointer_runs (c) == 0 && g_get_monotonic_time () < until)
+    g_usleep (10000);
+  assert_true (db_checkpointer_runs (c) >= 1);
+  assert_true (g_stat (fx->path, &st) == 0);
+  assert_true (st.st_size > (goffset) DB_CHECKPOINT_PAGES * 4000);
+  sqlite3_close_v2 (db);
+  db_checkpointer_stop (c);
+}
+
 static void
 test_many_inserts (void **state)
 {
@@ -737,6 +770,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_corrupt_rows, setup, teardown),
     cmocka_unit_test_setup_teardown (test_schema_too_new, setup, teardown),
     cmocka_unit_test_setup_teardown (test_schema_upgrade_from_1, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_checkpointer, setup, teardown),
     cmocka_unit_test_setup_teardown (test_many_inserts, setup, teardown),
   };
 
