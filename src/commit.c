@@ -256,7 +256,8 @@ committer_thread (gpointer data)
     {
       GPtrArray *batch;
       Delivery *delivery;
-      gboolean stored = FALSE, fail_commit;
+      guint stored = 0;
+      gboolean fail_commit;
 
       g_mutex_lock (&c->lock);
       while (c->incoming->len == 0 && !c->stop)
@@ -275,13 +276,14 @@ committer_thread (gpointer data)
 
       store_invites (c, batch, fail_commit);
       write_audit (c, batch);
-      for (guint i = 0; i < batch->len && !stored; i++)
+      for (guint i = 0; i < batch->len; i++)
         {
           CommitItem *it = g_ptr_array_index (batch, i);
-          stored = it->has_insert && it->result == COMMIT_STORED;
+          if (it->has_insert && it->result == COMMIT_STORED)
+            stored += it->ins.n_recipients;
         }
-      if (stored && delivery != NULL)
-        delivery_wake (delivery);
+      if (stored > 0 && delivery != NULL)
+        delivery_wake (delivery, stored);
       /* Queued on the main context before in_flight drops: once
        * committer_pending() is 0, iterating the main context delivers
        * every answer. */

@@ -30,6 +30,7 @@ typedef struct {
   Transport *transport;
   GThread *thread;
   guint seen_wake;          /* the last wake this worker answered */
+  gint64 batch_started;     /* monotonic us; 0 while idle (under d->lock) */
 } Worker;
 
 struct Delivery {
@@ -42,6 +43,8 @@ struct Delivery {
   guint wake;               /* bumped by delivery_wake */
   gboolean stop;
   guint running;            /* workers still in their loop */
+  guint busy;               /* workers inside a batch */
+  guint64 unclaimed;        /* queued since the last claims (estimate) */
 };
 
 static gint64
@@ -233,7 +236,18 @@ worker (gpointer data)
       if (jobs == NULL)
         g_warning ("reading the queue failed: %s", error->message);
       if (jobs != NULL && jobs->len > 0)
-        run_batch (w, jobs);
+        {
+          g_mutex_lock (&d->lock);
+          d->busy++;
+          d->unclaimed -= MIN (d->unclaimed, jobs->len);
+          w->batch_started = g_get_monotonic_time ();
+          g_mutex_unlock (&d->lock);
+          run_batch (w, jobs);
+          g_mutex_lock (&d->lock);
+          d->busy--;
+          w->batch_started = 0;
+          g_mutex_unlock (&d->lock);
+        }
       else
         wait_for_work (w);
     }
@@ -335,16 +349,36 @@ delivery_start (const Config *cfg, Audit *audit, GError **error)
   return d;
 }
 
-/* Wakes one idle worker: it claims everything due (up to a batch), and
- * waking them all would only have them queue for SQLite's write lock
- * with empty claims, in the committer's way.  A worker that finishes a
- * batch claims again at once, so a stream of work spreads by itself. */
+/* Under d->lock: is a busy worker's batch taking long? */
+static gboolean
+batch_is_slow (Delivery *d)
+{
+  gint64 limit = g_get_monotonic_time () - DELIVERY_SLOW_BATCH_MS * 1000;
+
+  for (guint i = 0; i < d->workers->len; i++)
+    {
+      Worker *w = g_ptr_array_index (d->workers, i);
+      if (w->batch_started != 0 && w->batch_started < limit)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Wakes one idle worker, when the rule in delivery.h says so: it claims
+ * everything due (up to a batch), and waking them all would only have
+ * them queue for the queue's write lock with empty claims, in the
+ * committer's way.  A worker that finishes a batch claims again at once,
+ * so a stream of work needs no wake at all. */
 void
-delivery_wake (Delivery *d)
+delivery_wake (Delivery *d, guint n)
 {
   g_mutex_lock (&d->lock);
-  d->wake++;
-  g_cond_signal (&d->cond);
+  d->unclaimed += n;
+  if (d->busy == 0 || d->unclaimed >= DELIVERY_BATCH_MAX || batch_is_slow (d))
+    {
+      d->wake++;
+      g_cond_signal (&d->cond);
+    }
   g_mutex_unlock (&d->lock);
 }
 

@@ -35,8 +35,18 @@ typedef struct Delivery Delivery;
  */
 Delivery *delivery_start (const Config *cfg, Audit *audit, GError **error);
 
-/* Tells the worker that new work may be due.  Thread-safe, cheap. */
-void delivery_wake (Delivery *d);
+/*
+ * Tells the workers that n recipients were queued.  Thread-safe, cheap.
+ * Connections open as the work needs them, up to [smtp] connections:
+ * an idle worker is woken when no worker is busy, when the recipients
+ * not yet claimed would fill a batch, or when a busy worker's batch has
+ * run for DELIVERY_SLOW_BATCH_MS (a slow or stalled relay connection
+ * must not hold back new work).  Otherwise the busy worker takes the
+ * new recipients with its next claim, in a bigger batch on a session
+ * already paid for.
+ */
+void delivery_wake (Delivery *d, guint n);
+#define DELIVERY_SLOW_BATCH_MS 1000
 
 /* Asks the worker to stop after the batch in flight, joins it and frees
  * everything.  NULL is fine. */

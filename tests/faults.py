@@ -210,6 +210,26 @@ class FaultMatrix(FaultBase):
             self.assertIn(caps[addr], (1, 2))
         self.check_audit_chain()
 
+    def test_stalled_connection_does_not_hold_back_new_work(self):
+        # The first connection waits 8 s for the answer to its DATA; an
+        # invite queued meanwhile goes out on a second connection within
+        # about DELIVERY_SLOW_BATCH_MS, not after the stall.
+        d = self.start("stall-data:8@1", smtp={"connections": "2", "timeout": "20"})
+        first = d.send(RCPTS[:1])
+        imtest.wait_for(lambda: "DATA" in self.srv.commands(), timeout=10,
+                        what="the first DATA")
+        time.sleep(1.2)
+        t0 = time.monotonic()
+        second = d.send(RCPTS[1:2])
+        st = d.wait_state(second, {"sent"}, timeout=20)
+        took = time.monotonic() - t0
+        self.assertEqual(st["state"], "sent", st)
+        self.assertLess(took, 5, "the new invite waited for the stalled connection")
+        self.assertNotEqual(d.status(first)["state"], "sent",
+                            "the stall should still be running")
+        self.assertEqual(self.final(first)["state"], "sent")
+        self.check_audit_chain()
+
     def test_starttls_handshake_fails(self):
         d = self.start("tls-fail@1")
         inv = d.send(RCPTS)
