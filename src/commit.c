@@ -255,7 +255,6 @@ committer_thread (gpointer data)
   for (;;)
     {
       GPtrArray *batch;
-      Delivery *delivery;
       guint stored = 0;
       gboolean fail_commit;
 
@@ -270,7 +269,6 @@ committer_thread (gpointer data)
       batch = c->incoming;
       c->incoming = g_ptr_array_new_with_free_func ((GDestroyNotify) commit_item_free);
       c->in_flight += batch->len;
-      delivery = c->delivery;
       fail_commit = c->fail_commit;
       g_mutex_unlock (&c->lock);
 
@@ -282,8 +280,15 @@ committer_thread (gpointer data)
           if (it->has_insert && it->result == COMMIT_STORED)
             stored += it->ins.n_recipients;
         }
-      if (stored > 0 && delivery != NULL)
-        delivery_wake (delivery, stored);
+      /* Under the lock: once committer_set_delivery has returned, a
+       * retired delivery (SIGHUP) is never woken, so it may be freed. */
+      if (stored > 0)
+        {
+          g_mutex_lock (&c->lock);
+          if (c->delivery != NULL)
+            delivery_wake (c->delivery, stored);
+          g_mutex_unlock (&c->lock);
+        }
       /* Queued on the main context before in_flight drops: once
        * committer_pending() is 0, iterating the main context delivers
        * every answer. */

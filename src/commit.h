@@ -61,7 +61,8 @@ const char *commit_item_invite_id (const CommitItem *item);
 Committer *committer_start (const char *queue_path, Audit *audit,
                             GError **error);
 
-/* Whom to wake after invites are stored (may be set later; NULL = none). */
+/* Whom to wake after invites are stored (may be set later; NULL = none).
+ * Once it returns the previous one is never used again: it may be freed. */
 void committer_set_delivery (Committer *c, Delivery *d);
 
 /* Hands the item over (transfer full); thread-safe. */
