@@ -756,6 +756,20 @@ judge_failure (DeliveryJob *job, const smtp_status_t *st)
 
 /* The status pointers point into the message and recipient objects
  * (1.1.0 api.c), so they stay valid until smtp_destroy_session. */
+/* The session ended before this transaction began: no reply to its
+ * MAIL FROM, its RCPT or its data (a relay that hung up after a few
+ * messages, or a connection lost between two of them). */
+static gboolean
+never_tried (Feed *f)
+{
+  const smtp_status_t *path = smtp_reverse_path_status (f->message);
+  const smtp_status_t *msg = smtp_message_transfer_status (f->message);
+  const smtp_status_t *rcpt = smtp_recipient_status (f->recipient);
+
+  return (path == NULL || path->code == 0) && (msg == NULL || msg->code == 0)
+         && (rcpt == NULL || rcpt->code == 0);
+}
+
 static void
 judge (Feed *f, Attempt *a, DeliveryJob *job)
 {
@@ -818,11 +832,13 @@ session_run (const Transport *t, smtp_session_t s, Attempt *a,
   a->watch = NULL;
 }
 
-/* Runs one session over the jobs marked in to_send. */
-static void
+/* Runs one session over the jobs marked in to_send.  Returns how many
+ * were sent; marks in untried those the session never reached. */
+static guint
 smtp_deliver (const Transport *t, DeliveryJob *jobs, guint n,
-              const gboolean *to_send, GPtrArray *targets)
+              const gboolean *to_send, GPtrArray *targets, gboolean *untried)
 {
+  guint sent = 0;
   Attempt a = { .t = t, .fd = -1, .verify_error = X509_V_OK,
                 .auth_required = t->cfg->smtp_auth_user != NULL };
   g_autofree Feed *feeds = g_new0 (Feed, n);
@@ -845,13 +861,19 @@ smtp_deliver (const Transport *t, DeliveryJob *jobs, guint n,
       session_run (t, s, &a, targets);
       for (guint i = 0; i < n; i++)
         if (to_send[i])
-          judge (&feeds[i], &a, &jobs[i]);
+          {
+            judge (&feeds[i], &a, &jobs[i]);
+            sent += jobs[i].outcome == DELIVERY_SENT;
+            untried[i] = !a.cut && jobs[i].outcome == DELIVERY_TEMPFAIL
+                         && never_tried (&feeds[i]);
+          }
     }
   if (s != NULL)
     smtp_destroy_session (s);   /* drops libESMTP's reference to tls */
   if (auth != NULL)
     auth_destroy_context (auth);
   SSL_CTX_free (tls);
+  return sent;
 }
 
 void
@@ -886,9 +908,25 @@ transport_deliver (Transport *t, DeliveryJob *jobs, guint n)
   g_autoptr (GPtrArray) targets = transport_resolve (
     t->cfg->smtp_host, timeout_of (t->cfg), &error);
   if (targets == NULL)
-    fail_all (jobs, n, to_send, error->message);
-  else
-    smtp_deliver (t, jobs, n, to_send, targets);
+    {
+      fail_all (jobs, n, to_send, error->message);
+      return;
+    }
+  /* A relay may end a session after some messages (a cap per
+   * connection, a 421 between two): the transactions it never began go
+   * out at once on a new connection, as long as the last one delivered
+   * something.  Bounded: every session but the last sends at least one. */
+  g_autofree gboolean *untried = g_new0 (gboolean, n);
+  for (guint round = 0; round < TRANSPORT_MAX_SESSIONS; round++)
+    {
+      guint sent = smtp_deliver (t, jobs, n, to_send, targets, untried);
+      guint again = 0;
+      for (guint i = 0; i < n; i++)
+        again += (to_send[i] = untried[i]);
+      if (sent == 0 || again == 0)
+        break;
+      memset (untried, 0, n * sizeof *untried);
+    }
 }
 
 /* ---- set-up ---- */

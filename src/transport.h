@@ -31,6 +31,10 @@
 #include "config.h"
 
 #define DELIVERY_REPLY_MAX 256
+/* Sessions one transport_deliver may open for one batch: a relay that
+ * ends sessions early gets a new one for what it never began, while
+ * each delivers something, up to this many. */
+#define TRANSPORT_MAX_SESSIONS 32
 
 typedef enum {
   DELIVERY_SENT,       /* relay answered 250 to the end of DATA */
@@ -66,7 +70,9 @@ void transport_free (Transport *t);
  * Delivers n jobs over one connection (or n files) and fills each job's
  * outcome, code and reply.  Never fails as a whole: a connection that
  * cannot be made marks every job DELIVERY_TEMPFAIL with the reason.
- * Blocks for at most about (n + 2) * cfg->smtp_timeout_ms.
+ * If the relay ends the session early, the jobs it never began go over
+ * a new connection (see TRANSPORT_MAX_SESSIONS).  Blocks for at most
+ * about (n + 2 * sessions) * cfg->smtp_timeout_ms.
  */
 void transport_deliver (Transport *t, DeliveryJob *jobs, guint n);
 

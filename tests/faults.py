@@ -210,6 +210,33 @@ class FaultMatrix(FaultBase):
             self.assertIn(caps[addr], (1, 2))
         self.check_audit_chain()
 
+    def test_relay_caps_messages_per_connection(self):
+        # The relay takes two messages per connection, then answers the
+        # next MAIL FROM with 421 and hangs up.  That recipient is
+        # deferred; the ones never tried in the session go out at once
+        # on a new connection, with no attempt counted against them.
+        five = ["tolk.%d@example.com" % i for i in range(5)]
+        d = self.start("per-connection:2")
+        inv = d.send(five)
+        st = self.final(inv)
+        self.assertEqual(st["state"], "sent", st)
+        ev = self.events(inv)
+        self.assertEqual(sorted(ev.values()),
+                         [["deferred", "sent"]] + [["sent"]] * 4, ev)
+        deferred = [a for a, e in ev.items() if e[0] == "deferred"]
+        for r in self.rows(inv):
+            if r["event"] == "deferred":
+                self.assertIn("421", r["smtp_reply"] or "", r)
+        for a in five:
+            self.assertEqual(self.rcpt(st, a)["attempts"], 2 if a in deferred else 1, st)
+        caps = imtest.wait_for(lambda: len(self.captured()) == 5 and self.captured(),
+                               what="5 captures")
+        self.assertEqual(caps, {a: 1 for a in five})
+        peers = {line.split()[0] for line in self.srv.commands().splitlines()
+                 if "MAIL FROM" in line.upper()}
+        self.assertGreaterEqual(len(peers), 3, "the relay's cap needs three connections")
+        self.check_audit_chain()
+
     def test_stalled_connection_does_not_hold_back_new_work(self):
         # The first connection waits 8 s for the answer to its DATA; an
         # invite queued meanwhile goes out on a second connection within

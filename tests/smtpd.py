@@ -26,6 +26,9 @@ fires only the first N times it matches, e.g. "data:451@1".
   tls-fail            answer STARTTLS with 220, then abort the handshake
                       with a fatal TLS alert and close
   noop:CODE           answer NOOP with CODE (421 also closes the connection)
+  per-connection:N    take N messages on a connection, then answer the next
+                      MAIL FROM with 421 and close (as relays that cap
+                      messages per connection do)
 """
 
 import argparse
@@ -56,7 +59,8 @@ class Fault:
             spec, self.remaining = head, int(count)
         self.parts = spec.split(":")
         if self.parts[0] not in ("greeting", "rcpt", "data", "drop-in-data",
-                                 "stall", "stall-data", "tls-fail", "noop"):
+                                 "stall", "stall-data", "tls-fail", "noop",
+                                 "per-connection"):
             raise ValueError("unknown fault: " + self.spec)
 
     def fire(self, kind, addr=None):
@@ -91,6 +95,12 @@ class State:
         for f in self.faults:
             if f.fire(kind, addr):
                 return f
+        return None
+
+    def per_connection_limit(self):
+        for f in self.faults:
+            if f.parts[0] == "per-connection":
+                return int(f.value)
         return None
 
     def log_line(self, peer, text):
@@ -167,6 +177,7 @@ class TestSMTP(SMTP):
         self.state = state
         self._in_data = False
         self._in_auth = False
+        self._messages = 0
         super().__init__(*a, **kw)
 
     def _client_connected_cb(self, reader, writer):
@@ -210,6 +221,15 @@ class TestSMTP(SMTP):
             await super().smtp_DATA(arg)
         finally:
             self._in_data = False
+            self._messages += 1
+
+    async def smtp_MAIL(self, arg):
+        limit = self.state.per_connection_limit()
+        if limit is not None and self._messages >= limit:
+            await self.push("421 4.7.0 test fault: too many messages on this connection")
+            self.transport.close()
+            return
+        await super().smtp_MAIL(arg)
 
     async def smtp_STARTTLS(self, arg):
         if not arg and self.tls_context and self.state.fault("tls-fail"):
