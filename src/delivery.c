@@ -42,6 +42,7 @@ struct Delivery {
   GCond cond;
   guint wake;               /* bumped by delivery_wake */
   gboolean stop;
+  gint stop_flag;           /* stop, for the transports to read atomically */
   guint running;            /* workers still in their loop */
   guint busy;               /* workers inside a batch */
   guint64 unclaimed;        /* queued since the last claims (estimate) */
@@ -301,6 +302,7 @@ worker_new (Delivery *d, GError **error)
       worker_free (w);
       return NULL;
     }
+  transport_set_stop (w->transport, &d->stop_flag);
   return w;
 }
 
@@ -392,6 +394,7 @@ delivery_stop_within (Delivery *d, guint seconds)
     return TRUE;
   g_mutex_lock (&d->lock);
   d->stop = TRUE;
+  g_atomic_int_set (&d->stop_flag, 1);
   g_cond_broadcast (&d->cond);
   while (d->running > 0)
     if (!g_cond_wait_until (&d->cond, &d->lock, deadline))
@@ -410,6 +413,7 @@ delivery_stop (Delivery *d)
     return;
   g_mutex_lock (&d->lock);
   d->stop = TRUE;
+  g_atomic_int_set (&d->stop_flag, 1);
   g_cond_broadcast (&d->cond);
   g_mutex_unlock (&d->lock);
   for (guint i = 0; i < d->workers->len; i++)

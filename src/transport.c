@@ -89,6 +89,7 @@ struct Transport {
   X509_STORE *store;   /* trusted CAs, loaded once, shared by every ctx */
   char *password;      /* NUL-terminated copy, wiped on free */
   gsize password_len;
+  const gint *stop;    /* see transport_set_stop; NULL: never */
 };
 
 /* Everything one smtp_start_session learns, filled by the callbacks. */
@@ -923,10 +924,18 @@ transport_deliver (Transport *t, DeliveryJob *jobs, guint n)
       guint again = 0;
       for (guint i = 0; i < n; i++)
         again += (to_send[i] = untried[i]);
-      if (sent == 0 || again == 0)
+      /* Stopping: no new session; the rest stays deferred. */
+      if (sent == 0 || again == 0 || (t->stop != NULL && g_atomic_int_get (t->stop)))
         break;
       memset (untried, 0, n * sizeof *untried);
     }
+}
+
+void
+transport_set_stop (Transport *t, const gint *stop)
+{
+  g_return_if_fail (t != NULL);
+  t->stop = stop;
 }
 
 /* ---- set-up ---- */

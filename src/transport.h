@@ -76,6 +76,11 @@ void transport_free (Transport *t);
  */
 void transport_deliver (Transport *t, DeliveryJob *jobs, guint n);
 
+/* While *stop (read atomically) is non-zero, transport_deliver opens no
+ * further session for a batch: the daemon is stopping.  stop must
+ * outlive the Transport; NULL turns it off. */
+void transport_set_stop (Transport *t, const gint *stop);
+
 /* Makes hostile text safe: printable ASCII, cut to max-1 bytes. */
 void transport_safe_text (char *dst, gsize max, const char *src, gsize len);
 

@@ -15,6 +15,8 @@ wait is bounded: no case sleeps for minutes.  Run with Debian's
 """
 
 import collections
+import signal
+import sqlite3
 import datetime
 import os
 import sys
@@ -236,6 +238,35 @@ class FaultMatrix(FaultBase):
                  if "MAIL FROM" in line.upper()}
         self.assertGreaterEqual(len(peers), 3, "the relay's cap needs three connections")
         self.check_audit_chain()
+
+    def test_stop_opens_no_new_session(self):
+        # One message per connection, and the first waits 3 s for the
+        # answer to its DATA.  SIGTERM meanwhile: that transaction ends
+        # (within the stop bound), no new connection is opened for the
+        # other four, and they stay queued for the next start.
+        five = ["tolk.%d@example.com" % i for i in range(5)]
+        d = self.start("per-connection:1", "stall-data:3@1", smtp={"timeout": "20"})
+        inv = d.send(five)
+        imtest.wait_for(lambda: "DATA" in self.srv.commands(), timeout=10,
+                        what="the first DATA")
+        d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(30), 0)
+        time.sleep(0.5)
+        self.assertEqual(len(self.srv.captures()), 1)
+        peers = {line.split()[0] for line in self.srv.commands().splitlines()
+                 if "EHLO" in line.upper()}
+        self.assertEqual(len(peers), 1, "a new connection after SIGTERM")
+        db = sqlite3.connect(str(d.dir / "queue.db"))
+        try:
+            states = sorted(r[0] for r in db.execute(
+                "SELECT state FROM recipients WHERE invite_id = ?", (inv,)))
+        finally:
+            db.close()
+        self.assertEqual(states.count("sent"), 1, states)
+        self.assertEqual(len(states), 5, states)
+        # The next start sends the other four.
+        d.start()
+        self.assertEqual(self.final(inv)["state"], "sent")
 
     def test_stalled_connection_does_not_hold_back_new_work(self):
         # The first connection waits 8 s for the answer to its DATA; an
