@@ -342,6 +342,22 @@ def skip_or_fail(reason):
     sys.exit(99 if os.environ.get("CI") else 77)
 
 
+def report(name, result):
+    """Prints the line contrib/check counts ("NAME: P passed, F failed")
+    and returns the exit status: 1 on a failure or a skipped case."""
+    failed = len(result.failures) + len(result.errors)
+    print(f"{name}: {result.testsRun - failed - len(result.skipped)} passed, {failed} failed")
+    return 1 if failed or result.skipped else 0
+
+
+def main(name, needs_aiosmtpd=True):
+    """A suite's entry point: unittest, then report(name, ...)."""
+    if needs_aiosmtpd and not have_aiosmtpd():
+        skip_or_fail("python3-aiosmtpd is not installed")
+    prog = unittest.main(exit=False, verbosity=2)
+    sys.exit(report(name, prog.result))
+
+
 class DaemonCase(unittest.TestCase):
     """A test with its own folder, SMTP servers and one daemon, all
     stopped at the end; the daemon's log must then hold none of the

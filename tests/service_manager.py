@@ -177,8 +177,4 @@ class SocketActivation(Base):
 
 
 if __name__ == "__main__":
-    prog = unittest.main(exit=False, verbosity=2)
-    r = prog.result
-    failed = len(r.failures) + len(r.errors)
-    print(f"service_manager: {r.testsRun - failed - len(r.skipped)} passed, {failed} failed")
-    sys.exit(1 if failed or r.skipped else 0)
+    imtest.main("service_manager", needs_aiosmtpd=False)

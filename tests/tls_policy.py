@@ -32,7 +32,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import imtest  # noqa: E402
-from imtest import RCPTS, LINK, answer_get, read_answer  # noqa: E402
+from imtest import RCPTS, answer_get, read_answer  # noqa: E402
 
 PASSWORD = "pw-Ex4mple-s3cret"
 USER = "relaybot"
@@ -311,7 +311,7 @@ class WhoMayAsk(Base):
         return self.daemon.raw_as(uid, self.nogroup, data)
 
     def test_allowed_user_asks_other_is_refused_and_audited(self):
-        d = self.start(allowed_users=TEST_USER)
+        self.start(allowed_users=TEST_USER)
         me = pwd.getpwnam(TEST_USER).pw_uid
         nobody = pwd.getpwnam("nobody").pw_uid
         self.assertEqual(answer_get(self.ask_as(me), "status"), "ok")
@@ -449,9 +449,8 @@ def main():
         if os.geteuid() == 0:
             remove_test_accounts()
     r = prog.result
-    failed = len(r.failures) + len(r.errors)
-    print(f"tls_policy: {r.testsRun - failed - len(r.skipped)} passed, {failed} failed")
-    if failed:
+    imtest.report("tls_policy", r)
+    if r.failures or r.errors:
         sys.exit(1)
     if r.skipped:
         imtest.skip_or_fail(f"{len(r.skipped)} skipped (not root)")
