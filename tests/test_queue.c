@@ -620,8 +620,6 @@ test_schema_upgrade_from_1 (void **state)
   g_autoptr (GPtrArray) jobs = NULL;
   g_autoptr (GPtrArray) back = NULL;
   Queue *q = queue_open (fx->path, NULL);
-  sqlite3 *db = NULL;
-  sqlite3_stmt *st = NULL;
 
   insert_ok (q, ID1, 100, one_rcpt, 1);
   jobs = claim (q, 5000, 10);
@@ -636,17 +634,11 @@ test_schema_upgrade_from_1 (void **state)
   assert_non_null (back);
   assert_int_equal (back->len, 1);
   queue_close (q);
-  assert_int_equal (sqlite3_open_v2 (fx->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-  assert_int_equal (sqlite3_prepare_v2 (db, "SELECT (SELECT user_version FROM pragma_user_version),"
-                                        " (SELECT group_concat(name) FROM sqlite_master"
-                                        "  WHERE type = 'index' AND name LIKE 'recipients_%'"
-                                        "  ORDER BY name)", -1, &st, NULL), SQLITE_OK);
-  assert_int_equal (sqlite3_step (st), SQLITE_ROW);
-  assert_int_equal (sqlite3_column_int (st, 0), 2);
-  assert_non_null (strstr ((const char *) sqlite3_column_text (st, 1), "recipients_sending"));
-  assert_null (strstr ((const char *) sqlite3_column_text (st, 1), "recipients_due"));
-  sqlite3_finalize (st);
-  sqlite3_close (db);
+  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 2);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM sqlite_master"
+                               " WHERE type = 'index' AND name = 'recipients_sending'"), 1);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM sqlite_master"
+                               " WHERE type = 'index' AND name = 'recipients_due'"), 0);
 }
 
 /* db.h's checkpointer: the watched connection's commits wake it once
