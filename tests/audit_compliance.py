@@ -71,12 +71,36 @@ def canonical_hash(row):
     return h.hexdigest()
 
 
+_client_copy = None
+
+
+def client_for_others():
+    """The client where another user can run it.  The build tree may sit
+    in a folder only root can enter (a `mktemp -d` clone is 0700), so
+    the auditor gets a copy in a folder of its own, mode 0755."""
+    global _client_copy
+    if _client_copy is None:
+        d = imtest.Workdir(prefix="imauditbin-")
+        _client_copy = (d, d.path / "invitemail")
+        shutil.copy2(CLIENT, _client_copy[1])
+        os.chmod(_client_copy[1], 0o755)
+    return _client_copy[1]
+
+
+def close_client_copy():
+    global _client_copy
+    if _client_copy is not None:
+        _client_copy[0].close()
+        _client_copy = None
+
+
 def audit(db, *args, user=None):
-    kw = {}
+    kw, client = {}, CLIENT
     if user is not None:
         pw = pwd.getpwnam(user)
         kw = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
-    return subprocess.run([str(CLIENT), "audit", *args, "--db", str(db)],
+        client = client_for_others()
+    return subprocess.run([str(client), "audit", *args, "--db", str(db)],
                           capture_output=True, text=True, timeout=120, **kw)
 
 
@@ -226,12 +250,14 @@ def setUpModule():
         RUN.run()
     except Exception:
         RUN.close()
+        close_client_copy()
         raise
 
 
 def tearDownModule():
     if RUN is not None:
         RUN.close()
+    close_client_copy()
 
 
 class Base(unittest.TestCase):

@@ -346,7 +346,9 @@ def report(name, result):
     """Prints the line contrib/check counts ("NAME: P passed, F failed")
     and returns the exit status: 1 on a failure or a skipped case."""
     failed = len(result.failures) + len(result.errors)
-    print(f"{name}: {result.testsRun - failed - len(result.skipped)} passed, {failed} failed")
+    # An error in setUpModule counts as a failure with no test run.
+    passed = max(0, result.testsRun - failed - len(result.skipped))
+    print(f"{name}: {passed} passed, {failed} failed")
     return 1 if failed or result.skipped else 0
 
 
