@@ -122,7 +122,7 @@ config_new_defaults (const char *base_dir)
   cfg->org_name = g_strdup ("Region Exempel");
   cfg->from = g_strdup ("evisit@example.org");
   cfg->dpo_email = g_strdup ("dataskyddsombud@example.org");
-  cfg->slogan = g_strdup ("Vård på distans, nära dig");
+  cfg->slogan = g_strdup ("Digitalt när det är möjligt, fysiskt när det behövs");
   cfg->templates_dir = g_strdup (PKGDATADIR "/templates");
   cfg->signatures_dir = g_strdup (PKGDATADIR "/signatures");
   cfg->default_lang = g_strdup ("sv");
@@ -666,4 +666,63 @@ config_host_is_loopback (const char *host)
   /* 127.0.0.0/8, written as a dotted quad only. */
   return g_regex_match_simple ("^127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}$",
                                host, 0, 0);
+}
+
+/* ---- placeholders still in use -------------------------------------------- */
+
+/* Domains reserved for examples and tests (RFC 2606, RFC 6761): mail to
+ * them goes nowhere, and a link host there is not the video service. */
+static gboolean
+domain_is_example (const char *domain)
+{
+  static const char *const names[] = { "example.org", "example.com", "example.net", NULL };
+  static const char *const tlds[] = { ".example", ".test", ".invalid", ".localhost", NULL };
+  g_autofree char *d = g_ascii_strdown (domain, -1);
+
+  for (const char *const *n = names; *n != NULL; n++)
+    {
+      gsize dl = strlen (d), nl = strlen (*n);
+      if (strcmp (d, *n) == 0 || (dl > nl && d[dl - nl - 1] == '.' && g_str_has_suffix (d, *n)))
+        return TRUE;
+    }
+  for (const char *const *t = tlds; *t != NULL; t++)
+    if (g_str_has_suffix (d, *t) || strcmp (d, *t + 1) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+warn_example_address (GPtrArray *out, const char *key, const char *addr)
+{
+  const char *at = addr ? strrchr (addr, '@') : NULL;
+
+  if (at != NULL && domain_is_example (at + 1))
+    g_ptr_array_add (out, g_strdup_printf ("[organisation] %s is in the example "
+                                           "domain %s", key, at + 1));
+}
+
+GPtrArray *
+config_placeholders (const Config *cfg)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+
+  g_return_val_if_fail (cfg != NULL, out);
+  if (g_strcmp0 (cfg->org_name, "Region Exempel") == 0)
+    g_ptr_array_add (out, g_strdup ("[organisation] name is the example "
+                                    "\"Region Exempel\""));
+  warn_example_address (out, "from", cfg->from);
+  warn_example_address (out, "envelope_from", cfg->envelope_from);
+  warn_example_address (out, "dpo_email", cfg->dpo_email);
+  if (cfg->message_id_domain != NULL && domain_is_example (cfg->message_id_domain))
+    g_ptr_array_add (out, g_strdup_printf ("[organisation] message_id_domain is "
+                                           "the example domain %s",
+                                           cfg->message_id_domain));
+  for (guint i = 0; cfg->link_hosts != NULL && cfg->link_hosts[i] != NULL; i++)
+    {
+      const char *h = cfg->link_hosts[i];
+      if (domain_is_example (g_str_has_prefix (h, "*.") ? h + 2 : h))
+        g_ptr_array_add (out, g_strdup_printf ("[invite] link_hosts holds the "
+                                               "example host %s", h));
+    }
+  return out;
 }

@@ -48,7 +48,8 @@ typedef struct {
   char *envelope_from;        /* default = from */
   char *message_id_domain;    /* default = domain of from */
   char *dpo_email;            /* default "dataskyddsombud@example.org" */
-  char *slogan;               /* default "Vård på distans, nära dig" */
+  char *slogan;               /* default "Digitalt när det är möjligt,
+                                 fysiskt när det behövs" */
   char *org_unit;             /* key `unit`, default NULL: for the audit */
 
   /* [invite] */
@@ -113,6 +114,15 @@ Config *config_load_public (const char *path, GError **error);
 
 void config_free (Config *cfg);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Config, config_free)
+
+/*
+ * Values still at their shipped examples, one plain sentence each:
+ * the example organisation name and addresses, link hosts or Message-ID
+ * domain in example domains (example.org/com/net, .example, .test,
+ * .invalid, .localhost).  For --check-config's warnings; never fatal,
+ * as the quick start runs on exactly these.  (transfer full)
+ */
+GPtrArray *config_placeholders (const Config *cfg);
 
 /* True for "localhost", "127.x.y.z", "::1" and "[::1]". */
 gboolean config_host_is_loopback (const char *host);

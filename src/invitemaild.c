@@ -136,6 +136,20 @@ fail_start (const char *what, const GError *error)
   return exit_code_for_error (error) == EXIT_CONFIG ? EXIT_CONFIG : EXIT_INTERNAL;
 }
 
+/* Shipped examples still in use: warnings, not errors, since the quick
+ * start runs on exactly these; a production system should show none. */
+static void
+print_placeholders (Daemon *d)
+{
+  g_autoptr (GPtrArray) cfg = config_placeholders (d->cfg);
+  g_autoptr (GPtrArray) tpl = templates_placeholders (d->templates);
+
+  for (guint i = 0; i < cfg->len; i++)
+    printf ("warning: placeholder: %s\n", (const char *) g_ptr_array_index (cfg, i));
+  for (guint i = 0; i < tpl->len; i++)
+    printf ("warning: placeholder: %s\n", (const char *) g_ptr_array_index (tpl, i));
+}
+
 static int
 check_config (Daemon *d)
 {
@@ -152,6 +166,7 @@ check_config (Daemon *d)
   printf ("  templates: %s\n  signatures: %s\n", d->cfg->templates_dir,
           d->cfg->signatures_dir);
   printf ("  transport: %s\n", d->cfg->transport == TRANSPORT_SMTP ? "smtp" : "file");
+  print_placeholders (d);
   return EXIT_OK;
 }
 

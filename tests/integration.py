@@ -18,7 +18,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import imtest  # noqa: E402
 from imtest import RCPTS, LINK, answer_get  # noqa: E402
 
-NOTICE_TEXTS_SV = ["spelar inte in videomötet", "dataskyddsombud@example.org"]
+# The routine's block word for word, as sent through the real relay.
+NOTICE_TEXTS_SV = [
+    "Digitalt när det är möjligt, fysiskt när det behövs "
+    "Region Exempel kommer inte att spela in eller spara det digitala mötet. "
+    "Region Exempel kan inte styra över hur övriga deltagare hanterar den "
+    "information som framkommer vid det digitala mötet. Om du har frågor kring "
+    "hur Region Exempel behandlar personuppgifter är du välkommen att kontakta "
+    "dataskyddsombud@example.org"]
 SIGNATURE_SV = "Region Exempel"
 
 
@@ -338,6 +345,41 @@ class Configuration(Base):
         d = imtest.Daemon(self.work.path, start=False)
         r = d.check_config()
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_check_config_warns_placeholders(self):
+        # The shipped examples work (exit 0) but each is named.
+        d = imtest.Daemon(self.work.path, start=False)
+        r = d.check_config()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        warnings = [l for l in r.stdout.splitlines() if l.startswith("warning: placeholder: ")]
+        for what in ('name is the example "Region Exempel"',
+                     "from is in the example domain example.org",
+                     "dpo_email is in the example domain example.org",
+                     "message_id_domain is the example domain example.org",
+                     "link_hosts holds the example host meet.example.org",
+                     "link_hosts holds the example host *.video.example.com",
+                     "privacy-notice.en.xhtml: translation not yet approved",
+                     "logo.png is the generated placeholder logo"):
+            self.assertTrue(any(what in w for w in warnings), (what, r.stdout))
+        # An organisation's own values, logo and approved notice: silence.
+        tpl = self.copy_templates()
+        notice = tpl / "privacy-notice.en.xhtml"
+        notice.write_text(notice.read_text().replace(
+            "invitemail: translation not approved", "approved 2026-11-30"))
+        sig = self.work.path / "sig"
+        sig.mkdir()
+        for p in (imtest.SRCDIR / "signatures").iterdir():
+            (sig / p.name).write_bytes(p.read_bytes())
+        with open(sig / "logo.png", "ab") as f:
+            f.write(b"own")
+        d = imtest.Daemon(self.work.path, {
+            "organisation": {"name": "Region Nord", "from": "evisit@region-nord.se",
+                             "dpo_email": "dso@region-nord.se"},
+            "invite": {"templates_dir": str(tpl), "signatures_dir": str(sig),
+                       "link_hosts": "*.video.region-nord.se"}}, start=False)
+        r = d.check_config()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("warning", r.stdout + r.stderr)
 
     def copy_templates(self):
         dst = self.work.path / "tpl"
