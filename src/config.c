@@ -18,10 +18,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netdb.h>
 #include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "validate.h"
 
@@ -541,8 +545,9 @@ check_smtp (Config *cfg, gboolean read_secrets, GError **error)
     return fail (error, CONFIG_ERROR_VALUE, "smtp", "host", "not a host name");
   if (cfg->smtp_tls == TLS_NONE && !config_host_is_loopback (cfg->smtp_host))
     return fail (error, CONFIG_ERROR_VALUE, "smtp", "tls",
-                 "none is allowed only toward a loopback relay "
-                 "(localhost or 127.0.0.0/8)");
+                 "none is allowed only toward a loopback relay: a literal "
+                 "127.0.0.0/8 or ::1 address, or localhost resolving only "
+                 "to them");
   if (cfg->smtp_auth_user != NULL && strlen (cfg->smtp_auth_user) > AUTH_FIELD_MAX)
     return fail (error, CONFIG_ERROR_VALUE, "smtp", "auth_user",
                  "longer than 255 bytes");
@@ -655,17 +660,64 @@ config_load_public (const char *path, GError **error)
   return load (path, FALSE, error);
 }
 
+/* A literal loopback address: 127.0.0.0/8 as a strict dotted quad
+ * (inet_pton: four decimal parts, each 0-255, so "127.0.0.300",
+ * "127.1" or "0x7f.0.0.1" are not addresses), or ::1, bare or in
+ * brackets.  "::ffff:127.0.0.1" is not accepted: the relay connection
+ * is IPv4 or a name, never a mapped address. */
+static gboolean
+literal_is_loopback (const char *host)
+{
+  struct in_addr a4;
+  struct in6_addr a6;
+  gsize len = strlen (host);
+
+  if (inet_pton (AF_INET, host, &a4) == 1)
+    return (ntohl (a4.s_addr) >> 24) == 127;
+  if (len > 2 && host[0] == '[' && host[len - 1] == ']')
+    {
+      g_autofree char *bare = g_strndup (host + 1, len - 2);
+      return inet_pton (AF_INET6, bare, &a6) == 1 && IN6_IS_ADDR_LOOPBACK (&a6);
+    }
+  return inet_pton (AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK (&a6);
+}
+
+/* "localhost" passes only when every address it resolves to here is a
+ * loopback address: the name is looked up (normally in /etc/hosts), not
+ * trusted for its spelling. */
+static gboolean
+localhost_is_loopback (void)
+{
+  struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+  struct addrinfo *res = NULL;
+  gboolean ok;
+
+  if (getaddrinfo ("localhost", NULL, &hints, &res) != 0)
+    return FALSE;
+  ok = res != NULL;
+  for (struct addrinfo *ai = res; ok && ai != NULL; ai = ai->ai_next)
+    {
+      char text[INET6_ADDRSTRLEN];
+      const void *addr = ai->ai_family == AF_INET
+        ? (const void *) &((struct sockaddr_in *) ai->ai_addr)->sin_addr
+        : (const void *) &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr;
+
+      ok = (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+        && inet_ntop (ai->ai_family, addr, text, sizeof text) != NULL
+        && literal_is_loopback (text);
+    }
+  freeaddrinfo (res);
+  return ok;
+}
+
 gboolean
 config_host_is_loopback (const char *host)
 {
   g_return_val_if_fail (host != NULL, FALSE);
 
-  if (g_ascii_strcasecmp (host, "localhost") == 0
-      || strcmp (host, "::1") == 0 || strcmp (host, "[::1]") == 0)
+  if (literal_is_loopback (host))
     return TRUE;
-  /* 127.0.0.0/8, written as a dotted quad only. */
-  return g_regex_match_simple ("^127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}$",
-                               host, 0, 0);
+  return g_ascii_strcasecmp (host, "localhost") == 0 && localhost_is_loopback ();
 }
 
 /* ---- placeholders still in use -------------------------------------------- */

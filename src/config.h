@@ -124,7 +124,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (Config, config_free)
  */
 GPtrArray *config_placeholders (const Config *cfg);
 
-/* True for "localhost", "127.x.y.z", "::1" and "[::1]". */
+/* True for a literal loopback address (127.0.0.0/8 as a strict dotted
+ * quad, "::1", "[::1]") and for "localhost" when every address it
+ * resolves to is one of those.  Anything else, "127.0.0.300" included,
+ * is a name that DNS could send anywhere: FALSE. */
 gboolean config_host_is_loopback (const char *host);
 
 #endif

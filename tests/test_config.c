@@ -136,6 +136,8 @@ test_refusals (void **state)
     { "transport word", "[transport]\ntype = sendmail\n", CONFIG_ERROR_VALUE, "type" },
     { "tls none remote", "[smtp]\nhost = smtp.example.org\ntls = none\n", CONFIG_ERROR_VALUE,
       "loopback" },
+    { "tls none name like 127", "[smtp]\nhost = 127.0.0.300\ntls = none\n",
+      CONFIG_ERROR_VALUE, "loopback" },
     { "tls word", "[smtp]\ntls = ssl\n", CONFIG_ERROR_VALUE, "tls" },
     { "port range", "[smtp]\nport = 70000\n", CONFIG_ERROR_VALUE, "port" },
     { "timeout zero", "[smtp]\ntimeout = 0\n", CONFIG_ERROR_VALUE, "timeout" },
@@ -170,6 +172,19 @@ test_tls_none_loopback_allowed (void **state)
   assert_true (config_host_is_loopback ("127.1.2.3"));
   assert_false (config_host_is_loopback ("127.0.0.1.example.com"));
   assert_false (config_host_is_loopback ("10.0.0.1"));
+  /* Names that only look like loopback addresses: DNS decides where
+   * clear text would go, so they are refused (issue 9 point 3). */
+  static const char *const names[] = {
+    "127.0.0.300", "127.1", "127.0.1", "0x7f.0.0.1", "0177.0.0.1",
+    "127.0.0.1.", "127.0.0.01", " 127.0.0.1", "::ffff:127.0.0.1",
+    "[127.0.0.1]", "localhost.", "localhost.example.org", "[::2]", "::",
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    if (config_host_is_loopback (names[i]))
+      fail_msg ("'%s' taken for a loopback address", names[i]);
+  assert_true (config_host_is_loopback ("[::1]"));
+  assert_true (config_host_is_loopback ("127.255.255.254"));
+  assert_true (config_host_is_loopback ("LocalHost"));
 }
 
 static void
