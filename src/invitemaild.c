@@ -250,6 +250,9 @@ reload_compatible (const Config *old, const Config *new, GError **error)
  * SIGHUP: configuration and templates are loaded and checked in full,
  * and a new delivery worker is started on them, before anything is
  * switched; any failure leaves the running configuration untouched.
+ * No crash recovery here: the retired workers finish and record the
+ * recipients they hold, and the new ones never take those (they are
+ * `sending`, which no claim selects).
  */
 static void
 reload (Daemon *d)
@@ -418,7 +421,9 @@ start (Daemon *d)
     return fail_start ("queue", error);
   if ((d->committer = committer_start (d->cfg->queue_db, d->audit, &error)) == NULL)
     return fail_start ("queue", error);
-  if ((d->delivery = delivery_start (d->cfg, d->audit, &error)) == NULL)
+  /* Crash recovery here only, never in reload(). */
+  if (!delivery_recover (d->cfg->queue_db, d->audit, &error)
+      || (d->delivery = delivery_start (d->cfg, d->audit, &error)) == NULL)
     return fail_start ("delivery", error);
   committer_set_delivery (d->committer, d->delivery);
   d->service = service_new (d->cfg, d->templates, d->queue, d->committer);
