@@ -28,7 +28,7 @@
 #include "db.h"
 #include "validate.h"
 
-#define QUEUE_SCHEMA_VERSION 2
+#define QUEUE_SCHEMA_VERSION 3
 
 G_DEFINE_QUARK (invitemail-queue-error-quark, queue_error)
 
@@ -44,7 +44,8 @@ static const char *const queue_schema_sql =
   " peer_uid INTEGER NOT NULL,"
   " envelope_from TEXT NOT NULL,"
   " message BLOB NOT NULL,"
-  " message_sha256 TEXT NOT NULL);"
+  " message_sha256 TEXT NOT NULL,"
+  " unit TEXT);"
   "CREATE TABLE IF NOT EXISTS recipients ("
   " invite_id TEXT NOT NULL REFERENCES invites(id),"
   " idx INTEGER NOT NULL,"
@@ -93,8 +94,8 @@ static const char *const queue_sql[N_ST] = {
   [ST_FIND_KEY] = "SELECT id, fingerprint FROM invites WHERE idem_key = ?1",
   [ST_INSERT_INVITE] =
     "INSERT INTO invites (id, created, expires, idem_key, fingerprint, staff,"
-    " booking, peer_uid, envelope_from, message, message_sha256)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    " booking, peer_uid, envelope_from, message, message_sha256, unit)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
   [ST_INSERT_RCPT] =
     "INSERT INTO recipients (invite_id, idx, address, state, attempts,"
     " next_try, updated) VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?4)",
@@ -415,6 +416,39 @@ queue_user_version (sqlite3 *db, gint64 *version, GError **error)
   return ok;
 }
 
+/* Whether table has column (both are our own literals). */
+static gboolean
+queue_has_column (sqlite3 *db, const char *table, const char *column)
+{
+  sqlite3_stmt *st = NULL;
+  gboolean found = FALSE;
+
+  if (sqlite3_prepare_v2 (db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
+                          -1, &st, NULL) != SQLITE_OK)
+    return FALSE;
+  sqlite3_bind_text (st, 1, table, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, column, -1, SQLITE_STATIC);
+  found = sqlite3_step (st) == SQLITE_ROW;
+  sqlite3_finalize (st);
+  return found;
+}
+
+/*
+ * Upgrade steps for files made by an older version, inside the schema
+ * transaction.  CREATE TABLE IF NOT EXISTS leaves an old table as it
+ * was, so a column added since is added here (a new file already has
+ * it).  Each step says which version brought it.
+ */
+static gboolean
+queue_upgrade (sqlite3 *db, GError **error)
+{
+  /* 3: the hosting unit given with the request (`unit`). */
+  if (!queue_has_column (db, "invites", "unit")
+      && !db_exec (db, "ALTER TABLE invites ADD COLUMN unit TEXT", error))
+    return FALSE;
+  return TRUE;
+}
+
 /* Creates or checks the schema in one transaction, so two connections
  * opening a new file at once cannot both half-create it. */
 static gboolean
@@ -438,6 +472,7 @@ queue_schema (sqlite3 *db, GError **error)
   set_version = g_strdup_printf ("PRAGMA user_version=%d",
                                  QUEUE_SCHEMA_VERSION);
   if (db_exec (db, queue_schema_sql, error)
+      && queue_upgrade (db, error)
       && db_exec (db, set_version, error)
       && db_exec (db, "COMMIT", error))
     return TRUE;
@@ -569,6 +604,7 @@ queue_insert_invite (Queue *q, const QueueInsert *ins, GError **error)
   /* A NULL pointer would bind SQL NULL; "" with length 0 is an empty blob. */
   sqlite3_bind_blob64 (st, 10, data != NULL ? data : "", len, SQLITE_STATIC);
   sqlite3_bind_text (st, 11, ins->message_sha256, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 12, ins->unit, -1, SQLITE_STATIC);
   if (sqlite3_step (st) != SQLITE_DONE)
     return queue_fail (q, error, "insert invite");
   return TRUE;

@@ -55,6 +55,7 @@ typedef struct {
   const char *fingerprint;        /* invitation_fingerprint; with the key */
   const char *staff;              /* may be NULL */
   const char *booking;            /* may be NULL */
+  const char *unit;               /* the request's `unit`, may be NULL */
   gint64 peer_uid;
   const char *envelope_from;
   GBytes *message;                /* the exact bytes to send */

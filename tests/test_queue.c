@@ -82,6 +82,7 @@ test_insert_init (TestInsert *t, const char *id, gint64 created,
   t->ins.fingerprint = "fp-one";
   t->ins.staff = "SE0000000000-test";
   t->ins.booking = "BK-42";
+  t->ins.unit = "Avd 4";
   t->ins.peer_uid = 1000;
   t->ins.envelope_from = "noreply@example.org";
   t->ins.message = t->msg;
@@ -634,11 +635,36 @@ test_schema_upgrade_from_1 (void **state)
   assert_non_null (back);
   assert_int_equal (back->len, 1);
   queue_close (q);
-  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 2);
+  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 3);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM sqlite_master"
                                " WHERE type = 'index' AND name = 'recipients_sending'"), 1);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM sqlite_master"
                                " WHERE type = 'index' AND name = 'recipients_due'"), 0);
+}
+
+/* A version 2 queue (no `unit` column) gets the column on open and
+ * keeps its invites; the unit given with an invite is stored. */
+static void
+test_schema_upgrade_from_2 (void **state)
+{
+  Fixture *fx = *state;
+  Queue *q = queue_open (fx->path, NULL);
+
+  insert_ok (q, ID1, 100, one_rcpt, 1);
+  queue_close (q);
+  testutil_sql (fx->path, "ALTER TABLE invites DROP COLUMN unit;"
+                "PRAGMA user_version = 2");
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM pragma_table_info('invites')"
+                               " WHERE name = 'unit'"), 0);
+  q = queue_open (fx->path, NULL);
+  assert_non_null (q);
+  insert_ok (q, ID2, 200, one_rcpt, 1);
+  queue_close (q);
+  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 3);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"
+                               " WHERE unit IS NULL"), 1);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"
+                               " WHERE unit = 'Avd 4'"), 1);
 }
 
 /* db.h's checkpointer: the watched connection's commits wake it once
@@ -762,6 +788,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_corrupt_rows, setup, teardown),
     cmocka_unit_test_setup_teardown (test_schema_too_new, setup, teardown),
     cmocka_unit_test_setup_teardown (test_schema_upgrade_from_1, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_schema_upgrade_from_2, setup, teardown),
     cmocka_unit_test_setup_teardown (test_checkpointer, setup, teardown),
     cmocka_unit_test_setup_teardown (test_many_inserts, setup, teardown),
   };

@@ -541,20 +541,25 @@ test_hashes_and_logo (void **state)
   assert_contains (r->html, "alt=\"" ORG_NAME " eVisit logo\"");
 }
 
-/* A booking that looks like markup stays text. */
+/* A booking with the XML-significant characters the gate lets through
+ * stays text; markup itself never passes the gate. */
 static void
 test_booking_is_text (void **state)
 {
   (void) state;
-  Ask ask = { "sv", NULL, "<b>&amp;</b> &x; ]]>", NULL };
+  Ask ask = { "sv", NULL, "R&D 'A' &amp; #1", NULL };
+  Ask markup = { "sv", NULL, "<b>&amp;</b>", NULL };
   g_autoptr(Rendered) r = render_ask (real, &org, &ask);
   g_autoptr(xmlDoc) doc = parse_back (r->html);
-  g_autoptr(GPtrArray) bold = elements (doc, "b");
+  g_autoptr(Invitation) refused = NULL;
+  Refusal why;
 
-  assert_contains (r->html, "&lt;b&gt;&amp;amp;&lt;/b&gt; &amp;x; ]]&gt;");
-  assert_int_equal (bold->len, 0);
-  assert_contains (r->text, "Bokningsreferens: <b>&amp;</b> &x; ]]>\n");
+  assert_contains (r->html, "R&amp;D 'A' &amp;amp; #1");
+  assert_contains (r->text, "Bokningsreferens: R&D 'A' &amp; #1\n");
   assert_message_shape (r, &org);
+  refused = invitation_for (real, &markup, &why);
+  assert_null (refused);
+  assert_string_equal (why.field, "booking");
 }
 
 typedef struct {
