@@ -51,6 +51,7 @@ static const char *const known_keys[] = {
   "smtp.host", "smtp.port", "smtp.tls", "smtp.ca_file", "smtp.auth_user",
   "smtp.auth_password_file", "smtp.helo_name", "smtp.timeout", "smtp.connections",
   "retry.first_delay", "retry.max_delay", "retry.max_age",
+  "queue.retention_days",
   NULL
 };
 
@@ -98,6 +99,7 @@ config_free (Config *cfg)
   g_free (cfg->smtp_auth_password_file);
   secret_wipe (&cfg->smtp_password);
   g_free (cfg->smtp_helo_name);
+  g_strfreev (cfg->file_settings);
   g_free (cfg);
 }
 
@@ -146,6 +148,8 @@ config_new_defaults (const char *base_dir)
   cfg->retry_max_age = 24 * 3600;
   cfg->audit_seal_interval = 900;
   cfg->audit_retention_days = 1830;
+  cfg->queue_retention_days = 30;
+  cfg->file_settings = g_new0 (char *, 1);
   return cfg;
 }
 
@@ -603,6 +607,44 @@ read_audit (GKeyFile *kf, const char *dir, Config *cfg, GError **error)
   return TRUE;
 }
 
+/* [queue]: how long finished invites stay (queue.c, retention.c). */
+static gboolean
+read_queue (GKeyFile *kf, Config *cfg, GError **error)
+{
+  return get_uint (kf, "queue", "retention_days", 0, 100 * 366,
+                   &cfg->queue_retention_days, error);
+}
+
+static gint
+compare_settings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+/* Every "group.key=value" the file sets, sorted, for config_digest.
+ * Values as the file has them (trimmed): they are the administrator's
+ * words, and the file holds no secret. */
+static char **
+collect_settings (GKeyFile *kf)
+{
+  g_autoptr (GPtrArray) out = g_ptr_array_new ();
+  g_auto (GStrv) groups = g_key_file_get_groups (kf, NULL);
+
+  for (guint i = 0; groups[i] != NULL; i++)
+    {
+      g_auto (GStrv) keys = g_key_file_get_keys (kf, groups[i], NULL, NULL);
+      for (guint j = 0; keys != NULL && keys[j] != NULL; j++)
+        {
+          g_autofree char *v = g_key_file_get_value (kf, groups[i], keys[j], NULL);
+          g_ptr_array_add (out, g_strdup_printf ("%s.%s=%s", groups[i], keys[j],
+                                                 v ? g_strstrip (v) : ""));
+        }
+    }
+  g_ptr_array_sort (out, compare_settings);
+  g_ptr_array_add (out, NULL);
+  return (char **) g_ptr_array_free (g_steal_pointer (&out), FALSE);
+}
+
 Config *
 config_defaults (void)
 {
@@ -643,8 +685,11 @@ load (const char *path, gboolean read_secrets, GError **error)
       || !read_transport (kf, dir, cfg, error)
       || !check_smtp (cfg, read_secrets, error)
       || !read_retry (kf, cfg, error)
-      || !read_audit (kf, dir, cfg, error))
+      || !read_audit (kf, dir, cfg, error)
+      || !read_queue (kf, cfg, error))
     return NULL;
+  g_strfreev (cfg->file_settings);
+  cfg->file_settings = collect_settings (kf);
   return g_steal_pointer (&cfg);
 }
 

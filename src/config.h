@@ -86,6 +86,14 @@ typedef struct {
   guint audit_retention_days; /* default 1830 (five years); 0 = forever */
   char *audit_key_file;       /* default audit.key beside audit_db */
   char *audit_group;          /* default NULL: audit files stay 0600 */
+
+  /* [queue] */
+  guint queue_retention_days; /* default 30; 0 = keep forever */
+
+  /* What the file set, one "group.key=value" per entry, sorted: the
+   * audit's configuration hash and the names of changed keys
+   * (config_digest.c).  Empty for the embedded defaults. */
+  char **file_settings;
 } Config;
 
 GQuark config_error_quark (void);
@@ -123,6 +131,19 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (Config, config_free)
  * as the quick start runs on exactly these.  (transfer full)
  */
 GPtrArray *config_placeholders (const Config *cfg);
+
+/* ---- configuration evidence (config_digest.c) ------------------------ */
+
+/* Hex SHA-256 over the file's settings (file_settings, one per line),
+ * into out[65]: equal files give equal hashes whatever their layout.
+ * Secrets are never in the file (the SMTP password has its own file),
+ * and the password file's contents are not hashed. */
+void config_digest (const Config *cfg, char out[65]);
+
+/* The keys whose values differ between two configurations, sorted and
+ * joined by ','; "smtp.password" when the password file's contents
+ * changed.  Never a value.  "" when none. (transfer full) */
+char *config_changed_keys (const Config *old, const Config *new);
 
 /* True for a literal loopback address (127.0.0.0/8 as a strict dotted
  * quad, "::1", "[::1]") and for "localhost" when every address it

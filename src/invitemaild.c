@@ -29,6 +29,7 @@
 #include "notify.h"
 #include "queue.h"
 #include "render.h"
+#include "retention.h"
 #include "service.h"
 #include "transport.h"
 #include "version.h"
@@ -51,6 +52,7 @@ typedef struct {
   Queue *queue;             /* the main thread's reader, for status */
   Committer *committer;
   Delivery *delivery;
+  Retention *retention;     /* queue and outbox retention, own thread */
   Service *service;
   Control *control;
   GMainLoop *loop;
@@ -281,6 +283,7 @@ reload (Daemon *d)
   service_set_config (d->service, d->cfg, d->templates);
   control_set_config (d->control, d->cfg);
   committer_set_delivery (d->committer, d->delivery);
+  retention_set_config (d->retention, d->cfg);
   g_thread_unref (g_thread_new ("retire", retire_thread, old));
   audit_daemon_event (d, AUDIT_CONFIG_RELOADED, d->cfg->path ? d->cfg->path
                       : "(embedded defaults)");
@@ -440,6 +443,7 @@ start (Daemon *d)
   g_timeout_add_seconds (d->cfg->audit_seal_interval, on_seal, d);
   on_purge (d);
   g_timeout_add_seconds (24 * 3600, on_purge, d);
+  d->retention = retention_start (d->cfg, d->audit);
   g_message ("%s started, socket %s, transport %s", INVITEMAIL_VERSION_TEXT,
              d->cfg->socket, d->cfg->transport == TRANSPORT_SMTP ? "smtp" : "file");
   return EXIT_OK;
@@ -474,6 +478,7 @@ shutdown_daemon (Daemon *d)
   /* The SMTP batch in flight gets a bounded time; what it cannot record
    * stays `sending` in the queue and is retried after the next start. */
   d->delivery_left = !delivery_stop_within (d->delivery, STOP_DELIVERY_WAIT_S);
+  retention_stop (d->retention);
   if (started)
     audit_daemon_event (d, AUDIT_DAEMON_STOP, d->delivery_left
                         ? "stopped; an SMTP batch in flight is left for retry"

@@ -68,6 +68,7 @@ test_defaults (void **state)
   assert_string_equal (cfg->envelope_from, cfg->from);
   assert_string_equal (cfg->message_id_domain, "example.org");
   assert_true (g_path_is_absolute (cfg->queue_db));
+  assert_int_equal (cfg->queue_retention_days, 30);
 }
 
 static void
@@ -145,6 +146,8 @@ test_refusals (void **state)
     { "retry order", "[retry]\nfirst_delay = 100\nmax_delay = 10\n", CONFIG_ERROR_VALUE,
       "max_delay" },
     { "lang syntax", "[invite]\ndefault_lang = swedish\n", CONFIG_ERROR_VALUE, "default_lang" },
+    { "retention range", "[queue]\nretention_days = -1\n", CONFIG_ERROR_VALUE,
+      "retention_days" },
     { "not ini", "this is not a key file\n", CONFIG_ERROR_READ, "" },
   };
 
@@ -156,6 +159,42 @@ test_refusals (void **state)
           || strstr (error->message, cases[i].says) == NULL)
         fail_msg ("case '%s': %s", cases[i].name, error ? error->message : "accepted");
     }
+}
+
+/* The audit's configuration evidence: a hash that ignores layout and
+ * comments, and the changed keys named without their values. */
+static void
+test_digest_and_changed_keys (void **state)
+{
+  Fixture *f = *state;
+  g_autoptr (Config) a = load_text (f, "[retry]\nmax_age = 600\n[queue]\n"
+                                    "retention_days = 7\n", NULL);
+  g_autoptr (Config) b = load_text (f, "# same, other layout\n[queue]\n"
+                                    "retention_days=7\n\n[retry]\nmax_age = 600\n", NULL);
+  g_autoptr (Config) c = load_text (f, "[queue]\nretention_days = 9\n"
+                                    "[invite]\ndefault_lang = en\n", NULL);
+  g_autoptr (Config) d = config_defaults ();
+  g_autofree char *ab = NULL, *ac = NULL;
+  char ha[65], hb[65], hc[65];
+
+  assert_non_null (a);
+  assert_non_null (b);
+  assert_non_null (c);
+  assert_int_equal (c->queue_retention_days, 9);
+  config_digest (a, ha);
+  config_digest (b, hb);
+  config_digest (c, hc);
+  assert_int_equal (strlen (ha), 64);
+  assert_string_equal (ha, hb);
+  assert_string_not_equal (ha, hc);
+  ab = config_changed_keys (a, b);
+  ac = config_changed_keys (a, c);
+  assert_string_equal (ab, "");
+  assert_string_equal (ac, "invite.default_lang,queue.retention_days,retry.max_age");
+  assert_null (strstr (ac, "600"));
+  g_free (ab);
+  ab = config_changed_keys (d, a);
+  assert_string_equal (ab, "queue.retention_days,retry.max_age");
 }
 
 static void
@@ -224,6 +263,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_refusals, setup, teardown),
     cmocka_unit_test_setup_teardown (test_tls_none_loopback_allowed, setup, teardown),
     cmocka_unit_test_setup_teardown (test_password_file_mode, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_digest_and_changed_keys, setup, teardown),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

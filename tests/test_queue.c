@@ -765,6 +765,99 @@ test_db_settings (void **state)
   assert_false (g_file_test (missing, G_FILE_TEST_EXISTS));
 }
 
+/* ---- retention ------------------------------------------------------- */
+
+#define ID4 "aaaaaaaaaaaaaaaaaa04"
+
+/* Claims every due recipient at now and gives them states in order. */
+static void
+finish_all (Queue *q, gint64 now, const RcptState *states, guint n)
+{
+  g_autoptr (GPtrArray) jobs = claim (q, now, 100);
+  g_autoptr (GArray) res = g_array_new (FALSE, TRUE, sizeof (QueueResult));
+
+  assert_int_equal (jobs->len, n);
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      QueueJob *j = g_ptr_array_index (jobs, i);
+      QueueResult r = { j->invite_id, j->idx, states[i], now + 100000, "250 ok" };
+      g_array_append_val (res, r);
+    }
+  assert_true (queue_record (q, (QueueResult *) (void *) res->data, res->len,
+                             now, NULL));
+}
+
+static gboolean
+file_holds (const char *path, const char *needle)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+
+  assert_true (g_file_get_contents (path, &data, &len, NULL));
+  return memmem (data, len, needle, strlen (needle)) != NULL;
+}
+
+static void
+test_purge_finished (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (Queue) q = queue_open (fx->path, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *existing = NULL;
+  static const RcptState sent_failed_sent[] = { RCPT_SENT, RCPT_SENT, RCPT_FAILED,
+                                               RCPT_SENT, RCPT_DEFERRED };
+  static const RcptState sent[] = { RCPT_SENT };
+  QueuePurged p = { 0 };
+  TestInsert t;
+
+  /* ID1: two sent; ID2 (with a key): failed; ID3: one still deferred;
+   * all finished at 200.  ID4: finished at 2000, after the cutoff. */
+  insert_ok (q, ID1, 100, two_rcpts, 2);
+  test_insert_init (&t, ID2, 101, one_rcpt, 1);
+  t.ins.idempotency_key = "req-2";
+  assert_true (queue_insert (q, &t.ins, NULL, NULL));
+  insert_ok (q, ID3, 102, two_rcpts, 2);
+  finish_all (q, 200, sent_failed_sent, 5);
+  insert_ok (q, ID4, 103, one_rcpt, 1);
+  finish_all (q, 2000, sent, 1);
+
+  assert_int_equal (queue_purge (q, 1000, 10, &p, &error), 2);
+  assert_null (error);
+  assert_int_equal (p.invites, 2);
+  assert_int_equal (p.recipients, 3);
+  assert_int_equal (p.tombstones, 1);
+  assert_int_equal (p.tags->len, 3);
+  assert_string_equal (g_ptr_array_index (p.tags, 0), ID1 ".0");
+  assert_string_equal (g_ptr_array_index (p.tags, 2), ID2 ".0");
+  assert_null (queue_status (q, ID1, NULL));
+  queue_status_free (status_ok (q, ID3));
+  queue_status_free (status_ok (q, ID4));
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"), 3);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM recipients"
+                                         " WHERE invite_id IN ('" ID1 "','" ID2 "')"), 0);
+  /* The tombstone holds no message, staff, booking or sender. */
+  assert_int_equal (raw_count (fx->path, "SELECT length (message) + (staff IS NULL)"
+                               " + (booking IS NULL) + length (envelope_from)"
+                               " FROM invites WHERE id = '" ID2 "'"), 2);
+  /* A late repeat of the key is still answered with the first id. */
+  test_insert_clear (&t);
+  test_insert_init (&t, ID2 "x", 3000, one_rcpt, 1);
+  t.ins.id = "aaaaaaaaaaaaaaaaaa05";
+  t.ins.idempotency_key = "req-2";
+  assert_true (queue_insert (q, &t.ins, &existing, NULL));
+  assert_string_equal (existing, ID2);
+  test_insert_clear (&t);
+  /* Nothing more to purge; tombstones are not counted again. */
+  queue_purged_clear (&p);
+  assert_int_equal (queue_purge (q, 1000, 10, &p, &error), 0);
+  assert_int_equal (p.invites, 0);
+  queue_purged_clear (&p);
+  /* secure_delete: the message bytes left the file itself. */
+  g_clear_pointer (&q, queue_close);
+  assert_false (file_holds (fx->path, "invite " ID1));
+  assert_true (file_holds (fx->path, "invite " ID3));
+}
+
 int
 main (void)
 {
@@ -791,6 +884,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_schema_upgrade_from_2, setup, teardown),
     cmocka_unit_test_setup_teardown (test_checkpointer, setup, teardown),
     cmocka_unit_test_setup_teardown (test_many_inserts, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_purge_finished, setup, teardown),
   };
 
   return cmocka_run_group_tests (tests, NULL, NULL);
