@@ -28,7 +28,7 @@
 #include "db.h"
 #include "validate.h"
 
-#define QUEUE_SCHEMA_VERSION 3
+#define QUEUE_SCHEMA_VERSION 4
 
 G_DEFINE_QUARK (invitemail-queue-error-quark, queue_error)
 
@@ -37,6 +37,7 @@ static const char *const queue_schema_sql =
   " id TEXT PRIMARY KEY NOT NULL,"
   " created INTEGER NOT NULL,"
   " expires INTEGER NOT NULL,"
+  /* "UID:KEY": a caller's key is its own (queue_scoped_key). */
   " idem_key TEXT UNIQUE,"
   " fingerprint TEXT,"
   " staff TEXT,"
@@ -440,11 +441,17 @@ queue_has_column (sqlite3 *db, const char *table, const char *column)
  * it).  Each step says which version brought it.
  */
 static gboolean
-queue_upgrade (sqlite3 *db, GError **error)
+queue_upgrade (sqlite3 *db, gint64 version, GError **error)
 {
   /* 3: the hosting unit given with the request (`unit`). */
   if (!queue_has_column (db, "invites", "unit")
       && !db_exec (db, "ALTER TABLE invites ADD COLUMN unit TEXT", error))
+    return FALSE;
+  /* 4: idempotency keys belong to the uid that sent them.  Keys stored
+   * before were global; they become their sender's. */
+  if (version < 4
+      && !db_exec (db, "UPDATE invites SET idem_key = peer_uid || ':' || idem_key"
+                   " WHERE idem_key IS NOT NULL", error))
     return FALSE;
   return TRUE;
 }
@@ -472,7 +479,7 @@ queue_schema (sqlite3 *db, GError **error)
   set_version = g_strdup_printf ("PRAGMA user_version=%d",
                                  QUEUE_SCHEMA_VERSION);
   if (db_exec (db, queue_schema_sql, error)
-      && queue_upgrade (db, error)
+      && queue_upgrade (db, version, error)
       && db_exec (db, set_version, error)
       && db_exec (db, "COMMIT", error))
     return TRUE;
@@ -550,16 +557,33 @@ queue_insert_ok (const QueueInsert *ins, GError **error)
   return TRUE;
 }
 
+/*
+ * The key as stored: "UID:KEY".  Keys are scoped per uid, so another
+ * local user can neither take a caller's key first (its real request
+ * would then fail with conflict) nor learn the caller's invite id by
+ * replaying the key.  The uid has no ':', so the first one splits.
+ * (transfer full; NULL when there is no key)
+ */
+static char *
+queue_scoped_key (const QueueInsert *ins)
+{
+  if (ins->idempotency_key == NULL)
+    return NULL;
+  return g_strdup_printf ("%" G_GINT64_FORMAT ":%s", ins->peer_uid,
+                          ins->idempotency_key);
+}
+
 /* Inside the transaction: 1 = key seen (answered), 0 = new, -1 = error. */
 static int
 queue_check_key (Queue *q, const QueueInsert *ins, char **existing_id,
                  GError **error)
 {
   g_autoptr (QueueStmt) st = queue_stmt (q, ST_FIND_KEY);
+  g_autofree char *key = queue_scoped_key (ins);
   const char *id;
   int rc;
 
-  sqlite3_bind_text (st, 1, ins->idempotency_key, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 1, key, -1, SQLITE_STATIC);
   rc = sqlite3_step (st);
   if (rc == SQLITE_DONE)
     return 0;
@@ -589,13 +613,14 @@ static gboolean
 queue_insert_invite (Queue *q, const QueueInsert *ins, GError **error)
 {
   g_autoptr (QueueStmt) st = queue_stmt (q, ST_INSERT_INVITE);
+  g_autofree char *key = queue_scoped_key (ins);
   gsize len = 0;
   const void *data = g_bytes_get_data (ins->message, &len);
 
   sqlite3_bind_text (st, 1, ins->id, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (st, 2, ins->created);
   sqlite3_bind_int64 (st, 3, ins->expires);
-  sqlite3_bind_text (st, 4, ins->idempotency_key, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 4, key, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 5, ins->fingerprint, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 6, ins->staff, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 7, ins->booking, -1, SQLITE_STATIC);

@@ -65,8 +65,10 @@ typedef struct {
 } QueueInsert;
 
 /*
- * Stores one invite durably.  When ins->idempotency_key was seen before
- * with the same fingerprint, stores nothing and sets *existing_id to the
+ * Stores one invite durably.  Idempotency keys are per uid: a key is
+ * looked up only among the invites of ins->peer_uid.  When
+ * ins->idempotency_key was seen before from that uid with the same
+ * fingerprint, stores nothing and sets *existing_id to the
  * first invite's id (transfer full); with another fingerprint fails with
  * QUEUE_ERROR_CONFLICT.  Otherwise *existing_id is NULL.
  */

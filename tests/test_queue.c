@@ -239,6 +239,72 @@ test_idempotent_repeat (void **state)
   test_insert_clear (&b);
 }
 
+/* Issue 9 point 6: keys are per uid.  Another uid's same key, with
+ * another request or the same one, neither conflicts nor answers the
+ * first caller's id: it is a new invite.  Batch inserts too. */
+static void
+test_idempotent_key_per_uid (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (Queue) q = queue_open (fx->path, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *existing = NULL;
+  TestInsert a, b, c;
+  QueueBatchItem item = { 0 };
+
+  test_insert_init (&a, ID1, 100, two_rcpts, 2);
+  a.ins.idempotency_key = "req-1";
+  assert_true (queue_insert (q, &a.ins, NULL, NULL));
+  test_insert_init (&b, ID2, 200, one_rcpt, 1);
+  b.ins.idempotency_key = "req-1";
+  b.ins.fingerprint = "fp-other";
+  b.ins.peer_uid = 2000;
+  assert_true (queue_insert (q, &b.ins, &existing, &error));
+  assert_null (error);
+  assert_null (existing);
+  test_insert_init (&c, ID3, 300, two_rcpts, 2);
+  c.ins.idempotency_key = "req-1";
+  c.ins.peer_uid = 3000;
+  item.ins = &c.ins;
+  assert_true (queue_insert_batch (q, &item, 1, NULL));
+  assert_null (item.error);
+  assert_null (item.existing_id);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"), 3);
+  /* The first caller still gets its own id back. */
+  a.ins.id = "aaaaaaaaaaaaaaaaaa04";
+  assert_true (queue_insert (q, &a.ins, &existing, NULL));
+  assert_string_equal (existing, ID1);
+  test_insert_clear (&a);
+  test_insert_clear (&b);
+  test_insert_clear (&c);
+}
+
+/* A version 3 file's global keys become their sender's on upgrade. */
+static void
+test_schema_upgrade_keys_scoped (void **state)
+{
+  Fixture *fx = *state;
+  g_autofree char *existing = NULL;
+  Queue *q = queue_open (fx->path, NULL);
+  TestInsert a;
+
+  test_insert_init (&a, ID1, 100, one_rcpt, 1);
+  a.ins.idempotency_key = "req-9";
+  assert_true (queue_insert (q, &a.ins, NULL, NULL));
+  queue_close (q);
+  testutil_sql (fx->path, "UPDATE invites SET idem_key = 'req-9';"
+                "PRAGMA user_version = 3");
+  q = queue_open (fx->path, NULL);
+  assert_non_null (q);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"
+                               " WHERE idem_key = '1000:req-9'"), 1);
+  a.ins.id = ID2;
+  assert_true (queue_insert (q, &a.ins, &existing, NULL));
+  assert_string_equal (existing, ID1);
+  queue_close (q);
+  test_insert_clear (&a);
+}
+
 static void
 test_idempotent_conflict (void **state)
 {
@@ -635,7 +701,7 @@ test_schema_upgrade_from_1 (void **state)
   assert_non_null (back);
   assert_int_equal (back->len, 1);
   queue_close (q);
-  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 3);
+  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 4);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM sqlite_master"
                                " WHERE type = 'index' AND name = 'recipients_sending'"), 1);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM sqlite_master"
@@ -660,7 +726,7 @@ test_schema_upgrade_from_2 (void **state)
   assert_non_null (q);
   insert_ok (q, ID2, 200, one_rcpt, 1);
   queue_close (q);
-  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 3);
+  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 4);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"
                                " WHERE unit IS NULL"), 1);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"
@@ -866,6 +932,8 @@ main (void)
     cmocka_unit_test_setup_teardown (test_insert_and_status, setup, teardown),
     cmocka_unit_test_setup_teardown (test_status_not_found, setup, teardown),
     cmocka_unit_test_setup_teardown (test_idempotent_repeat, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_idempotent_key_per_uid, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_schema_upgrade_keys_scoped, setup, teardown),
     cmocka_unit_test_setup_teardown (test_idempotent_conflict, setup,
                                      teardown),
     cmocka_unit_test_setup_teardown (test_claim_due, setup, teardown),
