@@ -61,7 +61,6 @@ static const KnownAttr known_attrs[] = {
   { "meeting_time", FALSE },
   { "idempotency_key", FALSE },
   { "id", FALSE },
-  { "unit", FALSE },
 };
 
 /* ---- framing ---------------------------------------------------------- */
