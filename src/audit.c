@@ -141,6 +141,7 @@ static const char *const audit_event_names[AUDIT_N_EVENTS] = {
   [AUDIT_FAILED] = "failed",
   [AUDIT_EXPIRED] = "expired",
   [AUDIT_RECOVERED] = "recovered",
+  [AUDIT_RETENTION] = "retention",
   [AUDIT_SEALED] = "sealed",
   [AUDIT_PURGED] = "purged",
 };

@@ -18,10 +18,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netdb.h>
 #include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "validate.h"
 
@@ -47,6 +51,7 @@ static const char *const known_keys[] = {
   "smtp.host", "smtp.port", "smtp.tls", "smtp.ca_file", "smtp.auth_user",
   "smtp.auth_password_file", "smtp.helo_name", "smtp.timeout", "smtp.connections",
   "retry.first_delay", "retry.max_delay", "retry.max_age",
+  "queue.retention_days",
   NULL
 };
 
@@ -94,6 +99,7 @@ config_free (Config *cfg)
   g_free (cfg->smtp_auth_password_file);
   secret_wipe (&cfg->smtp_password);
   g_free (cfg->smtp_helo_name);
+  g_strfreev (cfg->file_settings);
   g_free (cfg);
 }
 
@@ -122,7 +128,7 @@ config_new_defaults (const char *base_dir)
   cfg->org_name = g_strdup ("Region Exempel");
   cfg->from = g_strdup ("evisit@example.org");
   cfg->dpo_email = g_strdup ("dataskyddsombud@example.org");
-  cfg->slogan = g_strdup ("Vård på distans, nära dig");
+  cfg->slogan = g_strdup ("Digitalt när det är möjligt, fysiskt när det behövs");
   cfg->templates_dir = g_strdup (PKGDATADIR "/templates");
   cfg->signatures_dir = g_strdup (PKGDATADIR "/signatures");
   cfg->default_lang = g_strdup ("sv");
@@ -142,6 +148,8 @@ config_new_defaults (const char *base_dir)
   cfg->retry_max_age = 24 * 3600;
   cfg->audit_seal_interval = 900;
   cfg->audit_retention_days = 1830;
+  cfg->queue_retention_days = 30;
+  cfg->file_settings = g_new0 (char *, 1);
   return cfg;
 }
 
@@ -541,8 +549,9 @@ check_smtp (Config *cfg, gboolean read_secrets, GError **error)
     return fail (error, CONFIG_ERROR_VALUE, "smtp", "host", "not a host name");
   if (cfg->smtp_tls == TLS_NONE && !config_host_is_loopback (cfg->smtp_host))
     return fail (error, CONFIG_ERROR_VALUE, "smtp", "tls",
-                 "none is allowed only toward a loopback relay "
-                 "(localhost or 127.0.0.0/8)");
+                 "none is allowed only toward a loopback relay: a literal "
+                 "127.0.0.0/8 or ::1 address, or localhost resolving only "
+                 "to them");
   if (cfg->smtp_auth_user != NULL && strlen (cfg->smtp_auth_user) > AUTH_FIELD_MAX)
     return fail (error, CONFIG_ERROR_VALUE, "smtp", "auth_user",
                  "longer than 255 bytes");
@@ -598,6 +607,44 @@ read_audit (GKeyFile *kf, const char *dir, Config *cfg, GError **error)
   return TRUE;
 }
 
+/* [queue]: how long finished invites stay (queue.c, retention.c). */
+static gboolean
+read_queue (GKeyFile *kf, Config *cfg, GError **error)
+{
+  return get_uint (kf, "queue", "retention_days", 0, 100 * 366,
+                   &cfg->queue_retention_days, error);
+}
+
+static gint
+compare_settings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+/* Every "group.key=value" the file sets, sorted, for config_digest.
+ * Values as the file has them (trimmed): they are the administrator's
+ * words, and the file holds no secret. */
+static char **
+collect_settings (GKeyFile *kf)
+{
+  g_autoptr (GPtrArray) out = g_ptr_array_new ();
+  g_auto (GStrv) groups = g_key_file_get_groups (kf, NULL);
+
+  for (guint i = 0; groups[i] != NULL; i++)
+    {
+      g_auto (GStrv) keys = g_key_file_get_keys (kf, groups[i], NULL, NULL);
+      for (guint j = 0; keys != NULL && keys[j] != NULL; j++)
+        {
+          g_autofree char *v = g_key_file_get_value (kf, groups[i], keys[j], NULL);
+          g_ptr_array_add (out, g_strdup_printf ("%s.%s=%s", groups[i], keys[j],
+                                                 v ? g_strstrip (v) : ""));
+        }
+    }
+  g_ptr_array_sort (out, compare_settings);
+  g_ptr_array_add (out, NULL);
+  return (char **) g_ptr_array_free (g_steal_pointer (&out), FALSE);
+}
+
 Config *
 config_defaults (void)
 {
@@ -638,8 +685,11 @@ load (const char *path, gboolean read_secrets, GError **error)
       || !read_transport (kf, dir, cfg, error)
       || !check_smtp (cfg, read_secrets, error)
       || !read_retry (kf, cfg, error)
-      || !read_audit (kf, dir, cfg, error))
+      || !read_audit (kf, dir, cfg, error)
+      || !read_queue (kf, cfg, error))
     return NULL;
+  g_strfreev (cfg->file_settings);
+  cfg->file_settings = collect_settings (kf);
   return g_steal_pointer (&cfg);
 }
 
@@ -655,15 +705,121 @@ config_load_public (const char *path, GError **error)
   return load (path, FALSE, error);
 }
 
+/* A literal loopback address: 127.0.0.0/8 as a strict dotted quad
+ * (inet_pton: four decimal parts, each 0-255, so "127.0.0.300",
+ * "127.1" or "0x7f.0.0.1" are not addresses), or ::1, bare or in
+ * brackets.  "::ffff:127.0.0.1" is not accepted: the relay connection
+ * is IPv4 or a name, never a mapped address. */
+static gboolean
+literal_is_loopback (const char *host)
+{
+  struct in_addr a4;
+  struct in6_addr a6;
+  gsize len = strlen (host);
+
+  if (inet_pton (AF_INET, host, &a4) == 1)
+    return (ntohl (a4.s_addr) >> 24) == 127;
+  if (len > 2 && host[0] == '[' && host[len - 1] == ']')
+    {
+      g_autofree char *bare = g_strndup (host + 1, len - 2);
+      return inet_pton (AF_INET6, bare, &a6) == 1 && IN6_IS_ADDR_LOOPBACK (&a6);
+    }
+  return inet_pton (AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK (&a6);
+}
+
+/* "localhost" passes only when every address it resolves to here is a
+ * loopback address: the name is looked up (normally in /etc/hosts), not
+ * trusted for its spelling. */
+static gboolean
+localhost_is_loopback (void)
+{
+  struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+  struct addrinfo *res = NULL;
+  gboolean ok;
+
+  if (getaddrinfo ("localhost", NULL, &hints, &res) != 0)
+    return FALSE;
+  ok = res != NULL;
+  for (struct addrinfo *ai = res; ok && ai != NULL; ai = ai->ai_next)
+    {
+      char text[INET6_ADDRSTRLEN];
+      const void *addr = ai->ai_family == AF_INET
+        ? (const void *) &((struct sockaddr_in *) ai->ai_addr)->sin_addr
+        : (const void *) &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr;
+
+      ok = (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+        && inet_ntop (ai->ai_family, addr, text, sizeof text) != NULL
+        && literal_is_loopback (text);
+    }
+  freeaddrinfo (res);
+  return ok;
+}
+
 gboolean
 config_host_is_loopback (const char *host)
 {
   g_return_val_if_fail (host != NULL, FALSE);
 
-  if (g_ascii_strcasecmp (host, "localhost") == 0
-      || strcmp (host, "::1") == 0 || strcmp (host, "[::1]") == 0)
+  if (literal_is_loopback (host))
     return TRUE;
-  /* 127.0.0.0/8, written as a dotted quad only. */
-  return g_regex_match_simple ("^127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}$",
-                               host, 0, 0);
+  return g_ascii_strcasecmp (host, "localhost") == 0 && localhost_is_loopback ();
+}
+
+/* ---- placeholders still in use -------------------------------------------- */
+
+/* Domains reserved for examples and tests (RFC 2606, RFC 6761): mail to
+ * them goes nowhere, and a link host there is not the video service. */
+static gboolean
+domain_is_example (const char *domain)
+{
+  static const char *const names[] = { "example.org", "example.com", "example.net", NULL };
+  static const char *const tlds[] = { ".example", ".test", ".invalid", ".localhost", NULL };
+  g_autofree char *d = g_ascii_strdown (domain, -1);
+
+  for (const char *const *n = names; *n != NULL; n++)
+    {
+      gsize dl = strlen (d), nl = strlen (*n);
+      if (strcmp (d, *n) == 0 || (dl > nl && d[dl - nl - 1] == '.' && g_str_has_suffix (d, *n)))
+        return TRUE;
+    }
+  for (const char *const *t = tlds; *t != NULL; t++)
+    if (g_str_has_suffix (d, *t) || strcmp (d, *t + 1) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+warn_example_address (GPtrArray *out, const char *key, const char *addr)
+{
+  const char *at = addr ? strrchr (addr, '@') : NULL;
+
+  if (at != NULL && domain_is_example (at + 1))
+    g_ptr_array_add (out, g_strdup_printf ("[organisation] %s is in the example "
+                                           "domain %s", key, at + 1));
+}
+
+GPtrArray *
+config_placeholders (const Config *cfg)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+
+  g_return_val_if_fail (cfg != NULL, out);
+  if (g_strcmp0 (cfg->org_name, "Region Exempel") == 0)
+    g_ptr_array_add (out, g_strdup ("[organisation] name is the example "
+                                    "\"Region Exempel\""));
+  warn_example_address (out, "from", cfg->from);
+  warn_example_address (out, "envelope_from", cfg->envelope_from);
+  warn_example_address (out, "dpo_email", cfg->dpo_email);
+  if (cfg->message_id_domain != NULL && domain_is_example (cfg->message_id_domain))
+    g_ptr_array_add (out, g_strdup_printf ("[organisation] message_id_domain is "
+                                           "the example domain %s",
+                                           cfg->message_id_domain));
+  for (guint i = 0; cfg->link_hosts != NULL && cfg->link_hosts[i] != NULL; i++)
+    {
+      const char *h = cfg->link_hosts[i];
+      if (domain_is_example (g_str_has_prefix (h, "*.") ? h + 2 : h))
+        g_ptr_array_add (out, g_strdup_printf ("[invite] link_hosts holds the "
+                                               "example host %s", h));
+    }
+  return out;
 }

@@ -48,7 +48,8 @@ typedef struct {
   char *envelope_from;        /* default = from */
   char *message_id_domain;    /* default = domain of from */
   char *dpo_email;            /* default "dataskyddsombud@example.org" */
-  char *slogan;               /* default "Vård på distans, nära dig" */
+  char *slogan;               /* default "Digitalt när det är möjligt,
+                                 fysiskt när det behövs" */
   char *org_unit;             /* key `unit`, default NULL: for the audit */
 
   /* [invite] */
@@ -85,6 +86,14 @@ typedef struct {
   guint audit_retention_days; /* default 1830 (five years); 0 = forever */
   char *audit_key_file;       /* default audit.key beside audit_db */
   char *audit_group;          /* default NULL: audit files stay 0600 */
+
+  /* [queue] */
+  guint queue_retention_days; /* default 30; 0 = keep forever */
+
+  /* What the file set, one "group.key=value" per entry, sorted: the
+   * audit's configuration hash and the names of changed keys
+   * (config_digest.c).  Empty for the embedded defaults. */
+  char **file_settings;
 } Config;
 
 GQuark config_error_quark (void);
@@ -114,7 +123,32 @@ Config *config_load_public (const char *path, GError **error);
 void config_free (Config *cfg);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Config, config_free)
 
-/* True for "localhost", "127.x.y.z", "::1" and "[::1]". */
+/*
+ * Values still at their shipped examples, one plain sentence each:
+ * the example organisation name and addresses, link hosts or Message-ID
+ * domain in example domains (example.org/com/net, .example, .test,
+ * .invalid, .localhost).  For --check-config's warnings; never fatal,
+ * as the quick start runs on exactly these.  (transfer full)
+ */
+GPtrArray *config_placeholders (const Config *cfg);
+
+/* ---- configuration evidence (config_digest.c) ------------------------ */
+
+/* Hex SHA-256 over the file's settings (file_settings, one per line),
+ * into out[65]: equal files give equal hashes whatever their layout.
+ * Secrets are never in the file (the SMTP password has its own file),
+ * and the password file's contents are not hashed. */
+void config_digest (const Config *cfg, char out[65]);
+
+/* The keys whose values differ between two configurations, sorted and
+ * joined by ','; "smtp.password" when the password file's contents
+ * changed.  Never a value.  "" when none. (transfer full) */
+char *config_changed_keys (const Config *old, const Config *new);
+
+/* True for a literal loopback address (127.0.0.0/8 as a strict dotted
+ * quad, "::1", "[::1]") and for "localhost" when every address it
+ * resolves to is one of those.  Anything else, "127.0.0.300" included,
+ * is a name that DNS could send anywhere: FALSE. */
 gboolean config_host_is_loopback (const char *host);
 
 #endif

@@ -55,7 +55,7 @@ now_s (void)
 }
 
 static void
-audit_outcomes (Delivery *d, GPtrArray *jobs, AuditEvent *evs, const char *const *replies)
+audit_outcomes (Audit *audit, GPtrArray *jobs, AuditEvent *evs, const char *const *replies)
 {
   g_autoptr (GError) error = NULL;
   g_autofree AuditRecord *recs = g_new0 (AuditRecord, jobs->len);
@@ -69,7 +69,7 @@ audit_outcomes (Delivery *d, GPtrArray *jobs, AuditEvent *evs, const char *const
       recs[i].recipients = job->address;
       recs[i].smtp_reply = replies[i];
     }
-  if (!audit_append_batch (d->audit, recs, jobs->len, &error))
+  if (!audit_append_batch (audit, recs, jobs->len, &error))
     g_warning ("audit write of %u outcome(s) failed: %s", jobs->len, error->message);
 }
 
@@ -111,7 +111,7 @@ record (Worker *w, GPtrArray *jobs, QueueResult *res, AuditEvent *evs)
 
   for (guint i = 0; i < jobs->len; i++)
     replies[i] = res[i].reply;
-  audit_outcomes (w->d, jobs, evs, replies);
+  audit_outcomes (w->d->audit, jobs, evs, replies);
   if (!queue_record (w->queue, res, jobs->len, now_s (), &error))
     /* The recipients stay `sending`; the next start recovers them. */
     g_warning ("recording %u outcome(s) failed: %s", jobs->len, error->message);
@@ -259,14 +259,21 @@ worker (gpointer data)
   return NULL;
 }
 
-static gboolean
-recover (Delivery *d, Queue *q, GError **error)
+/*
+ * Crash recovery, for process start only: a recipient still `sending`
+ * then was in flight when the last process died.  Never on a reload:
+ * the retired workers are still sending theirs, and resetting them
+ * would send them a second time and audit a crash that never was.
+ */
+gboolean
+delivery_recover (const char *queue_path, Audit *audit, GError **error)
 {
-  g_autoptr (GPtrArray) jobs = queue_recover (q, now_s (), error);
+  g_autoptr (Queue) q = queue_open (queue_path, error);
+  g_autoptr (GPtrArray) jobs = NULL;
   g_autofree AuditEvent *evs = NULL;
   g_autofree const char **replies = NULL;
 
-  if (jobs == NULL)
+  if (q == NULL || (jobs = queue_recover (q, now_s (), error)) == NULL)
     return FALSE;
   if (jobs->len == 0)
     return TRUE;
@@ -277,7 +284,7 @@ recover (Delivery *d, Queue *q, GError **error)
       evs[i] = AUDIT_RECOVERED;
       replies[i] = "in flight at a crash: retried, may be a duplicate";
     }
-  audit_outcomes (d, jobs, evs, replies);
+  audit_outcomes (audit, jobs, evs, replies);
   g_message ("recovered %u recipient(s) that were in flight", jobs->len);
   return TRUE;
 }
@@ -336,11 +343,6 @@ delivery_start (const Config *cfg, Audit *audit, GError **error)
           return NULL;
         }
       g_ptr_array_add (d->workers, w);
-    }
-  if (!recover (d, ((Worker *) g_ptr_array_index (d->workers, 0))->queue, error))
-    {
-      delivery_stop (d);
-      return NULL;
     }
   d->running = n;
   for (guint i = 0; i < n; i++)

@@ -28,10 +28,17 @@
 typedef struct Delivery Delivery;
 
 /*
- * Opens the worker's queue connection and transport, runs start-up
- * recovery (recipients in flight at a crash are deferred and audited as
- * recovered), then starts the thread.  cfg and audit must outlive it.
- * (transfer full)
+ * Start-up recovery, once per process and before the first
+ * delivery_start: recipients left `sending` by a crash are deferred
+ * (due now) and audited as `recovered` (the relay may have them).
+ * Never at a reload, whose retired workers may still be sending.
+ */
+gboolean delivery_recover (const char *queue_path, Audit *audit, GError **error);
+
+/*
+ * Opens the workers' queue connections and transports, then starts the
+ * threads.  It does not recover: see delivery_recover.  cfg and audit
+ * must outlive it.  (transfer full)
  */
 Delivery *delivery_start (const Config *cfg, Audit *audit, GError **error);
 

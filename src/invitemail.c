@@ -36,6 +36,7 @@ typedef struct {
   char *template_name;
   char *meeting_time;
   char *idempotency_key;
+  char *unit;
   gboolean json;
 } ClientOptions;
 
@@ -218,7 +219,8 @@ build_invite_request (const ClientOptions *o, const char *kind, GString *req)
       return FALSE;
   if (!add_line (req, "booking", o->booking) || !add_line (req, "staff", o->staff)
       || !add_line (req, "lang", o->lang) || !add_line (req, "template", o->template_name)
-      || !add_line (req, "meeting_time", o->meeting_time))
+      || !add_line (req, "meeting_time", o->meeting_time)
+      || !add_line (req, "unit", o->unit))
     return FALSE;
   if (strcmp (kind, "send") == 0 && !add_line (req, "idempotency_key", o->idempotency_key))
     return FALSE;
@@ -374,6 +376,8 @@ main (int argc, char **argv)
       "Meeting start, RFC 3339 with offset", "TIME" },
     { "idempotency-key", 0, 0, G_OPTION_ARG_STRING, &o.idempotency_key,
       "Your request id: repeating it queues one invite", "KEY" },
+    { "unit", 0, 0, G_OPTION_ARG_STRING, &o.unit,
+      "Hosting clinic or unit, shown in the mail and audited", "NAME" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &o.json, "status: print JSON", NULL },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
     { NULL }
@@ -408,5 +412,6 @@ main (int argc, char **argv)
   g_free (o.template_name);
   g_free (o.meeting_time);
   g_free (o.idempotency_key);
+  g_free (o.unit);
   return rc;
 }

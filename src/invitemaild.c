@@ -29,6 +29,7 @@
 #include "notify.h"
 #include "queue.h"
 #include "render.h"
+#include "retention.h"
 #include "service.h"
 #include "transport.h"
 #include "version.h"
@@ -51,6 +52,7 @@ typedef struct {
   Queue *queue;             /* the main thread's reader, for status */
   Committer *committer;
   Delivery *delivery;
+  Retention *retention;     /* queue and outbox retention, own thread */
   Service *service;
   Control *control;
   GMainLoop *loop;
@@ -136,6 +138,20 @@ fail_start (const char *what, const GError *error)
   return exit_code_for_error (error) == EXIT_CONFIG ? EXIT_CONFIG : EXIT_INTERNAL;
 }
 
+/* Shipped examples still in use: warnings, not errors, since the quick
+ * start runs on exactly these; a production system should show none. */
+static void
+print_placeholders (Daemon *d)
+{
+  g_autoptr (GPtrArray) cfg = config_placeholders (d->cfg);
+  g_autoptr (GPtrArray) tpl = templates_placeholders (d->templates);
+
+  for (guint i = 0; i < cfg->len; i++)
+    printf ("warning: placeholder: %s\n", (const char *) g_ptr_array_index (cfg, i));
+  for (guint i = 0; i < tpl->len; i++)
+    printf ("warning: placeholder: %s\n", (const char *) g_ptr_array_index (tpl, i));
+}
+
 static int
 check_config (Daemon *d)
 {
@@ -152,6 +168,7 @@ check_config (Daemon *d)
   printf ("  templates: %s\n  signatures: %s\n", d->cfg->templates_dir,
           d->cfg->signatures_dir);
   printf ("  transport: %s\n", d->cfg->transport == TRANSPORT_SMTP ? "smtp" : "file");
+  print_placeholders (d);
   return EXIT_OK;
 }
 
@@ -235,6 +252,9 @@ reload_compatible (const Config *old, const Config *new, GError **error)
  * SIGHUP: configuration and templates are loaded and checked in full,
  * and a new delivery worker is started on them, before anything is
  * switched; any failure leaves the running configuration untouched.
+ * No crash recovery here: the retired workers finish and record the
+ * recipients they hold, and the new ones never take those (they are
+ * `sending`, which no claim selects).
  */
 static void
 reload (Daemon *d)
@@ -263,6 +283,7 @@ reload (Daemon *d)
   service_set_config (d->service, d->cfg, d->templates);
   control_set_config (d->control, d->cfg);
   committer_set_delivery (d->committer, d->delivery);
+  retention_set_config (d->retention, d->cfg);
   g_thread_unref (g_thread_new ("retire", retire_thread, old));
   audit_daemon_event (d, AUDIT_CONFIG_RELOADED, d->cfg->path ? d->cfg->path
                       : "(embedded defaults)");
@@ -403,7 +424,9 @@ start (Daemon *d)
     return fail_start ("queue", error);
   if ((d->committer = committer_start (d->cfg->queue_db, d->audit, &error)) == NULL)
     return fail_start ("queue", error);
-  if ((d->delivery = delivery_start (d->cfg, d->audit, &error)) == NULL)
+  /* Crash recovery here only, never in reload(). */
+  if (!delivery_recover (d->cfg->queue_db, d->audit, &error)
+      || (d->delivery = delivery_start (d->cfg, d->audit, &error)) == NULL)
     return fail_start ("delivery", error);
   committer_set_delivery (d->committer, d->delivery);
   d->service = service_new (d->cfg, d->templates, d->queue, d->committer);
@@ -420,6 +443,7 @@ start (Daemon *d)
   g_timeout_add_seconds (d->cfg->audit_seal_interval, on_seal, d);
   on_purge (d);
   g_timeout_add_seconds (24 * 3600, on_purge, d);
+  d->retention = retention_start (d->cfg, d->audit);
   g_message ("%s started, socket %s, transport %s", INVITEMAIL_VERSION_TEXT,
              d->cfg->socket, d->cfg->transport == TRANSPORT_SMTP ? "smtp" : "file");
   return EXIT_OK;
@@ -454,6 +478,7 @@ shutdown_daemon (Daemon *d)
   /* The SMTP batch in flight gets a bounded time; what it cannot record
    * stays `sending` in the queue and is retried after the next start. */
   d->delivery_left = !delivery_stop_within (d->delivery, STOP_DELIVERY_WAIT_S);
+  retention_stop (d->retention);
   if (started)
     audit_daemon_event (d, AUDIT_DAEMON_STOP, d->delivery_left
                         ? "stopped; an SMTP batch in flight is left for retry"

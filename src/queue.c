@@ -28,7 +28,7 @@
 #include "db.h"
 #include "validate.h"
 
-#define QUEUE_SCHEMA_VERSION 2
+#define QUEUE_SCHEMA_VERSION 4
 
 G_DEFINE_QUARK (invitemail-queue-error-quark, queue_error)
 
@@ -37,6 +37,7 @@ static const char *const queue_schema_sql =
   " id TEXT PRIMARY KEY NOT NULL,"
   " created INTEGER NOT NULL,"
   " expires INTEGER NOT NULL,"
+  /* "UID:KEY": a caller's key is its own (queue_scoped_key). */
   " idem_key TEXT UNIQUE,"
   " fingerprint TEXT,"
   " staff TEXT,"
@@ -44,7 +45,8 @@ static const char *const queue_schema_sql =
   " peer_uid INTEGER NOT NULL,"
   " envelope_from TEXT NOT NULL,"
   " message BLOB NOT NULL,"
-  " message_sha256 TEXT NOT NULL);"
+  " message_sha256 TEXT NOT NULL,"
+  " unit TEXT);"
   "CREATE TABLE IF NOT EXISTS recipients ("
   " invite_id TEXT NOT NULL REFERENCES invites(id),"
   " idx INTEGER NOT NULL,"
@@ -93,8 +95,8 @@ static const char *const queue_sql[N_ST] = {
   [ST_FIND_KEY] = "SELECT id, fingerprint FROM invites WHERE idem_key = ?1",
   [ST_INSERT_INVITE] =
     "INSERT INTO invites (id, created, expires, idem_key, fingerprint, staff,"
-    " booking, peer_uid, envelope_from, message, message_sha256)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    " booking, peer_uid, envelope_from, message, message_sha256, unit)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
   [ST_INSERT_RCPT] =
     "INSERT INTO recipients (invite_id, idx, address, state, attempts,"
     " next_try, updated) VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?4)",
@@ -415,6 +417,45 @@ queue_user_version (sqlite3 *db, gint64 *version, GError **error)
   return ok;
 }
 
+/* Whether table has column (both are our own literals). */
+static gboolean
+queue_has_column (sqlite3 *db, const char *table, const char *column)
+{
+  sqlite3_stmt *st = NULL;
+  gboolean found = FALSE;
+
+  if (sqlite3_prepare_v2 (db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
+                          -1, &st, NULL) != SQLITE_OK)
+    return FALSE;
+  sqlite3_bind_text (st, 1, table, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, column, -1, SQLITE_STATIC);
+  found = sqlite3_step (st) == SQLITE_ROW;
+  sqlite3_finalize (st);
+  return found;
+}
+
+/*
+ * Upgrade steps for files made by an older version, inside the schema
+ * transaction.  CREATE TABLE IF NOT EXISTS leaves an old table as it
+ * was, so a column added since is added here (a new file already has
+ * it).  Each step says which version brought it.
+ */
+static gboolean
+queue_upgrade (sqlite3 *db, gint64 version, GError **error)
+{
+  /* 3: the hosting unit given with the request (`unit`). */
+  if (!queue_has_column (db, "invites", "unit")
+      && !db_exec (db, "ALTER TABLE invites ADD COLUMN unit TEXT", error))
+    return FALSE;
+  /* 4: idempotency keys belong to the uid that sent them.  Keys stored
+   * before were global; they become their sender's. */
+  if (version < 4
+      && !db_exec (db, "UPDATE invites SET idem_key = peer_uid || ':' || idem_key"
+                   " WHERE idem_key IS NOT NULL", error))
+    return FALSE;
+  return TRUE;
+}
+
 /* Creates or checks the schema in one transaction, so two connections
  * opening a new file at once cannot both half-create it. */
 static gboolean
@@ -438,6 +479,7 @@ queue_schema (sqlite3 *db, GError **error)
   set_version = g_strdup_printf ("PRAGMA user_version=%d",
                                  QUEUE_SCHEMA_VERSION);
   if (db_exec (db, queue_schema_sql, error)
+      && queue_upgrade (db, version, error)
       && db_exec (db, set_version, error)
       && db_exec (db, "COMMIT", error))
     return TRUE;
@@ -515,16 +557,33 @@ queue_insert_ok (const QueueInsert *ins, GError **error)
   return TRUE;
 }
 
+/*
+ * The key as stored: "UID:KEY".  Keys are scoped per uid, so another
+ * local user can neither take a caller's key first (its real request
+ * would then fail with conflict) nor learn the caller's invite id by
+ * replaying the key.  The uid has no ':', so the first one splits.
+ * (transfer full; NULL when there is no key)
+ */
+static char *
+queue_scoped_key (const QueueInsert *ins)
+{
+  if (ins->idempotency_key == NULL)
+    return NULL;
+  return g_strdup_printf ("%" G_GINT64_FORMAT ":%s", ins->peer_uid,
+                          ins->idempotency_key);
+}
+
 /* Inside the transaction: 1 = key seen (answered), 0 = new, -1 = error. */
 static int
 queue_check_key (Queue *q, const QueueInsert *ins, char **existing_id,
                  GError **error)
 {
   g_autoptr (QueueStmt) st = queue_stmt (q, ST_FIND_KEY);
+  g_autofree char *key = queue_scoped_key (ins);
   const char *id;
   int rc;
 
-  sqlite3_bind_text (st, 1, ins->idempotency_key, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 1, key, -1, SQLITE_STATIC);
   rc = sqlite3_step (st);
   if (rc == SQLITE_DONE)
     return 0;
@@ -554,13 +613,14 @@ static gboolean
 queue_insert_invite (Queue *q, const QueueInsert *ins, GError **error)
 {
   g_autoptr (QueueStmt) st = queue_stmt (q, ST_INSERT_INVITE);
+  g_autofree char *key = queue_scoped_key (ins);
   gsize len = 0;
   const void *data = g_bytes_get_data (ins->message, &len);
 
   sqlite3_bind_text (st, 1, ins->id, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (st, 2, ins->created);
   sqlite3_bind_int64 (st, 3, ins->expires);
-  sqlite3_bind_text (st, 4, ins->idempotency_key, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 4, key, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 5, ins->fingerprint, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 6, ins->staff, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 7, ins->booking, -1, SQLITE_STATIC);
@@ -569,6 +629,7 @@ queue_insert_invite (Queue *q, const QueueInsert *ins, GError **error)
   /* A NULL pointer would bind SQL NULL; "" with length 0 is an empty blob. */
   sqlite3_bind_blob64 (st, 10, data != NULL ? data : "", len, SQLITE_STATIC);
   sqlite3_bind_text (st, 11, ins->message_sha256, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 12, ins->unit, -1, SQLITE_STATIC);
   if (sqlite3_step (st) != SQLITE_DONE)
     return queue_fail (q, error, "insert invite");
   return TRUE;
@@ -1041,4 +1102,153 @@ queue_status (Queue *q, const char *id, GError **error)
     }
   s->state = g_strdup (queue_invite_state (s->recipients));
   return g_steal_pointer (&s);
+}
+
+/* ---- retention ------------------------------------------------------- */
+
+/* SHA-256 of zero bytes: a tombstone's message_sha256, so that reading
+ * it back still passes queue_message's check. */
+#define QUEUE_EMPTY_SHA256 \
+  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+static const char *const queue_purge_select_sql =
+  "SELECT i.id, i.idem_key IS NOT NULL FROM invites i"
+  " WHERE length (i.message) > 0 AND i.created < ?1"
+  " AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.invite_id = i.id"
+  "  AND (r.state IN ('queued', 'sending', 'deferred') OR r.updated >= ?1))"
+  " LIMIT ?2";
+
+void
+queue_purged_clear (QueuePurged *p)
+{
+  if (p == NULL)
+    return;
+  g_clear_pointer (&p->tags, g_ptr_array_unref);
+  p->invites = p->recipients = p->tombstones = 0;
+}
+
+/* Runs one statement with an id bound as ?1; TRUE when it completed. */
+static gboolean
+queue_purge_exec (Queue *q, const char *sql, const char *id, GError **error)
+{
+  sqlite3_stmt *st = NULL;
+  gboolean ok;
+
+  if (sqlite3_prepare_v2 (q->db, sql, -1, &st, NULL) != SQLITE_OK)
+    return queue_fail (q, error, "prepare purge");
+  sqlite3_bind_text (st, 1, id, -1, SQLITE_STATIC);
+  ok = sqlite3_step (st) == SQLITE_DONE;
+  sqlite3_finalize (st);
+  return ok || queue_fail (q, error, "purge");
+}
+
+/* The outbox tags of an invite's recipients, before they go. */
+static gboolean
+queue_purge_tags (Queue *q, const char *id, QueuePurged *out, GError **error)
+{
+  sqlite3_stmt *st = NULL;
+  int rc;
+
+  if (sqlite3_prepare_v2 (q->db, "SELECT idx FROM recipients WHERE invite_id = ?1",
+                          -1, &st, NULL) != SQLITE_OK)
+    return queue_fail (q, error, "prepare purge");
+  sqlite3_bind_text (st, 1, id, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+    {
+      out->recipients++;
+      g_ptr_array_add (out->tags, g_strdup_printf ("%s.%" G_GINT64_FORMAT, id,
+                                                   (gint64) sqlite3_column_int64 (st, 0)));
+    }
+  sqlite3_finalize (st);
+  return rc == SQLITE_DONE || queue_fail (q, error, "purge");
+}
+
+static gboolean
+queue_purge_one (Queue *q, const char *id, gboolean tombstone, QueuePurged *out,
+                 GError **error)
+{
+  if (!queue_purge_tags (q, id, out, error)
+      || !queue_purge_exec (q, "DELETE FROM recipients WHERE invite_id = ?1",
+                            id, error))
+    return FALSE;
+  out->invites++;
+  if (!tombstone)
+    return queue_purge_exec (q, "DELETE FROM invites WHERE id = ?1", id, error);
+  out->tombstones++;
+  return queue_purge_exec (q, "UPDATE invites SET message = x'', message_sha256 = '"
+                           QUEUE_EMPTY_SHA256 "', staff = NULL, booking = NULL,"
+                           " envelope_from = '' WHERE id = ?1", id, error);
+}
+
+/* The candidates: ids with their tombstone flag. (transfer full) */
+static GPtrArray *
+queue_purge_select (Queue *q, gint64 cutoff, guint max, GArray *tomb,
+                    GError **error)
+{
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  sqlite3_stmt *st = NULL;
+  int rc;
+
+  if (sqlite3_prepare_v2 (q->db, queue_purge_select_sql, -1, &st, NULL) != SQLITE_OK)
+    {
+      queue_fail (q, error, "prepare purge");
+      return NULL;
+    }
+  sqlite3_bind_int64 (st, 1, cutoff);
+  sqlite3_bind_int64 (st, 2, max);
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+    {
+      const char *id = queue_col_text (st, 0);
+      gboolean t = sqlite3_column_int (st, 1) != 0;
+
+      if (!queue_id_ok (id))
+        continue;   /* never act on a row that fails its checks */
+      g_ptr_array_add (ids, g_strdup (id));
+      g_array_append_val (tomb, t);
+    }
+  sqlite3_finalize (st);
+  if (rc != SQLITE_DONE)
+    {
+      queue_fail (q, error, "select purge");
+      return NULL;
+    }
+  return g_steal_pointer (&ids);
+}
+
+gint
+queue_purge (Queue *q, gint64 cutoff, guint max, QueuePurged *out,
+             GError **error)
+{
+  g_autoptr (GArray) tomb = g_array_new (FALSE, FALSE, sizeof (gboolean));
+  g_autoptr (GPtrArray) ids = NULL;
+  QueuePurged got = { 0 };
+  guint i;
+
+  g_return_val_if_fail (q != NULL && out != NULL && max > 0, -1);
+  got.tags = g_ptr_array_new_with_free_func (g_free);
+  /* The message bytes and addresses must leave the file, not only the
+   * b-tree: freed pages are zeroed (a connection setting). */
+  if (!db_exec (q->db, "PRAGMA secure_delete = ON", NULL)
+      || !queue_begin (q, error))
+    return -1;
+  ids = queue_purge_select (q, cutoff, max, tomb, error);
+  for (i = 0; ids != NULL && i < ids->len; i++)
+    if (!queue_purge_one (q, g_ptr_array_index (ids, i),
+                          g_array_index (tomb, gboolean, i), &got, error))
+      break;
+  if (ids == NULL || i < ids->len || !queue_commit (q, error))
+    {
+      queue_rollback (q);
+      queue_purged_clear (&got);
+      return -1;
+    }
+  /* Counted only once committed. */
+  out->invites += got.invites;
+  out->recipients += got.recipients;
+  out->tombstones += got.tombstones;
+  if (out->tags == NULL)
+    out->tags = g_steal_pointer (&got.tags);
+  else
+    g_ptr_array_extend_and_steal (out->tags, g_steal_pointer (&got.tags));
+  return (gint) ids->len;
 }

@@ -55,6 +55,7 @@ typedef struct {
   const char *fingerprint;        /* invitation_fingerprint; with the key */
   const char *staff;              /* may be NULL */
   const char *booking;            /* may be NULL */
+  const char *unit;               /* the request's `unit`, may be NULL */
   gint64 peer_uid;
   const char *envelope_from;
   GBytes *message;                /* the exact bytes to send */
@@ -64,8 +65,10 @@ typedef struct {
 } QueueInsert;
 
 /*
- * Stores one invite durably.  When ins->idempotency_key was seen before
- * with the same fingerprint, stores nothing and sets *existing_id to the
+ * Stores one invite durably.  Idempotency keys are per uid: a key is
+ * looked up only among the invites of ins->peer_uid.  When
+ * ins->idempotency_key was seen before from that uid with the same
+ * fingerprint, stores nothing and sets *existing_id to the
  * first invite's id (transfer full); with another fingerprint fails with
  * QUEUE_ERROR_CONFLICT.  Otherwise *existing_id is NULL.
  */
@@ -156,6 +159,35 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (QueueStatus, queue_status_free)
 
 /* One invite's state; QUEUE_ERROR_NOT_FOUND if no such id. */
 QueueStatus *queue_status (Queue *q, const char *id, GError **error);
+
+/* ---- retention ------------------------------------------------------
+ *
+ * An invite is finished when none of its recipients is queued, sending
+ * or deferred.  A finished invite whose newest change (created and every
+ * recipient's updated) is before cutoff goes: its recipients' rows, and
+ * the invite's row with the message bytes.  An invite that came with an
+ * idempotency key keeps a tombstone (id, created, uid, key and request
+ * fingerprint; no message, staff, booking, sender or address), so a late
+ * repeat of the key is still answered with the first id and never sent
+ * twice.  The connection deletes with secure_delete on, so the freed
+ * pages are overwritten in the file.
+ */
+typedef struct {
+  guint invites;            /* invites whose data went */
+  guint recipients;         /* recipient rows removed */
+  guint tombstones;         /* of invites, those kept as tombstones */
+  GPtrArray *tags;          /* "ID.IDX" of each recipient removed, for the
+                             * outbox (transfer full; may be NULL) */
+} QueuePurged;
+void queue_purged_clear (QueuePurged *p);
+
+/*
+ * Purges at most max finished invites older than cutoff (unix seconds)
+ * in one transaction, adding to *out once it committed.  Returns the number purged (fewer
+ * than max: nothing older is left), or -1 with *error.
+ */
+gint queue_purge (Queue *q, gint64 cutoff, guint max, QueuePurged *out,
+                  GError **error);
 
 /*
  * TEST HOOK, not for production code: while fail is TRUE every commit

@@ -59,6 +59,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlDoc, xmlFreeDoc)
 #define SIGNATURE_NAME "evisit"
 #define LOGO_FILE      "logo.png"
 #define LOGO_MAX_SIDE  1000
+/* The first line of a template's leading comment while its legal text
+ * still waits for the organisation's approval or translator. */
+#define UNAPPROVED_MARK "invitemail: translation not approved"
+/* SHA-256 of the logo contrib/make-logo.py draws (it is deterministic):
+ * a placeholder, not the organisation's own logo. */
+#define PLACEHOLDER_LOGO_SHA256 \
+  "47871f7cf4927fcd3fbef5b25b95192b532e7ba63b88e124e3fae8e4afca062b"
 #define LANG_MAX       3
 #define NAME_MAX_LEN   64
 
@@ -88,6 +95,8 @@ typedef struct {
   xmlDoc *doc;
   xmlNode *body;          /* the <body> element inside doc */
   char *subject;          /* templates only: the normalised <title> */
+  char *unapproved;       /* the file's path when it is marked as an
+                             unapproved translation, else NULL */
   char sha256[65];
 } Part;
 
@@ -96,6 +105,7 @@ struct Templates {
   GHashTable *notices;    /* LANG -> Part */
   GHashTable *signatures; /* LANG -> Part */
   GBytes *logo;
+  char logo_sha256[65];
   guint logo_width;
   guint logo_height;
 };
@@ -568,9 +578,23 @@ part_free (Part *p)
     return;
   xmlFreeDoc (p->doc);
   g_free (p->subject);
+  g_free (p->unapproved);
   g_free (p);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Part, part_free)
+
+/* A comment before the root element saying UNAPPROVED_MARK: a
+ * translation of the legal text that the organisation has not yet
+ * approved.  Rendered all the same; --check-config warns. */
+static gboolean
+marked_unapproved (xmlDoc *doc)
+{
+  for (xmlNode *n = doc->children; n != NULL; n = n->next)
+    if (n->type == XML_COMMENT_NODE && n->content != NULL
+        && strstr ((const char *) n->content, UNAPPROVED_MARK) != NULL)
+      return TRUE;
+  return FALSE;
+}
 
 /* Reads, hashes, parses and checks one file. (transfer full) */
 static Part *
@@ -596,6 +620,8 @@ part_load (const char *path, PartKind kind, GError **error)
       return NULL;
     }
   part->body = child_element (xmlDocGetRootElement (part->doc), "body");
+  if (marked_unapproved (part->doc))
+    part->unapproved = g_strdup (path);
   return g_steal_pointer (&part);
 }
 
@@ -728,7 +754,12 @@ logo_load (Templates *t, const char *signatures_dir, GError **error)
   g_autofree char *path = g_build_filename (signatures_dir, LOGO_FILE, NULL);
 
   t->logo = read_bounded (path, LOGO_MAX_BYTES, error);
-  return t->logo != NULL && logo_check (t, path, error);
+  if (t->logo == NULL || !logo_check (t, path, error))
+    return FALSE;
+  gsize len;
+  const void *data = g_bytes_get_data (t->logo, &len);
+  sha256_hex (data, len, t->logo_sha256);
+  return TRUE;
 }
 
 /* Every template language needs its notice and its signature. */
@@ -818,6 +849,46 @@ gboolean
 templates_lookup (const char *name, const char *lang, gpointer t)
 {
   return templates_have (t, name, lang);
+}
+
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const char *const *) a, *(const char *const *) b);
+}
+
+static void
+add_unapproved (GPtrArray *out, GHashTable *parts)
+{
+  GHashTableIter it;
+  gpointer value;
+  g_autoptr(GPtrArray) paths = g_ptr_array_new ();
+
+  g_hash_table_iter_init (&it, parts);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    if (((const Part *) value)->unapproved != NULL)
+      g_ptr_array_add (paths, ((const Part *) value)->unapproved);
+  /* hash order is arbitrary; the report should not be */
+  g_ptr_array_sort (paths, compare_strings);
+  for (guint i = 0; i < paths->len; i++)
+    g_ptr_array_add (out, g_strdup_printf ("%s: translation not yet approved by "
+                                           "the organisation",
+                                           (const char *) g_ptr_array_index (paths, i)));
+}
+
+GPtrArray *
+templates_placeholders (const Templates *t)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+
+  g_return_val_if_fail (t != NULL, out);
+  add_unapproved (out, t->notices);
+  add_unapproved (out, t->templates);
+  add_unapproved (out, t->signatures);
+  if (strcmp (t->logo_sha256, PLACEHOLDER_LOGO_SHA256) == 0)
+    g_ptr_array_add (out, g_strdup ("logo.png is the generated placeholder logo "
+                                    "(contrib/make-logo.py)"));
+  return out;
 }
 
 /* ---- the meeting time -------------------------------------------------- */

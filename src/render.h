@@ -62,6 +62,15 @@ gboolean templates_have (const Templates *t, const char *name, const char *lang)
 /* A TemplateLookup for ValidateContext; user_data is the Templates. */
 gboolean templates_lookup (const char *name, const char *lang, gpointer t);
 
+/*
+ * What still stands in for the organisation's own material, one plain
+ * sentence each: the generated logo, and every file whose leading
+ * comment says "invitemail: translation not approved" (legal text
+ * waiting for the organisation's approval or translator).  For
+ * --check-config's warnings.  (transfer full)
+ */
+GPtrArray *templates_placeholders (const Templates *t);
+
 /* Organisation values from [organisation]; trusted (config). */
 typedef struct {
   const char *org_name;

@@ -61,6 +61,7 @@ static const KnownAttr known_attrs[] = {
   { "meeting_time", FALSE },
   { "idempotency_key", FALSE },
   { "id", FALSE },
+  { "unit", FALSE },
 };
 
 /* ---- framing ---------------------------------------------------------- */

@@ -347,7 +347,9 @@ fill_accepted (Service *s, AuditRecord *rec, const PeerCred *peer, const Invitat
   rec->template_sha256 = r->template_sha256;
   rec->signature_sha256 = r->signature_sha256;
   rec->message_sha256 = msg_sha;
-  rec->org_unit = s->cfg->org_unit;
+  /* The unit the request named, else the configured one. */
+  rec->org_unit = invitation_unit (inv) != NULL ? invitation_unit (inv)
+                                                : s->cfg->org_unit;
 }
 
 static void
@@ -368,6 +370,7 @@ fill_insert (Service *s, QueueInsert *ins, const PeerCred *peer,
   ins->fingerprint = fp;
   ins->staff = invitation_staff (inv);
   ins->booking = invitation_booking (inv);
+  ins->unit = invitation_unit (inv);
   ins->peer_uid = peer->uid;
   ins->envelope_from = s->cfg->envelope_from;
   ins->message = msg;

@@ -877,6 +877,22 @@ smtp_deliver (const Transport *t, DeliveryJob *jobs, guint n,
   return sent;
 }
 
+/* tls=none: config.c let only loopback hosts through, but a name is
+ * resolved again for every batch.  Keep the literal loopback addresses
+ * and drop the rest, names included (libESMTP would look a name up
+ * once more); FALSE when nothing is left. */
+static gboolean
+targets_loopback_only (GPtrArray *targets)
+{
+  for (guint i = targets->len; i-- > 0;)
+    {
+      const char *target = g_ptr_array_index (targets, i);
+      if (!g_hostname_is_ip_address (target) || !config_host_is_loopback (target))
+        g_ptr_array_remove_index (targets, i);
+    }
+  return targets->len > 0;
+}
+
 void
 transport_deliver (Transport *t, DeliveryJob *jobs, guint n)
 {
@@ -911,6 +927,12 @@ transport_deliver (Transport *t, DeliveryJob *jobs, guint n)
   if (targets == NULL)
     {
       fail_all (jobs, n, to_send, error->message);
+      return;
+    }
+  if (t->cfg->smtp_tls == TLS_NONE && !targets_loopback_only (targets))
+    {
+      fail_all (jobs, n, to_send, "clear text only to a loopback address: "
+                "the relay's name resolved elsewhere");
       return;
     }
   /* A relay may end a session after some messages (a cap per

@@ -21,9 +21,16 @@
  *   quoted local parts, no SMTPUTF8) and a domain of LDH labels in
  *   A-label form; the address goes verbatim into RCPT TO, so CR, LF, NUL,
  *   controls, spaces, quotes and brackets are refused.
- * - Free text (booking): bounded UTF-8 without controls or Unicode
- *   format characters (bidi overrides, zero-width characters), which
- *   could make the mail or the audit log read differently from the bytes.
+ * - Free text that reaches the message (booking, unit): one check,
+ *   validate_free_text.  Letters, marks and digits of any script, single
+ *   spaces and a few ASCII punctuation marks; nothing a mail client could
+ *   turn into a link: no "@", no "//", a "." or ":" only before a space
+ *   or at the end (so no "evil.example", "www.x" or "https:"), and no
+ *   other dot or at sign (fullwidth or ideographic look-alikes are not
+ *   letters, so they are refused too).  The link allow-list is the only
+ *   way a link reaches the mail.  Controls, bidi and zero-width
+ *   characters are refused as before: they make text read differently
+ *   from its bytes.
  *
  * TRUSTS: the ValidateContext (from the configuration), and that the
  * RawRequest came from request_parse (names known, values UTF-8 without
@@ -48,6 +55,7 @@ struct Invitation {
   char *template_name;
   GDateTime *meeting_time;
   char *idempotency_key;
+  char *unit;
 };
 
 /* Raw address bytes we look at before any work; the result must still
@@ -67,11 +75,11 @@ static const char *const attrs_ping[] = { "request", NULL };
 static const char *const attrs_status[] = { "request", "id", NULL };
 static const char *const attrs_send[] = {
   "request", "link", "bcc", "booking", "staff", "lang", "template",
-  "meeting_time", "idempotency_key", NULL
+  "meeting_time", "idempotency_key", "unit", NULL
 };
 static const char *const attrs_preview[] = {
   "request", "link", "bcc", "booking", "staff", "lang", "template",
-  "meeting_time", NULL
+  "meeting_time", "unit", NULL
 };
 
 static const struct {
@@ -530,19 +538,88 @@ check_recipients (const RawRequest *req, const ValidateContext *ctx,
   return TRUE;
 }
 
-static gboolean
-check_booking (const RawRequest *req, Invitation *inv, Refusal *why)
-{
-  const char *v = raw_request_get (req, "booking");
+/* The ASCII punctuation free text may hold besides letters, marks,
+ * digits and spaces: enough for "BK-2026/42 (R&D), avd. 4: Kl 10:30". */
+#define FREE_TEXT_PUNCT "-_.,:;'()&#/+"
 
-  if (v == NULL)
+/* A character free text may hold at all. */
+static gboolean
+free_text_char_ok (gunichar c)
+{
+  if (c < 0x80)
+    return g_ascii_isalnum (c) || c == ' ' || strchr (FREE_TEXT_PUNCT, (int) c) != NULL;
+  if (unichar_invisible (c))
+    return FALSE;
+  return g_unichar_isalpha (c) || g_unichar_ismark (c)
+    || g_unichar_type (c) == G_UNICODE_DECIMAL_NUMBER;
+}
+
+/*
+ * What a mail client may turn into a link or an address: "@", "//", or
+ * a "." or ":" followed by anything but a space, "," ";" ")" or the end
+ * ("x.tld", "www.", "https:", "mailto:").  A ":" between two digits (10:30) is a
+ * time, not a scheme.
+ */
+static gboolean
+free_text_looks_like_link (const char *s)
+{
+  if (strchr (s, '@') != NULL || strstr (s, "//") != NULL)
     return TRUE;
-  if (*v == '\0' || strlen (v) > BOOKING_MAX
-      || !utf8_visible (v, strlen (v), TRUE))
-    return refusal_set (why, REFUSAL_INVALID_VALUE, "booking",
-                        "the booking reference must be 1 to %d bytes of "
-                        "visible text", BOOKING_MAX);
-  inv->booking = g_strdup (v);
+  for (const char *p = s; *p != '\0'; p++)
+    {
+      if (*p != '.' && *p != ':')
+        continue;
+      /* End of a sentence or an abbreviation: "avd. 4", "(ref.)". */
+      if (p[1] == '\0' || strchr (" ,;)", p[1]) != NULL)
+        continue;
+      if (*p == ':' && p > s && g_ascii_isdigit (p[-1]) && g_ascii_isdigit (p[1]))
+        continue;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+gboolean
+validate_free_text (const char *field, const char *value, guint max_chars,
+                    Refusal *why)
+{
+  gsize n;
+
+  g_return_val_if_fail (field != NULL && value != NULL && why != NULL, FALSE);
+  n = strlen (value);
+  if (n == 0 || n > FREE_TEXT_MAX_BYTES || !g_utf8_validate (value, n, NULL)
+      || g_utf8_strlen (value, n) > max_chars)
+    return refusal_set (why, REFUSAL_INVALID_VALUE, field,
+                        "%s must be 1 to %u characters of text", field, max_chars);
+  if (free_text_looks_like_link (value))
+    return refusal_set (why, REFUSAL_INVALID_VALUE, field,
+                        "%s may not hold anything that looks like a link, a "
+                        "domain or an address", field);
+  if (value[0] == ' ' || value[n - 1] == ' ' || strstr (value, "  ") != NULL)
+    return refusal_set (why, REFUSAL_INVALID_VALUE, field,
+                        "%s may not start or end with a space or hold two in a row",
+                        field);
+  for (const char *p = value; *p != '\0'; p = g_utf8_next_char (p))
+    if (!free_text_char_ok (g_utf8_get_char (p)))
+      return refusal_set (why, REFUSAL_INVALID_VALUE, field,
+                          "%s may hold letters, digits, spaces and "
+                          "- _ . , : ; ' ( ) & # / + only", field);
+  return TRUE;
+}
+
+/* booking and unit: the free text that reaches the message. */
+static gboolean
+check_free_text (const RawRequest *req, Invitation *inv, Refusal *why)
+{
+  const char *booking = raw_request_get (req, "booking");
+  const char *unit = raw_request_get (req, "unit");
+
+  if (booking != NULL && !validate_free_text ("booking", booking, BOOKING_MAX_CHARS, why))
+    return FALSE;
+  if (unit != NULL && !validate_free_text ("unit", unit, UNIT_MAX_CHARS, why))
+    return FALSE;
+  inv->booking = g_strdup (booking);
+  inv->unit = g_strdup (unit);
   return TRUE;
 }
 
@@ -697,7 +774,7 @@ validate_invitation (const RawRequest *req, const ValidateContext *ctx,
   inv->recipients = g_ptr_array_new_with_free_func (g_free);
   if (!check_link (req, ctx, inv, why)
       || !check_recipients (req, ctx, inv, why)
-      || !check_booking (req, inv, why)
+      || !check_free_text (req, inv, why)
       || !check_tokens (req, inv, why)
       || !check_lang_template (req, ctx, inv, why)
       || !check_meeting_time (req, ctx, inv, why))
@@ -720,6 +797,7 @@ invitation_free (Invitation *inv)
   g_free (inv->template_name);
   g_clear_pointer (&inv->meeting_time, g_date_time_unref);
   g_free (inv->idempotency_key);
+  g_free (inv->unit);
   g_free (inv);
 }
 
@@ -795,6 +873,13 @@ invitation_idempotency_key (const Invitation *inv)
   return inv->idempotency_key;
 }
 
+const char *
+invitation_unit (const Invitation *inv)
+{
+  g_return_val_if_fail (inv != NULL, NULL);
+  return inv->unit;
+}
+
 /* ---- fingerprint -------------------------------------------------------- */
 
 /* tag:LEN:bytes; -- or tag:-; when absent -- so no two different field
@@ -857,6 +942,10 @@ invitation_fingerprint (const Invitation *inv)
     when = g_strdup_printf ("%" G_GINT64_FORMAT,
                             g_date_time_to_unix (inv->meeting_time));
   fp_add (buf, "meeting_time", when);
+  /* Only when given, so that fingerprints stored before unit existed
+   * still match the same request. */
+  if (inv->unit != NULL)
+    fp_add (buf, "unit", inv->unit);
   if (EVP_Digest (buf->str, buf->len, md, &mdlen, EVP_sha256 (), NULL) != 1)
     g_error ("SHA-256 is not available");   /* OpenSSL broken: not input */
   return fp_hex (md, mdlen);

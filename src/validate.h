@@ -24,7 +24,9 @@
 #define ADDRESS_MAX_DOMAIN  253
 #define ADDRESS_MAX         254
 #define LINK_MAX            2048
-#define BOOKING_MAX         128   /* bytes of UTF-8 */
+#define BOOKING_MAX_CHARS   64    /* booking: characters (validate_free_text) */
+#define UNIT_MAX_CHARS      100   /* unit: characters */
+#define FREE_TEXT_MAX_BYTES 400   /* any free text, bytes of UTF-8 */
 #define STAFF_MAX           64
 #define IDEMPOTENCY_KEY_MAX 128
 #define RECIPIENTS_HARD_MAX 100   /* max_recipients may not exceed this */
@@ -74,6 +76,16 @@ gboolean validate_link (const char *link, const char *const *link_hosts,
                         char **normalized, Refusal *why);
 gboolean validate_address (const char *addr, char **ascii, Refusal *why);
 gboolean validate_invite_id (const char *id, Refusal *why);
+/*
+ * Free text that reaches the message (booking, unit): 1..max_chars
+ * characters of letters, marks, digits, single inner spaces and
+ * - _ . , : ; ' ( ) & # / +; nothing that looks like a link, a domain
+ * or an address ("@", "//", a "." or ":" not followed by a space,
+ * ",", ";", ")" or the end, except a ":" between digits).  Refuses invalid_value with
+ * field set to the given name.
+ */
+gboolean validate_free_text (const char *field, const char *value,
+                             guint max_chars, Refusal *why);
 /* True when host matches one allow-list entry ("*.d" = any sub-host of d). */
 gboolean validate_host_allowed (const char *ascii_host,
                                 const char *const *link_hosts);
@@ -92,6 +104,7 @@ const char *invitation_lang (const Invitation *inv);
 const char *invitation_template (const Invitation *inv);
 GDateTime *invitation_meeting_time (const Invitation *inv); /* may be NULL */
 const char *invitation_idempotency_key (const Invitation *inv); /* may be NULL */
+const char *invitation_unit (const Invitation *inv);        /* may be NULL */
 
 /*
  * SHA-256 (hex) over a canonical encoding of every field, for the

@@ -15,7 +15,7 @@
 #endif
 
 const RenderOrg fuzz_org = { "Region Exempel", "dataskyddsombud@example.org",
-                             "Vård på distans, nära dig", "logo.fuzz@example.org" };
+                             "Digitalt när det är möjligt, fysiskt när det behövs", "logo.fuzz@example.org" };
 
 static const char *const hosts[] = { "meet.example.org", "*.video.example.com", NULL };
 

@@ -83,6 +83,7 @@ def send_with(**over):
             ("meeting_time", "2099-12-02T14:00:00+01:00"),
             ("idempotency_key", "hostile-req-1")]
     pairs = [(k, over.get(k, v)) for k, v in base]
+    pairs += [(k, v) for k, v in over.items() if k not in dict(base)]
     return req(*[(k, v) for k, v in pairs if v is not None])
 
 
@@ -134,6 +135,7 @@ FIELDS = {
     "template": ("evi", "sit", "invalid_value"),
     "meeting_time": ("2099-12-02T14:00", ":00+01:00", "invalid_meeting_time"),
     "idempotency_key": ("hostile", "-req-2", "invalid_value"),
+    "unit": ("Vårdcentral", "en Åby", "invalid_value"),
 }
 
 
@@ -235,6 +237,37 @@ def injection_cases():
                  ("template", "evisit/../../x"), ("template", "-evisit"),
                  ("template", "Evisit"), ("template", "e" * 33)):
         c.append(Case(f"{f}: {v[:40]!r}", send_with(**{f: v}), "invalid_value", f, "token"))
+    return c
+
+
+# Free text that reaches the mail (booking, unit): nothing a mail client
+# could turn into a link or an address gets past the gate (issue 9 p. 5).
+LINKISH = [
+    "Cancelled - rebook at https://evil.example.com/login",
+    "rebook at HTTPS://EVIL.EXAMPLE.COM", "see http:evil", "go to www.evil",
+    "WWW.EVIL", "evil.example.com", "rebook at evil.example/login", "evil.com",
+    "räksmörgås.se", "evil\u3002com", "evil\uff0ecom", "evil\uff61com",
+    "evil\u06d4com", "10.0.0.1", "mail tolk.anna@example.com", "x\uff20example",
+    "mailto:x", "tel:+46701234567", "javascript:alert(1)", "go //evil",
+    "<a href=x>x</a>", "<script>alert(1)</script>", "=?utf-8?q?x=0D=0ABcc:_y?=",
+    "[click](x)", "evil .com!", "\"quoted\"", "a\\b", "100%", "a|b", "x" * 101,
+    " leading", "trailing ", "two  spaces",
+]
+
+
+def free_text_cases():
+    c = []
+    for f in ("booking", "unit"):
+        for v in LINKISH:
+            c.append(Case(f"{f}: {v[:40]!r}", send_with(**{f: v}), "invalid_value", f,
+                          "free text"))
+        c.append(Case(f"{f}: in a preview", req(("request", "preview"), ("link", LINK),
+                                                  ("bcc", RCPT), (f, LINKISH[0])),
+                      "invalid_value", f, "free text"))
+    c.append(Case("booking: 65 characters", send_with(booking="b" * 65), "invalid_value",
+                  "booking", "free text"))
+    c.append(Case("unit: in a ping", req(("request", "ping"), ("unit", "Avd 4")),
+                  "unknown_attribute", "unit", "free text"))
     return c
 
 
@@ -714,11 +747,13 @@ class Run:
             print(f"FAIL [{case.kind}] {case.name}: {e}")
         self.rss.append(self.vmrss())
 
-    def control(self, name, link=LINK, bcc=RCPT, booking="BK-2026-0042", forbid=()):
+    def control(self, name, link=LINK, bcc=RCPT, booking="BK-2026-0042", forbid=(),
+                unit=None):
         """A valid-but-odd preview: ok, and the message is clean."""
         try:
+            extra = (("unit", unit),) if unit else ()
             pairs, _ = exchange(self.daemon, req(("request", "preview"), ("link", link),
-                                                 ("bcc", bcc), ("booking", booking)))
+                                                 ("bcc", bcc), ("booking", booking), *extra))
             assert imtest.answer_get(pairs, "status") == "ok", pairs
             eml = base64.b64decode(imtest.answer_get(pairs, "eml"))
             head = eml.split(b"\r\n\r\n", 1)[0].lower()
@@ -749,8 +784,9 @@ class Run:
             self.control("look-alike (Cyrillic) address domain", bcc=cyr_domain),
             self.control("punycode address domain", bcc="anna@xn--bcher-kva.example"),
             self.control("atext local part", bcc="a!#$%&'*+/=?^_`{|}~-b@example.com"),
-            self.control("markup in booking", booking="<script>alert(1)</script>&amp;"),
-            self.control("encoded word in booking", booking="=?utf-8?q?x=0D=0ABcc:_y@example.com?="),
+            self.control("punctuation in booking", booking="BK-2026/42 (R&D), avd. 4: kl 10:30"),
+            self.control("unit in Swedish", unit="Vårdcentralen Åby, avd. 4"),
+            self.control("unit in Arabic", unit="\u0639\u064a\u0627\u062f\u0629 \u0627\u0644\u0623\u0637\u0641\u0627\u0644"),
             self.control("encoded-word-looking local part", bcc="=?utf-8?q?x?=@example.com"),
             self.expect_ok("drip a ping, one byte every 100 ms", drip(b"request=ping\n\n")),
         ]
@@ -791,7 +827,8 @@ class Run:
 
 
 def all_cases():
-    return (control_cases() + injection_cases() + link_cases() + protocol_cases()
+    return (control_cases() + injection_cases() + free_text_cases() + link_cases()
+            + protocol_cases()
             + size_cases() + garbage_cases() + stream_cases())
 
 

@@ -6,8 +6,10 @@ its real socket; the real client.  Every message the server captures is
 checked by an independent parser (Python's email package).
 """
 
+import collections
 import os
 import pwd
+import re
 import grp
 import signal
 import sys
@@ -18,7 +20,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import imtest  # noqa: E402
 from imtest import RCPTS, LINK, answer_get  # noqa: E402
 
-NOTICE_TEXTS_SV = ["spelar inte in videomötet", "dataskyddsombud@example.org"]
+# The routine's block word for word, as sent through the real relay.
+NOTICE_TEXTS_SV = [
+    "Digitalt när det är möjligt, fysiskt när det behövs "
+    "Region Exempel kommer inte att spela in eller spara det digitala mötet. "
+    "Region Exempel kan inte styra över hur övriga deltagare hanterar den "
+    "information som framkommer vid det digitala mötet. Om du har frågor kring "
+    "hur Region Exempel behandlar personuppgifter är du välkommen att kontakta "
+    "dataskyddsombud@example.org"]
 SIGNATURE_SV = "Region Exempel"
 
 
@@ -76,11 +85,15 @@ class SmtpDelivery(Base):
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
 
     def test_reload_under_load(self):
-        # SIGHUP again and again while four connections keep sending:
-        # every invite answered `queued` is delivered, every reload is
-        # audited, and the daemon stays up (under ASan in contrib/check,
-        # a retired delivery used after its free would show here).
-        srv = self.smtpd("--auth", "relaybot:pw-Ex4mple")
+        # SIGHUP again and again while four connections keep sending and
+        # the relay holds every DATA answer a little, so that each reload
+        # finds recipients in flight: every invite answered `queued` is
+        # delivered exactly once (a reload is not a crash: nothing in
+        # flight is reset and sent again), no `recovered` row is written,
+        # every reload is audited, and the daemon stays up (under ASan in
+        # contrib/check, a retired delivery used after its free would
+        # show here).
+        srv = self.smtpd("--auth", "relaybot:pw-Ex4mple", "--fault", "stall-data:0.2")
         d = self.start_daemon(imtest.smtp_conf(srv, {"connections": "2"}))
         req = ("request=send\nlink=%s\nbcc=%s\nbooking=BK-RELOAD\n\n"
                % (LINK, RCPTS[0])).encode()
@@ -99,6 +112,7 @@ class SmtpDelivery(Base):
         threads = [threading.Thread(target=client) for _ in range(4)]
         for t in threads:
             t.start()
+        in_flight_at_reload = 0
         try:
             # Six reloads, spread over at least 30 answers (slow under
             # valgrind, so counted rather than timed), within a bound.
@@ -106,6 +120,13 @@ class SmtpDelivery(Base):
             for k in range(6):
                 while len(acked) < 5 * (k + 1) and time.monotonic() < deadline:
                     time.sleep(0.05)
+                # Wait (bounded) until the relay holds a DATA, then reload.
+                before = srv.commands().count("DATA")
+                until = time.monotonic() + 5
+                while (srv.commands().count("DATA") == before
+                       and time.monotonic() < until):
+                    time.sleep(0.01)
+                in_flight_at_reload += srv.commands().count("DATA") > before
                 d.proc.send_signal(signal.SIGHUP)
                 # Signals that arrive together are one reload: wait for it.
                 imtest.wait_for(lambda: d.log().count("templates reloaded") > k,
@@ -119,15 +140,51 @@ class SmtpDelivery(Base):
                 t.join(30)
         self.assertTrue(d.alive(), "the daemon died")
         self.assertGreaterEqual(len(acked), 36, "too little load to mean anything")
-        imtest.wait_for(lambda: len(srv.captures()) >= len(acked), timeout=60,
+        self.assertGreaterEqual(in_flight_at_reload, 3, "reloads found nothing in flight")
+        imtest.wait_for(lambda: len(srv.captures()) >= len(acked), timeout=90,
                         what=f"{len(acked)} deliveries")
         for invite in acked:
             imtest.wait_for(lambda: d.status(invite)["state"] == "sent", timeout=30,
                             what=f"invite {invite} sent")
-        reloads = [e for e, _ in self.events() if e == "config_reloaded"]
-        self.assertEqual(len(reloads), 6, reloads)
+        time.sleep(1)   # a duplicate still on its way would land now
+        self.assert_one_capture_each(srv, len(acked))
+        events = [e for e, _ in self.events()]
+        self.assertEqual(events.count("config_reloaded"), 6, events)
+        self.assertEqual(events.count("recovered"), 0, "a reload ran crash recovery")
+        self.assertEqual(events.count("sent"), len(acked), "one sent row per invite")
         v = d.audit_verify()
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+
+    def test_reload_while_relay_holds_data(self):
+        # Deterministic: the relay holds the answer to the one DATA for
+        # 2 s; SIGHUP arrives meanwhile.  The old worker finishes that
+        # transaction and records it; the new one must not take the
+        # recipient again (the old code re-ran crash recovery, which
+        # reset it to deferred, audited `recovered` and sent it twice).
+        srv = self.smtpd("--auth", "relaybot:pw-Ex4mple", "--fault", "stall-data:2@1")
+        d = self.start_daemon(imtest.smtp_conf(srv))
+        invite = d.send(RCPTS[:1])
+        imtest.wait_for(lambda: "DATA" in srv.commands(), timeout=10,
+                        what="the DATA the relay holds")
+        d.proc.send_signal(signal.SIGHUP)
+        imtest.wait_for(lambda: "templates reloaded" in d.log(), timeout=20,
+                        what="the reload")
+        self.assertEqual(d.wait_state(invite, {"sent"})["state"], "sent")
+        time.sleep(2.5)   # a second try would have been captured by now
+        self.assert_one_capture_each(srv, 1)
+        events = [e for e, _ in self.events(invite)]
+        self.assertEqual(events, ["accepted", "sent"], events)
+
+    def assert_one_capture_each(self, srv, n):
+        caps = srv.captures()
+        ids = collections.Counter()
+        for _, eml in caps:
+            m = re.search(rb"^Message-ID:\s*(\S+)", eml, re.M | re.I)
+            self.assertIsNotNone(m, "no Message-ID")
+            ids[m.group(1)] += 1
+        dups = {k: v for k, v in ids.items() if v > 1}
+        self.assertEqual(dups, {}, "invites delivered more than once")
+        self.assertEqual(len(caps), n, "captures != invites answered queued")
 
     def test_no_starttls_gets_no_message(self):
         srv = self.smtpd(cert=None)
@@ -338,6 +395,41 @@ class Configuration(Base):
         d = imtest.Daemon(self.work.path, start=False)
         r = d.check_config()
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_check_config_warns_placeholders(self):
+        # The shipped examples work (exit 0) but each is named.
+        d = imtest.Daemon(self.work.path, start=False)
+        r = d.check_config()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        warnings = [l for l in r.stdout.splitlines() if l.startswith("warning: placeholder: ")]
+        for what in ('name is the example "Region Exempel"',
+                     "from is in the example domain example.org",
+                     "dpo_email is in the example domain example.org",
+                     "message_id_domain is the example domain example.org",
+                     "link_hosts holds the example host meet.example.org",
+                     "link_hosts holds the example host *.video.example.com",
+                     "privacy-notice.en.xhtml: translation not yet approved",
+                     "logo.png is the generated placeholder logo"):
+            self.assertTrue(any(what in w for w in warnings), (what, r.stdout))
+        # An organisation's own values, logo and approved notice: silence.
+        tpl = self.copy_templates()
+        notice = tpl / "privacy-notice.en.xhtml"
+        notice.write_text(notice.read_text().replace(
+            "invitemail: translation not approved", "approved 2026-11-30"))
+        sig = self.work.path / "sig"
+        sig.mkdir()
+        for p in (imtest.SRCDIR / "signatures").iterdir():
+            (sig / p.name).write_bytes(p.read_bytes())
+        with open(sig / "logo.png", "ab") as f:
+            f.write(b"own")
+        d = imtest.Daemon(self.work.path, {
+            "organisation": {"name": "Region Nord", "from": "evisit@region-nord.se",
+                             "dpo_email": "dso@region-nord.se"},
+            "invite": {"templates_dir": str(tpl), "signatures_dir": str(sig),
+                       "link_hosts": "*.video.region-nord.se"}}, start=False)
+        r = d.check_config()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("warning", r.stdout + r.stderr)
 
     def copy_templates(self):
         dst = self.work.path / "tpl"

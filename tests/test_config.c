@@ -68,6 +68,7 @@ test_defaults (void **state)
   assert_string_equal (cfg->envelope_from, cfg->from);
   assert_string_equal (cfg->message_id_domain, "example.org");
   assert_true (g_path_is_absolute (cfg->queue_db));
+  assert_int_equal (cfg->queue_retention_days, 30);
 }
 
 static void
@@ -136,6 +137,8 @@ test_refusals (void **state)
     { "transport word", "[transport]\ntype = sendmail\n", CONFIG_ERROR_VALUE, "type" },
     { "tls none remote", "[smtp]\nhost = smtp.example.org\ntls = none\n", CONFIG_ERROR_VALUE,
       "loopback" },
+    { "tls none name like 127", "[smtp]\nhost = 127.0.0.300\ntls = none\n",
+      CONFIG_ERROR_VALUE, "loopback" },
     { "tls word", "[smtp]\ntls = ssl\n", CONFIG_ERROR_VALUE, "tls" },
     { "port range", "[smtp]\nport = 70000\n", CONFIG_ERROR_VALUE, "port" },
     { "timeout zero", "[smtp]\ntimeout = 0\n", CONFIG_ERROR_VALUE, "timeout" },
@@ -143,6 +146,8 @@ test_refusals (void **state)
     { "retry order", "[retry]\nfirst_delay = 100\nmax_delay = 10\n", CONFIG_ERROR_VALUE,
       "max_delay" },
     { "lang syntax", "[invite]\ndefault_lang = swedish\n", CONFIG_ERROR_VALUE, "default_lang" },
+    { "retention range", "[queue]\nretention_days = -1\n", CONFIG_ERROR_VALUE,
+      "retention_days" },
     { "not ini", "this is not a key file\n", CONFIG_ERROR_READ, "" },
   };
 
@@ -154,6 +159,42 @@ test_refusals (void **state)
           || strstr (error->message, cases[i].says) == NULL)
         fail_msg ("case '%s': %s", cases[i].name, error ? error->message : "accepted");
     }
+}
+
+/* The audit's configuration evidence: a hash that ignores layout and
+ * comments, and the changed keys named without their values. */
+static void
+test_digest_and_changed_keys (void **state)
+{
+  Fixture *f = *state;
+  g_autoptr (Config) a = load_text (f, "[retry]\nmax_age = 600\n[queue]\n"
+                                    "retention_days = 7\n", NULL);
+  g_autoptr (Config) b = load_text (f, "# same, other layout\n[queue]\n"
+                                    "retention_days=7\n\n[retry]\nmax_age = 600\n", NULL);
+  g_autoptr (Config) c = load_text (f, "[queue]\nretention_days = 9\n"
+                                    "[invite]\ndefault_lang = en\n", NULL);
+  g_autoptr (Config) d = config_defaults ();
+  g_autofree char *ab = NULL, *ac = NULL;
+  char ha[65], hb[65], hc[65];
+
+  assert_non_null (a);
+  assert_non_null (b);
+  assert_non_null (c);
+  assert_int_equal (c->queue_retention_days, 9);
+  config_digest (a, ha);
+  config_digest (b, hb);
+  config_digest (c, hc);
+  assert_int_equal (strlen (ha), 64);
+  assert_string_equal (ha, hb);
+  assert_string_not_equal (ha, hc);
+  ab = config_changed_keys (a, b);
+  ac = config_changed_keys (a, c);
+  assert_string_equal (ab, "");
+  assert_string_equal (ac, "invite.default_lang,queue.retention_days,retry.max_age");
+  assert_null (strstr (ac, "600"));
+  g_free (ab);
+  ab = config_changed_keys (d, a);
+  assert_string_equal (ab, "queue.retention_days,retry.max_age");
 }
 
 static void
@@ -170,6 +211,19 @@ test_tls_none_loopback_allowed (void **state)
   assert_true (config_host_is_loopback ("127.1.2.3"));
   assert_false (config_host_is_loopback ("127.0.0.1.example.com"));
   assert_false (config_host_is_loopback ("10.0.0.1"));
+  /* Names that only look like loopback addresses: DNS decides where
+   * clear text would go, so they are refused (issue 9 point 3). */
+  static const char *const names[] = {
+    "127.0.0.300", "127.1", "127.0.1", "0x7f.0.0.1", "0177.0.0.1",
+    "127.0.0.1.", "127.0.0.01", " 127.0.0.1", "::ffff:127.0.0.1",
+    "[127.0.0.1]", "localhost.", "localhost.example.org", "[::2]", "::",
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    if (config_host_is_loopback (names[i]))
+      fail_msg ("'%s' taken for a loopback address", names[i]);
+  assert_true (config_host_is_loopback ("[::1]"));
+  assert_true (config_host_is_loopback ("127.255.255.254"));
+  assert_true (config_host_is_loopback ("LocalHost"));
 }
 
 static void
@@ -209,6 +263,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_refusals, setup, teardown),
     cmocka_unit_test_setup_teardown (test_tls_none_loopback_allowed, setup, teardown),
     cmocka_unit_test_setup_teardown (test_password_file_mode, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_digest_and_changed_keys, setup, teardown),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -82,6 +82,7 @@ test_insert_init (TestInsert *t, const char *id, gint64 created,
   t->ins.fingerprint = "fp-one";
   t->ins.staff = "SE0000000000-test";
   t->ins.booking = "BK-42";
+  t->ins.unit = "Avd 4";
   t->ins.peer_uid = 1000;
   t->ins.envelope_from = "noreply@example.org";
   t->ins.message = t->msg;
@@ -236,6 +237,72 @@ test_idempotent_repeat (void **state)
                     2);
   test_insert_clear (&a);
   test_insert_clear (&b);
+}
+
+/* Issue 9 point 6: keys are per uid.  Another uid's same key, with
+ * another request or the same one, neither conflicts nor answers the
+ * first caller's id: it is a new invite.  Batch inserts too. */
+static void
+test_idempotent_key_per_uid (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (Queue) q = queue_open (fx->path, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *existing = NULL;
+  TestInsert a, b, c;
+  QueueBatchItem item = { 0 };
+
+  test_insert_init (&a, ID1, 100, two_rcpts, 2);
+  a.ins.idempotency_key = "req-1";
+  assert_true (queue_insert (q, &a.ins, NULL, NULL));
+  test_insert_init (&b, ID2, 200, one_rcpt, 1);
+  b.ins.idempotency_key = "req-1";
+  b.ins.fingerprint = "fp-other";
+  b.ins.peer_uid = 2000;
+  assert_true (queue_insert (q, &b.ins, &existing, &error));
+  assert_null (error);
+  assert_null (existing);
+  test_insert_init (&c, ID3, 300, two_rcpts, 2);
+  c.ins.idempotency_key = "req-1";
+  c.ins.peer_uid = 3000;
+  item.ins = &c.ins;
+  assert_true (queue_insert_batch (q, &item, 1, NULL));
+  assert_null (item.error);
+  assert_null (item.existing_id);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"), 3);
+  /* The first caller still gets its own id back. */
+  a.ins.id = "aaaaaaaaaaaaaaaaaa04";
+  assert_true (queue_insert (q, &a.ins, &existing, NULL));
+  assert_string_equal (existing, ID1);
+  test_insert_clear (&a);
+  test_insert_clear (&b);
+  test_insert_clear (&c);
+}
+
+/* A version 3 file's global keys become their sender's on upgrade. */
+static void
+test_schema_upgrade_keys_scoped (void **state)
+{
+  Fixture *fx = *state;
+  g_autofree char *existing = NULL;
+  Queue *q = queue_open (fx->path, NULL);
+  TestInsert a;
+
+  test_insert_init (&a, ID1, 100, one_rcpt, 1);
+  a.ins.idempotency_key = "req-9";
+  assert_true (queue_insert (q, &a.ins, NULL, NULL));
+  queue_close (q);
+  testutil_sql (fx->path, "UPDATE invites SET idem_key = 'req-9';"
+                "PRAGMA user_version = 3");
+  q = queue_open (fx->path, NULL);
+  assert_non_null (q);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"
+                               " WHERE idem_key = '1000:req-9'"), 1);
+  a.ins.id = ID2;
+  assert_true (queue_insert (q, &a.ins, &existing, NULL));
+  assert_string_equal (existing, ID1);
+  queue_close (q);
+  test_insert_clear (&a);
 }
 
 static void
@@ -634,11 +701,36 @@ test_schema_upgrade_from_1 (void **state)
   assert_non_null (back);
   assert_int_equal (back->len, 1);
   queue_close (q);
-  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 2);
+  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 4);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM sqlite_master"
                                " WHERE type = 'index' AND name = 'recipients_sending'"), 1);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM sqlite_master"
                                " WHERE type = 'index' AND name = 'recipients_due'"), 0);
+}
+
+/* A version 2 queue (no `unit` column) gets the column on open and
+ * keeps its invites; the unit given with an invite is stored. */
+static void
+test_schema_upgrade_from_2 (void **state)
+{
+  Fixture *fx = *state;
+  Queue *q = queue_open (fx->path, NULL);
+
+  insert_ok (q, ID1, 100, one_rcpt, 1);
+  queue_close (q);
+  testutil_sql (fx->path, "ALTER TABLE invites DROP COLUMN unit;"
+                "PRAGMA user_version = 2");
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM pragma_table_info('invites')"
+                               " WHERE name = 'unit'"), 0);
+  q = queue_open (fx->path, NULL);
+  assert_non_null (q);
+  insert_ok (q, ID2, 200, one_rcpt, 1);
+  queue_close (q);
+  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 4);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"
+                               " WHERE unit IS NULL"), 1);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"
+                               " WHERE unit = 'Avd 4'"), 1);
 }
 
 /* db.h's checkpointer: the watched connection's commits wake it once
@@ -739,6 +831,99 @@ test_db_settings (void **state)
   assert_false (g_file_test (missing, G_FILE_TEST_EXISTS));
 }
 
+/* ---- retention ------------------------------------------------------- */
+
+#define ID4 "aaaaaaaaaaaaaaaaaa04"
+
+/* Claims every due recipient at now and gives them states in order. */
+static void
+finish_all (Queue *q, gint64 now, const RcptState *states, guint n)
+{
+  g_autoptr (GPtrArray) jobs = claim (q, now, 100);
+  g_autoptr (GArray) res = g_array_new (FALSE, TRUE, sizeof (QueueResult));
+
+  assert_int_equal (jobs->len, n);
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      QueueJob *j = g_ptr_array_index (jobs, i);
+      QueueResult r = { j->invite_id, j->idx, states[i], now + 100000, "250 ok" };
+      g_array_append_val (res, r);
+    }
+  assert_true (queue_record (q, (QueueResult *) (void *) res->data, res->len,
+                             now, NULL));
+}
+
+static gboolean
+file_holds (const char *path, const char *needle)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+
+  assert_true (g_file_get_contents (path, &data, &len, NULL));
+  return memmem (data, len, needle, strlen (needle)) != NULL;
+}
+
+static void
+test_purge_finished (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (Queue) q = queue_open (fx->path, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *existing = NULL;
+  static const RcptState sent_failed_sent[] = { RCPT_SENT, RCPT_SENT, RCPT_FAILED,
+                                               RCPT_SENT, RCPT_DEFERRED };
+  static const RcptState sent[] = { RCPT_SENT };
+  QueuePurged p = { 0 };
+  TestInsert t;
+
+  /* ID1: two sent; ID2 (with a key): failed; ID3: one still deferred;
+   * all finished at 200.  ID4: finished at 2000, after the cutoff. */
+  insert_ok (q, ID1, 100, two_rcpts, 2);
+  test_insert_init (&t, ID2, 101, one_rcpt, 1);
+  t.ins.idempotency_key = "req-2";
+  assert_true (queue_insert (q, &t.ins, NULL, NULL));
+  insert_ok (q, ID3, 102, two_rcpts, 2);
+  finish_all (q, 200, sent_failed_sent, 5);
+  insert_ok (q, ID4, 103, one_rcpt, 1);
+  finish_all (q, 2000, sent, 1);
+
+  assert_int_equal (queue_purge (q, 1000, 10, &p, &error), 2);
+  assert_null (error);
+  assert_int_equal (p.invites, 2);
+  assert_int_equal (p.recipients, 3);
+  assert_int_equal (p.tombstones, 1);
+  assert_int_equal (p.tags->len, 3);
+  assert_string_equal (g_ptr_array_index (p.tags, 0), ID1 ".0");
+  assert_string_equal (g_ptr_array_index (p.tags, 2), ID2 ".0");
+  assert_null (queue_status (q, ID1, NULL));
+  queue_status_free (status_ok (q, ID3));
+  queue_status_free (status_ok (q, ID4));
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"), 3);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM recipients"
+                                         " WHERE invite_id IN ('" ID1 "','" ID2 "')"), 0);
+  /* The tombstone holds no message, staff, booking or sender. */
+  assert_int_equal (raw_count (fx->path, "SELECT length (message) + (staff IS NULL)"
+                               " + (booking IS NULL) + length (envelope_from)"
+                               " FROM invites WHERE id = '" ID2 "'"), 2);
+  /* A late repeat of the key is still answered with the first id. */
+  test_insert_clear (&t);
+  test_insert_init (&t, ID2 "x", 3000, one_rcpt, 1);
+  t.ins.id = "aaaaaaaaaaaaaaaaaa05";
+  t.ins.idempotency_key = "req-2";
+  assert_true (queue_insert (q, &t.ins, &existing, NULL));
+  assert_string_equal (existing, ID2);
+  test_insert_clear (&t);
+  /* Nothing more to purge; tombstones are not counted again. */
+  queue_purged_clear (&p);
+  assert_int_equal (queue_purge (q, 1000, 10, &p, &error), 0);
+  assert_int_equal (p.invites, 0);
+  queue_purged_clear (&p);
+  /* secure_delete: the message bytes left the file itself. */
+  g_clear_pointer (&q, queue_close);
+  assert_false (file_holds (fx->path, "invite " ID1));
+  assert_true (file_holds (fx->path, "invite " ID3));
+}
+
 int
 main (void)
 {
@@ -747,6 +932,8 @@ main (void)
     cmocka_unit_test_setup_teardown (test_insert_and_status, setup, teardown),
     cmocka_unit_test_setup_teardown (test_status_not_found, setup, teardown),
     cmocka_unit_test_setup_teardown (test_idempotent_repeat, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_idempotent_key_per_uid, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_schema_upgrade_keys_scoped, setup, teardown),
     cmocka_unit_test_setup_teardown (test_idempotent_conflict, setup,
                                      teardown),
     cmocka_unit_test_setup_teardown (test_claim_due, setup, teardown),
@@ -762,8 +949,10 @@ main (void)
     cmocka_unit_test_setup_teardown (test_corrupt_rows, setup, teardown),
     cmocka_unit_test_setup_teardown (test_schema_too_new, setup, teardown),
     cmocka_unit_test_setup_teardown (test_schema_upgrade_from_1, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_schema_upgrade_from_2, setup, teardown),
     cmocka_unit_test_setup_teardown (test_checkpointer, setup, teardown),
     cmocka_unit_test_setup_teardown (test_many_inserts, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_purge_finished, setup, teardown),
   };
 
   return cmocka_run_group_tests (tests, NULL, NULL);

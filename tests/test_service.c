@@ -192,7 +192,7 @@ test_preview_returns_the_message (void **state)
   gsize len = 0;
 
   ans = ask (f, "request=preview\nlink=https://meet.example.org/evisit/room-1\n"
-                "bcc=tolk@example.com\nbooking=<b>&amp;</b>\n\n");
+                "bcc=tolk@example.com\nbooking=R&D (avd. 4)\n\n");
   assert_string_equal (raw_request_get (ans, "status"), "ok");
   eml = g_base64_decode (raw_request_get (ans, "eml"), &len);
   assert_true (len > 1000);
@@ -201,6 +201,45 @@ test_preview_returns_the_message (void **state)
   assert_null (g_strstr_len ((char *) eml, len, "\nBcc:"));
   assert_int_equal (audit_count (f, "accepted"), 0);
   assert_int_equal (queue_next_due (f->queue, NULL), -1);
+}
+
+static gboolean
+keep_unit (const AuditRow *row, gpointer data)
+{
+  g_free (*(char **) data);
+  *(char **) data = g_strdup (row->org_unit);
+  return TRUE;
+}
+
+/* The request's unit is audited with the invite; a link smuggled into
+ * booking or unit is refused with the field named, and nothing is
+ * queued (issue 9 point 5). */
+static void
+test_unit_audited_free_text_refused (void **state)
+{
+  Fixture *f = *state;
+  g_autoptr (RawRequest) ok = NULL;
+  g_autoptr (RawRequest) bad = NULL;
+  g_autoptr (RawRequest) bad_unit = NULL;
+  g_autofree char *unit = NULL;
+  AuditFilter accepted = { .event = "accepted" };
+
+  ok = ask (f, "request=send\nlink=https://meet.example.org/evisit/room-1\n"
+               "bcc=tolk@example.com\nunit=Vårdcentralen Åby\n\n");
+  assert_string_equal (raw_request_get (ok, "status"), "queued");
+  assert_true (audit_read (f->cfg->audit_db, &accepted, keep_unit, &unit, NULL));
+  assert_string_equal (unit, "Vårdcentralen Åby");
+  bad = ask (f, "request=send\nlink=https://meet.example.org/evisit/room-1\n"
+                "bcc=tolk@example.com\nbooking=Cancelled - rebook at "
+                "https://evil.example.com/login\n\n");
+  assert_string_equal (raw_request_get (bad, "error"), "invalid_value");
+  assert_string_equal (raw_request_get (bad, "field"), "booking");
+  bad_unit = ask (f, "request=preview\nlink=https://meet.example.org/evisit/room-1\n"
+                     "bcc=tolk@example.com\nunit=see www.evil.example\n\n");
+  assert_string_equal (raw_request_get (bad_unit, "error"), "invalid_value");
+  assert_string_equal (raw_request_get (bad_unit, "field"), "unit");
+  assert_int_equal (audit_count (f, "accepted"), 1);
+  assert_int_equal (audit_count (f, "rejected"), 2);
 }
 
 static void
@@ -269,6 +308,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_failed_commit_answers_unavailable, setup, teardown),
     cmocka_unit_test_setup_teardown (test_preview_returns_the_message, setup, teardown),
     cmocka_unit_test_setup_teardown (test_refusal_stores_nothing, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_unit_audited_free_text_refused, setup, teardown),
     cmocka_unit_test_setup_teardown (test_group_commit_answers_each, setup, teardown),
   };
   int rc;

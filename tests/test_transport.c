@@ -835,6 +835,9 @@ static const DnsCase dns_cases[] = {
     "DNS lookup of the relay timed out after 2000 ms", 1900, 3000 },
   { "not-found", 0, NULL, DELIVERY_TEMPFAIL,
     "DNS lookup of the relay failed: no such host", 0, 1000 },
+  /* tls=none: a name that now resolves off loopback gets no connection */
+  { "clear-text-off-loopback", 0, "192.0.2.7", DELIVERY_TEMPFAIL,
+    "clear text only to a loopback address", 0, 1000 },
 };
 
 /* The relay's name goes through our bounded lookup, and libESMTP gets

@@ -453,9 +453,10 @@ fixture_teardown (void **state)
 
 #define BASE "request=send\nlink=https://meet.example.com/r/1\n" \
   "bcc=a@example.org\n"
-#define B128 "12345678901234567890123456789012345678901234567890" \
-  "12345678901234567890123456789012345678901234567890" \
-  "1234567890123456789012345678"
+#define B64 "1234567890123456789012345678901234567890123456789012345678901234"
+/* 64 times "å" (2 bytes each). */
+#define A8 "\xc3\xa5\xc3\xa5\xc3\xa5\xc3\xa5\xc3\xa5\xc3\xa5\xc3\xa5\xc3\xa5"
+#define A64 A8 A8 A8 A8 A8 A8 A8 A8
 
 typedef struct {
   const char *name;
@@ -493,9 +494,62 @@ static const InvCase inv_cases[] = {
   { "duplicates fit after de-dup", BASE "bcc=b@example.org\n"
     "bcc=a@EXAMPLE.org\nbcc=b@example.ORG\n\n", 0, NULL },
   { "booking", BASE "booking=Bokning 12 åäö\n\n", 0, NULL },
-  { "booking of 128 bytes", BASE "booking=" B128 "\n\n", 0, NULL },
-  { "booking of 129 bytes", BASE "booking=" B128 "9\n\n",
+  { "booking of 64 characters", BASE "booking=" B64 "\n\n", 0, NULL },
+  { "booking of 65 characters", BASE "booking=" B64 "9\n\n",
     REFUSAL_INVALID_VALUE, "booking" },
+  { "booking of 64 non-ASCII characters", BASE "booking=" A64 "\n\n", 0, NULL },
+  { "booking with punctuation", BASE "booking=BK-2026/42 (R&D), avd. 4: kl 10:30;"
+    " #7 + 'x'_y.\n\n", 0, NULL },
+  { "booking in Arabic", BASE "booking=\xd8\xad\xd8\xac\xd8\xb2 12\n\n", 0, NULL },
+  /* Issue 9 point 5: a link slipped past the allow-list through free text. */
+  { "booking with https link", BASE "booking=Cancelled - rebook at "
+    "https://evil.example.com/login\n\n", REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with scheme only", BASE "booking=see https:evil\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with www", BASE "booking=rebook at www.evil\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with WWW", BASE "booking=WWW.EVIL\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with domain", BASE "booking=rebook at evil.example\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with IDN domain", BASE "booking=r\xc3\xa4kna.se\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with ideographic dot", BASE "booking=evil\xe3\x80\x82" "com\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with fullwidth dot", BASE "booking=evil\xef\xbc\x8e" "com\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with IP address", BASE "booking=10.0.0.1\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with address", BASE "booking=mail x@example.com\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with fullwidth at", BASE "booking=x\xef\xbc\xa0" "example\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with mailto", BASE "booking=mailto:x\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with protocol-relative", BASE "booking=go //evil\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with markup", BASE "booking=<b>x</b>\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with encoded word", BASE "booking==?utf-8?q?x?=\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with leading space", BASE "booking= BK-1\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with two spaces", BASE "booking=BK  1\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "booking with tab", BASE "booking=BK\t1\n\n",
+    REFUSAL_INVALID_VALUE, "booking" },
+  { "unit", BASE "unit=Vårdcentralen Åby, avd. 4\n\n", 0, NULL },
+  { "unit of 101 characters", BASE "unit=" B64 "1234567890123456789012345678901234567\n\n",
+    REFUSAL_INVALID_VALUE, "unit" },
+  { "unit with link", BASE "unit=Klinik https://evil.example.com/login\n\n",
+    REFUSAL_INVALID_VALUE, "unit" },
+  { "unit with domain", BASE "unit=evil.example.com\n\n",
+    REFUSAL_INVALID_VALUE, "unit" },
+  { "unit with address", BASE "unit=klinik@example.org\n\n",
+    REFUSAL_INVALID_VALUE, "unit" },
+  { "unit with RLO", BASE "unit=abc\xe2\x80\xae" "def\n\n",
+    REFUSAL_INVALID_VALUE, "unit" },
+  { "empty unit", BASE "unit=\n\n", REFUSAL_INVALID_VALUE, "unit" },
   { "empty booking", BASE "booking=\n\n", REFUSAL_INVALID_VALUE, "booking" },
   { "booking with RLO", BASE "booking=abc\xe2\x80\xae" "def\n\n",
     REFUSAL_INVALID_VALUE, "booking" },
@@ -623,8 +677,9 @@ test_invitation_accessors (void **state)
     "bcc=B@Example.ORG\nbcc=a@räksmörgås.example.org\nbcc=B@example.org\n"
     "bcc=b@example.org\nbooking=Bokning 7\nstaff=hsa-42\nlang=en\n"
     "template=evisit\nmeeting_time=2030-01-01T10:00:00+01:00\n"
-    "idempotency_key=k-1\n\n");
+    "idempotency_key=k-1\nunit=Vårdcentralen Åby\n\n");
 
+  assert_string_equal (invitation_unit (inv), "Vårdcentralen Åby");
   assert_string_equal (invitation_link (inv),
                        "https://meet.example.com/r/1?p=2");
   assert_string_equal (invitation_link_host (inv), "meet.example.com");
@@ -654,6 +709,7 @@ test_invitation_defaults (void **state)
   assert_null (invitation_staff (inv));
   assert_null (invitation_meeting_time (inv));
   assert_null (invitation_idempotency_key (inv));
+  assert_null (invitation_unit (inv));
   assert_true (f->lookups > 0);
 }
 
@@ -723,6 +779,9 @@ static const struct {
   { "meeting time", "request=send\nlink=https://example.org/m\n"
     "bcc=a@example.org\nbcc=b@example.org\nbooking=B1\nstaff=s1\nlang=en\n"
     "template=evisit\nmeeting_time=2030-01-01T10:00:01Z\n\n" },
+  { "unit", "request=send\nlink=https://example.org/m\n"
+    "bcc=a@example.org\nbcc=b@example.org\nbooking=B1\nstaff=s1\nlang=en\n"
+    "template=evisit\nmeeting_time=2030-01-01T10:00:00Z\nunit=Avd 4\n\n" },
   { "field boundary", "request=send\nlink=https://example.org/m\n"
     "bcc=a@example.org\nbcc=b@example.org\nbooking=B1s\nstaff=1\nlang=en\n"
     "template=evisit\nmeeting_time=2030-01-01T10:00:00Z\n\n" },

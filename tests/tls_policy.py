@@ -179,7 +179,9 @@ class CleartextPolicy(Base):
     # host, allowed with tls=none
     HOSTS = [("smtp.example.org", False), ("localhost.example.org", False),
              ("127.0.0.1.example.org", False), ("10.0.0.25", False),
-             ("::ffff:127.0.0.1", False), ("localhost", True), ("127.0.0.1", True),
+             ("::ffff:127.0.0.1", False), ("127.0.0.300", False), ("127.1", False),
+             ("0x7f.0.0.1", False), ("127.0.0.1.", False),
+             ("localhost", True), ("127.0.0.1", True),
              ("127.0.0.2", True)]
 
     def test_check_config_refuses_tls_none_off_loopback(self):
