@@ -32,6 +32,7 @@
 #define AUTH_FIELD_MAX 255
 #define SMTP_TIMEOUT_MAX_S 3600
 #define RETRY_MAX_S (30 * 86400)
+#define CONTACT_MAX 200
 
 G_DEFINE_QUARK (invitemail-config-error-quark, config_error)
 
@@ -43,6 +44,7 @@ static const char *const known_keys[] = {
   "organisation.name", "organisation.from", "organisation.envelope_from",
   "organisation.message_id_domain", "organisation.dpo_email",
   "organisation.slogan", "organisation.unit",
+  "organisation.timezone", "organisation.contact",
   "audit.seal_interval", "audit.retention_days", "audit.key_file",
   "audit.group",
   "invite.templates_dir", "invite.signatures_dir", "invite.default_lang",
@@ -86,6 +88,8 @@ config_free (Config *cfg)
   g_free (cfg->dpo_email);
   g_free (cfg->slogan);
   g_free (cfg->org_unit);
+  g_free (cfg->timezone);
+  g_free (cfg->contact);
   g_free (cfg->audit_key_file);
   g_free (cfg->audit_group);
   g_free (cfg->templates_dir);
@@ -129,6 +133,7 @@ config_new_defaults (const char *base_dir)
   cfg->from = g_strdup ("evisit@example.org");
   cfg->dpo_email = g_strdup ("dataskyddsombud@example.org");
   cfg->slogan = g_strdup ("Digitalt när det är möjligt, fysiskt när det behövs");
+  cfg->timezone = g_strdup ("Europe/Stockholm");
   cfg->templates_dir = g_strdup (PKGDATADIR "/templates");
   cfg->signatures_dir = g_strdup (PKGDATADIR "/signatures");
   cfg->default_lang = g_strdup ("sv");
@@ -427,6 +432,27 @@ read_organisation (GKeyFile *kf, Config *cfg, GError **error)
   return TRUE;
 }
 
+/* The keys that shape what the mail says: the zone its times are shown
+ * in (an IANA name the system's zone database knows, so a typo cannot
+ * quietly show UTC) and whom to call when the link fails. */
+static gboolean
+read_message_keys (GKeyFile *kf, Config *cfg, GError **error)
+{
+  if (!get_string (kf, "organisation", "timezone", &cfg->timezone, error)
+      || !get_string (kf, "organisation", "contact", &cfg->contact, error))
+    return FALSE;
+  g_autoptr (GTimeZone) tz = g_time_zone_new_identifier (cfg->timezone);
+  /* names only: GLib would also take "+01:00", which has no summer time */
+  if (tz == NULL || (strchr (cfg->timezone, '/') == NULL
+                     && strcmp (cfg->timezone, "UTC") != 0))
+    return fail (error, CONFIG_ERROR_VALUE, "organisation", "timezone",
+                 "not a time zone name such as Europe/Stockholm");
+  if (cfg->contact != NULL && strlen (cfg->contact) > CONTACT_MAX)
+    return fail (error, CONFIG_ERROR_VALUE, "organisation", "contact",
+                 "longer than 200 bytes");
+  return TRUE;
+}
+
 static gboolean
 check_link_hosts (Config *cfg, GError **error)
 {
@@ -681,6 +707,7 @@ load (const char *path, gboolean read_secrets, GError **error)
   if (!check_known_keys (kf, error)
       || !read_daemon (kf, dir, cfg, error)
       || !read_organisation (kf, cfg, error)
+      || !read_message_keys (kf, cfg, error)
       || !read_invite (kf, dir, cfg, error)
       || !read_transport (kf, dir, cfg, error)
       || !check_smtp (cfg, read_secrets, error)

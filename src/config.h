@@ -51,6 +51,10 @@ typedef struct {
   char *slogan;               /* default "Digitalt när det är möjligt,
                                  fysiskt när det behövs" */
   char *org_unit;             /* key `unit`, default NULL: for the audit */
+  char *timezone;             /* IANA zone the mail shows times in,
+                                 default "Europe/Stockholm" */
+  char *contact;              /* whom to call when the link fails (phone
+                                 or words), default NULL */
 
   /* [invite] */
   char *templates_dir;        /* default PKGDATADIR/templates */

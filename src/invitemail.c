@@ -35,6 +35,8 @@ typedef struct {
   char *lang;
   char *template_name;
   char *meeting_time;
+  char *meeting_end;
+  char *duration;
   char *idempotency_key;
   char *unit;
   gboolean json;
@@ -220,7 +222,9 @@ build_invite_request (const ClientOptions *o, const char *kind, GString *req)
   if (!add_line (req, "booking", o->booking) || !add_line (req, "staff", o->staff)
       || !add_line (req, "lang", o->lang) || !add_line (req, "template", o->template_name)
       || !add_line (req, "meeting_time", o->meeting_time)
-      || !add_line (req, "unit", o->unit))
+      || !add_line (req, "unit", o->unit)
+      || !add_line (req, "meeting_end", o->meeting_end)
+      || !add_line (req, "duration", o->duration))
     return FALSE;
   if (strcmp (kind, "send") == 0 && !add_line (req, "idempotency_key", o->idempotency_key))
     return FALSE;
@@ -374,6 +378,10 @@ main (int argc, char **argv)
     { "template", 0, 0, G_OPTION_ARG_STRING, &o.template_name, "Template (default evisit)", "NAME" },
     { "meeting-time", 0, 0, G_OPTION_ARG_STRING, &o.meeting_time,
       "Meeting start, RFC 3339 with offset", "TIME" },
+    { "meeting-end", 0, 0, G_OPTION_ARG_STRING, &o.meeting_end,
+      "Meeting end, RFC 3339 with offset", "TIME" },
+    { "duration", 0, 0, G_OPTION_ARG_STRING, &o.duration,
+      "Meeting length in minutes (default 30)", "MINUTES" },
     { "idempotency-key", 0, 0, G_OPTION_ARG_STRING, &o.idempotency_key,
       "Your request id: repeating it queues one invite", "KEY" },
     { "unit", 0, 0, G_OPTION_ARG_STRING, &o.unit,
@@ -411,6 +419,8 @@ main (int argc, char **argv)
   g_free (o.lang);
   g_free (o.template_name);
   g_free (o.meeting_time);
+  g_free (o.meeting_end);
+  g_free (o.duration);
   g_free (o.idempotency_key);
   g_free (o.unit);
   return rc;

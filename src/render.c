@@ -81,11 +81,12 @@ G_DEFINE_QUARK (render-error-quark, render_error)
 
 typedef enum {
   PH_LINK, PH_BOOKING, PH_STAFF, PH_MEETING_TIME,
-  PH_ORG_NAME, PH_DPO_EMAIL, PH_SLOGAN, PH_N
+  PH_ORG_NAME, PH_DPO_EMAIL, PH_SLOGAN, PH_MEETING_END, PH_CONTACT, PH_N
 } Placeholder;
 
 static const char *const placeholder_names[PH_N] = {
-  "link", "booking", "staff", "meeting_time", "org_name", "dpo_email", "slogan"
+  "link", "booking", "staff", "meeting_time", "org_name", "dpo_email", "slogan",
+  "meeting_end", "contact"
 };
 
 typedef enum { PART_TEMPLATE, PART_NOTICE, PART_SIGNATURE } PartKind;
@@ -116,22 +117,35 @@ typedef struct {
   const char *days[7];    /* Monday first, as GDateTime counts */
   const char *months[12];
   const char *at;         /* between the date and the clock time */
+  char clock_sep;         /* between hours and minutes: 11.00, 11:00 */
   const char *alt_before; /* the logo's alt text: before and after */
   const char *alt_after;  /* the organisation's name */
 } LangWords;
+
+/* How a zone is named in the mail, per language; other zones are
+ * shown by their name and UTC offset. */
+typedef struct {
+  const char *zone;
+  const char *sv;
+  const char *en;
+} ZoneWords;
+
+static const ZoneWords zone_words[] = {
+  { "Europe/Stockholm", "svensk tid", "Swedish time" },
+};
 
 static const LangWords lang_words[] = {
   { "sv",
     { "måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag" },
     { "januari", "februari", "mars", "april", "maj", "juni", "juli",
       "augusti", "september", "oktober", "november", "december" },
-    "kl.", "eVisit-logotyp, ", "" },
+    "kl.", '.', "eVisit-logotyp, ", "" },
   { "en",
     { "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
       "Sunday" },
     { "January", "February", "March", "April", "May", "June", "July",
       "August", "September", "October", "November", "December" },
-    "at", "", " eVisit logo" },
+    "at", ':', "", " eVisit logo" },
 };
 
 static const LangWords *
@@ -387,7 +401,8 @@ style_is_safe (const char *style)
   return TRUE;
 }
 
-/* Checks that a data-im or data-im-block value names a placeholder. */
+/* Checks that a data-im, data-im-block or data-im-absent value names a
+ * placeholder. */
 static gboolean
 check_placeholder_attr (const char *name, const char *value, guint counts[PH_N],
                         GString *why)
@@ -430,7 +445,11 @@ check_attribute (const xmlAttr *a, guint counts[PH_N], GString *why)
     g_string_printf (why, "attribute %s must name a cid: part", name);
   else if (g_ascii_strcasecmp (name, "style") == 0 && !style_is_safe (value))
     g_string_printf (why, "unsafe inline style");
-  else if (strcmp (name, "data-im") == 0 || strcmp (name, "data-im-block") == 0)
+  else if (strcmp (name, "data-im-href") == 0
+           && !(node_is (a->parent, "a") && strcmp (value, "link") == 0))
+    g_string_printf (why, "data-im-href=\"link\" only, and only on <a>");
+  else if (strcmp (name, "data-im") == 0 || strcmp (name, "data-im-block") == 0
+           || strcmp (name, "data-im-absent") == 0 || strcmp (name, "data-im-href") == 0)
     return check_placeholder_attr (name, value, counts, why);
   else if (g_str_has_prefix (name, "data-im"))
     g_string_printf (why, "unknown attribute %s", name);
@@ -893,28 +912,84 @@ templates_placeholders (const Templates *t)
 
 /* ---- the meeting time -------------------------------------------------- */
 
+/* The zone as the reader's language names it. (transfer full) */
+static char *
+zone_label (GDateTime *local, const char *lang, const char *tz_name)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (zone_words); i++)
+    if (strcmp (zone_words[i].zone, tz_name) == 0)
+      {
+        if (g_strcmp0 (lang, "sv") == 0)
+          return g_strdup (zone_words[i].sv);
+        if (g_strcmp0 (lang, "en") == 0)
+          return g_strdup (zone_words[i].en);
+      }
+  gint64 minutes = g_date_time_get_utc_offset (local) / G_TIME_SPAN_MINUTE;
+  char sign = minutes < 0 ? '-' : '+';
+  minutes = ABS (minutes);
+  return g_strdup_printf ("%s, UTC%c%02d:%02d", tz_name, sign,
+                          (int) (minutes / 60), (int) (minutes % 60));
+}
+
+/* dt in the zone named tz_name (NULL: the default); an unknown name
+ * (config.c refuses those) falls back to UTC rather than failing a
+ * send. (transfer full) */
+static GDateTime *
+to_zone (GDateTime *dt, const char *tz_name)
+{
+  g_autoptr(GTimeZone) tz = g_time_zone_new_identifier (tz_name ? tz_name
+                                                        : RENDER_DEFAULT_TZ);
+  if (tz == NULL)
+    tz = g_time_zone_new_utc ();
+  return g_date_time_to_timezone (dt, tz);
+}
+
+/* "torsdag 4 december 2026 kl. 11.00", no zone. (transfer full) */
+static char *
+format_day_time (GDateTime *local, const LangWords *w)
+{
+  if (w == NULL)   /* a language without words here: ISO 8601 is neutral */
+    return g_strdup_printf ("%04d-%02d-%02d %02d:%02d",
+                            g_date_time_get_year (local), g_date_time_get_month (local),
+                            g_date_time_get_day_of_month (local),
+                            g_date_time_get_hour (local), g_date_time_get_minute (local));
+  return g_strdup_printf ("%s %d %s %d %s %02d%c%02d",
+                          w->days[g_date_time_get_day_of_week (local) - 1],
+                          g_date_time_get_day_of_month (local),
+                          w->months[g_date_time_get_month (local) - 1],
+                          g_date_time_get_year (local), w->at,
+                          g_date_time_get_hour (local), w->clock_sep,
+                          g_date_time_get_minute (local));
+}
+
 char *
-render_format_time (GDateTime *dt, const char *lang)
+render_format_time (GDateTime *dt, const char *lang, const char *tz_name)
 {
   g_return_val_if_fail (dt != NULL, NULL);
 
+  const char *zone = tz_name ? tz_name : RENDER_DEFAULT_TZ;
+  g_autoptr(GDateTime) local = to_zone (dt, zone);
+  g_autofree char *day = format_day_time (local, lang_words_find (lang));
+  g_autofree char *label = zone_label (local, lang, zone);
+  return g_strdup_printf ("%s (%s)", day, label);
+}
+
+char *
+render_format_end (GDateTime *start, GDateTime *end, const char *lang,
+                   const char *tz_name)
+{
+  g_return_val_if_fail (start != NULL && end != NULL, NULL);
+
   const LangWords *w = lang_words_find (lang);
-  gint64 minutes = g_date_time_get_utc_offset (dt) / G_TIME_SPAN_MINUTE;
-  char sign = minutes < 0 ? '-' : '+';
-  minutes = ABS (minutes);
-  g_autofree char *zone = g_strdup_printf ("UTC%c%02d:%02d", sign,
-                                           (int) (minutes / 60), (int) (minutes % 60));
-  if (w == NULL)   /* a language without words here: ISO 8601 is neutral */
-    return g_strdup_printf ("%04d-%02d-%02d %02d:%02d (%s)",
-                            g_date_time_get_year (dt), g_date_time_get_month (dt),
-                            g_date_time_get_day_of_month (dt), g_date_time_get_hour (dt),
-                            g_date_time_get_minute (dt), zone);
-  return g_strdup_printf ("%s %d %s %d %s %02d:%02d (%s)",
-                          w->days[g_date_time_get_day_of_week (dt) - 1],
-                          g_date_time_get_day_of_month (dt),
-                          w->months[g_date_time_get_month (dt) - 1],
-                          g_date_time_get_year (dt), w->at,
-                          g_date_time_get_hour (dt), g_date_time_get_minute (dt), zone);
+  g_autoptr(GDateTime) s = to_zone (start, tz_name);
+  g_autoptr(GDateTime) e = to_zone (end, tz_name);
+  gboolean same_day = g_date_time_get_year (s) == g_date_time_get_year (e)
+                      && g_date_time_get_day_of_year (s) == g_date_time_get_day_of_year (e);
+
+  if (!same_day || w == NULL)
+    return format_day_time (e, w);
+  return g_strdup_printf ("%s %02d%c%02d", w->at, g_date_time_get_hour (e),
+                          w->clock_sep, g_date_time_get_minute (e));
 }
 
 /* ---- building the output tree ------------------------------------------ */
@@ -964,6 +1039,16 @@ value_absent (const xmlNode *el, const char *attr, const Fill *f)
   return ph >= 0 && (f->values[ph] == NULL || f->values[ph][0] == '\0');
 }
 
+/* Does attribute attr of el name a value that is present? */
+static gboolean
+value_present (const xmlNode *el, const char *attr, const Fill *f)
+{
+  g_autofree char *name = attr_get (el, attr);
+  int ph = name ? placeholder_find (name) : -1;
+
+  return ph >= 0 && f->values[ph] != NULL && f->values[ph][0] != '\0';
+}
+
 static void
 collect_absent (xmlNode *n, const xmlNode *section, const Fill *f, GHashTable *drop)
 {
@@ -973,6 +1058,8 @@ collect_absent (xmlNode *n, const xmlNode *section, const Fill *f, GHashTable *d
         continue;
       if (value_absent (n, "data-im-block", f))
         g_hash_table_add (drop, n);
+      else if (value_present (n, "data-im-absent", f))
+        g_hash_table_add (drop, n);   /* the words for when it is missing */
       else if (value_absent (n, "data-im", f))
         g_hash_table_add (drop, absent_target (n, section));
       else
@@ -1045,7 +1132,12 @@ fill_present (xmlNode *n, const Fill *f)
       else if (n->type == XML_ELEMENT_NODE)
         {
           g_autofree char *name = attr_get (n, "data-im");
+          g_autofree char *href = attr_get (n, "data-im-href");
           int ph = name ? placeholder_find (name) : -1;
+          if (href != NULL && node_is (n, "a"))
+            /* a button: the link as its target, the template's words
+             * as its text (a screen reader says them, not the URL) */
+            xmlSetProp (n, BAD_CAST "href", BAD_CAST f->values[PH_LINK]);
           if (ph >= 0)
             set_value (n, ph, f);
           else
@@ -1166,7 +1258,8 @@ serialize_doc (xmlDoc *doc, GError **error)
 }
 
 static void
-fill_values (Fill *f, const RenderOrg *org, const Invitation *inv, const char *when)
+fill_values (Fill *f, const RenderOrg *org, const Invitation *inv, const char *when,
+             const char *until)
 {
   memset (f, 0, sizeof *f);
   f->lang = invitation_lang (inv);
@@ -1174,9 +1267,11 @@ fill_values (Fill *f, const RenderOrg *org, const Invitation *inv, const char *w
   f->values[PH_BOOKING] = invitation_booking (inv);
   f->values[PH_STAFF] = invitation_staff (inv);
   f->values[PH_MEETING_TIME] = when;
+  f->values[PH_MEETING_END] = until;
   f->values[PH_ORG_NAME] = org->org_name;
   f->values[PH_DPO_EMAIL] = org->dpo_email;
   f->values[PH_SLOGAN] = org->slogan;
+  f->values[PH_CONTACT] = org->contact;
 }
 
 /* Organisation values come from the configuration; libxml2 would write
@@ -1232,13 +1327,24 @@ render_invitation (const Templates *t, const RenderOrg *org, const Invitation *i
     }
 
   GDateTime *start = invitation_meeting_time (inv);
-  g_autofree char *when = start ? render_format_time (start, lang) : NULL;
+  GDateTime *end = invitation_meeting_end (inv);
+  g_autofree char *when = start ? render_format_time (start, lang, org->timezone) : NULL;
+  g_autofree char *until = start && end
+    ? render_format_end (start, end, lang, org->timezone) : NULL;
   Fill f;
-  fill_values (&f, org, inv, when);
+  fill_values (&f, org, inv, when, until);
   if (!values_ok (&f, error))
     return NULL;
   g_autoptr(xmlDoc) doc = build_doc (t, org, &f, tpl, sig, notice);
   g_autoptr(Rendered) r = rendered_new (t, &f, tpl, sig, notice);
+  if (start != NULL)
+    {
+      /* the date in the subject, so the inbox list shows when */
+      g_autoptr(GDateTime) local = to_zone (start, org->timezone);
+      g_autofree char *day = format_day_time (local, lang_words_find (lang));
+      g_free (r->subject);
+      r->subject = g_strdup_printf ("%s, %s", tpl->subject, day);
+    }
   r->html = serialize_doc (doc, error);
   if (r->html == NULL)
     return NULL;
@@ -1339,6 +1445,18 @@ tw_text (TextWriter *w, const char *s)
 
 static void tw_children (TextWriter *w, const xmlNode *n);
 
+/* A link styled as a button (class "button"): its words are for the
+ * HTML view; the plain text shows the address on its own line where
+ * the template writes it out. */
+static gboolean
+is_button (const xmlNode *el)
+{
+  g_autofree char *cls = node_is (el, "a") ? attr_get (el, "class") : NULL;
+  g_auto(GStrv) words = cls ? g_strsplit (cls, " ", -1) : NULL;
+
+  return words != NULL && g_strv_contains ((const char *const *) words, "button");
+}
+
 /* "text <href>", or the href alone when the text is the address. */
 static void
 tw_link (TextWriter *w, const xmlNode *a)
@@ -1378,7 +1496,7 @@ tw_element (TextWriter *w, const xmlNode *el)
   guint gap = name_in (name, paragraph_elements) && !(list && w->lists > 0) ? 2
               : name_in (name, line_elements) || list ? 1 : 0;
 
-  if (name_in (name, skip_elements))
+  if (name_in (name, skip_elements) || is_button (el))
     return;
   if (node_is (el, "br"))
     {

@@ -17,9 +17,11 @@
  * Placeholders are elements carrying data-im="NAME"; the renderer
  * replaces their content (and for data-im="link" on <a>, the href) and
  * removes the attribute.  Names: link, booking, staff, meeting_time,
- * org_name, dpo_email, slogan.  An element whose value is absent (no
- * booking, no meeting time) is removed with its data-im-block ancestor
- * if it has one.
+ * meeting_end, org_name, dpo_email, slogan, contact.  An element whose
+ * value is absent (no booking, no meeting time) is removed with its
+ * data-im-block ancestor if it has one; an element with
+ * data-im-absent="NAME" is kept only when NAME is absent (the words to
+ * show instead, e.g. without a configured contact).
  *
  * SECURITY: request values enter only as text nodes (xmlNodeAddContent)
  * and attribute values (xmlSetProp), never by pasting strings.  Template
@@ -77,7 +79,12 @@ typedef struct {
   const char *dpo_email;
   const char *slogan;
   const char *logo_cid;   /* Content-ID without <>, e.g. "logo@example.org" */
+  const char *timezone;   /* IANA zone of the times shown; NULL = the
+                             default, RENDER_DEFAULT_TZ */
+  const char *contact;    /* whom to call when the link fails, or NULL */
 } RenderOrg;
+
+#define RENDER_DEFAULT_TZ "Europe/Stockholm"
 
 typedef struct {
   char *subject;          /* one line, UTF-8, from <title> */
@@ -100,13 +107,23 @@ void rendered_free (Rendered *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Rendered, rendered_free)
 
 /*
- * A meeting time as the mail shows it, in the given language, at the
- * time's own UTC offset: sv "onsdag 2 december 2026 kl. 14:00
- * (UTC+01:00)", en "Wednesday 2 December 2026 at 14:00 (UTC+01:00)",
- * other languages "2026-12-02 14:00 (UTC+01:00)".  Own word tables,
- * never the C locale.  (transfer full)
+ * A meeting time as the mail shows it, in the organisation's zone
+ * tz_name (NULL: RENDER_DEFAULT_TZ), in the given language: sv
+ * "torsdag 4 december 2026 kl. 11.00 (svensk tid)", en "Thursday 4
+ * December 2026 at 11:00 (Swedish time)"; a zone without words here is
+ * shown as "(Europe/Helsinki, UTC+02:00)", a language without words as
+ * "2026-12-04 11:00 (...)".  Own word tables, never the C locale.
+ * (transfer full)
  */
-char *render_format_time (GDateTime *dt, const char *lang);
+char *render_format_time (GDateTime *dt, const char *lang, const char *tz_name);
+
+/*
+ * The end as the mail shows it after the start: "kl. 11.30" / "at
+ * 11:30" on the same day, else the day and time without the zone.
+ * (transfer full)
+ */
+char *render_format_end (GDateTime *start, GDateTime *end, const char *lang,
+                         const char *tz_name);
 
 /*
  * Plain text from an XHTML tree: skips head/style/script, one line per

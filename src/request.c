@@ -59,6 +59,8 @@ static const KnownAttr known_attrs[] = {
   { "lang", FALSE },
   { "template", FALSE },
   { "meeting_time", FALSE },
+  { "meeting_end", FALSE },
+  { "duration", FALSE },
   { "idempotency_key", FALSE },
   { "id", FALSE },
   { "unit", FALSE },

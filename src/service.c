@@ -280,7 +280,8 @@ build_message (Service *s, const Invitation *inv, const char *id,
   g_autoptr (GDateTime) now = g_date_time_new_now (s->tz);
   g_autofree char *msgid = id ? g_strdup_printf ("%s@%s", id, s->cfg->message_id_domain)
                               : NULL;
-  RenderOrg org = { s->cfg->org_name, s->cfg->dpo_email, s->cfg->slogan, s->logo_cid };
+  RenderOrg org = { s->cfg->org_name, s->cfg->dpo_email, s->cfg->slogan, s->logo_cid,
+                    s->cfg->timezone, s->cfg->contact };
   MimeOptions mo = {
     .from_name = s->cfg->org_name,
     .from_addr = s->cfg->from,

@@ -54,6 +54,8 @@ struct Invitation {
   char *lang;
   char *template_name;
   GDateTime *meeting_time;
+  GDateTime *meeting_end;      /* set whenever meeting_time is */
+  gboolean end_given;          /* meeting_end or duration was in the request */
   char *idempotency_key;
   char *unit;
 };
@@ -75,11 +77,11 @@ static const char *const attrs_ping[] = { "request", NULL };
 static const char *const attrs_status[] = { "request", "id", NULL };
 static const char *const attrs_send[] = {
   "request", "link", "bcc", "booking", "staff", "lang", "template",
-  "meeting_time", "idempotency_key", "unit", NULL
+  "meeting_time", "meeting_end", "duration", "idempotency_key", "unit", NULL
 };
 static const char *const attrs_preview[] = {
   "request", "link", "bcc", "booking", "staff", "lang", "template",
-  "meeting_time", "unit", NULL
+  "meeting_time", "meeting_end", "duration", "unit", NULL
 };
 
 static const struct {
@@ -753,6 +755,67 @@ check_meeting_time (const RawRequest *req, const ValidateContext *ctx,
   return TRUE;
 }
 
+/*
+ * The end: meeting_end (RFC 3339, after the start) or duration (whole
+ * minutes), never both, and only with a start; at most
+ * MEETING_MAX_MINUTES after the start.  Without either the meeting
+ * lasts MEETING_DEFAULT_MINUTES, so the mail and the calendar entry
+ * always have an end.
+ */
+static gboolean
+check_meeting_end (const RawRequest *req, Invitation *inv, Refusal *why)
+{
+  const char *end = raw_request_get (req, "meeting_end");
+  const char *dur = raw_request_get (req, "duration");
+  const char *field = end != NULL ? "meeting_end" : "duration";
+  gint64 minutes = MEETING_DEFAULT_MINUTES;
+
+  if (end != NULL && dur != NULL)
+    return refusal_set (why, REFUSAL_INVALID_MEETING_TIME, "duration",
+                        "give meeting_end or duration, not both");
+  if (inv->meeting_time == NULL)
+    return end == NULL && dur == NULL
+           ? TRUE
+           : refusal_set (why, REFUSAL_MISSING_FIELD, "meeting_time",
+                          "an end needs the meeting's start (meeting_time)");
+  if (end != NULL)
+    {
+      gboolean has_seconds = FALSE;
+      g_autofree char *full = NULL;
+      if (strlen (end) > 64 || meeting_time_shape (end, &has_seconds) == 0)
+        return refusal_set (why, REFUSAL_INVALID_MEETING_TIME, field,
+                            "meeting_end is not an RFC 3339 time with an offset");
+      full = has_seconds ? g_strdup (end) : g_strdup_printf ("%.16s:00%s", end, end + 16);
+      inv->meeting_end = g_date_time_new_from_iso8601 (full, NULL);
+      if (inv->meeting_end == NULL)
+        return refusal_set (why, REFUSAL_INVALID_MEETING_TIME, field,
+                            "meeting_end is not a real date and time");
+      minutes = g_date_time_difference (inv->meeting_end, inv->meeting_time)
+                / G_TIME_SPAN_MINUTE;
+      if (g_date_time_compare (inv->meeting_end, inv->meeting_time) <= 0)
+        minutes = 0;
+    }
+  else if (dur != NULL)
+    {
+      guint64 v = 0;
+      if (strlen (dur) > 4 || !g_ascii_string_to_unsigned (dur, 10, 1,
+                                                           MEETING_MAX_MINUTES,
+                                                           &v, NULL))
+        return refusal_set (why, REFUSAL_INVALID_MEETING_TIME, field,
+                            "duration is whole minutes, 1 to %d",
+                            MEETING_MAX_MINUTES);
+      minutes = (gint64) v;
+    }
+  if (minutes < 1 || minutes > MEETING_MAX_MINUTES)
+    return refusal_set (why, REFUSAL_INVALID_MEETING_TIME, field,
+                        "the meeting must end after it starts, within %d minutes",
+                        MEETING_MAX_MINUTES);
+  if (inv->meeting_end == NULL)
+    inv->meeting_end = g_date_time_add_minutes (inv->meeting_time, (gint) minutes);
+  inv->end_given = end != NULL || dur != NULL;
+  return TRUE;
+}
+
 gboolean
 validate_invitation (const RawRequest *req, const ValidateContext *ctx,
                      Invitation **out, Refusal *why)
@@ -777,7 +840,8 @@ validate_invitation (const RawRequest *req, const ValidateContext *ctx,
       || !check_free_text (req, inv, why)
       || !check_tokens (req, inv, why)
       || !check_lang_template (req, ctx, inv, why)
-      || !check_meeting_time (req, ctx, inv, why))
+      || !check_meeting_time (req, ctx, inv, why)
+      || !check_meeting_end (req, inv, why))
     return FALSE;
   *out = g_steal_pointer (&inv);
   return TRUE;
@@ -796,6 +860,7 @@ invitation_free (Invitation *inv)
   g_free (inv->lang);
   g_free (inv->template_name);
   g_clear_pointer (&inv->meeting_time, g_date_time_unref);
+  g_clear_pointer (&inv->meeting_end, g_date_time_unref);
   g_free (inv->idempotency_key);
   g_free (inv->unit);
   g_free (inv);
@@ -864,6 +929,13 @@ invitation_meeting_time (const Invitation *inv)
 {
   g_return_val_if_fail (inv != NULL, NULL);
   return inv->meeting_time;
+}
+
+GDateTime *
+invitation_meeting_end (const Invitation *inv)
+{
+  g_return_val_if_fail (inv != NULL, NULL);
+  return inv->meeting_end;
 }
 
 const char *
@@ -946,6 +1018,14 @@ invitation_fingerprint (const Invitation *inv)
    * still match the same request. */
   if (inv->unit != NULL)
     fp_add (buf, "unit", inv->unit);
+  /* only when asked for, so fingerprints stored before ends existed
+   * still match their retries */
+  if (inv->end_given)
+    {
+      g_autofree char *end = g_strdup_printf ("%" G_GINT64_FORMAT,
+                                              g_date_time_to_unix (inv->meeting_end));
+      fp_add (buf, "meeting_end", end);
+    }
   if (EVP_Digest (buf->str, buf->len, md, &mdlen, EVP_sha256 (), NULL) != 1)
     g_error ("SHA-256 is not available");   /* OpenSSL broken: not input */
   return fp_hex (md, mdlen);

@@ -31,6 +31,10 @@
 #define IDEMPOTENCY_KEY_MAX 128
 #define RECIPIENTS_HARD_MAX 100   /* max_recipients may not exceed this */
 #define INVITE_ID_LEN       20    /* [0-9a-z]{20}, made by the daemon */
+/* A meeting without meeting_end or duration lasts this long; none may
+ * last longer than MEETING_MAX_MINUTES (one day). */
+#define MEETING_DEFAULT_MINUTES 30
+#define MEETING_MAX_MINUTES     1440
 
 typedef enum {
   REQUEST_KIND_PING,
@@ -103,6 +107,9 @@ const char *invitation_staff (const Invitation *inv);       /* may be NULL */
 const char *invitation_lang (const Invitation *inv);
 const char *invitation_template (const Invitation *inv);
 GDateTime *invitation_meeting_time (const Invitation *inv); /* may be NULL */
+/* Set exactly when the meeting time is: from meeting_end, from
+ * duration, or MEETING_DEFAULT_MINUTES after the start. */
+GDateTime *invitation_meeting_end (const Invitation *inv);  /* may be NULL */
 const char *invitation_idempotency_key (const Invitation *inv); /* may be NULL */
 const char *invitation_unit (const Invitation *inv);        /* may be NULL */
 

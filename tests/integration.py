@@ -14,6 +14,8 @@ import grp
 import signal
 import sys
 import threading
+import email
+import email.policy
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -473,6 +475,28 @@ class Configuration(Base):
         path.write_bytes(r.stdout)
         chk = imtest.parse_check(path, "--to-mode", "undisclosed", "--forbid", RCPTS[0])
         self.assertEqual(chk.returncode, 0, chk.stdout + chk.stderr)
+
+    def test_time_in_organisation_zone(self):
+        # UTC in, Swedish wall clock out, in the Subject and both parts:
+        # an hour on in winter, two in summer; the end from --duration.
+        self.start_daemon()
+        for when, dur, subject, text in (
+                ("2026-12-03T10:00:00Z", "45", "torsdag 3 december 2026 kl. 11.00",
+                 "Mötet börjar torsdag 3 december 2026 kl. 11.00 (svensk tid) "
+                 "och slutar kl. 11.45."),
+                ("2027-06-17T10:00:00Z", None, "torsdag 17 juni 2027 kl. 12.00",
+                 "Mötet börjar torsdag 17 juni 2027 kl. 12.00 (svensk tid) "
+                 "och slutar kl. 12.30.")):
+            args = ["preview", "--link", LINK, "--bcc", RCPTS[0], "--meeting-time", when]
+            if dur:
+                args += ["--duration", dur]
+            r = self.daemon.cli(*args, check=True)
+            msg = email.message_from_bytes(r.stdout, policy=email.policy.default)
+            self.assertEqual(msg["Subject"], "Inbjudan till videomöte, " + subject)
+            path = self.work.path / "t.eml"
+            path.write_bytes(r.stdout)
+            chk = imtest.parse_check(path, "--expect-text", text)
+            self.assertEqual(chk.returncode, 0, chk.stdout + chk.stderr)
 
 
 if __name__ == "__main__":

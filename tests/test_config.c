@@ -69,6 +69,9 @@ test_defaults (void **state)
   assert_string_equal (cfg->message_id_domain, "example.org");
   assert_true (g_path_is_absolute (cfg->queue_db));
   assert_int_equal (cfg->queue_retention_days, 30);
+  assert_string_equal (cfg->timezone, "Europe/Stockholm");
+  assert_null (cfg->contact);
+  assert_string_equal (cfg->slogan, "Digitalt när det är möjligt, fysiskt när det behövs");
 }
 
 static void
@@ -148,6 +151,11 @@ test_refusals (void **state)
     { "lang syntax", "[invite]\ndefault_lang = swedish\n", CONFIG_ERROR_VALUE, "default_lang" },
     { "retention range", "[queue]\nretention_days = -1\n", CONFIG_ERROR_VALUE,
       "retention_days" },
+    { "unknown zone", "[organisation]\ntimezone = Europe/Stockhlom\n", CONFIG_ERROR_VALUE,
+      "timezone" },
+    { "offset as zone", "[organisation]\ntimezone = +01:00\n", CONFIG_ERROR_VALUE, "timezone" },
+    { "zone path", "[organisation]\ntimezone = ../../etc/passwd\n", CONFIG_ERROR_VALUE,
+      "timezone" },
     { "not ini", "this is not a key file\n", CONFIG_ERROR_READ, "" },
   };
 

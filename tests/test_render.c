@@ -83,6 +83,8 @@ typedef struct {
   const char *link;
   const char *booking;
   const char *meeting_time;
+  const char *meeting_end;
+  const char *duration;
 } Ask;
 
 /* Through the real gate; NULL with *why filled when refused. */
@@ -104,6 +106,8 @@ invitation_for (const Templates *t, const Ask *ask, Refusal *why)
   req_add (req, "lang", ask->lang);
   req_add (req, "booking", ask->booking);
   req_add (req, "meeting_time", ask->meeting_time);
+  req_add (req, "meeting_end", ask->meeting_end);
+  req_add (req, "duration", ask->duration);
   refusal_clear (why);
   if (!validate_invitation (req, &ctx, &inv, why))
     return NULL;
@@ -463,18 +467,19 @@ test_have (void **state)
 typedef struct {
   const char *lang;
   const char *subject;
+  const char *subject_when;   /* after the subject, for the meeting's start */
   const char *phrases[8];     /* in both html and text */
 } LangCase;
 
 static const LangCase lang_cases[] = {
-  { "sv", "Inbjudan till videomöte",
+  { "sv", "Inbjudan till videomöte", "onsdag 2 december 2026 kl. 14.00",
     { "Du är inbjuden till ett videomöte (eVisit) med " ORG_NAME,
-      "Mötet börjar onsdag 2 december 2026 kl. 14:00 (UTC+01:00).",
+      "Mötet börjar onsdag 2 december 2026 kl. 14.00 (svensk tid) och slutar kl. 14.30.",
       "Bokningsreferens: AB-123", "väntrum",
       "går inte att svara på", "Med vänliga hälsningar", NULL } },
-  { "en", "Invitation to a video meeting",
+  { "en", "Invitation to a video meeting", "Wednesday 2 December 2026 at 14:00",
     { "You are invited to a video meeting (eVisit) with " ORG_NAME,
-      "The meeting starts on Wednesday 2 December 2026 at 14:00 (UTC+01:00).",
+      "The meeting starts on Wednesday 2 December 2026 at 14:00 (Swedish time) and ends at 14:30.",
       "Booking reference: AB-123", "waiting room",
       "cannot be replied to", "Kind regards", NULL } },
 };
@@ -484,11 +489,12 @@ static void
 test_render_lang (void **state)
 {
   const LangCase *c = *state;
-  Ask ask = { c->lang, NULL, "AB-123", "2026-12-02T14:00:00+01:00" };
+  Ask ask = { c->lang, NULL, "AB-123", "2026-12-02T13:00:00Z", NULL, NULL };
   g_autoptr(Rendered) r = render_ask (real, &org, &ask);
   g_autofree char *lang_attr = g_strdup_printf ("lang=\"%s\"", c->lang);
 
-  assert_string_equal (r->subject, c->subject);
+  g_autofree char *subject = g_strdup_printf ("%s, %s", c->subject, c->subject_when);
+  assert_string_equal (r->subject, subject);
   assert_string_equal (r->lang, c->lang);
   assert_contains (r->html, lang_attr);
   assert_contains (r->html, c->subject);
@@ -620,12 +626,12 @@ typedef struct {
 } BlockCase;
 
 static const BlockCase block_cases[] = {
-  { "sv-neither", "sv", NULL, NULL, { "Anslut till mötet", NULL },
+  { "sv-neither", "sv", NULL, NULL, { "Om knappen inte fungerar", NULL },
     { "Bokningsreferens", "Mötet börjar", NULL } },
   { "sv-booking-only", "sv", "AB-1", NULL, { "Bokningsreferens: AB-1", NULL },
     { "Mötet börjar", NULL } },
   { "en-time-only", "en", NULL, "2026-06-15T09:05:00-03:30",
-    { "starts on Monday 15 June 2026 at 09:05 (UTC-03:30).", NULL },
+    { "starts on Monday 15 June 2026 at 14:35 (Swedish time) and ends at 15:05.", NULL },
     { "Booking reference", NULL } },
 };
 
@@ -660,7 +666,6 @@ test_no_slogan (void **state)
   Ask ask = { "sv", NULL, NULL, NULL };
   g_autoptr(Rendered) r = render_ask (real, &plain, &ask);
 
-  assert_lacks (r->html, "<strong>");
   assert_contains (r->text, "Med vänliga hälsningar\neVisit, Exempelkommunen\n\n");
   assert_contains (r->text, "\n\nExempelkommunen kommer inte att spela in");
   assert_contains (r->html, "alt=\"eVisit-logotyp, Exempelkommunen\"");
@@ -707,30 +712,102 @@ test_render_unknown_language (void **state)
   assert_true (g_error_matches (error, RENDER_ERROR, RENDER_ERROR_MISSING));
 }
 
+/* Whom to call: the configured contact, else the words for its absence;
+ * a contact that looks like markup stays text. */
+static void
+test_contact (void **state)
+{
+  (void) state;
+  const RenderOrg with = { ORG_NAME, DPO_EMAIL, SLOGAN, LOGO_CID, NULL,
+                           "Barnkliniken <b>010-123 45 67</b>" };
+  Ask ask = { "sv", NULL, NULL, NULL, NULL, NULL };
+  g_autoptr(Rendered) r = render_ask (real, &with, &ask);
+  g_autoptr(Rendered) plain = render_ask (real, &org, &ask);
+  g_autoptr(xmlDoc) doc = parse_back (r->html);
+  g_autoptr(GPtrArray) bold = elements (doc, "b");
+
+  assert_contains (r->text, "Om länken inte fungerar eller du inte kan delta\n"
+                            "Kontakta Barnkliniken <b>010-123 45 67</b>.\n");
+  assert_contains (r->html, "Barnkliniken &lt;b&gt;010-123 45 67&lt;/b&gt;");
+  assert_int_equal (bold->len, 0);
+  assert_lacks (r->text, "den som bokade");
+  assert_contains (plain->text, "Om länken inte fungerar eller du inte kan delta\n"
+                                "Kontakta den som bokade mötet.\n");
+  assert_message_shape (r, &with);
+}
+
+/* The link as a button with words a screen reader can say, the address
+ * written out below it; the plain text has the address on its own line
+ * and not the button's words. */
+static void
+test_button (void **state)
+{
+  (void) state;
+  Ask ask = { "en", NULL, NULL, NULL, NULL, NULL };
+  g_autoptr(Rendered) r = render_ask (real, &org, &ask);
+  g_autoptr(xmlDoc) doc = parse_back (r->html);
+  g_autoptr(GPtrArray) links = elements (doc, "a");
+  guint buttons = 0, written = 0;
+
+  for (guint i = 0; i < links->len; i++)
+    {
+      xmlNode *a = g_ptr_array_index (links, i);
+      g_autofree char *href = prop (a, "href");
+      g_autofree char *cls = prop (a, "class");
+      g_autofree char *text = text_of (a);
+      if (g_strcmp0 (href, LINK) != 0)
+        continue;
+      if (g_strcmp0 (cls, "button") == 0)
+        {
+          buttons++;
+          assert_string_equal (text, "Join the video meeting");
+        }
+      else
+        {
+          written++;
+          assert_string_equal (text, LINK);
+          g_autofree char *style = prop (a, "style");
+          assert_contains (style, "overflow-wrap:anywhere");
+        }
+    }
+  assert_int_equal (buttons, 1);
+  assert_int_equal (written, 1);
+  assert_lacks (r->text, "Join the video meeting");
+  assert_contains (r->text, "\n" LINK "\n");
+}
+
 /* ---- meeting times ---------------------------------------------------------- */
 
 typedef struct {
   const char *name;
   const char *iso;
   const char *lang;
+  const char *tz;             /* NULL: the default, Europe/Stockholm */
   const char *want;
 } TimeCase;
 
+/* UTC in, the organisation's wall clock out: an hour on in winter, two
+ * in summer; an offset given in the request does not change the zone
+ * the reader is told. */
 static const TimeCase time_cases[] = {
-  { "sv-winter", "2026-12-02T14:00:00+01:00", "sv",
-    "onsdag 2 december 2026 kl. 14:00 (UTC+01:00)" },
-  { "en-winter", "2026-12-02T14:00:00+01:00", "en",
-    "Wednesday 2 December 2026 at 14:00 (UTC+01:00)" },
-  { "sv-summer", "2026-06-15T09:05:00+02:00", "sv",
-    "måndag 15 juni 2026 kl. 09:05 (UTC+02:00)" },
-  { "sv-utc-sunday", "2027-01-03T00:00:00Z", "sv",
-    "söndag 3 januari 2027 kl. 00:00 (UTC+00:00)" },
-  { "en-negative-half", "2026-06-15T09:05:00-03:30", "en",
-    "Monday 15 June 2026 at 09:05 (UTC-03:30)" },
-  { "en-saturday-kathmandu", "2026-02-28T23:59:59+05:45", "en",
-    "Saturday 28 February 2026 at 23:59 (UTC+05:45)" },
-  { "other-language-iso", "2026-12-02T14:00:00+01:00", "de",
-    "2026-12-02 14:00 (UTC+01:00)" },
+  { "sv-utc-winter", "2026-12-03T10:00:00Z", "sv", NULL,
+    "torsdag 3 december 2026 kl. 11.00 (svensk tid)" },
+  { "sv-utc-summer", "2026-06-15T07:05:00Z", "sv", NULL,
+    "måndag 15 juni 2026 kl. 09.05 (svensk tid)" },
+  { "en-utc-winter", "2026-12-03T10:00:00Z", "en", NULL,
+    "Thursday 3 December 2026 at 11:00 (Swedish time)" },
+  { "en-utc-summer", "2026-06-15T07:05:00Z", "en", "Europe/Stockholm",
+    "Monday 15 June 2026 at 09:05 (Swedish time)" },
+  { "sv-offset-given", "2026-12-02T14:00:00+01:00", "sv", NULL,
+    "onsdag 2 december 2026 kl. 14.00 (svensk tid)" },
+  { "sv-new-year-in-utc", "2026-12-31T23:30:00Z", "sv", NULL,
+    "fredag 1 januari 2027 kl. 00.30 (svensk tid)" },
+  { "sv-dst-ends", "2026-10-25T01:30:00Z", "sv", NULL,
+    "söndag 25 oktober 2026 kl. 02.30 (svensk tid)" },
+  { "en-other-zone", "2026-06-15T07:05:00Z", "en", "Europe/Helsinki",
+    "Monday 15 June 2026 at 10:05 (Europe/Helsinki, UTC+03:00)" },
+  { "other-language-iso", "2026-12-02T13:00:00Z", "de", NULL,
+    "2026-12-02 14:00 (Europe/Stockholm, UTC+01:00)" },
 };
 
 static void
@@ -739,8 +816,80 @@ test_format_time (void **state)
   const TimeCase *c = *state;
   g_autoptr(GDateTime) dt = g_date_time_new_from_iso8601 (c->iso, NULL);
   assert_non_null (dt);
-  g_autofree char *got = render_format_time (dt, c->lang);
+  g_autofree char *got = render_format_time (dt, c->lang, c->tz);
   assert_string_equal (got, c->want);
+}
+
+/* The end after the start: the clock time on the same day. */
+static void
+test_format_end (void **state)
+{
+  (void) state;
+  g_autoptr(GDateTime) s = g_date_time_new_from_iso8601 ("2026-12-03T10:00:00Z", NULL);
+  g_autoptr(GDateTime) e = g_date_time_add_minutes (s, 45);
+  g_autoptr(GDateTime) late = g_date_time_add_minutes (s, 13 * 60);
+  g_autofree char *sv = render_format_end (s, e, "sv", NULL);
+  g_autofree char *en = render_format_end (s, e, "en", NULL);
+  g_autofree char *next = render_format_end (s, late, "sv", NULL);
+
+  assert_string_equal (sv, "kl. 11.45");
+  assert_string_equal (en, "at 11:45");
+  assert_string_equal (next, "fredag 4 december 2026 kl. 00.00");
+}
+
+/* The end from meeting_end or duration, shown in the mail; what is
+ * refused is refused with its field named. */
+typedef struct {
+  const char *name;
+  const char *end;
+  const char *duration;
+  const char *start;
+  const char *want;           /* in the text; NULL: refused */
+  const char *field;          /* refused with this field */
+} EndCase;
+
+static const EndCase end_cases[] = {
+  { "default-30", NULL, NULL, "2026-12-03T10:00:00Z", "och slutar kl. 11.30.", NULL },
+  { "duration-90", NULL, "90", "2026-12-03T10:00:00Z", "och slutar kl. 12.30.", NULL },
+  { "end-utc", "2026-12-03T10:45:00Z", NULL, "2026-12-03T10:00:00Z",
+    "och slutar kl. 11.45.", NULL },
+  { "end-offset", "2026-12-03T12:15+01:00", NULL, "2026-12-03T10:00:00Z",
+    "och slutar kl. 12.15.", NULL },
+  { "end-before-start", "2026-12-03T09:00:00Z", NULL, "2026-12-03T10:00:00Z", NULL,
+    "meeting_end" },
+  { "end-equal-start", "2026-12-03T10:00:00Z", NULL, "2026-12-03T10:00:00Z", NULL,
+    "meeting_end" },
+  { "end-no-offset", "2026-12-03T11:00:00", NULL, "2026-12-03T10:00:00Z", NULL,
+    "meeting_end" },
+  { "end-too-late", "2026-12-04T10:01:00Z", NULL, "2026-12-03T10:00:00Z", NULL,
+    "meeting_end" },
+  { "both", "2026-12-03T11:00:00Z", "30", "2026-12-03T10:00:00Z", NULL, "duration" },
+  { "duration-zero", NULL, "0", "2026-12-03T10:00:00Z", NULL, "duration" },
+  { "duration-day-and-one", NULL, "1441", "2026-12-03T10:00:00Z", NULL, "duration" },
+  { "duration-sign", NULL, "+30", "2026-12-03T10:00:00Z", NULL, "duration" },
+  { "duration-words", NULL, "30min", "2026-12-03T10:00:00Z", NULL, "duration" },
+  { "duration-no-start", NULL, "30", NULL, NULL, "meeting_time" },
+  { "end-no-start", "2026-12-03T11:00:00Z", NULL, NULL, NULL, "meeting_time" },
+};
+
+static void
+test_meeting_end (void **state)
+{
+  const EndCase *c = *state;
+  Ask ask = { "sv", NULL, NULL, c->start, c->end, c->duration };
+  Refusal why;
+  g_autoptr(Invitation) inv = invitation_for (real, &ask, &why);
+
+  if (c->want == NULL)
+    {
+      assert_null (inv);
+      assert_string_equal (why.field, c->field);
+      return;
+    }
+  if (inv == NULL)
+    fail_msg ("refused: %s %s", refusal_code_name (why.code), why.message);
+  g_autoptr(Rendered) r = render_ask (real, &org, &ask);
+  assert_contains (r->text, c->want);
 }
 
 /* ---- plain text ----------------------------------------------------------- */
@@ -851,6 +1000,8 @@ static const RejectCase reject_cases[] = {
   { "reject-cdata.xhtml", "CDATA section" },
   { "reject-unknown-placeholder.xhtml", "unknown placeholder data-im=\"password\"" },
   { "reject-unknown-block.xhtml", "unknown placeholder data-im-block=\"secret\"" },
+  { "reject-href-not-link.xhtml", "data-im-href=\"link\" only, and only on <a>" },
+  { "reject-href-not-a.xhtml", "data-im-href=\"link\" only, and only on <a>" },
   { "reject-meta-in-body.xhtml", "<meta> inside <body>" },
   { "reject-no-title.xhtml", "no <title> text" },
   { "reject-blank-title.xhtml", "no <title> text" },
@@ -1115,6 +1266,8 @@ main (void)
   add_test (tests, "render", "booking-is-text", test_booking_is_text, NULL, names);
   add_test (tests, "render", "no-slogan", test_no_slogan, NULL, names);
   add_test (tests, "render", "placeholders", test_placeholders, NULL, names);
+  add_test (tests, "render", "contact", test_contact, NULL, names);
+  add_test (tests, "render", "button", test_button, NULL, names);
   add_test (tests, "render", "text-matches-html", test_text_matches_html, NULL, names);
   add_test (tests, "render", "bad-org-utf8", test_bad_org_utf8, NULL, names);
   add_test (tests, "render", "unknown-language", test_render_unknown_language, NULL, names);
@@ -1124,6 +1277,9 @@ main (void)
     add_test (tests, "blocks", block_cases[i].name, test_blocks, &block_cases[i], names);
   for (gsize i = 0; i < G_N_ELEMENTS (time_cases); i++)
     add_test (tests, "time", time_cases[i].name, test_format_time, &time_cases[i], names);
+  add_test (tests, "time", "end", test_format_end, NULL, names);
+  for (gsize i = 0; i < G_N_ELEMENTS (end_cases); i++)
+    add_test (tests, "end", end_cases[i].name, test_meeting_end, &end_cases[i], names);
   for (gsize i = 0; i < G_N_ELEMENTS (text_cases); i++)
     add_test (tests, "text", text_cases[i].name, test_plain_text, &text_cases[i], names);
 
