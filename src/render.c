@@ -81,12 +81,12 @@ G_DEFINE_QUARK (render-error-quark, render_error)
 
 typedef enum {
   PH_LINK, PH_BOOKING, PH_STAFF, PH_MEETING_TIME,
-  PH_ORG_NAME, PH_DPO_EMAIL, PH_SLOGAN, PH_MEETING_END, PH_CONTACT, PH_N
+  PH_ORG_NAME, PH_DPO_EMAIL, PH_SLOGAN, PH_MEETING_END, PH_CONTACT, PH_UNIT, PH_N
 } Placeholder;
 
 static const char *const placeholder_names[PH_N] = {
   "link", "booking", "staff", "meeting_time", "org_name", "dpo_email", "slogan",
-  "meeting_end", "contact"
+  "meeting_end", "contact", "unit"
 };
 
 typedef enum { PART_TEMPLATE, PART_NOTICE, PART_SIGNATURE } PartKind;
@@ -1272,6 +1272,7 @@ fill_values (Fill *f, const RenderOrg *org, const Invitation *inv, const char *w
   f->values[PH_DPO_EMAIL] = org->dpo_email;
   f->values[PH_SLOGAN] = org->slogan;
   f->values[PH_CONTACT] = org->contact;
+  f->values[PH_UNIT] = invitation_unit (inv);
 }
 
 /* Organisation values come from the configuration; libxml2 would write

@@ -17,7 +17,7 @@
  * Placeholders are elements carrying data-im="NAME"; the renderer
  * replaces their content (and for data-im="link" on <a>, the href) and
  * removes the attribute.  Names: link, booking, staff, meeting_time,
- * meeting_end, org_name, dpo_email, slogan, contact.  An element whose
+ * meeting_end, org_name, dpo_email, slogan, contact, unit.  An element whose
  * value is absent (no booking, no meeting time) is removed with its
  * data-im-block ancestor if it has one; an element with
  * data-im-absent="NAME" is kept only when NAME is absent (the words to

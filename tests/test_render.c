@@ -85,6 +85,7 @@ typedef struct {
   const char *meeting_time;
   const char *meeting_end;
   const char *duration;
+  const char *unit;
 } Ask;
 
 /* Through the real gate; NULL with *why filled when refused. */
@@ -108,6 +109,7 @@ invitation_for (const Templates *t, const Ask *ask, Refusal *why)
   req_add (req, "meeting_time", ask->meeting_time);
   req_add (req, "meeting_end", ask->meeting_end);
   req_add (req, "duration", ask->duration);
+  req_add (req, "unit", ask->unit);
   refusal_clear (why);
   if (!validate_invitation (req, &ctx, &inv, why))
     return NULL;
@@ -712,6 +714,22 @@ test_render_unknown_language (void **state)
   assert_true (g_error_matches (error, RENDER_ERROR, RENDER_ERROR_MISSING));
 }
 
+/* The hosting unit from the request, as text; absent, no line. */
+static void
+test_unit (void **state)
+{
+  (void) state;
+  Ask ask = { "sv", NULL, NULL, NULL, NULL, NULL, "Barn- & ungdomsklinik (BUP)" };
+  Ask none = { "en", NULL, NULL, NULL, NULL, NULL, NULL };
+  g_autoptr(Rendered) r = render_ask (real, &org, &ask);
+  g_autoptr(Rendered) en = render_ask (real, &org, &none);
+
+  assert_contains (r->text, "\nMötet hålls av Barn- & ungdomsklinik (BUP).\n");
+  assert_contains (r->html, "<strong>Barn- &amp; ungdomsklinik (BUP)</strong>");
+  assert_lacks (en->text, "hosted by");
+  assert_message_shape (r, &org);
+}
+
 /* Whom to call: the configured contact, else the words for its absence;
  * a contact that looks like markup stays text. */
 static void
@@ -1267,6 +1285,7 @@ main (void)
   add_test (tests, "render", "no-slogan", test_no_slogan, NULL, names);
   add_test (tests, "render", "placeholders", test_placeholders, NULL, names);
   add_test (tests, "render", "contact", test_contact, NULL, names);
+  add_test (tests, "render", "unit", test_unit, NULL, names);
   add_test (tests, "render", "button", test_button, NULL, names);
   add_test (tests, "render", "text-matches-html", test_text_matches_html, NULL, names);
   add_test (tests, "render", "bad-org-utf8", test_bad_org_utf8, NULL, names);
