@@ -137,7 +137,9 @@ typedef struct {
 
 /* Read-only access, for `invitemail audit`. */
 typedef gboolean (*AuditRowFunc) (const AuditRow *row, gpointer data);
-/* Calls fn for each matching row in order; stops if fn returns FALSE. */
+/* Calls fn for each matching row in order; stops if fn returns FALSE.
+ * Reads in pages, each its own short read transaction: fn runs outside
+ * any, so a slow or paused consumer holds no snapshot. */
 gboolean audit_read (const char *path, const AuditFilter *f, AuditRowFunc fn,
                      gpointer data, GError **error);
 

@@ -13,6 +13,11 @@
  * second true (a writer starting during a read is a window we accept:
  * the daemon opens the file only at start).
  *
+ * Readers keep their transactions short: audit_read pages through the
+ * rows (keyset, 256 a page), so a consumer that stops reading (a pager
+ * left open) holds no snapshot that would keep the writer's WAL from
+ * being reset.
+ *
  * What it trusts: nothing read back (verify recomputes hashes); filters
  * are bound parameters.
  */
@@ -117,12 +122,42 @@ audit_bind_filter (sqlite3_stmt *st, const AuditFilter *f)
   sqlite3_bind_text (st, 7, f->recipient, -1, SQLITE_STATIC);
 }
 
+/* Rows read per page; each page is its own short read transaction. */
+#define AUDIT_READ_PAGE 256
+
+/* One page of matching rows after seq `after`, into rows; the
+ * statement is reset before returning, which ends the read
+ * transaction: no row is handed to the caller while it is open. */
+static gboolean
+audit_read_page (sqlite3 *db, sqlite3_stmt *st, const AuditFilter *f,
+                 gint64 after, GPtrArray *rows, GError **error)
+{
+  int rc;
+
+  audit_bind_filter (st, f);
+  sqlite3_bind_int64 (st, 8, after);
+  sqlite3_bind_int64 (st, 9, AUDIT_READ_PAGE);
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+    g_ptr_array_add (rows, audit_row_from_stmt (st));
+  if (rc != SQLITE_DONE)
+    audit_fail (db, error, "read");
+  sqlite3_reset (st);
+  sqlite3_clear_bindings (st);
+  return rc == SQLITE_DONE;
+}
+
 /*
  * Filters are bound parameters in one fixed statement, never pasted
  * SQL.  The time window is since_ms <= time_ms < until_ms.  A recipient
  * matches one whole address of the comma-joined list, ignoring case.
- * The read transaction lasts while fn runs: keep fn quick (LIBS.md 6,
- * a long reader starves WAL checkpoints).
+ *
+ * Keyset pages (seq > last LIMIT n), each read in its own transaction
+ * and handed to fn only after it ended: fn may block as long as it
+ * likes (`invitemail audit list | less`, left paused) without holding
+ * a read snapshot, which would stop every checkpoint from resetting
+ * the WAL and let it grow with each row the daemon writes.  Rows
+ * appended during the read show up in later pages; the chain is
+ * append-only, so no row is seen twice or skipped.
  */
 gboolean
 audit_read (const char *path, const AuditFilter *f, AuditRowFunc fn,
@@ -131,12 +166,14 @@ audit_read (const char *path, const AuditFilter *f, AuditRowFunc fn,
   static const AuditFilter all = { 0 };
   sqlite3_stmt *st = NULL;
   sqlite3 *db;
-  int rc;
+  gint64 after = 0;
+  gboolean ok = TRUE, more = TRUE;
 
   g_return_val_if_fail (path != NULL && fn != NULL, FALSE);
   f = f != NULL ? f : &all;
   db = audit_open_read (path, "SELECT " AUDIT_COLUMNS " FROM audit"
-                        " WHERE (?1 IS NULL OR invite_id = ?1)"
+                        " WHERE seq > ?8"
+                        " AND (?1 IS NULL OR invite_id = ?1)"
                         " AND (?2 IS NULL OR event = ?2)"
                         " AND (?3 = 0 OR time_ms >= ?3)"
                         " AND (?4 = 0 OR time_ms < ?4)"
@@ -144,24 +181,30 @@ audit_read (const char *path, const AuditFilter *f, AuditRowFunc fn,
                         " AND (?6 IS NULL OR staff = ?6)"
                         " AND (?7 IS NULL OR instr (',' || lower (recipients)"
                         " || ',', ',' || lower (?7) || ',') > 0)"
-                        " ORDER BY seq", &st, error);
+                        " ORDER BY seq LIMIT ?9", &st, error);
   if (db == NULL)
     return FALSE;
-  audit_bind_filter (st, f);
-  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+  while (ok && more)
     {
-      g_autoptr (AuditRow) row = audit_row_from_stmt (st);
-      if (!fn (row, data))
+      g_autoptr (GPtrArray) rows =
+        g_ptr_array_new_with_free_func ((GDestroyNotify) audit_row_free);
+
+      ok = audit_read_page (db, st, f, after, rows, error);
+      more = ok && rows->len == AUDIT_READ_PAGE;
+      for (guint i = 0; ok && i < rows->len; i++)
         {
-          rc = SQLITE_DONE;
-          break;
+          const AuditRow *row = g_ptr_array_index (rows, i);
+          after = row->seq;
+          if (!fn (row, data))
+            {
+              more = FALSE;
+              break;
+            }
         }
     }
-  if (rc != SQLITE_DONE)
-    audit_fail (db, error, "read");
   sqlite3_finalize (st);
   sqlite3_close_v2 (db);
-  return rc == SQLITE_DONE;
+  return ok;
 }
 
 gboolean

@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 G_DEFINE_QUARK (invitemail-db-error-quark, db_error)
@@ -201,12 +202,16 @@ db_open_readonly (const char *path, GError **error)
 
 struct DbCheckpointer {
   sqlite3 *db;
+  char *wal_path;           /* PATH-wal, for its size */
   GThread *thread;
   GMutex lock;
   GCond cond;
   gboolean wanted;
   gboolean stop;
   guint runs;
+  gint64 wal_limit;         /* bytes; see db_checkpointer_set_wal_limit */
+  gint64 wal_warned;        /* size last warned about; 0 = under the limit */
+  guint truncates;          /* TRUNCATE checkpoints that reset the WAL */
 };
 
 static int
@@ -226,6 +231,60 @@ db_wal_hook (void *data, sqlite3 *db, const char *name, int pages)
   return SQLITE_OK;
 }
 
+static gint64
+db_wal_size (const DbCheckpointer *c)
+{
+  struct stat sb;
+
+  return stat (c->wal_path, &sb) == 0 ? (gint64) sb.st_size : 0;
+}
+
+/*
+ * The WAL past its limit: a PASSIVE checkpoint cannot reset it while a
+ * reader holds an old snapshot (a paused `invitemail audit list` of an
+ * old build, a sqlite3 shell left open), and the WAL grows with every
+ * commit.  Try a TRUNCATE checkpoint without waiting (this connection
+ * has no busy handler: it must never hold up the writers), and say so
+ * in the log with the size, again each time it doubles, and once when
+ * it is back under the limit.
+ */
+static void
+db_bound_wal (DbCheckpointer *c)
+{
+  gint64 size = db_wal_size (c);
+  gint64 limit;
+  int rc;
+
+  g_mutex_lock (&c->lock);
+  limit = c->wal_limit;
+  g_mutex_unlock (&c->lock);
+  if (size <= limit)
+    {
+      if (c->wal_warned != 0)
+        g_message ("WAL of %s back under its limit of %.1f MiB",
+                   sqlite3_db_filename (c->db, NULL), limit / 1048576.0);
+      c->wal_warned = 0;
+      return;
+    }
+  rc = sqlite3_wal_checkpoint_v2 (c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+                                  NULL, NULL);
+  if (rc == SQLITE_OK)
+    {
+      g_mutex_lock (&c->lock);
+      c->truncates++;
+      g_mutex_unlock (&c->lock);
+      return;
+    }
+  if (size >= 2 * c->wal_warned)
+    {
+      g_warning ("WAL of %s is %.1f MiB, over its limit of %.1f MiB, and"
+                 " cannot be reset: a reader holds an old snapshot (%s)",
+                 sqlite3_db_filename (c->db, NULL), size / 1048576.0,
+                 limit / 1048576.0, sqlite3_errstr (rc));
+      c->wal_warned = size;
+    }
+}
+
 static void
 db_checkpoint_now (DbCheckpointer *c)
 {
@@ -236,6 +295,7 @@ db_checkpoint_now (DbCheckpointer *c)
   if (rc != SQLITE_OK && rc != SQLITE_BUSY)
     g_warning ("checkpoint of %s failed: %s", sqlite3_db_filename (c->db, NULL),
                sqlite3_errmsg (c->db));
+  db_bound_wal (c);
 }
 
 static gpointer
@@ -269,8 +329,12 @@ db_checkpointer_start (const char *path, GError **error)
 
   if (db == NULL)
     return NULL;
+  /* No busy handler: a checkpoint that would have to wait gives up. */
+  sqlite3_busy_handler (db, NULL, NULL);
   c = g_new0 (DbCheckpointer, 1);
   c->db = db;
+  c->wal_path = g_strconcat (path, "-wal", NULL);
+  c->wal_limit = DB_WAL_LIMIT;
   g_mutex_init (&c->lock);
   g_cond_init (&c->cond);
   c->thread = g_thread_new ("checkpoint", db_checkpointer_thread, c);
@@ -283,6 +347,25 @@ db_checkpointer_watch (DbCheckpointer *c, sqlite3 *db)
   g_return_if_fail (c != NULL && db != NULL);
   /* Replaces SQLite's own hook, which is its automatic checkpoint. */
   sqlite3_wal_hook (db, db_wal_hook, c);
+}
+
+void
+db_checkpointer_set_wal_limit (DbCheckpointer *c, gint64 bytes)
+{
+  g_mutex_lock (&c->lock);
+  c->wal_limit = bytes;
+  g_mutex_unlock (&c->lock);
+}
+
+guint
+db_checkpointer_truncates (DbCheckpointer *c)
+{
+  guint n;
+
+  g_mutex_lock (&c->lock);
+  n = c->truncates;
+  g_mutex_unlock (&c->lock);
+  return n;
 }
 
 guint
@@ -307,6 +390,7 @@ db_checkpointer_stop (DbCheckpointer *c)
   g_mutex_unlock (&c->lock);
   g_thread_join (c->thread);
   sqlite3_close_v2 (c->db);
+  g_free (c->wal_path);
   g_mutex_clear (&c->lock);
   g_cond_clear (&c->cond);
   g_free (c);

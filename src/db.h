@@ -51,7 +51,23 @@ sqlite3 *db_open_readonly (const char *path, GError **error);
 #define DB_CHECKPOINT_PAGES 250
 typedef struct DbCheckpointer DbCheckpointer;
 
+/*
+ * The WAL's bound.  A reader that holds one read transaction (an old
+ * snapshot) keeps every checkpoint from resetting the WAL, and it then
+ * grows with each commit.  After each checkpoint, when PATH-wal is over
+ * the limit, the checkpointer tries a TRUNCATE checkpoint without
+ * waiting for anyone, and when that fails it logs a warning naming the
+ * size (again each time the size doubles; a message when it is back
+ * under).  Our own readers page through in short transactions
+ * (audit_read), so only a foreign reader can get there.
+ */
+#define DB_WAL_LIMIT ((gint64) 32 * 1024 * 1024)
+
 DbCheckpointer *db_checkpointer_start (const char *path, GError **error);
+/* For the tests: another limit than DB_WAL_LIMIT. */
+void db_checkpointer_set_wal_limit (DbCheckpointer *c, gint64 bytes);
+/* TRUNCATE checkpoints that reset an over-limit WAL (for the tests). */
+guint db_checkpointer_truncates (DbCheckpointer *c);
 /* db must be a connection to the checkpointer's file; it must be closed
  * (or watched no more) before the checkpointer stops. */
 void db_checkpointer_watch (DbCheckpointer *c, sqlite3 *db);

@@ -766,6 +766,85 @@ test_checkpointer (void **state)
   db_checkpointer_stop (c);
 }
 
+/* Counts the warnings that name the WAL's size. */
+static guint wal_warnings;
+
+static GLogWriterOutput
+count_wal_warnings (GLogLevelFlags level, const GLogField *fields, gsize n,
+                    gpointer data)
+{
+  for (gsize i = 0; i < n; i++)
+    if ((level & G_LOG_LEVEL_WARNING) && strcmp (fields[i].key, "MESSAGE") == 0
+        && strstr (fields[i].value, "MiB, over its limit") != NULL)
+      wal_warnings++;
+  return g_log_writer_default (level, fields, n, data);
+}
+
+static void
+write_blobs (sqlite3 *db, guint commits)
+{
+  g_autoptr (GError) error = NULL;
+
+  for (guint i = 0; i < commits; i++)
+    assert_true (db_exec (db, "BEGIN IMMEDIATE;"
+                          "INSERT INTO t VALUES (zeroblob(4000)), (zeroblob(4000));"
+                          "COMMIT", &error));
+}
+
+static gint64
+wal_size (const char *path)
+{
+  g_autofree char *wal = g_strconcat (path, "-wal", NULL);
+  GStatBuf st;
+
+  return g_stat (wal, &st) == 0 ? (gint64) st.st_size : 0;
+}
+
+/* The checkpointer bounds the WAL: a reader holding an old snapshot
+ * lets it grow past the limit (warned about, with the size); once that
+ * reader is gone, a TRUNCATE checkpoint brings it back under. */
+static void
+test_checkpointer_bounds_wal (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GError) error = NULL;
+  sqlite3 *db = db_open (fx->path, &error);
+  sqlite3 *reader = NULL;
+  sqlite3_stmt *st = NULL;
+  DbCheckpointer *c = db_checkpointer_start (fx->path, &error);
+  const gint64 limit = 1024 * 1024;
+  gint64 until = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+
+  assert_non_null (db);
+  assert_non_null (c);
+  wal_warnings = 0;
+  db_checkpointer_set_wal_limit (c, limit);
+  db_checkpointer_watch (c, db);
+  assert_true (db_exec (db, "CREATE TABLE t (x BLOB)", &error));
+  write_blobs (db, 10);
+  /* A reader paused in the middle of its rows: one open snapshot. */
+  reader = db_open_readonly (fx->path, &error);
+  assert_non_null (reader);
+  assert_int_equal (sqlite3_prepare_v2 (reader, "SELECT x FROM t", -1, &st, NULL),
+                    SQLITE_OK);
+  assert_int_equal (sqlite3_step (st), SQLITE_ROW);
+  write_blobs (db, 600);      /* about 5 MiB of WAL */
+  while (wal_warnings == 0 && g_get_monotonic_time () < until)
+    g_usleep (10000);
+  assert_true (wal_size (fx->path) > limit);
+  assert_true (wal_warnings >= 1);
+  assert_int_equal (db_checkpointer_truncates (c), 0);
+  /* The reader goes: the next checkpoint resets the WAL. */
+  sqlite3_finalize (st);
+  sqlite3_close_v2 (reader);
+  while (db_checkpointer_truncates (c) == 0 && g_get_monotonic_time () < until)
+    write_blobs (db, 20);
+  assert_true (db_checkpointer_truncates (c) >= 1);
+  assert_true (wal_size (fx->path) < limit);
+  sqlite3_close_v2 (db);
+  db_checkpointer_stop (c);
+}
+
 static void
 test_many_inserts (void **state)
 {
@@ -929,6 +1008,7 @@ main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown (test_db_settings, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_checkpointer_bounds_wal, setup, teardown),
     cmocka_unit_test_setup_teardown (test_insert_and_status, setup, teardown),
     cmocka_unit_test_setup_teardown (test_status_not_found, setup, teardown),
     cmocka_unit_test_setup_teardown (test_idempotent_repeat, setup, teardown),
@@ -955,5 +1035,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_purge_finished, setup, teardown),
   };
 
+  /* Once per process (GLib's rule); it forwards to the default. */
+  g_log_set_writer_func (count_wal_warnings, NULL, NULL);
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
