@@ -1,14 +1,15 @@
 /*
  * transport.h - hands finished messages to the relay (SMTP, through
- * libESMTP, the only file that includes it) or to a folder (file
- * transport, for development and the quick start).
+ * libESMTP, which only transport_smtp.c includes) or to a folder (file
+ * transport, for development and the quick start).  The backends behind
+ * this contract are listed in transport.c.
  *
  * One call delivers a batch over one connection: one SMTP transaction
  * (MAIL, one RCPT, DATA) per job, so a relay that copies the envelope
  * into headers can never show one recipient's address to another, and
  * each recipient gets its own exact outcome.
  *
- * SECURITY (LIBS.md 1-3):
+ * SECURITY:
  *  - our own SSL_CTX: verify peer, configured host name checked
  *    (X509_VERIFY_PARAM_set1_host), SNI sent, TLS 1.2 or later;
  *  - STARTTLS required unless tls=none, which config allows only toward

@@ -27,8 +27,14 @@
 
 #define TAG_MAX 128
 
-gboolean
-transport_file_prepare (const char *dir, GError **error)
+/* The backend's state: the outbox folder (owned by the Config). */
+typedef struct {
+  const char *dir;
+} FileOutbox;
+
+/* Creates dir (0750) when missing and checks it is a writable folder. */
+static gboolean
+outbox_prepare (const char *dir, GError **error)
 {
   struct stat st;
 
@@ -158,10 +164,14 @@ file_deliver_one (int dirfd, DeliveryJob *job)
   transport_job_set (job, DELIVERY_TEMPFAIL, 0, why);
 }
 
-void
-transport_file_deliver (const char *dir, DeliveryJob *jobs, guint n)
+/* Writes each job as dir/TAG.eml then dir/TAG.envelope, atomically. */
+static void
+file_deliver (gpointer state, const gint *stop, DeliveryJob *jobs, guint n)
 {
+  const char *dir = ((const FileOutbox *) state)->dir;
   int dirfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  (void) stop;                  /* a batch of files is quick: no early stop */
 
   if (dirfd < 0)
     {
@@ -175,3 +185,22 @@ transport_file_deliver (const char *dir, DeliveryJob *jobs, guint n)
     file_deliver_one (dirfd, &jobs[i]);
   close (dirfd);
 }
+
+static gpointer
+file_prepare (const Config *cfg, GError **error)
+{
+  FileOutbox *o;
+
+  if (!outbox_prepare (cfg->outbox_dir, error))
+    return NULL;
+  o = g_new0 (FileOutbox, 1);
+  o->dir = cfg->outbox_dir;
+  return o;
+}
+
+const TransportBackend transport_file_backend = {
+  .name = "file",
+  .prepare = file_prepare,
+  .deliver = file_deliver,
+  .free = g_free,
+};

@@ -1,6 +1,7 @@
 /*
- * transport_net.c - bounds the two waits that libESMTP 1.1.0 cannot
- * bound itself (LIBS.md 3): the relay's name lookup and connect().
+ * transport_net.c - the socket-level work libESMTP 1.1.0 cannot do
+ * itself: bounds on the relay's name lookup and on connect(), neither
+ * of which libESMTP limits, and TCP_NODELAY on the relay connection.
  *
  * Lookup: the relay's name is resolved here, through GResolver in a
  * private main context, and given up when the timeout passes (the
@@ -30,6 +31,10 @@
 #include "transport_private.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -224,4 +229,43 @@ transport_watch_free (ConnectWatch *w)
   timer_delete (w->timer);
   pthread_sigmask (SIG_SETMASK, &w->old_mask, NULL);
   g_free (w);
+}
+
+/* ---- TCP_NODELAY ---- */
+
+/*
+ * TCP_NODELAY on the relay connection.  libESMTP writes the message in
+ * 2 KiB pieces; with Nagle on, the last short piece (with the final
+ * dot) waits for the ACK of the one before, which the relay delays by
+ * ~40 ms because it has nothing to say yet: every transaction would
+ * stall that long.  libESMTP does not hand out its socket, so at
+ * SMTP_EV_CONNECT (in the connecting thread, right after connect())
+ * every TCP socket of this process connected to the relay's port gets
+ * TCP_NODELAY; for another worker's relay connection that is the same
+ * right setting, so the scan cannot do harm.
+ */
+void
+transport_relay_nodelay (guint port)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      struct sockaddr_storage ss;
+      socklen_t len = sizeof ss;
+      int fd = atoi (name), type = 0, one = 1;
+      socklen_t tlen = sizeof type;
+      guint peer_port = 0;
+
+      if (fd <= 2 || getsockopt (fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0
+          || type != SOCK_STREAM || getpeername (fd, (struct sockaddr *) &ss, &len) != 0)
+        continue;
+      if (ss.ss_family == AF_INET)
+        peer_port = ntohs (((struct sockaddr_in *) &ss)->sin_port);
+      else if (ss.ss_family == AF_INET6)
+        peer_port = ntohs (((struct sockaddr_in6 *) &ss)->sin6_port);
+      if (peer_port == port)
+        setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
 }

@@ -1,13 +1,40 @@
 /*
- * transport_private.h - what transport.c, transport_file.c and
- * transport_net.c share.  Not part of the module's contract: only these
- * files (and test_transport.c, for the bounds) include it.
+ * transport_private.h - what the transport files share.  Not part of the
+ * module's contract: only src/transport*.c (and test_transport.c, for
+ * the bounds) include it.
+ *
+ * Layers: transport.c (the contract in transport.h) picks a backend from
+ * the table below and holds the small helpers every backend uses; the
+ * backends (transport_file.c, transport_relay.c) include only this
+ * header, never each other or transport.c's internals.  The SMTP
+ * backend is layered: transport_relay.c (the batch) over
+ * transport_smtp.c (one libESMTP session), which builds on
+ * transport_tls.c (OpenSSL), transport_wire.c (verdicts from the bytes)
+ * and transport_net.c (lookup and connect bounds).
  */
 #ifndef INVITEMAIL_TRANSPORT_PRIVATE_H
 #define INVITEMAIL_TRANSPORT_PRIVATE_H
 
 #include <signal.h>
 #include "transport.h"
+
+/* ---- backends ---- */
+
+typedef struct {
+  const char *name;
+  /* Checks the configuration and builds what every delivery needs (cfg
+   * outlives it).  NULL with *error set.  (transfer full) */
+  gpointer (*prepare) (const Config *cfg, GError **error);
+  /* transport_deliver's contract; stop as in transport_set_stop. */
+  void (*deliver) (gpointer state, const gint *stop, DeliveryJob *jobs,
+                   guint n);
+  void (*free) (gpointer state);
+} TransportBackend;
+
+extern const TransportBackend transport_file_backend;  /* transport_file.c */
+extern const TransportBackend transport_smtp_backend;  /* transport_relay.c */
+
+/* ---- helpers in transport.c ---- */
 
 /* True when addr can go between '<' and '>' in MAIL FROM / RCPT TO:
  * non-empty, at most 254 bytes, printable ASCII without space, '<' or
@@ -18,11 +45,10 @@ gboolean transport_address_is_safe (const char *addr);
 void transport_job_set (DeliveryJob *job, DeliveryOutcome outcome, int code,
                         const char *reply);
 
-/* Creates dir (0750) when missing and checks it is a writable folder. */
-gboolean transport_file_prepare (const char *dir, GError **error);
-
-/* Writes each job as dir/TAG.eml then dir/TAG.envelope, atomically. */
-void transport_file_deliver (const char *dir, DeliveryJob *jobs, guint n);
+/* Marks TEMPFAIL with why every job whose which[i] is set (all when
+ * which is NULL). */
+void transport_jobs_fail (DeliveryJob *jobs, guint n, const gboolean *which,
+                          const char *why);
 
 /* ---- transport_net.c: bounds for what libESMTP leaves unbounded ---- */
 
@@ -47,5 +73,9 @@ void transport_watch_disarm (ConnectWatch *w);
 /* TRUE once the budget ran out (before a disarm). */
 gboolean transport_watch_expired (const ConnectWatch *w);
 void transport_watch_free (ConnectWatch *w);
+
+/* Sets TCP_NODELAY on every TCP socket of this process connected to
+ * port (see transport_net.c for why and why this is safe). */
+void transport_relay_nodelay (guint port);
 
 #endif
