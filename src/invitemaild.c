@@ -24,6 +24,7 @@
 #include "config.h"
 #include "control.h"
 #include "delivery.h"
+#include "evidence.h"
 #include "exitcodes.h"
 #include "mime.h"
 #include "notify.h"
@@ -182,6 +183,21 @@ audit_daemon_event (Daemon *d, AuditEvent ev, const char *detail)
     g_warning ("audit write failed: %s", error->message);
 }
 
+/* config_loaded / config_reloaded: the file, a hash of its settings and,
+ * after a reload, the keys that changed (never a value). */
+static void
+audit_config_event (Daemon *d, AuditEvent ev, const Config *old)
+{
+  g_autofree char *changed = old ? config_changed_keys (old, d->cfg) : NULL;
+  g_autofree char *detail = NULL;
+  char digest[65];
+
+  config_digest (d->cfg, digest);
+  detail = evidence_config (digest, changed, d->cfg->path ? d->cfg->path
+                            : "(embedded defaults)");
+  audit_daemon_event (d, ev, detail);
+}
+
 /* Quits once every accepted request has been answered, or at the
  * deadline: what is committed stays committed either way. */
 static gboolean
@@ -284,9 +300,8 @@ reload (Daemon *d)
   control_set_config (d->control, d->cfg);
   committer_set_delivery (d->committer, d->delivery);
   retention_set_config (d->retention, d->cfg);
+  audit_config_event (d, AUDIT_CONFIG_RELOADED, old->cfg);
   g_thread_unref (g_thread_new ("retire", retire_thread, old));
-  audit_daemon_event (d, AUDIT_CONFIG_RELOADED, d->cfg->path ? d->cfg->path
-                      : "(embedded defaults)");
   g_message ("configuration and templates reloaded");
 }
 
@@ -438,8 +453,7 @@ start (Daemon *d)
   detail = g_strdup_printf ("%s; config %s", INVITEMAIL_VERSION_TEXT,
                             d->cfg->path ? d->cfg->path : "(embedded defaults)");
   audit_daemon_event (d, AUDIT_DAEMON_START, detail);
-  audit_daemon_event (d, AUDIT_CONFIG_LOADED, d->cfg->path ? d->cfg->path
-                      : "(embedded defaults)");
+  audit_config_event (d, AUDIT_CONFIG_LOADED, NULL);
   g_timeout_add_seconds (d->cfg->audit_seal_interval, on_seal, d);
   on_purge (d);
   g_timeout_add_seconds (24 * 3600, on_purge, d);

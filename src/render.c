@@ -98,6 +98,7 @@ typedef struct {
   char *subject;          /* templates only: the normalised <title> */
   char *unapproved;       /* the file's path when it is marked as an
                              unapproved translation, else NULL */
+  char *version;          /* notices only: the version attribute, or NULL */
   char sha256[65];
 } Part;
 
@@ -598,9 +599,30 @@ part_free (Part *p)
   xmlFreeDoc (p->doc);
   g_free (p->subject);
   g_free (p->unapproved);
+  g_free (p->version);
   g_free (p);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Part, part_free)
+
+/* A notice's version name: the `version` attribute of its <html>, for
+ * the audit.  Absent is fine (NULL); present it must be a short plain
+ * name, as it is copied into every accepted row. */
+static gboolean
+notice_version (Part *part, GString *why)
+{
+  xmlChar *v = xmlGetProp (xmlDocGetRootElement (part->doc), BAD_CAST "version");
+  gsize n = v ? strlen ((const char *) v) : 0;
+  gboolean ok = n <= 64 && (v == NULL || n > 0);
+
+  for (gsize i = 0; ok && i < n; i++)
+    ok = g_ascii_isalnum (v[i]) || v[i] == '.' || v[i] == '_' || v[i] == '-';
+  if (!ok)
+    g_string_printf (why, "version must be 1 to 64 of A-Z a-z 0-9 . _ -");
+  else if (v != NULL)
+    part->version = g_strdup ((const char *) v);
+  xmlFree (v);
+  return ok;
+}
 
 /* A comment before the root element saying UNAPPROVED_MARK: a
  * translation of the legal text that the organisation has not yet
@@ -633,7 +655,8 @@ part_load (const char *path, PartKind kind, GError **error)
 
   guint counts[PH_N] = { 0 };
   g_autoptr(GString) why = g_string_new (NULL);
-  if (!check_document (part->doc, counts, why) || !check_kind (part, kind, counts, why))
+  if (!check_document (part->doc, counts, why) || !check_kind (part, kind, counts, why)
+      || (kind == PART_NOTICE && !notice_version (part, why)))
     {
       g_set_error (error, RENDER_ERROR, RENDER_ERROR_INVALID, "%s: %s", path, why->str);
       return NULL;
@@ -1304,7 +1327,36 @@ rendered_new (const Templates *t, const Fill *f, const Part *tpl,
   memcpy (r->template_sha256, tpl->sha256, sizeof r->template_sha256);
   memcpy (r->notice_sha256, notice->sha256, sizeof r->notice_sha256);
   memcpy (r->signature_sha256, sig->sha256, sizeof r->signature_sha256);
+  r->notice_version = g_strdup (notice->version);
   return r;
+}
+
+/* SHA-256 of the filled notice section's XHTML (Rendered). */
+static gboolean
+hash_rendered_notice (xmlDoc *doc, char out[65], GError **error)
+{
+  xmlNode *body = child_element (xmlDocGetRootElement (doc), "body");
+  xmlBuffer *buf = xmlBufferCreate ();
+  gboolean ok = FALSE;
+
+  for (xmlNode *n = body ? body->children : NULL; !ok && n != NULL && buf; n = n->next)
+    {
+      xmlChar *cls = n->type == XML_ELEMENT_NODE
+                     ? xmlGetProp (n, BAD_CAST "class") : NULL;
+      if (cls != NULL && strcmp ((const char *) cls, "privacy-notice") == 0
+          && xmlNodeDump (buf, doc, n, 0, 0) > 0)
+        {
+          sha256_hex (xmlBufferContent (buf), (gsize) xmlBufferLength (buf), out);
+          ok = TRUE;
+        }
+      xmlFree (cls);
+    }
+  if (buf != NULL)
+    xmlBufferFree (buf);
+  if (!ok)
+    g_set_error (error, RENDER_ERROR, RENDER_ERROR_FAILED,
+                 "the rendered notice could not be hashed");
+  return ok;
 }
 
 Rendered *
@@ -1346,6 +1398,8 @@ render_invitation (const Templates *t, const RenderOrg *org, const Invitation *i
       g_free (r->subject);
       r->subject = g_strdup_printf ("%s, %s", tpl->subject, day);
     }
+  if (!hash_rendered_notice (doc, r->notice_rendered_sha256, error))
+    return NULL;
   r->html = serialize_doc (doc, error);
   if (r->html == NULL)
     return NULL;
@@ -1364,6 +1418,7 @@ rendered_free (Rendered *r)
   g_free (r->html);
   g_free (r->text);
   g_free (r->lang);
+  g_free (r->notice_version);
   g_clear_pointer (&r->logo, g_bytes_unref);
   g_free (r);
 }

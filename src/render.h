@@ -95,6 +95,12 @@ typedef struct {
   char template_sha256[65];   /* of the template file's bytes */
   char notice_sha256[65];     /* of the notice file's bytes */
   char signature_sha256[65];  /* of the signature file's bytes */
+  /* For the audit: the notice's version name (the `version` attribute
+   * on its <html>, [A-Za-z0-9._-]{1,64}; NULL when it has none) and the
+   * SHA-256 of the notice as this mail shows it: the XHTML of its
+   * filled section, so a changed dpo_email or name shows too. */
+  char *notice_version;
+  char notice_rendered_sha256[65];
 } Rendered;
 
 /*

@@ -20,6 +20,7 @@
 
 #include <openssl/rand.h>
 
+#include "evidence.h"
 #include "mime.h"
 #include "request.h"
 #include "retry.h"
@@ -186,9 +187,34 @@ on_refusal_audited (CommitItem *item, gpointer data)
   g_free (rp);
 }
 
-void
-service_refuse (Service *s, const PeerCred *peer, const Refusal *why,
-                ServiceReply reply, gpointer target)
+/*
+ * Booking and staff of a refused request, for the audit, when they are
+ * harmless by themselves: the booking passes the free-text rules, the
+ * staff id is a plain token without '@', and neither is the field the
+ * refusal is about.  Anything else stays out: a refused value is never
+ * written anywhere.
+ */
+static const char *
+refused_value (const RawRequest *req, const Refusal *why, const char *name)
+{
+  const char *v = req ? raw_request_get (req, name) : NULL;
+  Refusal scratch;
+
+  if (v == NULL || strcmp (why->field, name) == 0)
+    return NULL;
+  if (strcmp (name, "booking") == 0)
+    return validate_free_text (name, v, BOOKING_MAX_CHARS, &scratch) ? v : NULL;
+  if (*v == '\0' || strlen (v) > STAFF_MAX)
+    return NULL;
+  for (const char *p = v; *p; p++)
+    if (!g_ascii_isalnum (*p) && strchr ("._:-", *p) == NULL)
+      return NULL;
+  return v;
+}
+
+static void
+refuse_request (Service *s, const PeerCred *peer, const RawRequest *req,
+                const Refusal *why, ServiceReply reply, gpointer target)
 {
   AuditRecord rec = { 0 };
   RefusalPending *rp = g_new0 (RefusalPending, 1);
@@ -203,12 +229,21 @@ service_refuse (Service *s, const PeerCred *peer, const Refusal *why,
   rec.error_code = refusal_code_name (why->code);
   rec.field = why->field[0] != '\0' ? why->field : NULL;
   rec.detail = why->message;
+  rec.booking = refused_value (req, why, "booking");
+  rec.staff = refused_value (req, why, "staff");
   commit_item_set_audit (item, &rec);
   g_message ("refused request from uid %ld: %s%s%s", (long) rec.peer_uid,
              refusal_code_name (why->code), why->field[0] ? " field=" : "",
              why->field);
   /* Answered only once the refusal is in the audit. */
   committer_submit (s->committer, item);
+}
+
+void
+service_refuse (Service *s, const PeerCred *peer, const Refusal *why,
+                ServiceReply reply, gpointer target)
+{
+  refuse_request (s, peer, NULL, why, reply, target);
 }
 
 static void
@@ -392,6 +427,7 @@ handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
   g_autoptr (GString) rcpts = g_string_new (NULL);
   g_autofree char *fp = NULL;
   g_autofree const char **rcpt_v = NULL;
+  g_autofree char *evidence = NULL;
   char id[INVITE_ID_LEN + 1], msg_sha[65], link_sha[65];
   QueueInsert ins = { 0 };
   AuditRecord rec = { 0 };
@@ -412,6 +448,10 @@ handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
   rcpt_v = g_new0 (const char *, invitation_n_recipients (inv) + 1);
   fill_insert (s, &ins, peer, inv, id, msg, msg_sha, fp, rcpt_v);
   fill_accepted (s, &rec, peer, inv, id, r, msg_sha, link_sha, rcpts);
+  /* Which notice the person was shown, as shown, and for when. */
+  evidence = evidence_accepted (r->notice_version, r->notice_rendered_sha256,
+                                invitation_meeting_time (inv));
+  rec.detail = evidence;
   p = g_new0 (Pending, 1);
   p->reply = reply;
   p->target = target;
@@ -455,7 +495,7 @@ service_handle (Service *s, const PeerCred *peer, const char *frame, gsize len,
       break;
     }
   if (why.code != REFUSAL_NONE)
-    service_refuse (s, peer, &why, reply, target);
+    refuse_request (s, peer, req, &why, reply, target);
   else
     send_answer (reply, target, out);
 }

@@ -9,6 +9,7 @@ Run with Debian's /usr/bin/python3 (aiosmtpd lives there).
 
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import unittest
@@ -128,6 +129,61 @@ class Retention(unittest.TestCase):
             self.assertEqual(len(list((work.path / "outbox").glob("*.eml"))), 1)
         finally:
             work.close()
+
+
+def evidence(detail, name):
+    """The NAME=VALUE word of an audit detail (src/evidence.h)."""
+    for word in (detail or "").split(" "):
+        k, _, v = word.partition("=")
+        if k == name:
+            return v
+    return None
+
+
+class Evidence(imtest.DaemonCase):
+    """What the audit must answer: which notice, as rendered, for which
+    meeting; who and what booking a refusal was about; which keys a
+    reload changed (never their values)."""
+
+    def test_accepted_refused_and_reload_rows(self):
+        d = self.start_daemon({"retry": {"max_age": "600"}})
+        when = "2031-05-06T10:30:00+02:00"
+        i = d.send(RCPTS[:1], extra=["--meeting-time", when])
+        d.wait_state(i, {"sent"})
+        bad_link = d.request(("request", "send"), ("link", "http://meet.example.org/x"),
+                             ("bcc", RCPTS[0]), ("booking", "BK-2031-7"),
+                             ("staff", "SE2321000016-A1B2"))
+        self.assertEqual(imtest.answer_get(bad_link, "error"), "link_not_https")
+        bad_booking = d.request(("request", "send"), ("link", imtest.LINK),
+                                ("bcc", RCPTS[0]), ("booking", "see anna@example.org"),
+                                ("staff", "anna@example.org"))
+        self.assertEqual(imtest.answer_get(bad_booking, "field"), "booking")
+        conf = d.conf.read_text().replace("max_age = 600", "max_age = 900")
+        d.conf.write_text(conf + "\n[queue]\nretention_days = 60\n")
+        d.proc.send_signal(signal.SIGHUP)
+        rows = imtest.wait_for(lambda: (lambda r: r if any(
+            x["event"] == "config_reloaded" for x in r) else None)(d.audit_rows()),
+            what="a config_reloaded row")
+
+        acc = [r for r in rows if r["event"] == "accepted"][0]
+        self.assertEqual(evidence(acc["detail"], "notice_version"), "2026-12")
+        self.assertRegex(evidence(acc["detail"], "notice_rendered_sha256"), "^[0-9a-f]{64}$")
+        self.assertEqual(evidence(acc["detail"], "meeting_time"), "2031-05-06T08:30:00Z")
+        rej = [r for r in rows if r["event"] == "rejected"]
+        self.assertEqual(len(rej), 2)
+        self.assertEqual((rej[0]["booking"], rej[0]["staff"]),
+                         ("BK-2031-7", "SE2321000016-A1B2"))
+        # A value that looks like an address is never written.
+        self.assertEqual((rej[1]["booking"], rej[1]["staff"]), (None, None))
+        loaded = [r for r in rows if r["event"] == "config_loaded"][0]
+        reloaded = [r for r in rows if r["event"] == "config_reloaded"][0]
+        self.assertRegex(evidence(loaded["detail"], "config_sha256"), "^[0-9a-f]{64}$")
+        self.assertNotEqual(evidence(loaded["detail"], "config_sha256"),
+                            evidence(reloaded["detail"], "config_sha256"))
+        self.assertEqual(evidence(reloaded["detail"], "changed"),
+                         "queue.retention_days,retry.max_age")
+        self.assertNotIn("900", reloaded["detail"].replace(str(d.conf), ""))
+        self.assertEqual(evidence(reloaded["detail"], "file"), str(d.conf))
 
 
 if __name__ == "__main__":

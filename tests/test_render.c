@@ -794,6 +794,54 @@ test_button (void **state)
   assert_contains (r->text, "\n" LINK "\n");
 }
 
+/* The audit's notice evidence: the version attribute of the notice's
+ * <html>, refused when it is not a plain name, and a hash of the notice
+ * as rendered, which follows what was filled in, not only the file. */
+#define NOTICE_HEAD "=<html xmlns=\"http://www.w3.org/1999/xhtml\""
+#define NOTICE_BODY "><head><title>n</title></head><body><p><a data-im=\"dpo_email\">" \
+                    "d</a></p></body></html>"
+
+static Templates *
+load_notice (const char *notice_source, GError **error)
+{
+  const FileSpec files[] = { REAL_SV_TPL, REAL_SV_SIG, REAL_LOGO,
+                             { 't', "privacy-notice.sv.xhtml", notice_source },
+                             END_SPECS };
+  TmpDirs d;
+  Templates *t;
+
+  tmp_dirs_init (&d);
+  write_specs (&d, files);
+  t = templates_load (d.templates, d.signatures, error);
+  tmp_dirs_clear (&d);
+  return t;
+}
+
+static void
+test_notice_version (void **state)
+{
+  (void) state;
+  static const RenderOrg other = { ORG_NAME, "dpo.annan@example.org", SLOGAN, LOGO_CID,
+                                     NULL, NULL };
+  Ask ask = { "sv", NULL, NULL, NULL, NULL, NULL };
+  g_autoptr(Rendered) a = render_ask (real, &org, &ask);
+  g_autoptr(Rendered) b = render_ask (real, &other, &ask);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Templates) none = load_notice (NOTICE_HEAD NOTICE_BODY, &error);
+  g_autoptr(Templates) bad = NULL;
+
+  assert_string_equal (a->notice_version, "2026-12");
+  assert_int_equal (strlen (a->notice_rendered_sha256), 64);
+  assert_string_equal (a->notice_sha256, b->notice_sha256);
+  assert_string_not_equal (a->notice_rendered_sha256, b->notice_rendered_sha256);
+  assert_non_null (none);
+  g_autoptr(Rendered) c = render_ask (none, &org, &ask);
+  assert_null (c->notice_version);
+  bad = load_notice (NOTICE_HEAD " version=\"v 2; drop\"" NOTICE_BODY, &error);
+  assert_null (bad);
+  assert_contains (error->message, "version must be");
+}
+
 /* ---- meeting times ---------------------------------------------------------- */
 
 typedef struct {
@@ -1281,6 +1329,7 @@ main (void)
   for (gsize i = 0; i < G_N_ELEMENTS (lang_cases); i++)
     add_test (tests, "render", lang_cases[i].lang, test_render_lang, &lang_cases[i], names);
   add_test (tests, "render", "hashes-and-logo", test_hashes_and_logo, NULL, names);
+  add_test (tests, "render", "notice-version", test_notice_version, NULL, names);
   add_test (tests, "render", "booking-is-text", test_booking_is_text, NULL, names);
   add_test (tests, "render", "no-slogan", test_no_slogan, NULL, names);
   add_test (tests, "render", "placeholders", test_placeholders, NULL, names);
