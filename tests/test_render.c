@@ -192,27 +192,58 @@ body_of (xmlDoc *doc)
   return g_ptr_array_index (bodies, 0);
 }
 
-/* The body's element children, in order, as their class names. */
+/* The only element child of n, which must be called name. */
+static xmlNode *
+only_child (xmlNode *n, const char *name)
+{
+  xmlNode *found = NULL;
+  for (xmlNode *c = n->children; c != NULL; c = c->next)
+    if (c->type == XML_ELEMENT_NODE)
+      {
+        assert_null (found);
+        found = c;
+      }
+  assert_non_null (found);
+  assert_string_equal ((const char *) found->name, name);
+  return found;
+}
+
+/* The renderer's skeleton: body > table.wrapper > tr > td > table.card,
+ * whose rows are the sections.  Returns the card. */
+static xmlNode *
+card_of (xmlDoc *doc)
+{
+  xmlNode *wrapper = only_child (body_of (doc), "table");
+  g_autofree char *wcls = prop (wrapper, "class");
+  assert_string_equal (wcls, "wrapper");
+  xmlNode *card = only_child (only_child (only_child (wrapper, "tr"), "td"), "table");
+  g_autofree char *ccls = prop (card, "class");
+  assert_string_equal (ccls, "card");
+  return card;
+}
+
+/* The card's rows, in order, as their one cell's class names. */
 static char *
 section_classes (xmlDoc *doc)
 {
   GString *s = g_string_new (NULL);
-  for (xmlNode *c = body_of (doc)->children; c != NULL; c = c->next)
+  for (xmlNode *c = card_of (doc)->children; c != NULL; c = c->next)
     if (c->type == XML_ELEMENT_NODE)
       {
-        g_autofree char *cls = prop (c, "class");
+        g_autofree char *cls = prop (only_child (c, "td"), "class");
         g_string_append_printf (s, "%s%s", s->len ? "," : "", cls ? cls : "?");
       }
   return g_string_free (s, FALSE);
 }
 
+/* The last row's cell: where the renderer puts the notice. */
 static xmlNode *
 notice_div (xmlDoc *doc)
 {
   xmlNode *last = NULL;
-  for (xmlNode *c = body_of (doc)->children; c != NULL; c = c->next)
+  for (xmlNode *c = card_of (doc)->children; c != NULL; c = c->next)
     if (c->type == XML_ELEMENT_NODE)
-      last = c;
+      last = only_child (c, "td");
   return last;
 }
 
@@ -268,6 +299,16 @@ squeeze (const char *s)
   return g_string_free (out, FALSE);
 }
 
+/* needle in the plain text, line breaks read as spaces (it is folded
+ * at 78 characters) */
+static void
+assert_text_has (const char *text, const char *needle)
+{
+  g_autofree char *t = squeeze (text);
+  g_autofree char *n = squeeze (needle);
+  assert_contains (t, n);
+}
+
 /*
  * The routine's notice word for word, with only the organisation and
  * the data protection address filled in: Swedish as the routine has
@@ -315,7 +356,8 @@ assert_message_shape (const Rendered *r, const RenderOrg *o)
   assert_lacks (r->html, "<!--");
   assert_lacks (r->html, "<style");
   assert_string_equal (classes, "invitation,signature,privacy-notice");
-  assert_int_equal (metas->len, 1);
+  assert_int_equal (metas->len, 4);   /* charset, viewport, colour schemes */
+  assert_contains (r->html, "<meta name=\"color-scheme\" content=\"light\" />");
   assert_int_equal (imgs->len, 1);
   g_autofree char *src = prop (g_ptr_array_index (imgs, 0), "src");
   assert_string_equal (src, "cid:" LOGO_CID);
@@ -504,7 +546,7 @@ test_render_lang (void **state)
   for (const char *const *p = c->phrases; *p != NULL; p++)
     {
       assert_contains (html_words, *p);
-      assert_contains (r->text, *p);
+      assert_text_has (r->text, *p);
     }
   assert_contains (r->html, "eVisit, <span>" ORG_NAME "</span>");
   assert_contains (r->text, "eVisit, " ORG_NAME "\n");
@@ -545,7 +587,8 @@ test_hashes_and_logo (void **state)
   assert_true (g_file_get_contents (logo_path, &logo, &logo_len, NULL));
   assert_int_equal (g_bytes_get_size (r->logo), logo_len);
   assert_memory_equal (g_bytes_get_data (r->logo, NULL), logo, logo_len);
-  assert_contains (r->html, "width=\"200\" height=\"60\"");
+  /* 200 x 60 pixels shown at 100 x 30: sharp on 2x screens */
+  assert_contains (r->html, "width=\"100\" height=\"30\"");
   assert_contains (r->html, "alt=\"" ORG_NAME " eVisit logo\"");
 }
 
@@ -649,7 +692,7 @@ test_blocks (void **state)
   for (const char *const *p = c->present; *p != NULL; p++)
     {
       assert_contains (html_words, *p);
-      assert_contains (r->text, *p);
+      assert_text_has (r->text, *p);
     }
   for (const char *const *p = c->absent; *p != NULL; p++)
     {
@@ -842,6 +885,62 @@ test_notice_version (void **state)
   assert_contains (error->message, "version must be");
 }
 
+/* Lines of at most 78 characters (counted in characters, not bytes),
+ * but for a single word that is longer (a link, kept whole). */
+static void
+assert_lines_fit (const char *text)
+{
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+  for (char **l = lines; *l != NULL; l++)
+    if (g_utf8_strlen (*l, -1) > 78 && strchr (*l, ' ') != NULL)
+      fail_msg ("line of %ld characters: %s", g_utf8_strlen (*l, -1), *l);
+}
+
+/*
+ * What survives real clients: lang and dir on the wrapper as well as on
+ * <html>; every section cell names its background and text colour (and
+ * bgcolor); the notice on its own cell with its own background; plain
+ * text folded at 78 with a long link whole on its own line.
+ */
+static void
+test_layout (void **state)
+{
+  const char *lang = *state;
+  const char *long_link = "https://meet.example.org/j/4711?pin=1234&token="
+                          "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5bC7dE9fG1hJ3kL5mN7pQ9rS1tU3vW5xY7z";
+  Ask ask = { lang, long_link, "AB-123", "2026-12-02T13:00:00Z", NULL, NULL,
+              "Barnkliniken" };
+  g_autoptr(Rendered) r = render_ask (real, &org, &ask);
+  g_autoptr(xmlDoc) doc = parse_back (r->html);
+  xmlNode *html = xmlDocGetRootElement (doc);
+  xmlNode *wrapper = only_child (body_of (doc), "table");
+  const char *dir = strcmp (lang, "ar") == 0 ? "rtl" : "ltr";
+
+  for (xmlNode *n = html; n != NULL; n = n == html ? wrapper : NULL)
+    {
+      g_autofree char *l = prop (n, "lang");
+      g_autofree char *d = prop (n, "dir");
+      assert_string_equal (l, lang);
+      assert_string_equal (d, dir);
+    }
+  for (xmlNode *row = card_of (doc)->children; row != NULL; row = row->next)
+    {
+      if (row->type != XML_ELEMENT_NODE)
+        continue;
+      xmlNode *cell = only_child (row, "td");
+      g_autofree char *style = prop (cell, "style");
+      g_autofree char *bg = prop (cell, "bgcolor");
+      assert_non_null (bg);
+      assert_contains (style, "background-color:");
+      assert_contains (style, ";color:#");
+    }
+  g_autofree char *notice_bg = prop (notice_div (doc), "bgcolor");
+  assert_string_not_equal (notice_bg, "#ffffff");
+  assert_lines_fit (r->text);
+  g_autofree char *own_line = g_strconcat ("\n", long_link, "\n", NULL);
+  assert_contains (r->text, own_line);
+}
+
 /* ---- meeting times ---------------------------------------------------------- */
 
 typedef struct {
@@ -955,7 +1054,7 @@ test_meeting_end (void **state)
   if (inv == NULL)
     fail_msg ("refused: %s %s", refusal_code_name (why.code), why.message);
   g_autoptr(Rendered) r = render_ask (real, &org, &ask);
-  assert_contains (r->text, c->want);
+  assert_text_has (r->text, c->want);
 }
 
 /* ---- plain text ----------------------------------------------------------- */
@@ -992,6 +1091,20 @@ static const TextCase text_cases[] = {
   { "table", H ("<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></table>"),
     "a b\nc\n" },
   { "pre", H ("<pre>a\n  b</pre>"), "a\n  b\n" },
+  { "fold-78", H ("<p>Åå " "aaaaaaaaa bbbbbbbbb ccccccccc ddddddddd eeeeeeeee fffffffff ggggggggg "
+                  "hhhhhhhhh iiiiiiiii</p>"),
+    "Åå aaaaaaaaa bbbbbbbbb ccccccccc ddddddddd eeeeeeeee fffffffff ggggggggg\n"
+    "hhhhhhhhh iiiiiiiii\n" },
+  { "fold-long-word", H ("<p>Link: <a href=\"https://e.example.org/" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\">"
+                         "https://e.example.org/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx</a> end</p>"),
+    "Link:\nhttps://e.example.org/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\nend\n" },
+  { "fold-list", H ("<ul><li>aaaaaaaaa bbbbbbbbb ccccccccc ddddddddd eeeeeeeee fffffffff "
+                    "ggggggggg hhhhhhhhh</li></ul>"),
+    "- aaaaaaaaa bbbbbbbbb ccccccccc ddddddddd eeeeeeeee fffffffff ggggggggg\n"
+    "  hhhhhhhhh\n" },
   { "no-body", "<div><p>x</p><p>y</p></div>", "x\n\ny\n" },
   { "empty", H (""), "\n" },
   { "entity", "<!DOCTYPE html [<!ENTITY e \"x\">]><html><body><p>&e;</p></body></html>", NULL },
@@ -1336,6 +1449,9 @@ main (void)
   add_test (tests, "render", "contact", test_contact, NULL, names);
   add_test (tests, "render", "unit", test_unit, NULL, names);
   add_test (tests, "render", "button", test_button, NULL, names);
+  static const char *const layout_langs[] = { "sv", "en" };
+  for (gsize i = 0; i < G_N_ELEMENTS (layout_langs); i++)
+    add_test (tests, "layout", layout_langs[i], test_layout, (void *) layout_langs[i], names);
   add_test (tests, "render", "text-matches-html", test_text_matches_html, NULL, names);
   add_test (tests, "render", "bad-org-utf8", test_bad_org_utf8, NULL, names);
   add_test (tests, "render", "unknown-language", test_render_unknown_language, NULL, names);
