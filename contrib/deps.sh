@@ -25,6 +25,9 @@ IM_TEST_DEPS=(python3 python3-aiosmtpd openssl socat valgrind)
 IM_TEST_DEPS+=(systemd binutils passwd)
 # faketime: the retention test runs the daemon once with its clock days back.
 IM_TEST_DEPS+=(faketime)
+# spamassassin: tests/inbox.py scores every shipped language with its
+# local rules (spamassassin -L -t).
+IM_TEST_DEPS+=(spamassassin)
 # contrib/check-debian: build, check and install the Debian package.
 IM_DEB_DEPS=(debhelper dpkg-dev fakeroot lintian)
 # contrib/bench only: smtp-sink and smtp-source from postfix (the MTA is
