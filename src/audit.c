@@ -142,6 +142,7 @@ static const char *const audit_event_names[AUDIT_N_EVENTS] = {
   [AUDIT_EXPIRED] = "expired",
   [AUDIT_RECOVERED] = "recovered",
   [AUDIT_RETENTION] = "retention",
+  [AUDIT_STATUS_SHOWN] = "status_shown",
   [AUDIT_SEALED] = "sealed",
   [AUDIT_PURGED] = "purged",
 };

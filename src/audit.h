@@ -48,6 +48,7 @@ typedef enum {
   AUDIT_EXPIRED,
   AUDIT_RECOVERED,          /* in flight at a crash: may be a duplicate */
   AUDIT_RETENTION,          /* queue/outbox data removed: counts in detail */
+  AUDIT_STATUS_SHOWN,       /* a status answer showed an invite's addresses */
   AUDIT_SEALED,             /* written only by audit_seal */
   AUDIT_PURGED,             /* written only by audit_purge */
   AUDIT_N_EVENTS

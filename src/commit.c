@@ -80,6 +80,7 @@ commit_item_set_insert (CommitItem *it, const QueueInsert *ins)
   it->ins.staff = keep (it, ins->staff);
   it->ins.booking = keep (it, ins->booking);
   it->ins.unit = keep (it, ins->unit);
+  it->ins.message_id = keep (it, ins->message_id);
   it->ins.envelope_from = keep (it, ins->envelope_from);
   it->ins.message_sha256 = keep (it, ins->message_sha256);
   it->ins.message = g_bytes_ref (ins->message);

@@ -40,7 +40,7 @@ G_DEFINE_QUARK (invitemail-config-error-quark, config_error)
 static const char *const known_keys[] = {
   "daemon.socket", "daemon.socket_mode", "daemon.socket_group",
   "daemon.allowed_users", "daemon.allowed_groups", "daemon.queue_db",
-  "daemon.audit_db", "daemon.client_timeout",
+  "daemon.audit_db", "daemon.client_timeout", "daemon.status_groups",
   "organisation.name", "organisation.from", "organisation.envelope_from",
   "organisation.message_id_domain", "organisation.dpo_email",
   "organisation.slogan", "organisation.unit",
@@ -79,6 +79,9 @@ config_free (Config *cfg)
   g_free (cfg->socket_group);
   g_array_unref (cfg->allowed_users);
   g_array_unref (cfg->allowed_groups);
+  g_array_unref (cfg->allowed_group_members);
+  g_array_unref (cfg->status_groups);
+  g_array_unref (cfg->status_group_members);
   g_free (cfg->queue_db);
   g_free (cfg->audit_db);
   g_free (cfg->org_name);
@@ -126,6 +129,9 @@ config_new_defaults (const char *base_dir)
   cfg->socket_mode = 0660;
   cfg->allowed_users = g_array_new (FALSE, FALSE, sizeof (uid_t));
   cfg->allowed_groups = g_array_new (FALSE, FALSE, sizeof (gid_t));
+  cfg->allowed_group_members = g_array_new (FALSE, FALSE, sizeof (uid_t));
+  cfg->status_groups = g_array_new (FALSE, FALSE, sizeof (gid_t));
+  cfg->status_group_members = g_array_new (FALSE, FALSE, sizeof (uid_t));
   cfg->queue_db = resolve_path (base_dir, "queue.db");
   cfg->audit_db = resolve_path (base_dir, "audit.db");
   cfg->client_timeout = 30;
@@ -311,14 +317,65 @@ get_list (GKeyFile *kf, const char *group, const char *key, char ***dst,
   return TRUE;
 }
 
+/* The uids of a group's listed (supplementary) members; names that do
+ * not resolve are skipped. */
+static void
+add_group_members (const struct group *gr, GArray *members)
+{
+  g_auto (GStrv) names = g_strdupv (gr->gr_mem);
+
+  /* Copied first: getpwnam may reuse the buffer getgrnam returned. */
+  for (guint i = 0; names != NULL && names[i] != NULL; i++)
+    {
+      struct passwd *pw = getpwnam (names[i]);
+      if (pw != NULL)
+        g_array_append_val (members, pw->pw_uid);
+    }
+}
+
+/*
+ * [daemon] KEY: group names or numbers into gids, and their listed
+ * members into uids.  Membership is read here, at start and at each
+ * reload, so that deciding about a peer never waits on the name service
+ * (NSS, LDAP) on the main loop; a change to /etc/group takes effect at
+ * the next SIGHUP.
+ */
+static gboolean
+resolve_groups (GKeyFile *kf, const char *key, GArray *gids, GArray *members,
+                GError **error)
+{
+  g_auto (GStrv) groups = NULL;
+
+  if (!get_list (kf, "daemon", key, &groups, error))
+    return FALSE;
+  for (guint i = 0; groups != NULL && groups[i] != NULL; i++)
+    {
+      guint64 n;
+      struct group *gr = getgrnam (groups[i]);
+      if (gr == NULL && g_ascii_string_to_unsigned (groups[i], 10, 0, G_MAXUINT32 - 1,
+                                                     &n, NULL))
+        {
+          gid_t gid = (gid_t) n;
+          g_array_append_val (gids, gid);
+          gr = getgrgid (gid);
+          if (gr != NULL)
+            add_group_members (gr, members);
+          continue;
+        }
+      if (gr == NULL)
+        return fail (error, CONFIG_ERROR_VALUE, "daemon", key, "no such group");
+      g_array_append_val (gids, gr->gr_gid);
+      add_group_members (gr, members);
+    }
+  return TRUE;
+}
+
 static gboolean
 resolve_users (GKeyFile *kf, Config *cfg, GError **error)
 {
   g_auto (GStrv) users = NULL;
-  g_auto (GStrv) groups = NULL;
 
-  if (!get_list (kf, "daemon", "allowed_users", &users, error)
-      || !get_list (kf, "daemon", "allowed_groups", &groups, error))
+  if (!get_list (kf, "daemon", "allowed_users", &users, error))
     return FALSE;
   for (guint i = 0; users != NULL && users[i] != NULL; i++)
     {
@@ -334,21 +391,10 @@ resolve_users (GKeyFile *kf, Config *cfg, GError **error)
                      "no such user");
       g_array_append_val (cfg->allowed_users, uid);
     }
-  for (guint i = 0; groups != NULL && groups[i] != NULL; i++)
-    {
-      guint64 n;
-      struct group *gr = getgrnam (groups[i]);
-      gid_t gid;
-      if (gr != NULL)
-        gid = gr->gr_gid;
-      else if (g_ascii_string_to_unsigned (groups[i], 10, 0, G_MAXUINT32 - 1, &n, NULL))
-        gid = (gid_t) n;
-      else
-        return fail (error, CONFIG_ERROR_VALUE, "daemon", "allowed_groups",
-                     "no such group");
-      g_array_append_val (cfg->allowed_groups, gid);
-    }
-  return TRUE;
+  return resolve_groups (kf, "allowed_groups", cfg->allowed_groups,
+                         cfg->allowed_group_members, error)
+    && resolve_groups (kf, "status_groups", cfg->status_groups,
+                       cfg->status_group_members, error);
 }
 
 static gboolean

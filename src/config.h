@@ -38,6 +38,9 @@ typedef struct {
   char *socket_group;         /* default NULL: the daemon's group */
   GArray *allowed_users;      /* uid_t; empty = only the daemon's uid and root */
   GArray *allowed_groups;     /* gid_t */
+  GArray *allowed_group_members;  /* uid_t: listed members, read at load */
+  GArray *status_groups;      /* gid_t: may see any invite's status */
+  GArray *status_group_members;   /* uid_t: listed members, read at load */
   char *queue_db;             /* default queue.db */
   char *audit_db;             /* default audit.db */
   guint client_timeout;       /* seconds a client may stay silent, default 30 */

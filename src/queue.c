@@ -28,7 +28,7 @@
 #include "db.h"
 #include "validate.h"
 
-#define QUEUE_SCHEMA_VERSION 4
+#define QUEUE_SCHEMA_VERSION 5
 
 G_DEFINE_QUARK (invitemail-queue-error-quark, queue_error)
 
@@ -46,7 +46,9 @@ static const char *const queue_schema_sql =
   " envelope_from TEXT NOT NULL,"
   " message BLOB NOT NULL,"
   " message_sha256 TEXT NOT NULL,"
-  " unit TEXT);"
+  " unit TEXT,"
+  /* The Message-ID's random local part: never derived from the id. */
+  " message_id TEXT);"
   "CREATE TABLE IF NOT EXISTS recipients ("
   " invite_id TEXT NOT NULL REFERENCES invites(id),"
   " idx INTEGER NOT NULL,"
@@ -95,8 +97,9 @@ static const char *const queue_sql[N_ST] = {
   [ST_FIND_KEY] = "SELECT id, fingerprint FROM invites WHERE idem_key = ?1",
   [ST_INSERT_INVITE] =
     "INSERT INTO invites (id, created, expires, idem_key, fingerprint, staff,"
-    " booking, peer_uid, envelope_from, message, message_sha256, unit)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    " booking, peer_uid, envelope_from, message, message_sha256, unit,"
+    " message_id)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
   [ST_INSERT_RCPT] =
     "INSERT INTO recipients (invite_id, idx, address, state, attempts,"
     " next_try, updated) VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?4)",
@@ -123,7 +126,7 @@ static const char *const queue_sql[N_ST] = {
     " WHERE state IN ('queued', 'deferred')",
   [ST_STATUS] =
     "SELECT i.created, i.expires, i.booking, r.address, r.state, r.attempts,"
-    " r.next_try, r.updated, r.reply FROM invites i"
+    " r.next_try, r.updated, r.reply, i.peer_uid FROM invites i"
     " LEFT JOIN recipients r ON r.invite_id = i.id"
     " WHERE i.id = ?1 ORDER BY r.idx",
 };
@@ -453,6 +456,10 @@ queue_upgrade (sqlite3 *db, gint64 version, GError **error)
       && !db_exec (db, "UPDATE invites SET idem_key = peer_uid || ':' || idem_key"
                    " WHERE idem_key IS NOT NULL", error))
     return FALSE;
+  /* 5: the Message-ID, random and kept with the invite. */
+  if (!queue_has_column (db, "invites", "message_id")
+      && !db_exec (db, "ALTER TABLE invites ADD COLUMN message_id TEXT", error))
+    return FALSE;
   return TRUE;
 }
 
@@ -630,6 +637,7 @@ queue_insert_invite (Queue *q, const QueueInsert *ins, GError **error)
   sqlite3_bind_blob64 (st, 10, data != NULL ? data : "", len, SQLITE_STATIC);
   sqlite3_bind_text (st, 11, ins->message_sha256, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 12, ins->unit, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 13, ins->message_id, -1, SQLITE_STATIC);
   if (sqlite3_step (st) != SQLITE_DONE)
     return queue_fail (q, error, "insert invite");
   return TRUE;
@@ -1061,7 +1069,8 @@ queue_status_head (QueueStatus *s, sqlite3_stmt *st, GError **error)
   if (!queue_col_int (st, 0, G_MININT64, &s->created)
       || !queue_col_int (st, 1, G_MININT64, &s->expires)
       || (sqlite3_column_type (st, 2) != SQLITE_NULL && booking == NULL)
-      || (booking != NULL && !g_utf8_validate (booking, -1, NULL)))
+      || (booking != NULL && !g_utf8_validate (booking, -1, NULL))
+      || !queue_col_int (st, 9, G_MININT64, &s->peer_uid))
     return queue_corrupt (error, "invite");
   s->booking = g_strdup (booking);
   return TRUE;

@@ -56,6 +56,7 @@ typedef struct {
   const char *staff;              /* may be NULL */
   const char *booking;            /* may be NULL */
   const char *unit;               /* the request's `unit`, may be NULL */
+  const char *message_id;         /* the message's Message-ID (no <>) */
   gint64 peer_uid;
   const char *envelope_from;
   GBytes *message;                /* the exact bytes to send */
@@ -152,6 +153,7 @@ typedef struct {
   gint64 created;
   gint64 expires;
   char *booking;
+  gint64 peer_uid;                /* who sent it: status is shown to it */
   GPtrArray *recipients;          /* QueueRcptStatus* */
 } QueueStatus;
 void queue_status_free (QueueStatus *s);

@@ -13,8 +13,6 @@
  */
 #include "service.h"
 
-#include <grp.h>
-#include <pwd.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -79,24 +77,22 @@ service_free (Service *s)
 }
 
 static gboolean
-peer_in_groups (const Config *cfg, const PeerCred *peer)
+array_has (const GArray *a, guint value)
 {
-  struct passwd *pw;
-  gid_t groups[256];
-  int n = G_N_ELEMENTS (groups);
-
-  for (guint i = 0; i < cfg->allowed_groups->len; i++)
-    if (g_array_index (cfg->allowed_groups, gid_t, i) == peer->gid)
+  for (guint i = 0; i < a->len; i++)
+    if (g_array_index (a, guint, i) == value)
       return TRUE;
-  if (cfg->allowed_groups->len == 0 || (pw = getpwuid (peer->uid)) == NULL)
-    return FALSE;
-  if (getgrouplist (pw->pw_name, peer->gid, groups, &n) < 0)
-    n = G_N_ELEMENTS (groups);
-  for (int j = 0; j < n; j++)
-    for (guint i = 0; i < cfg->allowed_groups->len; i++)
-      if (g_array_index (cfg->allowed_groups, gid_t, i) == groups[j])
-        return TRUE;
   return FALSE;
+}
+
+/* The peer's primary gid from the kernel, or the members the
+ * configuration listed (resolved at load: no name-service lookup here,
+ * on the main loop). */
+static gboolean
+peer_in_groups (const GArray *gids, const GArray *members, const PeerCred *peer)
+{
+  G_STATIC_ASSERT (sizeof (uid_t) == sizeof (guint) && sizeof (gid_t) == sizeof (guint));
+  return array_has (gids, peer->gid) || array_has (members, peer->uid);
 }
 
 gboolean
@@ -104,10 +100,17 @@ service_peer_allowed (Service *s, const PeerCred *peer)
 {
   if (peer->uid == 0 || peer->uid == geteuid ())
     return TRUE;
-  for (guint i = 0; i < s->cfg->allowed_users->len; i++)
-    if (g_array_index (s->cfg->allowed_users, uid_t, i) == peer->uid)
-      return TRUE;
-  return peer_in_groups (s->cfg, peer);
+  return array_has (s->cfg->allowed_users, peer->uid)
+    || peer_in_groups (s->cfg->allowed_groups, s->cfg->allowed_group_members, peer);
+}
+
+/* status shows every recipient's address: only to the uid that sent
+ * the invite, root, and members of [daemon] status_groups. */
+static gboolean
+peer_may_see (Service *s, const PeerCred *peer, gint64 sender_uid)
+{
+  return peer->uid == 0 || (gint64) peer->uid == sender_uid
+    || peer_in_groups (s->cfg->status_groups, s->cfg->status_group_members, peer);
 }
 
 /* The id is the daemon's, never the client's (Postfix): the time in
@@ -131,6 +134,29 @@ make_invite_id (char out[INVITE_ID_LEN + 1])
   for (guint i = TIME_CHARS; i < INVITE_ID_LEN; i++)
     out[i] = alphabet[raw[i - TIME_CHARS] & 31];
   out[INVITE_ID_LEN] = '\0';
+  return TRUE;
+}
+
+/*
+ * The Message-ID's local part: 128 random bits in 26 base-32 characters,
+ * made for each message.  Every recipient sees the Message-ID; were it
+ * the invite id, any recipient who is also a local user could ask the
+ * daemon for the invite's status (and so everyone's address).  It is
+ * kept in the queue with the invite.
+ */
+static gboolean
+make_message_id (const char *domain, char **out)
+{
+  static const char alphabet[] = "0123456789abcdefghijklmnopqrstuv";
+  unsigned char raw[26];
+  char local[27];
+
+  if (RAND_bytes (raw, sizeof raw) != 1)
+    return FALSE;
+  for (guint i = 0; i < sizeof raw; i++)
+    local[i] = alphabet[raw[i] & 31];
+  local[sizeof raw] = '\0';
+  *out = g_strdup_printf ("%s@%s", local, domain);
   return TRUE;
 }
 
@@ -175,16 +201,32 @@ on_committed (CommitItem *item, gpointer data)
 typedef struct {
   Pending pending;
   GString *answer;
-} RefusalPending;
+} AuditedPending;
 
 static void
-on_refusal_audited (CommitItem *item, gpointer data)
+on_answer_audited (CommitItem *item, gpointer data)
 {
-  RefusalPending *rp = data;
+  AuditedPending *ap = data;
 
-  send_answer (rp->pending.reply, rp->pending.target, rp->answer);
-  g_string_free (rp->answer, TRUE);
-  g_free (rp);
+  send_answer (ap->pending.reply, ap->pending.target, ap->answer);
+  g_string_free (ap->answer, TRUE);
+  g_free (ap);
+}
+
+/* Sends answer (taken) only once rec is in the audit: what was shown
+ * is recorded before it is shown. */
+static void
+answer_after_audit (Service *s, const AuditRecord *rec, GString *answer,
+                    ServiceReply reply, gpointer target)
+{
+  AuditedPending *ap = g_new0 (AuditedPending, 1);
+  CommitItem *item = commit_item_new (on_answer_audited, ap);
+
+  ap->pending.reply = reply;
+  ap->pending.target = target;
+  ap->answer = answer;
+  commit_item_set_audit (item, rec);
+  committer_submit (s->committer, item);
 }
 
 /*
@@ -217,13 +259,9 @@ refuse_request (Service *s, const PeerCred *peer, const RawRequest *req,
                 const Refusal *why, ServiceReply reply, gpointer target)
 {
   AuditRecord rec = { 0 };
-  RefusalPending *rp = g_new0 (RefusalPending, 1);
-  CommitItem *item = commit_item_new (on_refusal_audited, rp);
+  GString *answer = g_string_new (NULL);
 
-  rp->pending.reply = reply;
-  rp->pending.target = target;
-  rp->answer = g_string_new (NULL);
-  answer_refusal (rp->answer, why);
+  answer_refusal (answer, why);
   rec.event = AUDIT_REJECTED;
   rec.peer_uid = peer != NULL && peer->uid != (uid_t) -1 ? (gint64) peer->uid : -1;
   rec.error_code = refusal_code_name (why->code);
@@ -231,12 +269,11 @@ refuse_request (Service *s, const PeerCred *peer, const RawRequest *req,
   rec.detail = why->message;
   rec.booking = refused_value (req, why, "booking");
   rec.staff = refused_value (req, why, "staff");
-  commit_item_set_audit (item, &rec);
   g_message ("refused request from uid %ld: %s%s%s", (long) rec.peer_uid,
              refusal_code_name (why->code), why->field[0] ? " field=" : "",
              why->field);
   /* Answered only once the refusal is in the audit. */
-  committer_submit (s->committer, item);
+  answer_after_audit (s, &rec, answer, reply, target);
 }
 
 void
@@ -247,28 +284,8 @@ service_refuse (Service *s, const PeerCred *peer, const Refusal *why,
 }
 
 static void
-handle_status (Service *s, const RawRequest *req, GString *out, Refusal *why)
+status_answer (const QueueStatus *st, GString *out)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (QueueStatus) st = NULL;
-  const char *id = raw_request_get (req, "id");
-
-  if (id == NULL)
-    {
-      refusal_set (why, REFUSAL_MISSING_FIELD, "id", NULL);
-      return;
-    }
-  if (!validate_invite_id (id, why))
-    return;
-  st = queue_status (s->queue, id, &error);
-  if (st == NULL)
-    {
-      if (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND))
-        refusal_set (why, REFUSAL_NOT_FOUND, "id", "no invite with that id");
-      else
-        refusal_set (why, REFUSAL_UNAVAILABLE, NULL, "queue cannot be read now");
-      return;
-    }
   answer_add (out, "status", "ok");
   answer_add (out, "id", st->id);
   answer_add (out, "state", st->state);
@@ -289,6 +306,48 @@ handle_status (Service *s, const RawRequest *req, GString *out, Refusal *why)
   answer_end (out);
 }
 
+/*
+ * status shows every recipient's address, so it is answered only to
+ * the uid that sent the invite, root and [daemon] status_groups.
+ * Anyone else gets not_found, the very answer an unknown id gets: a
+ * different code would tell a nosy user that the invite exists (that a
+ * mail went out at the time the id encodes).  Each answer is audited
+ * (who asked, which invite, how many addresses; never the addresses)
+ * and sent only once that row is stored.  TRUE when the answer is on
+ * its way; FALSE with *why set.
+ */
+static gboolean
+handle_status (Service *s, const PeerCred *peer, const RawRequest *req,
+               ServiceReply reply, gpointer target, Refusal *why)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QueueStatus) st = NULL;
+  g_autofree char *detail = NULL;
+  const char *id = raw_request_get (req, "id");
+  AuditRecord rec = { 0 };
+  GString *out;
+
+  if (id == NULL)
+    return refusal_set (why, REFUSAL_MISSING_FIELD, "id", NULL);
+  if (!validate_invite_id (id, why))
+    return FALSE;
+  st = queue_status (s->queue, id, &error);
+  if (st == NULL && !g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND))
+    return refusal_set (why, REFUSAL_UNAVAILABLE, NULL, "queue cannot be read now");
+  if (st == NULL || !peer_may_see (s, peer, st->peer_uid))
+    return refusal_set (why, REFUSAL_NOT_FOUND, "id", "no invite with that id");
+  out = g_string_new (NULL);
+  status_answer (st, out);
+  detail = g_strdup_printf ("status answered with %u recipient address(es)",
+                            st->recipients->len);
+  rec.event = AUDIT_STATUS_SHOWN;
+  rec.invite_id = st->id;
+  rec.peer_uid = peer->uid;
+  rec.detail = detail;
+  answer_after_audit (s, &rec, out, reply, target);
+  return TRUE;
+}
+
 static gboolean
 validate (Service *s, const RawRequest *req, Invitation **inv, Refusal *why)
 {
@@ -305,16 +364,15 @@ validate (Service *s, const RawRequest *req, Invitation **inv, Refusal *why)
   return validate_invitation (req, &ctx, inv, why);
 }
 
-/* Renders and builds the message; on failure *why is internal. */
+/* Renders and builds the message with the Message-ID msgid; on
+ * failure *why is internal. */
 static GBytes *
-build_message (Service *s, const Invitation *inv, const char *id,
+build_message (Service *s, const Invitation *inv, const char *msgid,
                Rendered **rendered_out, Refusal *why)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (Rendered) r = NULL;
   g_autoptr (GDateTime) now = g_date_time_new_now (s->tz);
-  g_autofree char *msgid = id ? g_strdup_printf ("%s@%s", id, s->cfg->message_id_domain)
-                              : NULL;
   RenderOrg org = { s->cfg->org_name, s->cfg->dpo_email, s->cfg->slogan, s->logo_cid,
                     s->cfg->timezone, s->cfg->contact };
   MimeOptions mo = {
@@ -346,11 +404,18 @@ handle_preview (Service *s, const RawRequest *req, GString *out, Refusal *why)
   g_autoptr (Rendered) r = NULL;
   g_autoptr (GBytes) msg = NULL;
   g_autofree char *b64 = NULL;
+  g_autofree char *msgid = NULL;
   gsize len;
   const guchar *data;
 
-  if (!validate (s, req, &inv, why)
-      || (msg = build_message (s, inv, NULL, &r, why)) == NULL)
+  if (!validate (s, req, &inv, why))
+    return;
+  if (!make_message_id (s->cfg->message_id_domain, &msgid))
+    {
+      refusal_set (why, REFUSAL_INTERNAL, NULL, "no randomness for a Message-ID");
+      return;
+    }
+  if ((msg = build_message (s, inv, msgid, &r, why)) == NULL)
     return;
   data = g_bytes_get_data (msg, &len);
   b64 = g_base64_encode (data, len);
@@ -390,8 +455,8 @@ fill_accepted (Service *s, AuditRecord *rec, const PeerCred *peer, const Invitat
 
 static void
 fill_insert (Service *s, QueueInsert *ins, const PeerCred *peer,
-             const Invitation *inv, const char *id, GBytes *msg,
-             const char *msg_sha, const char *fp, const char **rcpts)
+             const Invitation *inv, const char *id, const char *msgid,
+             GBytes *msg, const char *msg_sha, const char *fp, const char **rcpts)
 {
   GDateTime *meeting = invitation_meeting_time (inv);
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
@@ -407,6 +472,7 @@ fill_insert (Service *s, QueueInsert *ins, const PeerCred *peer,
   ins->staff = invitation_staff (inv);
   ins->booking = invitation_booking (inv);
   ins->unit = invitation_unit (inv);
+  ins->message_id = msgid;
   ins->peer_uid = peer->uid;
   ins->envelope_from = s->cfg->envelope_from;
   ins->message = msg;
@@ -428,6 +494,7 @@ handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
   g_autofree char *fp = NULL;
   g_autofree const char **rcpt_v = NULL;
   g_autofree char *evidence = NULL;
+  g_autofree char *msgid = NULL;
   char id[INVITE_ID_LEN + 1], msg_sha[65], link_sha[65];
   QueueInsert ins = { 0 };
   AuditRecord rec = { 0 };
@@ -438,15 +505,15 @@ handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
 
   if (!validate (s, req, &inv, why))
     return FALSE;
-  if (!make_invite_id (id))
+  if (!make_invite_id (id) || !make_message_id (s->cfg->message_id_domain, &msgid))
     return refusal_set (why, REFUSAL_INTERNAL, NULL, "no randomness for an id");
-  if ((msg = build_message (s, inv, id, &r, why)) == NULL)
+  if ((msg = build_message (s, inv, msgid, &r, why)) == NULL)
     return FALSE;
   data = g_bytes_get_data (msg, &len);
   audit_sha256_hex (data, len, msg_sha);
   fp = invitation_fingerprint (inv);
   rcpt_v = g_new0 (const char *, invitation_n_recipients (inv) + 1);
-  fill_insert (s, &ins, peer, inv, id, msg, msg_sha, fp, rcpt_v);
+  fill_insert (s, &ins, peer, inv, id, msgid, msg, msg_sha, fp, rcpt_v);
   fill_accepted (s, &rec, peer, inv, id, r, msg_sha, link_sha, rcpts);
   /* Which notice the person was shown, as shown, and for when. */
   evidence = evidence_accepted (r->notice_version, r->notice_rendered_sha256,
@@ -484,7 +551,8 @@ service_handle (Service *s, const PeerCred *peer, const char *frame, gsize len,
       answer_end (out);
       break;
     case REQUEST_KIND_STATUS:
-      handle_status (s, req, out, &why);
+      if (handle_status (s, peer, req, reply, target, &why))
+        return;
       break;
     case REQUEST_KIND_PREVIEW:
       handle_preview (s, req, out, &why);

@@ -7,15 +7,23 @@ that uid and speaks to the real socket directly (SO_PEERCRED then names
 it): no build-tree program is run as another user.
 
 - idempotency keys are per uid: another user's same key neither
-  conflicts with the first caller's request nor answers its invite id.
+  conflicts with the first caller's request nor answers its invite id;
+- status (which shows every recipient's address) is answered only to
+  the uid that sent the invite, root and [daemon] status_groups; anyone
+  else gets exactly the answer an unknown id gets; every answer that
+  showed addresses is audited without them;
+- the Message-ID every recipient sees is random, not the invite id.
 
 Needs root (to make users and to become them); exits 77 outside CI
 otherwise.  Made-up recipients at example.org / example.com only.
 """
 
 import grp
+import json
 import os
 import pwd
+import re
+import sqlite3
 import subprocess
 import sys
 import unittest
@@ -26,6 +34,8 @@ from imtest import RCPTS, answer_get  # noqa: E402
 
 SENDER = "imtestsender"      # allowed to send
 OTHER = "imtestother"        # allowed to send, not in any status group
+VIEWER = "imtestviewer"      # allowed, member of the status group
+STATUS_GROUP = "imtestviewers"
 _created = []
 
 
@@ -56,6 +66,9 @@ def setUpModule():
         imtest.skip_or_fail("local_users.py needs root to make and become local users")
     ensure_user(SENDER)
     ensure_user(OTHER)
+    ensure_group(STATUS_GROUP)
+    ensure_user(VIEWER, groups=[STATUS_GROUP])
+    subprocess.run(["usermod", "-aG", STATUS_GROUP, VIEWER], check=True)
 
 
 def tearDownModule():
@@ -81,7 +94,7 @@ class LocalUserCase(imtest.DaemonCase):
     def start(self, daemon=None, extra=None):
         # The socket's group is nogroup and every child connects with
         # that primary gid, so only uids and /etc/group decide.
-        keys = {"allowed_users": f"{SENDER};{OTHER}", "socket_group": "nogroup"}
+        keys = {"allowed_users": f"{SENDER};{OTHER};{VIEWER}", "socket_group": "nogroup"}
         keys.update(daemon or {})
         return self.start_daemon({"daemon": keys, **(extra or {})})
 
@@ -118,6 +131,83 @@ class IdempotencyPerUid(LocalUserCase):
         events = [r["event"] for r in d.audit_rows()]
         self.assertEqual(events.count("accepted"), 3)
         self.assertEqual(events.count("duplicate_request"), 1)
+
+
+class StatusAccess(LocalUserCase):
+    """Issue 9 point 4: any allowed user could read an invite's hidden
+    co-recipients with `status`, and the invite id was the Message-ID
+    every recipient sees."""
+
+    def status_req(self, invite):
+        return request(("request", "status"), ("id", invite))
+
+    def test_status_only_sender_root_and_status_groups(self):
+        d = self.start({"status_groups": STATUS_GROUP})
+        sent = self.as_user(SENDER, send_req(RCPTS))
+        invite = answer_get(sent, "id")
+        self.assertTrue(invite, sent)
+        unknown = "0" * 20
+        nosy = self.as_user(OTHER, self.status_req(invite))
+        # Exactly what an id that does not exist gets: existence is not
+        # revealed either.
+        self.assertEqual(nosy, self.as_user(OTHER, self.status_req(unknown)))
+        self.assertEqual(answer_get(nosy, "error"), "not_found", nosy)
+        self.assertNotIn(RCPTS[0], repr(nosy))
+        for who, ans in (("sender", self.as_user(SENDER, self.status_req(invite))),
+                         ("root", d.raw(self.status_req(invite))),
+                         ("status group", self.as_user(VIEWER, self.status_req(invite)))):
+            self.assertEqual(answer_get(ans, "status"), "ok", (who, ans))
+            shown = [v.split(" ")[0] for k, v in ans if k == "recipient"]
+            self.assertEqual(sorted(shown), sorted(RCPTS), who)
+        # Each answer that showed addresses is audited: who, which
+        # invite, never the addresses.
+        rows = d.audit_rows(status_shown=True)
+        shown = [r for r in rows if r["event"] == "status_shown"]
+        uids = sorted(int(r["peer_uid"]) for r in shown)
+        self.assertEqual(uids, sorted([0, pwd.getpwnam(SENDER).pw_uid,
+                                       pwd.getpwnam(VIEWER).pw_uid]), shown)
+        for r in shown:
+            self.assertEqual(r["invite_id"], invite)
+            for a in RCPTS:
+                self.assertNotIn(a, json_dump(r))
+        refused = [r for r in rows if r["event"] == "rejected"
+                   and int(r["peer_uid"]) == pwd.getpwnam(OTHER).pw_uid]
+        self.assertEqual([r["error_code"] for r in refused], ["not_found", "not_found"])
+
+    def test_status_group_change_needs_reload(self):
+        """Membership is read at start and reload, never looked up on the
+        main loop: without status_groups the viewer is refused."""
+        self.start()
+        invite = answer_get(self.as_user(SENDER, send_req(RCPTS[:1])), "id")
+        ans = self.as_user(VIEWER, self.status_req(invite))
+        self.assertEqual(answer_get(ans, "error"), "not_found", ans)
+
+    def test_message_id_not_derived_from_invite_id(self):
+        d = self.start()
+        ids = [answer_get(self.as_user(SENDER, send_req(RCPTS[:1])), "id") for _ in range(2)]
+        outbox = d.dir / "outbox"
+        emls = imtest.wait_for(lambda: (lambda f: f if len(f) == 2 else None)(
+            sorted(outbox.glob("*.eml"))), what="two messages in the outbox")
+        msgids = []
+        for eml in emls:
+            head = eml.read_bytes().split(b"\r\n\r\n", 1)[0].decode()
+            msgid = re.search(r"^Message-Id:\s*<([^>]+)>", head, re.I | re.M).group(1)
+            msgids.append(msgid)
+            local = msgid.split("@")[0]
+            self.assertGreaterEqual(len(local), 26, msgid)
+            for invite in ids:
+                self.assertNotIn(invite, msgid)
+                self.assertNotIn(invite[:9], local)   # not even its time part
+        self.assertNotEqual(msgids[0], msgids[1])
+        # Kept in the queue with the invite.
+        db = sqlite3.connect(f"file:{d.dir / 'queue.db'}?mode=ro", uri=True)
+        kept = dict(db.execute("SELECT id, message_id FROM invites"))
+        db.close()
+        self.assertEqual(sorted(kept[i] for i in ids), sorted(msgids))
+
+
+def json_dump(row):
+    return json.dumps(row, ensure_ascii=False)
 
 
 if __name__ == "__main__":

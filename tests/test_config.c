@@ -156,6 +156,8 @@ test_refusals (void **state)
     { "offset as zone", "[organisation]\ntimezone = +01:00\n", CONFIG_ERROR_VALUE, "timezone" },
     { "zone path", "[organisation]\ntimezone = ../../etc/passwd\n", CONFIG_ERROR_VALUE,
       "timezone" },
+    { "status group unknown", "[daemon]\nstatus_groups = no-such-group-imtest\n",
+      CONFIG_ERROR_VALUE, "status_groups" },
     { "not ini", "this is not a key file\n", CONFIG_ERROR_READ, "" },
   };
 

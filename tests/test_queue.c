@@ -83,6 +83,7 @@ test_insert_init (TestInsert *t, const char *id, gint64 created,
   t->ins.staff = "SE0000000000-test";
   t->ins.booking = "BK-42";
   t->ins.unit = "Avd 4";
+  t->ins.message_id = "0123456789abcdefghijklmnop@example.org";
   t->ins.peer_uid = 1000;
   t->ins.envelope_from = "noreply@example.org";
   t->ins.message = t->msg;
@@ -701,7 +702,7 @@ test_schema_upgrade_from_1 (void **state)
   assert_non_null (back);
   assert_int_equal (back->len, 1);
   queue_close (q);
-  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 4);
+  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 5);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM sqlite_master"
                                " WHERE type = 'index' AND name = 'recipients_sending'"), 1);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM sqlite_master"
@@ -719,6 +720,7 @@ test_schema_upgrade_from_2 (void **state)
   insert_ok (q, ID1, 100, one_rcpt, 1);
   queue_close (q);
   testutil_sql (fx->path, "ALTER TABLE invites DROP COLUMN unit;"
+                "ALTER TABLE invites DROP COLUMN message_id;"
                 "PRAGMA user_version = 2");
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM pragma_table_info('invites')"
                                " WHERE name = 'unit'"), 0);
@@ -726,11 +728,13 @@ test_schema_upgrade_from_2 (void **state)
   assert_non_null (q);
   insert_ok (q, ID2, 200, one_rcpt, 1);
   queue_close (q);
-  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 4);
+  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 5);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"
                                " WHERE unit IS NULL"), 1);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"
                                " WHERE unit = 'Avd 4'"), 1);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites WHERE message_id"
+                               " = '0123456789abcdefghijklmnop@example.org'"), 1);
 }
 
 /* db.h's checkpointer: the watched connection's commits wake it once
