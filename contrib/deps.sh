@@ -28,6 +28,9 @@ IM_TEST_DEPS+=(faketime)
 # spamassassin: tests/inbox.py scores every shipped language with its
 # local rules (spamassassin -L -t).
 IM_TEST_DEPS+=(spamassassin)
+# python3-cryptography: the audit tamper matrix forges Ed25519 seals with
+# a second, independent implementation (tests/audit_compliance.py).
+IM_TEST_DEPS+=(python3-cryptography)
 # contrib/check-debian: build, check and install the Debian package.
 IM_DEB_DEPS=(debhelper dpkg-dev fakeroot lintian)
 # contrib/bench only: smtp-sink and smtp-source from postfix (the MTA is

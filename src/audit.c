@@ -1,8 +1,10 @@
 /*
- * audit.c - the insert-only audit log and its hash chain, in its own
- * SQLite file: opening, appending (one row or a group-commit batch),
- * reading with filters.  Sealing and retention live in audit_seal.c,
- * verification in audit_verify.c.  SQL lives only in these (and queue.c).
+ * audit.c - the bottom layer of the audit: the insert-only log and its
+ * hash chain in its own SQLite file: schema, canonical encoding,
+ * opening, appending (one row or a group-commit batch).  It calls no
+ * layer above: seal rows are signed through the callback the seal layer
+ * hands in (audit_store.h).  Read-only opening is in audit_ro.c.  SQL
+ * lives only in the audit files (and queue.c).
  *
  * What it does: appends rows in BEGIN IMMEDIATE transactions on a WAL +
  * synchronous=FULL connection (db.c), chained by SHA-256.  Triggers make
@@ -16,19 +18,22 @@
  *   seq, time_ms, event, invite_id, peer_uid, staff, booking, recipients,
  *   smtp_reply, error_code, field, detail, lang, template_name,
  *   link_sha256, notice_sha256, template_sha256, signature_sha256,
- *   message_sha256, org_unit, epoch, seal, prev_hash
+ *   message_sha256, org_unit, epoch, seal, next_key, prev_seal, prev_hash
  * a 4-byte big-endian length and the bytes; NULL (and peer_uid -1) is
  * length 0xFFFFFFFF with no bytes; integers are decimal ASCII.  row_hash
- * is the lower-case hex SHA-256 of that.  The first prev is 64 zeros (or
- * the purge checkpoint's hash).
+ * is the lower-case hex SHA-256 of that.  The first prev is 64 zeros (or,
+ * after retention, the hash of the last purged seal, kept in
+ * audit_kept_seal).
+ *
+ * Time never goes back in the chain: a row gets max (clock, time of the
+ * row before); a step back of more than a second adds one `clock_back`
+ * row saying by how much, so the step is on record and no row can be
+ * back-dated by setting the clock back.
  *
  * Readers without write access (compliance): the writer keeps -wal and
  * -shm in place when it closes (SQLITE_FCNTL_PERSIST_WAL, WAL truncated
  * by journal_size_limit), because a reader that cannot create them in
- * a folder it cannot write gets SQLITE_READONLY_DIRECTORY (LIBS.md 6).
- * Only if they are missing anyway (a copied file) and no writer holds
- * PATH.lock does a reader fall back to immutable=1, which is safe only
- * without a writer.
+ * a folder it cannot write gets SQLITE_READONLY_DIRECTORY (audit_ro.c).
  *
  * One writer: audit_open holds flock(LOCK_EX) on PATH.lock for its life
  * (a separate file: POSIX locks on the database would be dropped by
@@ -38,7 +43,7 @@
  * there is no personal data in detail); they are stored as given.  It
  * trusts nothing read back: verify recomputes every hash.
  */
-#include "audit_private.h"
+#include "audit_store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,31 +74,33 @@ static const char *const audit_schema_sql =
   " detail TEXT, lang TEXT, template_name TEXT, link_sha256 TEXT,"
   " notice_sha256 TEXT, template_sha256 TEXT, signature_sha256 TEXT,"
   " message_sha256 TEXT, org_unit TEXT, epoch INTEGER, seal TEXT,"
+  " next_key TEXT, prev_seal TEXT,"
   " prev_hash TEXT NOT NULL, row_hash TEXT NOT NULL);"
   "CREATE INDEX IF NOT EXISTS audit_by_invite ON audit (invite_id);"
   "CREATE INDEX IF NOT EXISTS audit_by_time ON audit (time_ms);"
   "CREATE TABLE IF NOT EXISTS audit_purge_token (id INTEGER PRIMARY KEY);"
-  "CREATE TABLE IF NOT EXISTS audit_checkpoint ("
+  "CREATE TABLE IF NOT EXISTS audit_kept_seal ("
   " seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL,"
-  " epoch INTEGER NOT NULL, prev_hash TEXT NOT NULL, seal TEXT NOT NULL,"
-  " detail TEXT, row_hash TEXT NOT NULL, first_seq INTEGER NOT NULL,"
+  " epoch INTEGER NOT NULL, detail TEXT, seal TEXT NOT NULL,"
+  " next_key TEXT NOT NULL, prev_seal TEXT NOT NULL,"
+  " prev_hash TEXT NOT NULL, row_hash TEXT NOT NULL,"
   " purged_at_ms INTEGER NOT NULL);"
   "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit"
   " BEGIN SELECT RAISE (ABORT, 'audit rows are append-only'); END;"
   "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit"
   " WHEN NOT EXISTS (SELECT 1 FROM audit_purge_token)"
   " BEGIN SELECT RAISE (ABORT, 'audit rows are append-only'); END;"
-  "CREATE TRIGGER IF NOT EXISTS audit_checkpoint_no_update BEFORE UPDATE"
-  " ON audit_checkpoint"
-  " BEGIN SELECT RAISE (ABORT, 'audit checkpoints are append-only'); END;"
-  "CREATE TRIGGER IF NOT EXISTS audit_checkpoint_no_delete BEFORE DELETE"
-  " ON audit_checkpoint"
-  " BEGIN SELECT RAISE (ABORT, 'audit checkpoints are append-only'); END;";
+  "CREATE TRIGGER IF NOT EXISTS audit_kept_seal_no_update BEFORE UPDATE"
+  " ON audit_kept_seal"
+  " BEGIN SELECT RAISE (ABORT, 'kept seals are append-only'); END;"
+  "CREATE TRIGGER IF NOT EXISTS audit_kept_seal_no_delete BEFORE DELETE"
+  " ON audit_kept_seal"
+  " BEGIN SELECT RAISE (ABORT, 'kept seals are append-only'); END;";
 
 static const char *const audit_insert_sql =
   "INSERT INTO audit (" AUDIT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
   " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
-  " ?22, ?23, ?24)";
+  " ?22, ?23, ?24, ?25, ?26)";
 
 /* Where each text value lives in an AuditRecord / AuditRow; -1 for the
  * integers and the ones handled apart. */
@@ -123,6 +130,8 @@ static const struct {
   [C_ORG_UNIT] = { REC (org_unit), ROW (org_unit) },
   [C_EPOCH] = { -1, -1 },
   [C_SEAL] = { -1, ROW (seal) },
+  [C_NEXT_KEY] = { -1, ROW (next_key) },
+  [C_PREV_SEAL] = { -1, ROW (prev_seal) },
   [C_PREV] = { -1, ROW (prev_hash) },
   [C_ROW_HASH] = { -1, ROW (row_hash) },
 };
@@ -145,6 +154,7 @@ static const char *const audit_event_names[AUDIT_N_EVENTS] = {
   [AUDIT_STATUS_SHOWN] = "status_shown",
   [AUDIT_SEALED] = "sealed",
   [AUDIT_PURGED] = "purged",
+  [AUDIT_CLOCK_BACK] = "clock_back",
 };
 
 const char *
@@ -270,6 +280,8 @@ static void
 audit_canon_from_record (AuditCanon *c, const AuditRecord *rec, gint64 seq,
                          gint64 time_ms, const char *prev)
 {
+  for (int i = 0; i < N_CANON; i++)
+    audit_canon_set (c, i, NULL);
   g_snprintf (c->seq, sizeof c->seq, "%" G_GINT64_FORMAT, seq);
   g_snprintf (c->time, sizeof c->time, "%" G_GINT64_FORMAT, time_ms);
   g_snprintf (c->uid, sizeof c->uid, "%" G_GINT64_FORMAT, rec->peer_uid);
@@ -277,8 +289,6 @@ audit_canon_from_record (AuditCanon *c, const AuditRecord *rec, gint64 seq,
   audit_canon_set (c, C_TIME, c->time);
   audit_canon_set (c, C_EVENT, audit_event_name (rec->event));
   audit_canon_set (c, C_UID, rec->peer_uid >= 0 ? c->uid : NULL);
-  audit_canon_set (c, C_EPOCH, NULL);
-  audit_canon_set (c, C_SEAL, NULL);
   audit_canon_set (c, C_PREV, prev);
   for (int i = 0; i < N_CANON; i++)
     if (audit_text[i].rec >= 0)
@@ -303,13 +313,63 @@ audit_canon_from_stmt (AuditCanon *c, sqlite3_stmt *st)
 }
 
 gboolean
-audit_is_hex64 (const char *s)
+audit_is_hex (const char *s, gsize len)
 {
-  if (s == NULL || strlen (s) != 64)
+  if (s == NULL || strlen (s) != len)
     return FALSE;
   for (const char *p = s; *p != '\0'; p++)
     if (!g_ascii_isxdigit (*p) || g_ascii_isupper (*p))
       return FALSE;
+  return TRUE;
+}
+
+gboolean
+audit_unhex (const char *s, guint8 *out, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    {
+      int hi = g_ascii_xdigit_value (s[2 * i]);
+      int lo = hi >= 0 ? g_ascii_xdigit_value (s[2 * i + 1]) : -1;
+
+      if (lo < 0)
+        return FALSE;
+      out[i] = (guint8) (hi << 4 | lo);
+    }
+  return s[2 * n] == '\0';
+}
+
+gboolean
+audit_check_row (sqlite3_stmt *st, gint64 expect, char prev[65],
+                 GError **error)
+{
+  gint64 seq = sqlite3_column_int64 (st, C_SEQ);
+  const char *stored;
+  AuditCanon c;
+  char hash[65];
+
+  if (seq > expect + 1)
+    return audit_broken (error, "rows %" G_GINT64_FORMAT "-%" G_GINT64_FORMAT
+                         " missing (deleted)", expect, seq - 1);
+  if (seq == expect + 1)
+    return audit_broken (error, "row %" G_GINT64_FORMAT " missing (deleted)",
+                         expect);
+  if (seq != expect)
+    return audit_broken (error, "row %" G_GINT64_FORMAT ": out of sequence",
+                         seq);
+  if (g_strcmp0 ((const char *) sqlite3_column_text (st, C_PREV), prev) != 0)
+    return audit_broken (error, "row %" G_GINT64_FORMAT ": previous-hash link"
+                         " broken (inserted or deleted)", seq);
+  audit_canon_from_stmt (&c, st);
+  audit_canon_hash (&c, hash);
+  stored = (const char *) sqlite3_column_text (st, C_ROW_HASH);
+  if (hash[0] == '\0' || g_strcmp0 (stored, hash) != 0)
+    return audit_broken (error, "row %" G_GINT64_FORMAT ": hash mismatch"
+                         " (changed)", seq);
+  if (audit_event_from_name ((const char *) sqlite3_column_text (st, C_EVENT))
+      < 0)
+    return audit_broken (error, "row %" G_GINT64_FORMAT ": unknown event",
+                         seq);
+  memcpy (prev, hash, 65);
   return TRUE;
 }
 
@@ -328,46 +388,104 @@ audit_user_version (sqlite3 *db)
   return version;
 }
 
-/* Version 1 (before seals) hashed fewer fields: its rows cannot verify
- * under this encoding, so such a file is refused, never mixed. */
+gboolean
+audit_check_version (sqlite3 *db, GError **error)
+{
+  gint64 version = audit_user_version (db);
+
+  if (version == AUDIT_SCHEMA_VERSION)
+    return TRUE;
+  if (version == 1 || version == 2)
+    g_set_error (error, AUDIT_ERROR, AUDIT_ERROR_FORMAT,
+                 "audit file of schema version %" G_GINT64_FORMAT " (%s):"
+                 " this build reads and writes version %d only, whose seals"
+                 " are Ed25519 signatures anyone can check; keep the old file"
+                 " with the old build, and start a new one with `invitemail"
+                 " audit init`", version,
+                 version == 1 ? "no seals" : "HMAC seals",
+                 AUDIT_SCHEMA_VERSION);
+  else
+    g_set_error (error, AUDIT_ERROR, AUDIT_ERROR_FORMAT,
+                 "not an invitemail audit file of a version this build knows"
+                 " (schema version %" G_GINT64_FORMAT ", this build: %d)",
+                 version, AUDIT_SCHEMA_VERSION);
+  return FALSE;
+}
+
+/* Older versions hashed other fields: their rows cannot verify under
+ * this encoding, so such a file is refused, never mixed. */
 static gboolean
 audit_schema (sqlite3 *db, GError **error)
 {
   g_autofree char *sql = g_strdup_printf (
     "%s PRAGMA user_version=%d;", audit_schema_sql, AUDIT_SCHEMA_VERSION);
-  gint64 version;
 
   if (!audit_exec (db, "BEGIN IMMEDIATE", error))
     return FALSE;
-  version = audit_user_version (db);
-  if (version != 0 && version != AUDIT_SCHEMA_VERSION)
-    g_set_error (error, AUDIT_ERROR, AUDIT_ERROR_IO,
-                 "audit schema version %" G_GINT64_FORMAT " not supported"
-                 " (this build writes version %d): move the file aside",
-                 version, AUDIT_SCHEMA_VERSION);
-  else if (audit_exec (db, sql, error) && audit_exec (db, "COMMIT", error))
+  if ((audit_user_version (db) == 0 || audit_check_version (db, error))
+      && audit_exec (db, sql, error) && audit_exec (db, "COMMIT", error))
     return TRUE;
   if (!sqlite3_get_autocommit (db))
     audit_exec (db, "ROLLBACK", NULL);
   return FALSE;
 }
 
-/* The newest seal's epoch, from the chain or else the newest
- * checkpoint; -1 when there is none. */
-static gint64
-audit_last_epoch (sqlite3 *db)
+gboolean
+audit_checkpoint_head (sqlite3 *db, gint64 *seq, char hash[65])
 {
   sqlite3_stmt *st = NULL;
-  gint64 e = -1;
+  int rc;
 
-  if (sqlite3_prepare_v2 (db, "SELECT max (e) FROM (SELECT max (epoch) AS e"
-                          " FROM audit UNION ALL SELECT max (epoch)"
-                          " FROM audit_checkpoint)", -1, &st, NULL)
-      == SQLITE_OK && sqlite3_step (st) == SQLITE_ROW
-      && sqlite3_column_type (st, 0) != SQLITE_NULL)
-    e = sqlite3_column_int64 (st, 0);
+  *seq = 0;
+  memcpy (hash, AUDIT_ZERO_HASH, 65);
+  if (sqlite3_prepare_v2 (db, "SELECT seq, row_hash FROM audit_kept_seal"
+                          " ORDER BY seq DESC LIMIT 1", -1, &st, NULL)
+      != SQLITE_OK)
+    return FALSE;
+  rc = sqlite3_step (st);
+  if (rc == SQLITE_ROW)
+    {
+      const char *h = (const char *) sqlite3_column_text (st, 1);
+      *seq = sqlite3_column_int64 (st, 0);
+      g_strlcpy (hash, h != NULL ? h : "", 65);
+    }
   sqlite3_finalize (st);
-  return e;
+  return rc == SQLITE_ROW || rc == SQLITE_DONE;
+}
+
+/* The newest seal, in the chain or else among the kept ones: what the
+ * next seal continues from. */
+static gboolean
+audit_load_last_seal (Audit *a, GError **error)
+{
+  sqlite3_stmt *st = NULL;
+  int rc;
+
+  a->last_seal_seq = 0;
+  a->last_seal_epoch = -1;
+  memcpy (a->last_seal_hash, AUDIT_ZERO_HASH, 65);
+  a->last_seal_next[0] = '\0';
+  if (sqlite3_prepare_v2 (a->db, "SELECT seq, epoch, row_hash, next_key FROM"
+                          " (SELECT seq, epoch, row_hash, next_key FROM audit"
+                          " WHERE event = 'sealed' UNION ALL SELECT seq,"
+                          " epoch, row_hash, next_key FROM audit_kept_seal)"
+                          " ORDER BY seq DESC LIMIT 1", -1, &st, NULL)
+      != SQLITE_OK)
+    return audit_fail (a->db, error, "read last seal");
+  rc = sqlite3_step (st);
+  if (rc == SQLITE_ROW)
+    {
+      const char *h = (const char *) sqlite3_column_text (st, 2);
+      const char *k = (const char *) sqlite3_column_text (st, 3);
+
+      a->last_seal_seq = sqlite3_column_int64 (st, 0);
+      a->last_seal_epoch = sqlite3_column_int64 (st, 1);
+      g_strlcpy (a->last_seal_hash, h != NULL ? h : "", 65);
+      g_strlcpy (a->last_seal_next, k != NULL ? k : "", 65);
+    }
+  sqlite3_finalize (st);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE
+         || audit_fail (a->db, error, "read last seal");
 }
 
 /* When every row was purged, the chain continues from the checkpoint. */
@@ -395,7 +513,9 @@ audit_load_head (Audit *a, GError **error)
   a->last_seq = 0;
   memcpy (a->last_hash, AUDIT_ZERO_HASH, 65);
   a->head_intact = TRUE;
-  a->next_epoch = audit_last_epoch (a->db) + 1;
+  a->last_time_ms = 0;
+  if (!audit_load_last_seal (a, error))
+    return FALSE;
   if (sqlite3_prepare_v2 (a->db, "SELECT " AUDIT_COLUMNS
                           " FROM audit ORDER BY seq DESC LIMIT 1", -1, &st,
                           NULL) != SQLITE_OK)
@@ -407,6 +527,7 @@ audit_load_head (Audit *a, GError **error)
       const char *stored = (const char *) sqlite3_column_text (st, C_ROW_HASH);
 
       a->last_seq = sqlite3_column_int64 (st, C_SEQ);
+      a->last_time_ms = sqlite3_column_int64 (st, C_TIME);
       audit_canon_from_stmt (&c, st);
       audit_canon_hash (&c, hash);
       a->head_intact = g_strcmp0 (stored, hash) == 0;
@@ -418,12 +539,6 @@ audit_load_head (Audit *a, GError **error)
   if (rc != SQLITE_ROW)
     return audit_fail (a->db, error, "read head");
   return TRUE;
-}
-
-char *
-audit_lock_path (const char *path)
-{
-  return g_strconcat (path, ".lock", NULL);
 }
 
 /* One writer per file; see the header comment. */
@@ -518,12 +633,11 @@ audit_close (Audit *a)
     sqlite3_wal_hook (a->db, NULL, NULL);
   db_checkpointer_stop (a->ckpt);
   sqlite3_close_v2 (a->db);
-  audit_key_wipe (&a->ks.key);
+  if (a->sealer != NULL && a->sealer_free != NULL)
+    a->sealer_free (a->sealer);
   if (a->lock_fd >= 0)
     close (a->lock_fd);
   g_free (a->path);
-  g_free (a->key_path);
-  g_free (a->group);
   g_mutex_clear (&a->lock);
   g_free (a);
 }
@@ -575,23 +689,31 @@ audit_insert (Audit *a, const AuditCanon *c, gint64 seq, gint64 time_ms,
   return rc == SQLITE_DONE;
 }
 
-/* One row of a batch: hash it onto *prev, insert it, move *prev on. */
+/* One row of a batch: hash it onto prev, insert it, move prev on.  A
+ * seal row gets its epoch, next key, the seal before it and the
+ * signature over all of that from the seal layer's callback. */
 static gboolean
-audit_add_row (Audit *a, const AuditRecord *rec, gint64 seq, gint64 now,
-               char prev[65], GError **error)
+audit_add_row (Audit *a, const AuditRecord *rec, const AuditSealSpec *seal,
+               gint64 seq, gint64 now, char prev[65], GError **error)
 {
-  gboolean sealed = rec->event == AUDIT_SEALED;
-  char mac[65];
+  char sig[AUDIT_SIG_HEX + 1];
   AuditCanon c;
   char hash[65];
 
   audit_canon_from_record (&c, rec, seq, now, prev);
-  if (sealed)
+  if (seal != NULL)
     {
-      g_snprintf (c.epoch, sizeof c.epoch, "%" G_GINT64_FORMAT, a->next_epoch);
-      audit_seal_mac (&a->ks.key, seq, a->next_epoch, now, prev, mac);
+      AuditSealInput in = { seq, now, seal->epoch, prev, a->last_seal_hash,
+                            seal->next_key, seal->detail };
+
+      if (!seal->sign (&in, sig, seal->sign_data, error))
+        return FALSE;
+      g_snprintf (c.epoch, sizeof c.epoch, "%" G_GINT64_FORMAT, seal->epoch);
       audit_canon_set (&c, C_EPOCH, c.epoch);
-      audit_canon_set (&c, C_SEAL, mac);
+      audit_canon_set (&c, C_SEAL, sig);
+      audit_canon_set (&c, C_NEXT_KEY, seal->next_key);
+      audit_canon_set (&c, C_PREV_SEAL, a->last_seal_hash);
+      audit_canon_set (&c, C_DETAIL, seal->detail);
     }
   if (!audit_canon_hash (&c, hash))
     {
@@ -600,36 +722,73 @@ audit_add_row (Audit *a, const AuditRecord *rec, gint64 seq, gint64 now,
       return FALSE;
     }
   if (!audit_insert (a, &c, seq, now, rec->peer_uid,
-                     sealed ? a->next_epoch : -1, hash, error))
+                     seal != NULL ? seal->epoch : -1, hash, error))
     return FALSE;
   memcpy (prev, hash, 65);
   return TRUE;
 }
 
+/* The clock_back row for a step back of more than a second, once per
+ * step: *rec is filled when one is due (words into buf). */
+static gboolean
+audit_clock_row (Audit *a, gint64 clock, AuditRecord *rec, char *buf,
+                 gsize size)
+{
+  if (clock >= a->last_time_ms)
+    a->clock_flagged = FALSE;
+  if (clock >= a->last_time_ms - 1000 || a->clock_flagged)
+    return FALSE;
+  g_snprintf (buf, size, "the host clock went back %" G_GINT64_FORMAT
+              " ms (to unix ms %" G_GINT64_FORMAT "); rows keep the time of"
+              " the row before until the clock passes it",
+              a->last_time_ms - clock, clock);
+  *rec = (AuditRecord) { .event = AUDIT_CLOCK_BACK, .peer_uid = -1,
+                         .detail = buf };
+  a->clock_flagged = TRUE;
+  return TRUE;
+}
+
 gboolean
 audit_append_locked (Audit *a, const AuditRecord *recs, guint n,
-                     GError **error)
+                     const AuditSealSpec *seal, GError **error)
 {
-  gint64 now = a->clock != NULL ? a->clock (a->clock_data)
-                                : g_get_real_time () / 1000;
-  char prev[65];
+  gint64 clock = a->clock != NULL ? a->clock (a->clock_data)
+                                  : g_get_real_time () / 1000;
+  gint64 now = MAX (clock, a->last_time_ms), seq = a->last_seq;
+  char prev[65], words[200];
+  AuditRecord clock_rec;
+  gboolean stepped = audit_clock_row (a, clock, &clock_rec, words,
+                                      sizeof words);
   guint i;
 
+  g_return_val_if_fail (seal == NULL || n == 1, FALSE);
   memcpy (prev, a->last_hash, 65);
   if (!audit_exec (a->db, "BEGIN IMMEDIATE", error))
     return FALSE;
-  for (i = 0; i < n; i++)
-    if (!audit_add_row (a, &recs[i], a->last_seq + 1 + i, now, prev, error))
-      break;
+  if (stepped && !audit_add_row (a, &clock_rec, NULL, ++seq, now, prev, error))
+    i = 0;
+  else
+    for (i = 0; i < n; i++)
+      if (!audit_add_row (a, &recs[i], seal, ++seq, now, prev, error))
+        break;
   if (i < n || !audit_exec (a->db, "COMMIT", error))
     {
       if (!sqlite3_get_autocommit (a->db))
         audit_exec (a->db, "ROLLBACK", NULL);
+      a->clock_flagged = a->clock_flagged && !stepped;
       return FALSE;
     }
   /* Only a committed batch moves the head. */
-  a->last_seq += n;
+  a->last_seq = seq;
+  a->last_time_ms = now;
   memcpy (a->last_hash, prev, 65);
+  if (seal != NULL)
+    {
+      a->last_seal_seq = seq;
+      a->last_seal_epoch = seal->epoch;
+      memcpy (a->last_seal_hash, prev, 65);
+      g_strlcpy (a->last_seal_next, seal->next_key, 65);
+    }
   return TRUE;
 }
 
@@ -645,7 +804,7 @@ audit_append_batch (Audit *a, const AuditRecord *recs, guint n,
   if (n == 0)
     return TRUE;
   locker = g_mutex_locker_new (&a->lock);
-  return audit_append_locked (a, recs, n, error);
+  return audit_append_locked (a, recs, n, NULL, error);
 }
 
 gboolean

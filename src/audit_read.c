@@ -1,17 +1,7 @@
 /*
- * audit_read.c - read-only access to the audit file for `invitemail
- * audit`: opening without write access, filtered reads, the head.
- *
- * Why reading works without write access: the writer keeps -wal and
- * -shm in place (audit.c, SQLITE_FCNTL_PERSIST_WAL), so a reader never
- * has to create them.  If they are missing anyway (a file copied
- * elsewhere, or removed by hand) SQLite answers SQLITE_READONLY_DIRECTORY
- * in a folder the reader cannot write; then, and only when no writer
- * holds PATH.lock, the reader opens the file with immutable=1.  That is
- * safe because without -wal every commit is in the main file, and
- * without a writer nothing changes it; the lock probe is what makes the
- * second true (a writer starting during a read is a window we accept:
- * the daemon opens the file only at start).
+ * audit_read.c - the top layer of the audit files: reading for the
+ * review commands of `invitemail audit` (filtered rows, the head).
+ * Opening without write access is the storage layer's (audit_ro.c).
  *
  * Readers keep their transactions short: audit_read pages through the
  * rows (keyset, 256 a page), so a consumer that stops reading (a pager
@@ -21,94 +11,11 @@
  * What it trusts: nothing read back (verify recomputes hashes); filters
  * are bound parameters.
  */
-#include "audit_private.h"
+#include "audit_read.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/file.h>
-#include <unistd.h>
 
-#include "db.h"
-
-gboolean
-audit_writer_active (const char *path)
-{
-  g_autofree char *lp = audit_lock_path (path);
-  int fd = open (lp, O_RDONLY | O_CLOEXEC);
-  gboolean busy;
-
-  if (fd < 0)
-    return FALSE;
-  busy = flock (fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  close (fd);
-  return busy;
-}
-
-/* file:PATH?immutable=1 with PATH escaped for a URI. */
-static sqlite3 *
-audit_open_immutable (const char *path, GError **error)
-{
-  g_autofree char *esc = g_uri_escape_string (path, "/", FALSE);
-  g_autofree char *uri = g_strconcat ("file:", esc, "?immutable=1", NULL);
-  sqlite3 *db = NULL;
-
-  if (sqlite3_open_v2 (uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI
-                       | SQLITE_OPEN_FULLMUTEX, NULL) == SQLITE_OK)
-    return db;
-  g_set_error (error, AUDIT_ERROR, AUDIT_ERROR_IO, "audit: cannot open %s: %s",
-               path, db != NULL ? sqlite3_errmsg (db) : "out of memory");
-  sqlite3_close_v2 (db);
-  return NULL;
-}
-
-/* The usual read-only open; when the WAL files are missing in a folder
- * we cannot write (SQLITE_READONLY_DIRECTORY / CANTOPEN at the first
- * read) and no writer is active, immutable=1 (header comment). */
-static sqlite3 *
-audit_open_ro (const char *path, GError **error)
-{
-  GError *local = NULL;
-  sqlite3 *db = db_open_readonly (path, &local);
-  int rc;
-
-  if (db == NULL)
-    {
-      audit_from_db (local, error);
-      return NULL;
-    }
-  rc = sqlite3_exec (db, "SELECT count (*) FROM sqlite_master", NULL, NULL,
-                     NULL);
-  if (rc == SQLITE_OK)
-    return db;
-  rc = sqlite3_extended_errcode (db);
-  if ((rc == SQLITE_READONLY_DIRECTORY || (rc & 0xff) == SQLITE_CANTOPEN)
-      && !audit_writer_active (path))
-    {
-      sqlite3_close_v2 (db);
-      return audit_open_immutable (path, error);
-    }
-  audit_fail (db, error, "read");
-  sqlite3_close_v2 (db);
-  return NULL;
-}
-
-sqlite3 *
-audit_open_read (const char *path, const char *sql, sqlite3_stmt **st,
-                 GError **error)
-{
-  sqlite3 *db = audit_open_ro (path, error);
-
-  if (db == NULL)
-    return NULL;
-  if (sqlite3_prepare_v2 (db, sql, -1, st, NULL) != SQLITE_OK)
-    {
-      audit_fail (db, error, "read");
-      sqlite3_close_v2 (db);
-      return NULL;
-    }
-  return db;
-}
+#include "audit_store.h"
 
 static void
 audit_bind_filter (sqlite3_stmt *st, const AuditFilter *f)
@@ -233,4 +140,39 @@ audit_read_head (const char *path, gint64 *seq, char hash[65], GError **error)
   sqlite3_finalize (st);
   sqlite3_close_v2 (db);
   return rc == SQLITE_ROW || rc == SQLITE_DONE;
+}
+
+gboolean
+audit_read_anchor (const char *path, AuditAnchor *out, GError **error)
+{
+  sqlite3_stmt *st = NULL;
+  sqlite3 *db;
+  int rc;
+
+  g_return_val_if_fail (path != NULL && out != NULL, FALSE);
+  db = audit_open_read (path, "SELECT seq, row_hash, epoch, time_ms FROM"
+                        " (SELECT seq, row_hash, epoch, time_ms FROM audit"
+                        " WHERE event = 'sealed' UNION ALL SELECT seq,"
+                        " row_hash, epoch, time_ms FROM audit_kept_seal)"
+                        " ORDER BY seq DESC LIMIT 1", &st, error);
+  if (db == NULL)
+    return FALSE;
+  rc = sqlite3_step (st);
+  if (rc == SQLITE_ROW)
+    {
+      const char *h = (const char *) sqlite3_column_text (st, 1);
+
+      out->seq = sqlite3_column_int64 (st, 0);
+      g_strlcpy (out->hash, h != NULL ? h : "", sizeof out->hash);
+      out->epoch = sqlite3_column_int64 (st, 2);
+      out->time_ms = sqlite3_column_int64 (st, 3);
+    }
+  else if (rc == SQLITE_DONE)
+    audit_broken (error, "%s holds no seal (run `invitemail audit init`)",
+                  path);
+  else
+    audit_fail (db, error, "read head");
+  sqlite3_finalize (st);
+  sqlite3_close_v2 (db);
+  return rc == SQLITE_ROW;
 }

@@ -13,16 +13,25 @@
  * object per line.  Values come from the audit file, which only the
  * daemon writes, but they are escaped all the same.
  *
- * verify never calls rows after the last seal sealed: it prints them as
- * the unsealed tail.  Exit 0 means every check that could be made held
- * (the words say which); 1 names the first broken row.
+ * verify proves the chain from the published value (audit_verify.h):
+ * exit 0 when every check held (the words say which), 1 naming the
+ * first fault; rows after the last seal fail it unless
+ * --allow-unsealed-tail, which prints how many.
  */
 #include "cli_audit.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "audit.h"
+#include "audit_anchor.h"
+#include "audit_read.h"
+#include "audit_seal.h"
+#include "audit_verify.h"
 #include "config.h"
 #include "exitcodes.h"
 #include "version.h"
@@ -41,6 +50,12 @@ typedef struct {
   char *key;
   char *key_file;
   char *month;
+  char *anchors;
+  char *public_out;
+  gint64 max_age;           /* seconds; 0 = no limit */
+  gboolean allow_tail;
+  gboolean chain_only;
+  gboolean json;
   Config *cfg;              /* loaded when -c or the default exists */
 } AuditOptions;
 
@@ -49,7 +64,8 @@ options_clear (AuditOptions *o)
 {
   char **s[] = { &o->db, &o->config, &o->invite, &o->event, &o->since,
                  &o->until, &o->booking, &o->staff, &o->recipient,
-                 &o->format, &o->key, &o->key_file, &o->month };
+                 &o->format, &o->key, &o->key_file, &o->month, &o->anchors,
+                 &o->public_out };
 
   for (gsize i = 0; i < G_N_ELEMENTS (s); i++)
     g_clear_pointer (s[i], g_free);
@@ -296,81 +312,127 @@ do_read (const char *db, const AuditOptions *o, AuditRowFunc fn)
 /* ---- verify, head, init ------------------------------------------------ */
 
 static void
-verify_say_seals (const AuditVerifyReport *rep, gboolean keyed)
+verify_say_seals (const AuditVerifyReport *rep, const char *key_text)
 {
-  if (rep->n_seals == 0 && rep->checkpoint_seq == 0)
-    printf ("audit verify: NO SEALS: no row is protected by a seal"
-            " (run `invitemail audit init` once)\n");
-  else if (!keyed)
-    printf ("audit verify: seals NOT checked (no --key): %" G_GINT64_FORMAT
-            " seal rows present\n", rep->n_seals);
+  g_autofree char *t0 = format_time (rep->first_seal_time_ms);
+  g_autofree char *t1 = format_time (rep->last_seal_time_ms);
+
+  if (key_text != NULL)
+    printf ("audit verify: seals ok: %" G_GINT64_FORMAT " seals, epochs 0-%"
+            G_GINT64_FORMAT ", every signature verified from the published"
+            " value %s\n", rep->n_seals, rep->last_seal_epoch, key_text);
   else
-    {
-      printf ("audit verify: seals ok: %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
-              " checked with the key of epoch %" G_GINT64_FORMAT "\n",
-              rep->seals_checked, rep->n_seals, rep->key_epoch);
-      if (rep->key_epoch > 0)
-        printf ("audit verify: seals before epoch %" G_GINT64_FORMAT " NOT"
-                " checked: only the initial key (epoch 0) checks them\n",
-                rep->key_epoch);
-    }
+    printf ("audit verify: seals chained: %" G_GINT64_FORMAT " seals, epochs"
+            " 0-%" G_GINT64_FORMAT "; %" G_GINT64_FORMAT " signatures verified"
+            " with the keys the seals name, but the first seal was NOT checked"
+            " against the published value (give --key FILE)\n", rep->n_seals,
+            rep->last_seal_epoch, rep->seals_checked);
+  printf ("audit verify: sealed through row %" G_GINT64_FORMAT "; first seal"
+          " %s, last seal %s\n", MAX (rep->last_seal_seq, rep->checkpoint_seq),
+          t0, t1);
 }
 
 static void
-verify_say (const AuditVerifyReport *rep, gboolean keyed)
+verify_say (const AuditVerifyReport *rep, const char *key_text,
+            const AuditOptions *o)
 {
-  gint64 sealed = MAX (rep->last_seal_seq, rep->checkpoint_seq);
-
   if (rep->checkpoint_seq > 0)
     {
       g_autofree char *t = format_time (rep->checkpoint_time_ms);
-      printf ("audit verify: rows 1-%" G_GINT64_FORMAT " were purged (retention),"
-              " sealed through %s; the chain continues from that checkpoint\n",
-              rep->checkpoint_seq, t);
+      printf ("audit verify: rows 1-%" G_GINT64_FORMAT " were purged"
+              " (retention), sealed through %s; %" G_GINT64_FORMAT " seals of"
+              " them are kept and verified\n", rep->checkpoint_seq, t,
+              rep->n_kept_seals);
     }
   printf ("audit verify: chain intact: %" G_GINT64_FORMAT " rows (%"
           G_GINT64_FORMAT "-%" G_GINT64_FORMAT "), every link and hash holds\n",
           rep->n_rows, rep->first_seq, rep->last_seq);
-  verify_say_seals (rep, keyed);
-  if (sealed > 0)
-    printf ("audit verify: sealed through row %" G_GINT64_FORMAT "\n", sealed);
-  if (rep->last_seq > sealed)
-    printf ("audit verify: UNSEALED TAIL: rows %" G_GINT64_FORMAT "-%"
-            G_GINT64_FORMAT " come after the last seal and are not yet"
-            " protected\n", sealed + 1, rep->last_seq);
+  verify_say_seals (rep, key_text);
+  if (rep->unsealed > 0)
+    printf ("audit verify: UNSEALED TAIL: %" G_GINT64_FORMAT " rows (%"
+            G_GINT64_FORMAT "-%" G_GINT64_FORMAT ") come after the last seal"
+            " and are not yet protected (allowed by --allow-unsealed-tail)\n",
+            rep->unsealed, rep->last_seq - rep->unsealed + 1, rep->last_seq);
+  if (rep->n_clock_back > 0)
+    printf ("audit verify: the host clock went back %" G_GINT64_FORMAT
+            " time(s), first at row %" G_GINT64_FORMAT " (clock_back rows);"
+            " row times were kept in order\n", rep->n_clock_back,
+            rep->first_clock_back_seq);
+  if (o->anchors != NULL)
+    printf ("audit verify: anchors ok: %" G_GINT64_FORMAT " heads from %s found"
+            " and matching (newest anchored row %" G_GINT64_FORMAT ")\n",
+            rep->anchors_checked, o->anchors, rep->newest_anchor_seq);
+  else
+    printf ("audit verify: no --anchors given: a cut tail or an older copy"
+            " that ends in a seal is not detectable without them\n");
 }
 
 static int
 do_verify (const char *db, const AuditOptions *o)
 {
   g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) anchors = NULL;
+  char key_text[AUDIT_PUBKEY_TEXT];
+  AuditVerifyOptions vo = { .allow_unsealed_tail = o->allow_tail,
+                            .max_age_ms = o->max_age * 1000,
+                            .chain_only = o->chain_only };
   AuditVerifyReport rep;
-  AuditKey key;
-  gboolean ok;
+  AuditPublicKey key;
 
-  if (o->key != NULL && !audit_key_read (o->key, &key, &error))
+  if (o->max_age < 0)
+    {
+      fprintf (stderr, "invitemail audit: --max-age takes seconds\n");
+      return EXIT_USAGE;
+    }
+  if ((o->key != NULL && !audit_pubkey_read (o->key, &key, &error))
+      || (o->anchors != NULL
+          && (anchors = audit_anchor_read_file (o->anchors, &error)) == NULL))
     {
       fprintf (stderr, "invitemail audit: %s\n", error->message);
       return EXIT_NOINPUT;
     }
-  ok = audit_verify_full (db, o->key ? &key : NULL, &rep, &error);
-  audit_key_wipe (&key);
-  if (!ok)
+  if (o->key != NULL)
+    {
+      vo.key = &key;
+      audit_pubkey_format (&key, key_text);
+    }
+  vo.anchors = anchors;
+  if (!audit_verify_full (db, &vo, &rep, &error))
     {
       printf ("audit verify: FAILED: %s\n", error->message);
       return exit_code_for_error (error);
     }
-  verify_say (&rep, o->key != NULL);
+  if (o->chain_only)
+    printf ("audit verify: CHAIN ONLY: %" G_GINT64_FORMAT " rows, every link"
+            " and hash holds; this proves nothing against anyone who can"
+            " write the file (no seal, time, tail or anchor was checked)\n",
+            rep.n_rows);
+  else
+    verify_say (&rep, o->key != NULL ? key_text : NULL, o);
   return EXIT_OK;
 }
 
 static int
-do_head (const char *db)
+do_head (const char *db, const AuditOptions *o)
 {
   g_autoptr (GError) error = NULL;
   char hash[65];
   gint64 seq = 0;
+  AuditAnchor h;
 
+  if (o->json)
+    {
+      g_autofree char *json = NULL;
+
+      if (!audit_read_anchor (db, &h, &error))
+        {
+          fprintf (stderr, "invitemail audit: %s\n", error->message);
+          return exit_code_for_error (error);
+        }
+      json = audit_anchor_json (&h);
+      printf ("%s\n", json);
+      return EXIT_OK;
+    }
   if (!audit_read_head (db, &seq, hash, &error))
     {
       fprintf (stderr, "invitemail audit: %s\n", error->message);
@@ -380,6 +442,26 @@ do_head (const char *db)
   return EXIT_OK;
 }
 
+/* The public value into path: a new file, readable by all (it is
+ * public), never over an existing one. */
+static gboolean
+write_public (const char *path, const char *text, GError **error)
+{
+  g_autofree char *line = g_strconcat (text, "\n", NULL);
+  int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                 0644);
+  gboolean ok = fd >= 0
+    && write (fd, line, strlen (line)) == (ssize_t) strlen (line)
+    && fsync (fd) == 0;
+
+  if (!ok)
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
+                 "%s: %s", path, g_strerror (errno));
+  if (fd >= 0)
+    close (fd);
+  return ok;
+}
+
 static int
 do_init (const char *db, const AuditOptions *o)
 {
@@ -387,22 +469,24 @@ do_init (const char *db, const AuditOptions *o)
   g_autofree char *dir = g_path_get_dirname (db);
   g_autofree char *beside = g_build_filename (dir, "audit.key", NULL);
   AuditSealConfig sc = { .key_file = beside };
-  char hex[65];
+  char pub[AUDIT_PUBLIC_TEXT];
 
   if (o->cfg != NULL)
-    sc = (AuditSealConfig) { o->cfg->audit_key_file, o->cfg->audit_group, 0 };
+    sc = (AuditSealConfig) { o->cfg->audit_key_file, o->cfg->audit_group,
+                             o->cfg->audit_retention_days };
   if (o->key_file != NULL)
     sc.key_file = o->key_file;
-  if (!audit_init (db, &sc, hex, &error))
+  if (!audit_init (db, &sc, pub, &error)
+      || (o->public_out != NULL && !write_public (o->public_out, pub, &error)))
     {
       fprintf (stderr, "invitemail audit init: %s\n", error->message);
       return exit_code_for_error (error);
     }
-  printf ("audit init: first seal written; the daemon's key is %s.\n"
-          "The initial key follows, shown this once.  Keep it OFF this host"
-          " (e.g. on paper in\nthe compliance safe); `invitemail audit verify"
-          " --key FILE` needs it in FILE:\n%s\n", sc.key_file, hex);
-  explicit_bzero (hex, sizeof hex);
+  printf ("audit init: first seal written; the daemon's secret key is %s.\n"
+          "The public verification value follows.  It is not secret: publish"
+          " it where the\nlog cannot reach it (the document archive, a letter"
+          " to the data-protection\nofficer).  `invitemail audit verify --key"
+          " FILE` needs it in FILE:\n%s\n", sc.key_file, pub);
   return EXIT_OK;
 }
 
@@ -560,7 +644,7 @@ dispatch (const char *cmd, AuditOptions *o, int argc, char **argv, const char *d
   if (strcmp (cmd, "verify") == 0 && argc == 0)
     return do_verify (db, o);
   if (strcmp (cmd, "head") == 0 && argc == 0)
-    return do_head (db);
+    return do_head (db, o);
   if (strcmp (cmd, "report") == 0 && argc == 0)
     return do_report (db, o);
   fprintf (stderr, "invitemail audit: unknown command or wrong arguments (try --help)\n");
@@ -572,16 +656,23 @@ static const char description[] =
   "  list                 rows, filtered by the options\n"
   "  show ID              one invite's whole story\n"
   "  export               --format csv (RFC 4180) or jsonl (JSON Lines)\n"
-  "  verify [--key FILE]  every row, link and trigger; with the initial key\n"
-  "                       kept off the host, every seal too\n"
-  "  head                 the newest row's seq and hash, to keep elsewhere\n"
+  "  verify --key FILE    proves the chain from the published value in FILE:\n"
+  "                       every row, link, seal signature, time, purge and\n"
+  "                       trigger; --anchors FILE also checks the heads the\n"
+  "                       daemon wrote to the system log; --max-age SECONDS\n"
+  "                       fails on a stale copy; --allow-unsealed-tail for\n"
+  "                       a live file\n"
+  "  head [--json]        the newest row's seq and hash; --json: the newest\n"
+  "                       seal's head (seq, hash, epoch, time), as anchored\n"
   "  report --month YYYY-MM  counts by outcome and what needs a look\n"
-  "  init                 (administrator, daemon stopped, once) make the\n"
-  "                       first key, print it, write the first seal\n"
+  "  init [--public FILE] (administrator, daemon stopped, once) make the\n"
+  "                       first key pair, write the first seal, print the\n"
+  "                       public verification value (and write it to FILE)\n"
   "\n"
   "All but init only read, and work without write access to the folder.\n"
-  "verify exits 0 when every check it could make held (it names the rows\n"
-  "after the last seal as the unsealed tail) and 1 naming the first bad row.";
+  "verify exits 0 when every check held and 1 naming the first fault (also\n"
+  "when there is no seal, the last row is not sealed, or the file is of\n"
+  "another format).";
 
 int
 cli_audit_main (int argc, char **argv)
@@ -600,7 +691,13 @@ cli_audit_main (int argc, char **argv)
     { "staff", 0, 0, G_OPTION_ARG_STRING, &o.staff, "Only rows of this staff id", "ID" },
     { "recipient", 0, 0, G_OPTION_ARG_STRING, &o.recipient, "Only rows naming this address", "ADDR" },
     { "format", 0, 0, G_OPTION_ARG_STRING, &o.format, "export: csv (default) or jsonl", "FMT" },
-    { "key", 0, 0, G_OPTION_ARG_FILENAME, &o.key, "verify: the initial key (kept off the host)", "FILE" },
+    { "key", 0, 0, G_OPTION_ARG_FILENAME, &o.key, "verify: the public verification value printed by init", "FILE" },
+    { "anchors", 0, 0, G_OPTION_ARG_FILENAME, &o.anchors, "verify: seal heads from the system log (journalctl -o json or syslog lines)", "FILE" },
+    { "allow-unsealed-tail", 0, 0, G_OPTION_ARG_NONE, &o.allow_tail, "verify: a live file: rows after the last seal are counted, not a failure", NULL },
+    { "max-age", 0, 0, G_OPTION_ARG_INT64, &o.max_age, "verify: fail when the last seal is older than this", "SECONDS" },
+    { "chain-only", 0, 0, G_OPTION_ARG_NONE, &o.chain_only, "verify: links and hashes only (a diagnostic: proves nothing against a forger)", NULL },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &o.json, "head: the newest seal's head as JSON", NULL },
+    { "public", 0, 0, G_OPTION_ARG_FILENAME, &o.public_out, "init: also write the public value to FILE", "FILE" },
     { "key-file", 0, 0, G_OPTION_ARG_FILENAME, &o.key_file, "init: the daemon's key file (default: key_file of the config)", "FILE" },
     { "month", 0, 0, G_OPTION_ARG_STRING, &o.month, "report: the month", "YYYY-MM" },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },

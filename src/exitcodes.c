@@ -21,7 +21,9 @@ exit_code_for_error (const GError *error)
     return EXIT_CONFIG;
   if (error->domain == G_FILE_ERROR && error->code == G_FILE_ERROR_NOENT)
     return EXIT_NOINPUT;
-  if (error->domain == AUDIT_ERROR && error->code == AUDIT_ERROR_BROKEN)
+  /* A file of another format cannot be shown intact either. */
+  if (error->domain == AUDIT_ERROR && (error->code == AUDIT_ERROR_BROKEN
+                                       || error->code == AUDIT_ERROR_FORMAT))
     return EXIT_VERIFY_FAILED;
   if (error->domain == DB_ERROR && error->code == DB_ERROR_OPEN)
     return EXIT_NOINPUT;

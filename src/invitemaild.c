@@ -21,6 +21,7 @@
 #include <glib-unix.h>
 
 #include "audit.h"
+#include "audit_seal.h"
 #include "config.h"
 #include "control.h"
 #include "delivery.h"
@@ -386,8 +387,8 @@ detach_end (int ready_fd, int rc)
   close (ready_fd);
 }
 
-/* Forward-secure seals: an HMAC of the chain head under the current
- * epoch key, which then evolves one way (audit_seal.c). */
+/* Forward-secure seals: the chain head signed with the current epoch's
+ * Ed25519 key, which is then replaced by the next (audit_seal.c). */
 static gboolean
 on_seal (gpointer data)
 {

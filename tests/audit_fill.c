@@ -4,8 +4,8 @@
  * through audit_append_batch (one transaction each), a seal every
  * SEAL_EVERY rows after `audit init` made the first key.
  *
- *   audit_fill DB N [SEAL_EVERY]   prints the initial key (hex) when
- *                                  SEAL_EVERY > 0 (key file DB.key)
+ *   audit_fill DB N [SEAL_EVERY]   prints the public verification value
+ *                                  when SEAL_EVERY > 0 (key file DB.key)
  *
  * Made-up data at example domains only.
  */
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "audit.h"
+#include "audit_seal.h"
 
 #define FILL_BATCH 1000
 
@@ -75,13 +76,13 @@ run (const char *db, guint64 n, guint64 seal_every, GError **error)
   g_autofree char *key_file = g_strconcat (db, ".key", NULL);
   AuditSealConfig sc = { .key_file = key_file };
   g_autoptr (Audit) a = NULL;
-  char hex[65];
+  char pub[AUDIT_PUBLIC_TEXT];
 
   if (seal_every > 0)
     {
-      if (!audit_init (db, &sc, hex, error))
+      if (!audit_init (db, &sc, pub, error))
         return FALSE;
-      printf ("%s\n", hex);
+      printf ("%s\n", pub);
     }
   a = audit_open_sealing (db, &sc, error);
   return a != NULL && fill (a, n, seal_every, error);

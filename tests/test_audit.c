@@ -22,7 +22,14 @@
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 
+#include <openssl/evp.h>
+
 #include "audit.h"
+#include "audit_anchor.h"
+#include "audit_key.h"
+#include "audit_read.h"
+#include "audit_seal.h"
+#include "audit_verify.h"
 #include "db.h"
 
 #define INV1 "cccccccccccccccccc01"
@@ -162,6 +169,8 @@ collect_row (const AuditRow *row, gpointer data)
   c->org_unit = g_strdup (row->org_unit);
   c->epoch = row->epoch;
   c->seal = g_strdup (row->seal);
+  c->next_key = g_strdup (row->next_key);
+  c->prev_seal = g_strdup (row->prev_seal);
   g_ptr_array_add (rows, c);
   return TRUE;
 }
@@ -205,7 +214,8 @@ independent_hash (const AuditRow *r)
     r->booking, r->recipients, r->smtp_reply, r->error_code, r->field,
     r->detail, r->lang, r->template_name, r->link_sha256, r->notice_sha256,
     r->template_sha256, r->signature_sha256, r->message_sha256, r->org_unit,
-    r->epoch >= 0 ? ep : NULL, r->seal, r->prev_hash,
+    r->epoch >= 0 ? ep : NULL, r->seal, r->next_key, r->prev_seal,
+    r->prev_hash,
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (v); i++)
@@ -676,26 +686,26 @@ key_path (Fixture *fx)
   return g_build_filename (fx->dir, "audit.key", NULL);
 }
 
-/* audit init, then a sealing Audit on the fixture clock. */
+/* audit init (the published value into *pk), then a sealing Audit on
+ * the fixture clock, set to the real time so that rows go forward. */
 static Audit *
-init_sealing (Fixture *fx, AuditKey *k0, guint retention_days)
+init_sealing (Fixture *fx, AuditPublicKey *pk, guint retention_days)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *kp = key_path (fx);
-  g_autofree char *k0_file = g_build_filename (fx->dir, "k0", NULL);
   AuditSealConfig sc = { .key_file = kp, .retention_days = retention_days };
-  char hex[65];
+  char pub[AUDIT_PUBLIC_TEXT];
   Audit *a;
 
-  if (!audit_init (fx->path, &sc, hex, &error))
+  if (!audit_init (fx->path, &sc, pub, &error))
     fail_msg ("init: %s", error->message);
-  assert_true (g_file_set_contents (k0_file, hex, -1, NULL));
-  assert_true (audit_key_read (k0_file, k0, NULL));
-  assert_int_equal (k0->epoch, 0);
+  assert_true (g_str_has_prefix (pub, "ed25519:"));
+  assert_true (audit_pubkey_parse (pub, pk));
   a = audit_open_sealing (fx->path, &sc, &error);
   if (a == NULL)
     fail_msg ("open sealing: %s", error->message);
   assert_true (audit_sealing (a));
+  fx->now_ms = g_get_real_time () / 1000;
   audit_set_clock (a, fixed_clock, fx);
   return a;
 }
@@ -709,23 +719,32 @@ seal (Audit *a)
     fail_msg ("seal: %s", error->message);
 }
 
+static gboolean
+verify_with (const char *path, const AuditPublicKey *pk, gboolean tail,
+             AuditVerifyReport *rep, GError **error)
+{
+  AuditVerifyOptions o = { .key = pk, .allow_unsealed_tail = tail };
+
+  return audit_verify_full (path, &o, rep, error);
+}
+
 static void
-verify_key (const char *path, const AuditKey *k, AuditVerifyReport *rep)
+verify_key (const char *path, const AuditPublicKey *pk, AuditVerifyReport *rep)
 {
   g_autoptr (GError) error = NULL;
 
-  if (!audit_verify_full (path, k, rep, &error))
+  if (!verify_with (path, pk, TRUE, rep, &error))
     fail_msg ("verify --key: %s", error->message);
 }
 
 static void
-expect_broken_key (const char *path, const AuditKey *k, const char *what,
-                   const char *needle)
+expect_broken_key (const char *path, const AuditPublicKey *pk,
+                   const char *what, const char *needle)
 {
   g_autoptr (GError) error = NULL;
   AuditVerifyReport rep;
 
-  if (audit_verify_full (path, k, &rep, &error))
+  if (verify_with (path, pk, TRUE, &rep, &error))
     fail_msg ("case '%s': verify passed", what);
   if (strstr (error->message, needle) == NULL)
     fail_msg ("case '%s': message '%s' lacks '%s'", what, error->message,
@@ -734,9 +753,9 @@ expect_broken_key (const char *path, const AuditKey *k, const char *what,
 
 /* Rows: 1 init seal, 2-3, 4 seal, 5-6, 7 seal, 8 (unsealed tail). */
 static Audit *
-write_sealed (Fixture *fx, AuditKey *k0)
+write_sealed (Fixture *fx, AuditPublicKey *pk)
 {
-  Audit *a = init_sealing (fx, k0, 0);
+  Audit *a = init_sealing (fx, pk, 0);
 
   append (a, AUDIT_ACCEPTED, INV1, NULL);
   append (a, AUDIT_SENT, INV1, NULL);
@@ -753,45 +772,53 @@ test_seal_verify (void **state)
 {
   Fixture *fx = *state;
   g_autofree char *kp = key_path (fx);
-  g_autofree char *text = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) rows = NULL;
   AuditVerifyReport rep;
-  AuditKey k0, now;
+  AuditPublicKey pk;
+  AuditSecret now;
   struct stat sb;
-  Audit *a = write_sealed (fx, &k0);
+  char hex[65];
+  Audit *a = write_sealed (fx, &pk);
 
   audit_close (a);
-  verify_key (fx->path, &k0, &rep);
+  verify_key (fx->path, &pk, &rep);
   assert_int_equal (rep.n_rows, 8);
   assert_int_equal (rep.n_seals, 3);
   assert_int_equal (rep.seals_checked, 3);
   assert_int_equal (rep.last_seal_seq, 7);
   assert_int_equal (rep.last_seal_epoch, 2);
-  /* The key file: 0600, epoch 3, and not K_0 any more. */
+  assert_int_equal (rep.unsealed, 1);
+  /* Without --allow-unsealed-tail the unsealed last row fails. */
+  assert_false (verify_with (fx->path, &pk, FALSE, &rep, &error));
+  assert_non_null (strstr (error->message, "rows 8-8 (1) come after the last"
+                           " seal"));
+  /* The key file: 0600, epoch 3, the key row 7 named, no `next`. */
   assert_int_equal (g_stat (kp, &sb), 0);
   assert_int_equal (sb.st_mode & 0777, 0600);
-  assert_true (audit_key_read (kp, &now, NULL));
+  assert_true (audit_secret_load (kp, &now, NULL, NULL));
   assert_int_equal (now.epoch, 3);
-  assert_memory_not_equal (now.key, k0.key, 32);
-  for (int i = 0; i < 3; i++)
-    audit_key_evolve (&k0);
-  assert_memory_equal (now.key, k0.key, 32);
-  assert_true (g_file_get_contents (kp, &text, NULL, NULL));
-  assert_null (strstr (text, "epoch 0"));
-  /* The current key checks the seals of its epoch on: none here. */
-  verify_key (fx->path, &now, &rep);
-  assert_int_equal (rep.seals_checked, 0);
+  assert_null (now.next);
+  rows = read_rows (fx->path, NULL);
+  assert_true (audit_secret_public_hex (now.key, hex));
+  assert_string_equal (hex, ROW_AT (rows, 6)->next_key);
+  assert_string_equal (ROW_AT (rows, 6)->prev_seal, ROW_AT (rows, 3)->row_hash);
+  assert_string_equal (ROW_AT (rows, 0)->prev_seal, ZERO64);
+  assert_int_equal (strlen (ROW_AT (rows, 3)->seal), 128);
+  audit_secret_clear (&now);
 }
 
 static void
 test_wrong_key (void **state)
 {
   Fixture *fx = *state;
-  AuditKey k0, other = { 0 };
+  AuditPublicKey pk, other;
 
-  audit_close (write_sealed (fx, &k0));
-  memset (other.key, 0x5a, 32);
+  audit_close (write_sealed (fx, &pk));
+  memset (other.pk, 0x5a, 32);
   expect_broken_key (fx->path, &other, "wrong key",
-                     "row 1: the key given is not this log's initial key");
+                     "row 1: the first seal is not signed by the published"
+                     " value given");
 }
 
 /* Recomputes every row hash from seq `from` on with the independent
@@ -825,19 +852,40 @@ rechain (const char *path, gint64 from)
                   " END;");
 }
 
-/* Forward security: the intruder holds the current key (epoch 3) and
- * rewrites row 5 with the whole chain recomputed.  The chain alone and
- * the current key pass; the initial key finds the seal at row 7. */
+/* Re-signs seal row `seq` with k over its (rechained) fields, and
+ * rechains from there: what the holder of a private key can do. */
+static void
+resign (const char *path, gint64 seq, EVP_PKEY *k)
+{
+  g_autoptr (GPtrArray) rows = read_rows (path, NULL);
+  AuditRow *r = ROW_AT (rows, seq - 1);
+  AuditSealInput in = { r->seq, r->time_ms, r->epoch, r->prev_hash,
+                        r->prev_seal, r->next_key, r->detail };
+  g_autofree char *sql = NULL;
+  char sig[AUDIT_SIG_HEX + 1];
+
+  assert_true (audit_seal_sign (k, &in, sig, NULL));
+  sql = g_strdup_printf ("DROP TRIGGER IF EXISTS audit_no_update;"
+                         "UPDATE audit SET seal = '%s' WHERE seq = %"
+                         G_GINT64_FORMAT, sig, seq);
+  testutil_sql (path, sql);
+  rechain (path, seq);
+}
+
+/* Forward security: the intruder holds the key file of epoch 3 and
+ * rewrites row 5 with the whole chain recomputed and seal 7 re-signed
+ * with the key they hold.  The chain alone passes; the published value
+ * finds seal 7, whose signature needed epoch 2's key, long gone. */
 static void
 test_forward_security (void **state)
 {
   Fixture *fx = *state;
   g_autofree char *kp = key_path (fx);
-  AuditVerifyReport rep;
-  AuditKey k0, stolen;
+  AuditPublicKey pk;
+  AuditSecret stolen;
 
-  audit_close (write_sealed (fx, &k0));
-  assert_true (audit_key_read (kp, &stolen, NULL));
+  audit_close (write_sealed (fx, &pk));
+  assert_true (audit_secret_load (kp, &stolen, NULL, NULL));
   testutil_sql (fx->path, "DROP TRIGGER audit_no_update;"
                       "UPDATE audit SET recipients = 'forged@example.com'"
                       " WHERE seq = 5;"
@@ -846,9 +894,15 @@ test_forward_security (void **state)
                       " append-only'); END;");
   rechain (fx->path, 5);
   expect_ok (fx->path, 8);
-  verify_key (fx->path, &stolen, &rep);
-  expect_broken_key (fx->path, &k0, "forged before the last seal",
-                     "row 7: seal (epoch 2) does not match: rows 5-7");
+  resign (fx->path, 7, stolen.key);
+  expect_ok (fx->path, 8);
+  expect_broken_key (fx->path, &pk, "forged before the last seal",
+                     "row 7: seal (epoch 2) signature does not verify");
+  /* The same with the stolen key posing as epoch 0's: the first seal. */
+  resign (fx->path, 1, stolen.key);
+  expect_broken_key (fx->path, &pk, "stolen key as the first",
+                     "row 1: the first seal is not signed by the published");
+  audit_secret_clear (&stolen);
 }
 
 /* Seal rows themselves: their fields, and a seal removed with the
@@ -860,76 +914,124 @@ test_seal_tampering (void **state)
   const struct {
     const char *name;
     const char *sql;
+    gint64 rechain_from;
     const char *needle;
   } cases[] = {
-    { "mac changed", "UPDATE audit SET seal = '" ZERO64 "' WHERE seq = 4",
-      "row 4: hash mismatch" },
-    { "epoch changed", "UPDATE audit SET epoch = 5 WHERE seq = 4",
+    { "signature changed", "UPDATE audit SET seal = substr (seal, 2) || '0'"
+      " WHERE seq = 4", 0, "row 4: hash mismatch" },
+    { "epoch changed", "UPDATE audit SET epoch = 5 WHERE seq = 4", 0,
       "row 4: hash mismatch" },
     { "seal turned into a plain row",
-      "UPDATE audit SET event = 'sent' WHERE seq = 4", "row 4: hash mismatch" },
+      "UPDATE audit SET event = 'sent' WHERE seq = 4", 0,
+      "row 4: hash mismatch" },
+    { "epoch replayed, rechained", "UPDATE audit SET epoch = 2 WHERE seq = 4",
+      4, "row 4: seal of epoch 2 where epoch 1 was due" },
+    { "next key replaced, rechained", "UPDATE audit SET next_key = '" ZERO64
+      "' WHERE seq = 4", 4, "row 4: seal (epoch 1) signature does not" },
+    { "seal deleted, rechained", "DROP TRIGGER audit_no_delete;"
+      " DELETE FROM audit WHERE seq = 4;"
+      " UPDATE audit SET seq = seq - 1 WHERE seq > 4", 4,
+      "row 6: seal of epoch 2 where epoch 1 was due" },
   };
-  AuditKey k0;
+  AuditPublicKey pk;
 
-  audit_close (write_sealed (fx, &k0));
+  audit_close (write_sealed (fx, &pk));
   for (guint c = 0; c < G_N_ELEMENTS (cases); c++)
     {
       g_autofree char *sql = g_strdup_printf ("DROP TRIGGER audit_no_update;"
                                               " %s", cases[c].sql);
       copy_file (fx->path, fx->copy);
       testutil_sql (fx->copy, sql);
-      expect_broken_key (fx->copy, &k0, cases[c].name, cases[c].needle);
+      if (cases[c].rechain_from > 0)
+        rechain (fx->copy, cases[c].rechain_from);
+      testutil_sql (fx->copy, "CREATE TRIGGER IF NOT EXISTS audit_no_delete"
+                    " BEFORE DELETE ON audit WHEN NOT EXISTS (SELECT 1 FROM"
+                    " audit_purge_token) BEGIN SELECT RAISE (ABORT, 'audit"
+                    " rows are append-only'); END;");
+      expect_broken_key (fx->copy, &pk, cases[c].name, cases[c].needle);
       g_unlink (fx->copy);
     }
-  /* Rechained after the epoch edit: the MAC still gives it away. */
-  copy_file (fx->path, fx->copy);
-  testutil_sql (fx->copy, "DROP TRIGGER audit_no_update;"
-                      "UPDATE audit SET epoch = 2 WHERE seq = 4");
-  rechain (fx->copy, 4);
-  expect_broken_key (fx->copy, &k0, "epoch replayed", "row 4: seal");
 }
 
 static void
 test_missing_trigger_reported (void **state)
 {
   Fixture *fx = *state;
+  AuditPublicKey pk;
 
-  write_six (fx);
+  audit_close (write_sealed (fx, &pk));
   copy_file (fx->path, fx->copy);
   testutil_sql (fx->copy, "DROP TRIGGER audit_no_delete");
-  expect_broken (fx->copy, "trigger dropped", "audit_no_delete");
+  expect_broken_key (fx->copy, &pk, "trigger dropped", "audit_no_delete");
 }
 
-/* A crash after a seal's commit, before the key write: the file still
- * holds the old epoch; opening catches it up, and seals stay valid. */
+/* No seal at all, or a seal first of epoch 3: both refused. */
+static void
+test_no_seals_refused (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GError) error = NULL;
+  AuditVerifyReport rep;
+  AuditPublicKey pk;
+
+  write_six (fx);
+  memset (pk.pk, 1, 32);
+  assert_false (verify_with (fx->path, &pk, TRUE, &rep, &error));
+  assert_non_null (strstr (error->message, "NO SEALS"));
+  assert_int_equal (rep.n_rows, 6);
+}
+
+/* A crash after a seal's commit, before the key file moved on: the file
+ * holds epoch 1 and the `next` key; opening finishes the move.  A key
+ * file of another epoch, or one others can read, is refused. */
 static void
 test_key_catch_up (void **state)
 {
   Fixture *fx = *state;
   g_autofree char *kp = key_path (fx);
-  g_autofree char *old = NULL;
-  gsize len = 0;
+  g_autoptr (GError) error = NULL;
   AuditSealConfig sc = { .key_file = kp };
   AuditVerifyReport rep;
-  AuditKey k0, now;
-  Audit *a = init_sealing (fx, &k0, 0);
+  AuditPublicKey pk;
+  AuditSecret before, after;
+  Audit *a = init_sealing (fx, &pk, 0);
 
-  assert_true (g_file_get_contents (kp, &old, &len, NULL));
+  assert_true (audit_secret_load (kp, &before, NULL, NULL));
   seal (a);
   audit_close (a);
-  assert_true (g_file_set_contents (kp, old, (gssize) len, NULL));
-  g_chmod (kp, 0600);
-  a = audit_open_sealing (fx->path, &sc, NULL);
-  assert_non_null (a);
-  assert_true (audit_key_read (kp, &now, NULL));
-  assert_int_equal (now.epoch, 2);
+  assert_true (audit_secret_load (kp, &after, NULL, NULL));
+  /* As the file stood between steps 2 and 3: epoch 1 with next. */
+  before.next = g_steal_pointer (&after.key);
+  assert_true (audit_secret_store (kp, &before, NULL));
+  a = audit_open_sealing (fx->path, &sc, &error);
+  if (a == NULL)
+    fail_msg ("open: %s", error->message);
   seal (a);
   audit_close (a);
-  verify_key (fx->path, &k0, &rep);
+  verify_key (fx->path, &pk, &rep);
   assert_int_equal (rep.seals_checked, 3);
-  /* A key file others can read is refused. */
+  /* The key file of epoch 1 again (restored from a backup): refused. */
+  before.next = NULL;
+  assert_true (audit_secret_store (kp, &before, NULL));
+  assert_null (audit_open_sealing (fx->path, &sc, &error));
+  assert_non_null (strstr (error->message, "does not continue"));
+  g_clear_error (&error);
+  /* Others may read it: refused, through the same descriptor. */
   g_chmod (kp, 0644);
-  assert_null (audit_open_sealing (fx->path, &sc, NULL));
+  assert_null (audit_open_sealing (fx->path, &sc, &error));
+  assert_non_null (strstr (error->message, "mode 0600"));
+  g_clear_error (&error);
+  /* A symbolic link: refused (O_NOFOLLOW). */
+  g_chmod (kp, 0600);
+  {
+    g_autofree char *link = g_build_filename (fx->dir, "link.key", NULL);
+    AuditSealConfig sl = { .key_file = link };
+    assert_int_equal (symlink (kp, link), 0);
+    assert_null (audit_open_sealing (fx->path, &sl, &error));
+    assert_non_null (strstr (error->message, "symbolic link"));
+  }
+  audit_secret_clear (&before);
+  audit_secret_clear (&after);
 }
 
 static void
@@ -939,18 +1041,146 @@ test_init_refuses_twice (void **state)
   g_autofree char *kp = key_path (fx);
   g_autoptr (GError) error = NULL;
   AuditSealConfig sc = { .key_file = kp };
-  AuditKey k0;
-  char hex[65];
-  Audit *a = init_sealing (fx, &k0, 0);
+  AuditPublicKey pk;
+  char pub[AUDIT_PUBLIC_TEXT];
+  Audit *a = init_sealing (fx, &pk, 0);
 
-  assert_false (audit_init (fx->path, &sc, hex, &error));
+  assert_false (audit_init (fx->path, &sc, pub, &error));
   assert_non_null (strstr (error->message, "exists"));
   g_clear_error (&error);
   g_unlink (kp);
   /* The daemon holds the file: a second writer is refused. */
-  assert_false (audit_init (fx->path, &sc, hex, &error));
+  assert_false (audit_init (fx->path, &sc, pub, &error));
   assert_non_null (strstr (error->message, "another writer"));
+  g_clear_error (&error);
   audit_close (a);
+  /* Seals there but the key gone: restore it, not a new chain. */
+  assert_false (audit_init (fx->path, &sc, pub, &error));
+  assert_non_null (strstr (error->message, "holds seals already"));
+}
+
+/* Time: the clock steps back 10 s; rows keep their order and one
+ * clock_back row records the step; verify passes and counts it.  A row
+ * whose time goes back by hand (rechained) fails. */
+static void
+test_clock_back (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GPtrArray) rows = NULL;
+  AuditVerifyReport rep;
+  AuditPublicKey pk;
+  Audit *a = init_sealing (fx, &pk, 0);
+
+  append (a, AUDIT_ACCEPTED, INV1, NULL);       /* 2 */
+  fx->now_ms -= 10000;
+  append (a, AUDIT_SENT, INV1, NULL);           /* 3 clock_back, 4 sent */
+  append (a, AUDIT_SENT, INV2, NULL);           /* 5: still behind */
+  seal (a);
+  audit_close (a);
+  rows = read_rows (fx->path, NULL);
+  assert_string_equal (ROW_AT (rows, 2)->event, "clock_back");
+  assert_non_null (strstr (ROW_AT (rows, 2)->detail, "went back 9000 ms"));
+  assert_string_equal (ROW_AT (rows, 3)->event, "sent");
+  assert_string_equal (ROW_AT (rows, 4)->event, "sent");
+  for (guint i = 1; i < rows->len; i++)
+    assert_true (ROW_AT (rows, i)->time_ms >= ROW_AT (rows, i - 1)->time_ms);
+  verify_key (fx->path, &pk, &rep);
+  assert_int_equal (rep.n_clock_back, 1);
+  assert_int_equal (rep.first_clock_back_seq, 3);
+  copy_file (fx->path, fx->copy);
+  testutil_sql (fx->copy, "DROP TRIGGER audit_no_update;"
+                "UPDATE audit SET time_ms = time_ms - 60000 WHERE seq = 5");
+  rechain (fx->copy, 5);
+  expect_broken_key (fx->copy, &pk, "time edited back",
+                     "row 5: time goes back");
+}
+
+/* --max-age, and anchors: matching, missing (cut) and contradicted. */
+static void
+test_max_age_and_anchors (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) hs = g_array_new (FALSE, FALSE, sizeof (AuditAnchor));
+  AuditVerifyOptions o = { 0 };
+  AuditVerifyReport rep;
+  AuditPublicKey pk;
+  AuditAnchor h;
+  Audit *a = write_sealed (fx, &pk);
+
+  seal (a);                                     /* 9 */
+  audit_close (a);
+  o.key = &pk;
+  o.now_ms = fx->now_ms + 3600 * 1000;
+  o.max_age_ms = 7200 * 1000;
+  assert_true (audit_verify_full (fx->path, &o, &rep, NULL));
+  o.max_age_ms = 600 * 1000;
+  assert_false (audit_verify_full (fx->path, &o, &rep, &error));
+  assert_non_null (strstr (error->message, "more than --max-age 600 s"));
+  g_clear_error (&error);
+  o.max_age_ms = 0;
+  assert_true (audit_read_anchor (fx->path, &h, NULL));
+  assert_int_equal (h.seq, 9);
+  assert_int_equal (h.epoch, 3);
+  g_array_append_val (hs, h);
+  o.anchors = hs;
+  assert_true (audit_verify_full (fx->path, &o, &rep, NULL));
+  assert_int_equal (rep.anchors_checked, 1);
+  /* The file cut before row 9: the anchor is missing. */
+  copy_file (fx->path, fx->copy);
+  testutil_sql (fx->copy, "DROP TRIGGER audit_no_delete;"
+                "DELETE FROM audit WHERE seq = 9;"
+                "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+                " WHEN NOT EXISTS (SELECT 1 FROM audit_purge_token)"
+                " BEGIN SELECT RAISE (ABORT, 'audit rows are append-only');"
+                " END;");
+  o.allow_unsealed_tail = TRUE;
+  assert_false (audit_verify_full (fx->copy, &o, &rep, &error));
+  assert_non_null (strstr (error->message, "anchored head row 9"));
+  g_clear_error (&error);
+  /* An anchor that says another hash: contradicted. */
+  g_array_index (hs, AuditAnchor, 0).hash[0] ^= 1;
+  assert_false (audit_verify_full (fx->path, &o, &rep, &error));
+  assert_non_null (strstr (error->message, "contradicts the head anchored"));
+}
+
+static void
+test_anchor_lines (void **state)
+{
+  static const char hash[] =
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  AuditAnchor in = { 42, "", 7, 1796290808655 }, out;
+  g_autofree char *sd = NULL, *syslog_line = NULL, *json = NULL;
+
+  (void) state;
+  memcpy (in.hash, hash, 65);
+  sd = audit_anchor_sd (&in);
+  syslog_line = g_strdup_printf ("Dec  3 10:00:00 host invitemaild[12]:"
+                                 " audit sealed %s", sd);
+  assert_true (audit_anchor_parse_line (syslog_line, &out));
+  assert_int_equal (out.seq, 42);
+  assert_int_equal (out.epoch, 7);
+  assert_int_equal (out.time_ms, 1796290808655);
+  assert_string_equal (out.hash, hash);
+  json = g_strdup_printf ("{ \"MESSAGE_ID\" : \"%s\",\"INVITEMAIL_AUDIT_SEQ\":"
+                          "\"42\",\"INVITEMAIL_AUDIT_HASH\":\"%s\","
+                          "\"INVITEMAIL_AUDIT_EPOCH\":\"7\","
+                          "\"INVITEMAIL_AUDIT_TIME_MS\":\"1796290808655\"}",
+                          AUDIT_ANCHOR_MESSAGE_ID, hash);
+  memset (&out, 0, sizeof out);
+  assert_true (audit_anchor_parse_line (json, &out));
+  assert_int_equal (out.seq, 42);
+  assert_string_equal (out.hash, hash);
+  /* Not anchors: other lines, a short hash, a negative number. */
+  assert_false (audit_anchor_parse_line ("invitemaild: info: started", &out));
+  assert_false (audit_anchor_parse_line ("[invitemail-audit@32473 seq=\"1\""
+                                         " hash=\"abc\" epoch=\"0\""
+                                         " time_ms=\"1\"]", &out));
+  assert_false (audit_anchor_parse_line ("[invitemail-audit@32473 seq=\"-1\""
+                                         " hash=\"0123456789abcdef0123456789"
+                                         "abcdef0123456789abcdef0123456789"
+                                         "abcdef\" epoch=\"0\" time_ms=\"1\"]",
+                                         &out));
 }
 
 #define DAY_MS (24 * 3600 * G_GINT64_CONSTANT (1000))
@@ -962,11 +1192,12 @@ test_purge (void **state)
   g_autoptr (GPtrArray) rows = NULL;
   g_autoptr (GError) error = NULL;
   AuditVerifyReport rep;
-  AuditKey k0;
-  gint64 real = g_get_real_time () / 1000;
-  Audit *a = init_sealing (fx, &k0, 1);
+  AuditPublicKey pk;
+  AuditVerifyOptions o = { .key = &pk };
+  gint64 real;
+  Audit *a = init_sealing (fx, &pk, 1);        /* 1 seal, "retention 1" */
 
-  fx->now_ms = real;
+  real = fx->now_ms;
   append (a, AUDIT_ACCEPTED, INV1, NULL);     /* 2 */
   append (a, AUDIT_SENT, INV1, NULL);         /* 3 */
   seal (a);                                   /* 4 */
@@ -974,32 +1205,86 @@ test_purge (void **state)
   append (a, AUDIT_ACCEPTED, INV2, NULL);     /* 5 */
   seal (a);                                   /* 6 */
   append (a, AUDIT_SENT, INV2, NULL);         /* 7 */
-  /* Retention 1 day at real + 2 days: rows 1-4 go, 5-7 stay. */
+  /* Retention 1 day at real + 2 days: rows 1-4 go, 5-7 stay; the purge
+   * (row 8) is sealed at once (row 9). */
   if (!audit_purge (a, real + 2 * DAY_MS, &error))
     fail_msg ("purge: %s", error->message);
-  seal (a);                                   /* 9, after purged row 8 */
   audit_close (a);
   rows = read_rows (fx->path, NULL);
   assert_int_equal (rows->len, 5);
   assert_int_equal (ROW_AT (rows, 0)->seq, 5);
   assert_string_equal (ROW_AT (rows, 3)->event, "purged");
   assert_non_null (strstr (ROW_AT (rows, 3)->detail, "rows 1-4 purged"));
-  verify_key (fx->path, &k0, &rep);
+  assert_string_equal (ROW_AT (rows, 4)->event, "sealed");
+  /* Verified as of the last row's day (its rows are 3 days ahead). */
+  o.now_ms = fx->now_ms + 3600 * 1000;
+  if (!audit_verify_full (fx->path, &o, &rep, &error))
+    fail_msg ("verify: %s", error->message);
   assert_int_equal (rep.checkpoint_seq, 4);
+  assert_int_equal (rep.n_kept_seals, 2);
   assert_int_equal (rep.first_seq, 5);
   assert_int_equal (rep.last_seal_seq, 9);
-  assert_int_equal (rep.seals_checked, 3);   /* checkpoint, 6, 9 */
-  /* The checkpoint is append-only and bound by hash and MAC. */
+  assert_int_equal (rep.n_seals, 4);
+  assert_int_equal (rep.seals_checked, 4);   /* kept 1 and 4, then 6, 9 */
+  assert_int_equal (rep.unsealed, 0);
+  /* The kept seals are append-only and bound by hash and signature. */
   copy_file (fx->path, fx->copy);
-  testutil_sql (fx->copy, "DROP TRIGGER audit_checkpoint_no_update;"
-                      "UPDATE audit_checkpoint SET detail = 'x'");
-  expect_broken_key (fx->copy, &k0, "checkpoint changed",
-                     "purge checkpoint: row 4: hash mismatch");
+  testutil_sql (fx->copy, "DROP TRIGGER audit_kept_seal_no_update;"
+                      "UPDATE audit_kept_seal SET detail = 'x' WHERE seq = 4");
+  assert_false (audit_verify_full (fx->copy, &o, &rep, &error));
+  assert_non_null (strstr (error->message, "kept seal of purged rows: row 4:"
+                           " hash mismatch"));
+  g_clear_error (&error);
   g_unlink (fx->copy);
   copy_file (fx->path, fx->copy);
-  testutil_sql (fx->copy, "DROP TRIGGER audit_checkpoint_no_delete;"
-                      "DELETE FROM audit_checkpoint");
-  expect_broken_key (fx->copy, &k0, "checkpoint deleted", "rows 1-4 missing");
+  testutil_sql (fx->copy, "DROP TRIGGER audit_kept_seal_no_delete;"
+                      "DELETE FROM audit_kept_seal");
+  assert_false (audit_verify_full (fx->copy, &o, &rep, &error));
+  assert_non_null (strstr (error->message, "rows 1-4 missing"));
+}
+
+/* A purge the chain does not vouch for: rows deleted up to a seal, the
+ * seals kept just as a real purge keeps them, but no sealed `purged`
+ * row, or one dated before the signed retention allowed. */
+static void
+test_fake_purge (void **state)
+{
+  Fixture *fx = *state;
+  AuditPublicKey pk;
+  Audit *a = init_sealing (fx, &pk, 30);
+
+  append (a, AUDIT_ACCEPTED, INV1, NULL);     /* 2 */
+  seal (a);                                   /* 3 */
+  append (a, AUDIT_SENT, INV1, NULL);         /* 4 */
+  seal (a);                                   /* 5 */
+  audit_close (a);
+  testutil_sql (fx->path, "DROP TRIGGER audit_no_delete;"
+                "INSERT INTO audit_kept_seal SELECT seq, time_ms, epoch,"
+                " detail, seal, next_key, prev_seal, prev_hash, row_hash, 0"
+                " FROM audit WHERE event = 'sealed' AND seq <= 3;"
+                "DELETE FROM audit WHERE seq <= 3;"
+                "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+                " WHEN NOT EXISTS (SELECT 1 FROM audit_purge_token)"
+                " BEGIN SELECT RAISE (ABORT, 'audit rows are append-only');"
+                " END;");
+  expect_broken_key (fx->path, &pk, "purge without a purged row",
+                     "no `purged` row in the chain names that purge");
+}
+
+static void
+test_old_format_refused (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GError) error = NULL;
+
+  write_six (fx);
+  testutil_sql (fx->path, "PRAGMA user_version = 2");
+  assert_false (audit_verify (fx->path, NULL, &error));
+  assert_true (g_error_matches (error, AUDIT_ERROR, AUDIT_ERROR_FORMAT));
+  assert_non_null (strstr (error->message, "schema version 2 (HMAC seals)"));
+  g_clear_error (&error);
+  assert_null (audit_open (fx->path, &error));
+  assert_true (g_error_matches (error, AUDIT_ERROR, AUDIT_ERROR_FORMAT));
 }
 
 static void
@@ -1010,10 +1295,9 @@ test_purge_refuses_broken (void **state)
   g_autoptr (GPtrArray) rows = NULL;
   g_autofree char *kp = key_path (fx);
   AuditSealConfig sc = { .key_file = kp, .retention_days = 1 };
-  AuditKey k0;
-  Audit *a = init_sealing (fx, &k0, 1);
+  AuditPublicKey pk;
+  Audit *a = init_sealing (fx, &pk, 1);
 
-  fx->now_ms = g_get_real_time () / 1000;
   append (a, AUDIT_ACCEPTED, INV1, NULL);
   seal (a);
   audit_close (a);
@@ -1069,9 +1353,15 @@ main (void)
     T (test_forward_security),
     T (test_seal_tampering),
     T (test_missing_trigger_reported),
+    T (test_no_seals_refused),
     T (test_key_catch_up),
     T (test_init_refuses_twice),
+    T (test_clock_back),
+    T (test_max_age_and_anchors),
+    cmocka_unit_test (test_anchor_lines),
     T (test_purge),
+    T (test_fake_purge),
+    T (test_old_format_refused),
     T (test_purge_refuses_broken),
     T (test_head),
   };

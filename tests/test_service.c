@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "audit_read.h"
 #include "config.h"
 #include "mime.h"
 #include "queue.h"

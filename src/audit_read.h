@@ -1,0 +1,40 @@
+/*
+ * audit_read.h - the top layer of the audit files: read-only access
+ * for the review commands of `invitemail audit` (list, show, export,
+ * head, report).  Works for a compliance user without write access to
+ * the folder, while the daemon runs or not.
+ */
+#ifndef INVITEMAIL_AUDIT_READ_H
+#define INVITEMAIL_AUDIT_READ_H
+
+#include "audit.h"
+#include "audit_anchor.h"
+
+typedef struct {
+  const char *invite_id;        /* NULL = any */
+  const char *event;            /* NULL = any */
+  gint64 since_ms, until_ms;    /* 0 = open */
+  const char *booking;          /* NULL = any */
+  const char *staff;            /* NULL = any */
+  const char *recipient;        /* one address of recipients; NULL = any */
+} AuditFilter;
+
+typedef gboolean (*AuditRowFunc) (const AuditRow *row, gpointer data);
+/* Calls fn for each matching row in order; stops if fn returns FALSE.
+ * Reads in pages, each its own short read transaction: fn runs outside
+ * any, so a slow or paused consumer holds no snapshot. */
+gboolean audit_read (const char *path, const AuditFilter *f, AuditRowFunc fn,
+                     gpointer data, GError **error);
+
+/* The newest row (seq and hash; 0 and 64 zeros when empty) of a file,
+ * read-only: `invitemail audit head`. */
+gboolean audit_read_head (const char *path, gint64 *seq, char hash[65],
+                          GError **error);
+
+/* The newest seal's head, as the daemon wrote it to the system log:
+ * `invitemail audit head --json`.  FALSE with AUDIT_ERROR_BROKEN when
+ * the file holds no seal. */
+gboolean audit_read_anchor (const char *path, AuditAnchor *out,
+                            GError **error);
+
+#endif
