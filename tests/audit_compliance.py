@@ -453,6 +453,10 @@ class Events(Base):
         stops = [r["seq"] for r in rows if r["event"] == "daemon_stop"]
         self.assertTrue(any(r["event"] == "sealed" and r["seq"] > stops[-1]
                             for r in rows), "no seal after the last daemon_stop")
+        # Idle seals: the daemon seals every seal_interval with nothing
+        # else written in between (two seal rows in a row).
+        self.assertTrue(any(a["event"] == b["event"] == "sealed"
+                            for a, b in zip(rows, rows[1:])), "no idle seal")
         # Three days back, then now: times never go back.
         self.assertTrue(all(a["time_ms"] <= b["time_ms"] for a, b in zip(rows, rows[1:])))
         self.assertGreater(rows[-1]["time_ms"] - rows[0]["time_ms"], 2 * DAY * 1000)
