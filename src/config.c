@@ -54,6 +54,8 @@ static const char *const known_keys[] = {
   "smtp.auth_password_file", "smtp.helo_name", "smtp.timeout", "smtp.connections",
   "retry.first_delay", "retry.max_delay", "retry.max_age",
   "queue.retention_days",
+  "limits.invites_per_minute", "limits.recipients_per_day",
+  "limits.queued_recipients",
   NULL
 };
 
@@ -160,6 +162,9 @@ config_new_defaults (const char *base_dir)
   cfg->audit_seal_interval = 900;
   cfg->audit_retention_days = 1830;
   cfg->queue_retention_days = 30;
+  cfg->limit_invites_per_minute = 60;
+  cfg->limit_recipients_per_day = 5000;
+  cfg->limit_queued_recipients = 20000;
   cfg->file_settings = g_new0 (char *, 1);
   return cfg;
 }
@@ -687,6 +692,19 @@ read_queue (GKeyFile *kf, Config *cfg, GError **error)
                    &cfg->queue_retention_days, error);
 }
 
+/* [limits]: what one uid may send, and how much may wait in the queue
+ * in all (service.c, limits.c).  0 turns a limit off. */
+static gboolean
+read_limits (GKeyFile *kf, Config *cfg, GError **error)
+{
+  return get_uint (kf, "limits", "invites_per_minute", 0, 100000,
+                   &cfg->limit_invites_per_minute, error)
+    && get_uint (kf, "limits", "recipients_per_day", 0, 10000000,
+                 &cfg->limit_recipients_per_day, error)
+    && get_uint (kf, "limits", "queued_recipients", 0, 10000000,
+                 &cfg->limit_queued_recipients, error);
+}
+
 static gint
 compare_settings (gconstpointer a, gconstpointer b)
 {
@@ -759,7 +777,8 @@ load (const char *path, gboolean read_secrets, GError **error)
       || !check_smtp (cfg, read_secrets, error)
       || !read_retry (kf, cfg, error)
       || !read_audit (kf, dir, cfg, error)
-      || !read_queue (kf, cfg, error))
+      || !read_queue (kf, cfg, error)
+      || !read_limits (kf, cfg, error))
     return NULL;
   g_strfreev (cfg->file_settings);
   cfg->file_settings = collect_settings (kf);

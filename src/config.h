@@ -97,6 +97,12 @@ typedef struct {
   /* [queue] */
   guint queue_retention_days; /* default 30; 0 = keep forever */
 
+  /* [limits] per uid (root and the daemon's own uid are not limited);
+   * 0 = no limit */
+  guint limit_invites_per_minute;  /* default 60 */
+  guint limit_recipients_per_day;  /* default 5000, over the last 24 h */
+  guint limit_queued_recipients;   /* all callers: undelivered, default 20000 */
+
   /* What the file set, one "group.key=value" per entry, sorted: the
    * audit's configuration hash and the names of changed keys
    * (config_digest.c).  Empty for the embedded defaults. */

@@ -40,6 +40,7 @@ exit_code_for_refusal (RefusalCode code)
     case REFUSAL_UNAVAILABLE:
     case REFUSAL_BUSY:
     case REFUSAL_TIMEOUT:
+    case REFUSAL_RATE_LIMITED:
       return EXIT_TEMPFAIL;
     case REFUSAL_INTERNAL:
       return EXIT_INTERNAL;

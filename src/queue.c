@@ -77,7 +77,7 @@ enum {
   ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_ROLLBACK_TO, ST_RELEASE,
   ST_FIND_KEY, ST_INSERT_INVITE, ST_INSERT_RCPT,
   ST_SELECT_DUE, ST_MARK_SENDING, ST_MESSAGE, ST_RECORD,
-  ST_SELECT_SENDING, ST_RECOVER, ST_NEXT_DUE, ST_STATUS,
+  ST_SELECT_SENDING, ST_RECOVER, ST_NEXT_DUE, ST_STATUS, ST_UNDELIVERED,
   N_ST
 };
 
@@ -124,6 +124,9 @@ static const char *const queue_sql[N_ST] = {
   [ST_NEXT_DUE] =
     "SELECT MIN(next_try) FROM recipients"
     " WHERE state IN ('queued', 'deferred')",
+  [ST_UNDELIVERED] =
+    "SELECT COUNT(*) FROM recipients"
+    " WHERE state IN ('queued', 'sending', 'deferred')",
   [ST_STATUS] =
     "SELECT i.created, i.expires, i.booking, r.address, r.state, r.attempts,"
     " r.next_try, r.updated, r.reply, i.peer_uid FROM invites i"
@@ -986,6 +989,21 @@ queue_next_due (Queue *q, GError **error)
     }
   if (sqlite3_column_type (st, 0) == SQLITE_NULL)
     return -1;
+  return sqlite3_column_int64 (st, 0);
+}
+
+gint64
+queue_count_undelivered (Queue *q, GError **error)
+{
+  g_autoptr (QueueStmt) st = NULL;
+
+  g_return_val_if_fail (q != NULL, -1);
+  st = queue_stmt (q, ST_UNDELIVERED);
+  if (sqlite3_step (st) != SQLITE_ROW)
+    {
+      queue_fail (q, error, "count undelivered");
+      return -1;
+    }
   return sqlite3_column_int64 (st, 0);
 }
 

@@ -135,6 +135,10 @@ gboolean queue_record (Queue *q, const QueueResult *res, guint n, gint64 now,
  */
 GPtrArray *queue_recover (Queue *q, gint64 now, GError **error);
 
+/* Recipients not yet delivered (queued, sending, deferred), or -1 with
+ * *error set. */
+gint64 queue_count_undelivered (Queue *q, GError **error);
+
 /* Earliest next_try among queued/deferred recipients, or -1 if none. */
 gint64 queue_next_due (Queue *q, GError **error);
 

@@ -80,6 +80,8 @@ static const RefusalInfo refusal_table[REFUSAL_N_CODES] = {
     "the invitation could not be stored; try again later" },
   [REFUSAL_INTERNAL] = { "internal",
     "an internal error occurred" },
+  [REFUSAL_RATE_LIMITED] = { "rate_limited",
+    "this user has sent as many invitations as allowed for now; try again later" },
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (refusal_table) == REFUSAL_N_CODES);

@@ -43,6 +43,7 @@ typedef enum {
   REFUSAL_TIMEOUT,              /* client too slow */
   REFUSAL_UNAVAILABLE,          /* could not store durably; try again */
   REFUSAL_INTERNAL,
+  REFUSAL_RATE_LIMITED,         /* the caller's per-uid limit is reached */
   REFUSAL_N_CODES
 } RefusalCode;
 

@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "evidence.h"
+#include "ratelimit.h"
 #include "mime.h"
 #include "request.h"
 #include "retry.h"
@@ -33,12 +34,24 @@ struct Service {
   RetryPolicy retry;
   char *logo_cid;
   GTimeZone *tz;            /* local zone for Date:, looked up once */
+  Limits *limits;           /* per-uid windows */
+  gint64 undelivered;       /* recipients waiting in the queue, as counted */
+  gint64 undelivered_at;    /* monotonic ms of that count; 0 = never */
 };
+
+/* Recount the undelivered recipients at most this often; accepts in
+ * between are added to the count as they come. */
+#define UNDELIVERED_RECOUNT_MS 1000
 
 /* A pending answer: where it goes once the commit is done. */
 typedef struct {
   ServiceReply reply;
   gpointer target;
+  Service *service;
+  gboolean limited;         /* counted by limits_take: give back if not stored */
+  uid_t uid;
+  guint n_rcpts;
+  gint64 taken_ms;
 } Pending;
 
 void
@@ -62,6 +75,7 @@ service_new (const Config *cfg, const Templates *templates, Queue *queue,
   s->queue = queue;
   s->committer = committer;
   s->tz = g_time_zone_new_local ();
+  s->limits = limits_new ();
   service_set_config (s, cfg, templates);
   return s;
 }
@@ -73,6 +87,7 @@ service_free (Service *s)
     return;
   g_free (s->logo_cid);
   g_time_zone_unref (s->tz);
+  limits_free (s->limits);
   g_free (s);
 }
 
@@ -175,6 +190,8 @@ on_committed (CommitItem *item, gpointer data)
   g_autoptr (GString) out = g_string_new (NULL);
   Refusal why;
 
+  if (p->limited && commit_item_result (item) != COMMIT_STORED)
+    limits_give_back (p->service->limits, p->uid, p->n_rcpts, p->taken_ms);
   switch (commit_item_result (item))
     {
     case COMMIT_STORED:
@@ -481,6 +498,48 @@ fill_insert (Service *s, QueueInsert *ins, const PeerCred *peer,
   ins->n_recipients = invitation_n_recipients (inv);
 }
 
+/*
+ * The limits of issue 9 point 7, after validation (so a malformed
+ * request costs nothing) and before any work: per uid, invites a minute
+ * and recipients a day (rate_limited), and for everyone together the
+ * recipients waiting in the queue (busy: a state of the service, not the
+ * caller's doing).  Root and the daemon's own uid are not limited: they
+ * can write to the queue file anyway.  Refusals are audited like any.
+ */
+static gboolean
+check_limits (Service *s, const PeerCred *peer, guint n_rcpts, Pending *p,
+              Refusal *why)
+{
+  LimitsConfig lc = { s->cfg->limit_invites_per_minute,
+                      s->cfg->limit_recipients_per_day };
+  gint64 mono_ms = g_get_monotonic_time () / 1000;
+  guint cap = s->cfg->limit_queued_recipients;
+
+  if (peer->uid == 0 || peer->uid == geteuid ())
+    return TRUE;
+  if (cap > 0 && (s->undelivered_at == 0
+                  || mono_ms - s->undelivered_at >= UNDELIVERED_RECOUNT_MS))
+    {
+      g_autoptr (GError) error = NULL;
+      gint64 n = queue_count_undelivered (s->queue, &error);
+      if (n < 0)
+        return refusal_set (why, REFUSAL_UNAVAILABLE, NULL, "queue cannot be read now");
+      s->undelivered = n;
+      s->undelivered_at = mono_ms;
+    }
+  if (cap > 0 && s->undelivered + n_rcpts > cap)
+    return refusal_set (why, REFUSAL_BUSY, NULL,
+                        "%u recipients are waiting to be delivered; try again later", cap);
+  p->taken_ms = g_get_real_time () / 1000;
+  if (!limits_take (s->limits, &lc, peer->uid, n_rcpts, p->taken_ms, why))
+    return FALSE;
+  p->limited = TRUE;
+  p->uid = peer->uid;
+  p->n_rcpts = n_rcpts;
+  s->undelivered += n_rcpts;
+  return TRUE;
+}
+
 /* Check, build, then hand to the committer: the answer `queued` is
  * given by on_committed, after the transaction holding it. */
 static gboolean
@@ -498,17 +557,25 @@ handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
   char id[INVITE_ID_LEN + 1], msg_sha[65], link_sha[65];
   QueueInsert ins = { 0 };
   AuditRecord rec = { 0 };
+  Pending pend = { 0 };
   Pending *p;
   CommitItem *item;
   gsize len;
   const void *data;
 
-  if (!validate (s, req, &inv, why))
+  if (!validate (s, req, &inv, why)
+      || !check_limits (s, peer, invitation_n_recipients (inv), &pend, why))
     return FALSE;
   if (!make_invite_id (id) || !make_message_id (s->cfg->message_id_domain, &msgid))
-    return refusal_set (why, REFUSAL_INTERNAL, NULL, "no randomness for an id");
-  if ((msg = build_message (s, inv, msgid, &r, why)) == NULL)
-    return FALSE;
+    refusal_set (why, REFUSAL_INTERNAL, NULL, "no randomness for an id");
+  else
+    msg = build_message (s, inv, msgid, &r, why);
+  if (msg == NULL)
+    {
+      if (pend.limited)
+        limits_give_back (s->limits, pend.uid, pend.n_rcpts, pend.taken_ms);
+      return FALSE;
+    }
   data = g_bytes_get_data (msg, &len);
   audit_sha256_hex (data, len, msg_sha);
   fp = invitation_fingerprint (inv);
@@ -519,9 +586,10 @@ handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
   evidence = evidence_accepted (r->notice_version, r->notice_rendered_sha256,
                                 invitation_meeting_time (inv));
   rec.detail = evidence;
-  p = g_new0 (Pending, 1);
+  p = g_memdup2 (&pend, sizeof pend);
   p->reply = reply;
   p->target = target;
+  p->service = s;
   item = commit_item_new (on_committed, p);
   commit_item_set_insert (item, &ins);
   commit_item_set_audit (item, &rec);

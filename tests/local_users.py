@@ -12,7 +12,11 @@ it): no build-tree program is run as another user.
   the uid that sent the invite, root and [daemon] status_groups; anyone
   else gets exactly the answer an unknown id gets; every answer that
   showed addresses is audited without them;
-- the Message-ID every recipient sees is random, not the invite id.
+- the Message-ID every recipient sees is random, not the invite id;
+- per-uid limits (invites a minute, recipients a day) are answered
+  rate_limited, and `invitemail send` run as that user exits 75; the cap
+  on recipients waiting in the queue is answered busy; refusals are
+  audited with the uid; root is not limited.
 
 Needs root (to make users and to become them); exits 77 outside CI
 otherwise.  Made-up recipients at example.org / example.com only.
@@ -23,6 +27,8 @@ import json
 import os
 import pwd
 import re
+import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -204,6 +210,84 @@ class StatusAccess(LocalUserCase):
         kept = dict(db.execute("SELECT id, message_id FROM invites"))
         db.close()
         self.assertEqual(sorted(kept[i] for i in ids), sorted(msgids))
+
+
+class RateLimits(LocalUserCase):
+    """Issue 9 point 7: one allowed user could mail-bomb any address
+    through the organisation's relay, or fill the disk."""
+
+    def limited(self, rows, name):
+        uid = pwd.getpwnam(name).pw_uid
+        return [r for r in rows if r["event"] == "rejected"
+                and r["error_code"] == "rate_limited" and int(r["peer_uid"]) == uid]
+
+    def test_invites_per_minute(self):
+        d = self.start(extra={"limits": {"invites_per_minute": "3",
+                                          "recipients_per_day": "0"}})
+        for i in range(3):
+            ans = self.as_user(SENDER, send_req(RCPTS[:1], booking=f"BK-{i}"))
+            self.assertEqual(answer_get(ans, "status"), "queued", ans)
+        ans = self.as_user(SENDER, send_req(RCPTS[:1]))
+        self.assertEqual(answer_get(ans, "error"), "rate_limited", ans)
+        # The limit is per uid: another user, and root, still send.
+        self.assertEqual(answer_get(self.as_user(OTHER, send_req(RCPTS[:1])), "status"),
+                         "queued")
+        for _ in range(4):
+            self.assertEqual(answer_get(d.raw(send_req(RCPTS[:1])), "status"), "queued")
+        # invitemail itself, run as that user, says "try again later".
+        r = self.client_as(SENDER, "send", "--link", imtest.LINK, "--bcc", RCPTS[0])
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertIn("rate_limited", r.stderr)
+        self.assertEqual(len(self.limited(d.audit_rows(), SENDER)), 2)
+        events = [r["event"] for r in d.audit_rows()]
+        self.assertEqual(events.count("accepted"), 3 + 1 + 4)
+
+    def test_recipients_per_day(self):
+        d = self.start(extra={"limits": {"recipients_per_day": "4"}})
+        ok = self.as_user(SENDER, send_req(RCPTS))
+        self.assertEqual(answer_get(ok, "status"), "queued", ok)
+        over = self.as_user(SENDER, send_req(RCPTS[:2]))
+        self.assertEqual(answer_get(over, "error"), "rate_limited", over)
+        fits = self.as_user(SENDER, send_req(RCPTS[:1]))
+        self.assertEqual(answer_get(fits, "status"), "queued", fits)
+        self.assertEqual(answer_get(self.as_user(SENDER, send_req(RCPTS[:1])), "error"),
+                         "rate_limited")
+        self.assertEqual(len(self.limited(d.audit_rows(), SENDER)), 2)
+
+    def test_queued_recipients_cap(self):
+        # A relay that is not there: everything stays deferred, so the
+        # queue only grows.
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()
+        d = self.start(extra={"limits": {"queued_recipients": "4"},
+                              "transport": {"type": "smtp"},
+                              "smtp": {"host": "127.0.0.1", "port": str(port),
+                                       "tls": "none", "timeout": "2"}})
+        first = self.as_user(SENDER, send_req(RCPTS))
+        self.assertEqual(answer_get(first, "status"), "queued", first)
+        full = self.as_user(OTHER, send_req(RCPTS[:2]))
+        self.assertEqual(answer_get(full, "error"), "busy", full)
+        fits = self.as_user(OTHER, send_req(RCPTS[:1]))
+        self.assertEqual(answer_get(fits, "status"), "queued", fits)
+        self.assertEqual(answer_get(self.as_user(SENDER, send_req(RCPTS[:1])), "error"),
+                         "busy")
+        busy = [r for r in d.audit_rows() if r["event"] == "rejected"
+                and r["error_code"] == "busy"]
+        self.assertEqual(len(busy), 2, busy)
+
+    def client_as(self, name, *args):
+        """The real client, copied where that user can run it."""
+        copy = self.work.path / "bin" / "invitemail"
+        if not copy.exists():
+            copy.parent.mkdir(mode=0o755)
+            shutil.copy2(imtest.CLIENT, copy)
+            os.chmod(copy, 0o755)
+        return subprocess.run([str(copy), "--socket", str(self.daemon.socket), *args],
+                              user=pwd.getpwnam(name).pw_uid,
+                              group=grp.getgrnam("nogroup").gr_gid, extra_groups=[],
+                              capture_output=True, text=True, timeout=60)
 
 
 def json_dump(row):
