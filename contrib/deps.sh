@@ -31,6 +31,8 @@ IM_TEST_DEPS+=(spamassassin)
 # python3-cryptography: the audit tamper matrix forges Ed25519 seals with
 # a second, independent implementation (tests/audit_compliance.py).
 IM_TEST_DEPS+=(python3-cryptography)
+# chromium: tests/life_cycle.py renders the HTML audit report headless.
+IM_TEST_DEPS+=(chromium)
 # contrib/check-debian: build, check and install the Debian package.
 IM_DEB_DEPS=(debhelper dpkg-dev fakeroot lintian)
 # contrib/bench only: smtp-sink and smtp-source from postfix (the MTA is

@@ -2,7 +2,8 @@
  * cli_audit.c - the audit review commands.  See cli_audit.h.
  *
  * A table of commands (smtpctl's shape): list, show, export, verify,
- * head and report only read, through a read-only connection that works
+ * head, subject and report only read (the last two live in
+ * cli_subject.c and cli_report.c), through a read-only connection that works
  * for a compliance user with no write access (audit_read.c); init is
  * the one command that writes (the first key and seal) and is run once
  * by the administrator, as the daemon's user, with the daemon stopped.
@@ -32,6 +33,7 @@
 #include "audit_read.h"
 #include "audit_seal.h"
 #include "audit_verify.h"
+#include "cli_compliance.h"
 #include "config.h"
 #include "exitcodes.h"
 #include "version.h"
@@ -56,6 +58,10 @@ typedef struct {
   gboolean allow_tail;
   gboolean chain_only;
   gboolean json;
+  char *lang;
+  char *sep;
+  char *queue;
+  gboolean all;
   Config *cfg;              /* loaded when -c or the default exists */
 } AuditOptions;
 
@@ -65,7 +71,7 @@ options_clear (AuditOptions *o)
   char **s[] = { &o->db, &o->config, &o->invite, &o->event, &o->since,
                  &o->until, &o->booking, &o->staff, &o->recipient,
                  &o->format, &o->key, &o->key_file, &o->month, &o->anchors,
-                 &o->public_out };
+                 &o->public_out, &o->lang, &o->sep, &o->queue };
 
   for (gsize i = 0; i < G_N_ELEMENTS (s); i++)
     g_clear_pointer (s[i], g_free);
@@ -490,133 +496,40 @@ do_init (const char *db, const AuditOptions *o)
   return EXIT_OK;
 }
 
-/* ---- report ------------------------------------------------------------ */
+/* ---- compliance: list without seals, subject, report ------------------ */
 
-typedef struct {
-  GHashTable *events;       /* event -> count */
-  GHashTable *refusals;     /* error code -> count */
-  GPtrArray *look;          /* lines that need a look */
-  gint64 last_seal_ms;      /* 0 = none yet */
-  gint64 gap_ms;            /* a gap longer than this is reported */
-  gint64 n_gaps;
-} Report;
-
-static void
-report_count (GHashTable *h, const char *key)
-{
-  gpointer n = g_hash_table_lookup (h, key);
-
-  g_hash_table_insert (h, g_strdup (key), GINT_TO_POINTER (GPOINTER_TO_INT (n) + 1));
-}
-
-static void
-report_seal (Report *rp, const AuditRow *r)
-{
-  if (rp->last_seal_ms != 0 && r->time_ms - rp->last_seal_ms > rp->gap_ms)
-    {
-      g_autofree char *a = format_time (rp->last_seal_ms);
-      g_autofree char *b = format_time (r->time_ms);
-      g_ptr_array_add (rp->look, g_strdup_printf (
-        "gap between seals: %s to %s (%" G_GINT64_FORMAT " min; the daemon"
-        " was not running or not sealing)", a, b,
-        (r->time_ms - rp->last_seal_ms) / 60000));
-      rp->n_gaps++;
-    }
-  rp->last_seal_ms = r->time_ms;
-}
-
+/* list shows the story, not the seals (most rows of a quiet day): they
+ * stay in verify, export and list --all or --event sealed. */
 static gboolean
-report_row (const AuditRow *r, gpointer data)
+print_row_no_seal (const AuditRow *r, gpointer data)
 {
-  static const char *const needs_look[] = {
-    "failed", "expired", "rejected", "duplicate_request", "recovered",
-    "config_refused", "deferred", "purged"
-  };
-  Report *rp = data;
-
-  report_count (rp->events, r->event);
-  if (g_strcmp0 (r->event, "rejected") == 0)
-    report_count (rp->refusals, S (r->error_code));
-  if (g_strcmp0 (r->event, "sealed") == 0)
-    report_seal (rp, r);
-  for (gsize i = 0; i < G_N_ELEMENTS (needs_look); i++)
-    if (g_strcmp0 (r->event, needs_look[i]) == 0)
-      {
-        g_autofree char *t = format_time (r->time_ms);
-        g_ptr_array_add (rp->look, g_strdup_printf (
-          "row %" G_GINT64_FORMAT " %s %s %s%s%s%s%s%s", r->seq, t, r->event,
-          S (r->invite_id), r->error_code ? " error=" : "", S (r->error_code),
-          r->smtp_reply ? " reply=\"" : "", S (r->smtp_reply),
-          r->smtp_reply ? "\"" : ""));
-      }
-  return TRUE;
+  return g_strcmp0 (r->event, "sealed") == 0 || print_row (r, data);
 }
 
-static void
-report_print_counts (const char *title, GHashTable *h)
+static const char *
+org_timezone (const AuditOptions *o)
 {
-  g_autoptr (GList) keys = g_list_sort (g_hash_table_get_keys (h),
-                                        (GCompareFunc) strcmp);
-
-  printf ("%s\n", title);
-  if (keys == NULL)
-    printf ("  (none)\n");
-  for (GList *l = keys; l != NULL; l = l->next)
-    printf ("  %-20s %d\n", (char *) l->data,
-            GPOINTER_TO_INT (g_hash_table_lookup (h, l->data)));
+  return o->cfg != NULL && o->cfg->timezone != NULL ? o->cfg->timezone
+                                                    : "Europe/Stockholm";
 }
 
-static gboolean
-month_range (const char *month, gint64 *since, gint64 *until)
+static int
+do_subject (const char *db, const AuditOptions *o, const char *address)
 {
-  int y, m;
-  char extra;
+  SubjectOptions so = { db, o->queue, o->format, org_timezone (o) };
 
-  if (month == NULL || sscanf (month, "%4d-%2d%c", &y, &m, &extra) != 2
-      || strlen (month) != 7 || m < 1 || m > 12 || y < 1970)
-    return FALSE;
-  g_autoptr (GDateTime) a = g_date_time_new_utc (y, m, 1, 0, 0, 0);
-  g_autoptr (GDateTime) b = a ? g_date_time_add_months (a, 1) : NULL;
-  if (b == NULL)
-    return FALSE;
-  *since = g_date_time_to_unix (a) * 1000;
-  *until = g_date_time_to_unix (b) * 1000;
-  return TRUE;
+  if (so.queue_db == NULL && o->cfg != NULL && o->db == NULL)
+    so.queue_db = o->cfg->queue_db;
+  return cli_subject (address, &so);
 }
 
 static int
 do_report (const char *db, const AuditOptions *o)
 {
-  Report rp = { .gap_ms = 2 * 900 * 1000 };
-  AuditFilter f = { 0 };
-  int rc;
+  ReportOptions ro = { db, o->month, o->format, o->lang, o->sep, org_timezone (o),
+                       o->cfg != NULL ? o->cfg->audit_seal_interval : 900 };
 
-  if (!month_range (o->month, &f.since_ms, &f.until_ms))
-    {
-      fprintf (stderr, "invitemail audit: report needs --month YYYY-MM\n");
-      return EXIT_USAGE;
-    }
-  if (o->cfg != NULL)
-    rp.gap_ms = 2 * (gint64) o->cfg->audit_seal_interval * 1000;
-  rp.events = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  rp.refusals = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  rp.look = g_ptr_array_new_with_free_func (g_free);
-  rc = read_rows (db, &f, report_row, &rp);
-  if (rc == EXIT_OK)
-    {
-      printf ("audit report for %s (UTC)\n", o->month);
-      report_print_counts ("events:", rp.events);
-      report_print_counts ("refusals by code:", rp.refusals);
-      printf ("needs a look (%u; %" G_GINT64_FORMAT " gap(s) between seals"
-              " longer than %" G_GINT64_FORMAT " s):\n", rp.look->len,
-              rp.n_gaps, rp.gap_ms / 1000);
-      for (guint i = 0; i < rp.look->len; i++)
-        printf ("  %s\n", (char *) g_ptr_array_index (rp.look, i));
-    }
-  g_hash_table_unref (rp.events);
-  g_hash_table_unref (rp.refusals);
-  g_ptr_array_unref (rp.look);
-  return rc;
+  return cli_report (&ro);
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
@@ -625,7 +538,9 @@ static int
 dispatch (const char *cmd, AuditOptions *o, int argc, char **argv, const char *db)
 {
   if (strcmp (cmd, "list") == 0 && argc == 0)
-    return do_read (db, o, print_row);
+    return do_read (db, o, o->all || o->event ? print_row : print_row_no_seal);
+  if (strcmp (cmd, "subject") == 0 && argc == 1)
+    return do_subject (db, o, argv[0]);
   if (strcmp (cmd, "show") == 0 && argc == 1)
     {
       g_free (o->invite);
@@ -653,7 +568,7 @@ dispatch (const char *cmd, AuditOptions *o, int argc, char **argv, const char *d
 
 static const char description[] =
   "Commands:\n"
-  "  list                 rows, filtered by the options\n"
+  "  list                 rows, filtered by the options (seals with --all)\n"
   "  show ID              one invite's whole story\n"
   "  export               --format csv (RFC 4180) or jsonl (JSON Lines)\n"
   "  verify --key FILE    proves the chain from the published value in FILE:\n"
@@ -664,7 +579,12 @@ static const char description[] =
   "                       a live file\n"
   "  head [--json]        the newest row's seq and hash; --json: the newest\n"
   "                       seal's head (seq, hash, epoch, time), as anchored\n"
-  "  report --month YYYY-MM  counts by outcome and what needs a look\n"
+  "  subject ADDR         every invite sent to ADDR (GDPR Art. 15), others\n"
+  "                       redacted; --format text, csv or jsonl\n"
+  "  report --month YYYY-MM [--format html|text|csv] [--lang sv|en] [--sep ';']\n"
+  "                       the month for compliance: verify, head, per day and\n"
+  "                       unit, failures, notice versions, configuration,\n"
+  "                       outages, refusals; html > report.html\n"
   "  init [--public FILE] (administrator, daemon stopped, once) make the\n"
   "                       first key pair, write the first seal, print the\n"
   "                       public verification value (and write it to FILE)\n"
@@ -690,7 +610,7 @@ cli_audit_main (int argc, char **argv)
     { "booking", 0, 0, G_OPTION_ARG_STRING, &o.booking, "Only rows of this booking", "REF" },
     { "staff", 0, 0, G_OPTION_ARG_STRING, &o.staff, "Only rows of this staff id", "ID" },
     { "recipient", 0, 0, G_OPTION_ARG_STRING, &o.recipient, "Only rows naming this address", "ADDR" },
-    { "format", 0, 0, G_OPTION_ARG_STRING, &o.format, "export: csv (default) or jsonl", "FMT" },
+    { "format", 0, 0, G_OPTION_ARG_STRING, &o.format, "export: csv (default) or jsonl; subject: text, csv or jsonl; report: text, html or csv", "FMT" },
     { "key", 0, 0, G_OPTION_ARG_FILENAME, &o.key, "verify: the public verification value printed by init", "FILE" },
     { "anchors", 0, 0, G_OPTION_ARG_FILENAME, &o.anchors, "verify: seal heads from the system log (journalctl -o json or syslog lines)", "FILE" },
     { "allow-unsealed-tail", 0, 0, G_OPTION_ARG_NONE, &o.allow_tail, "verify: a live file: rows after the last seal are counted, not a failure", NULL },
@@ -700,6 +620,10 @@ cli_audit_main (int argc, char **argv)
     { "public", 0, 0, G_OPTION_ARG_FILENAME, &o.public_out, "init: also write the public value to FILE", "FILE" },
     { "key-file", 0, 0, G_OPTION_ARG_FILENAME, &o.key_file, "init: the daemon's key file (default: key_file of the config)", "FILE" },
     { "month", 0, 0, G_OPTION_ARG_STRING, &o.month, "report: the month", "YYYY-MM" },
+    { "lang", 0, 0, G_OPTION_ARG_STRING, &o.lang, "report: sv (default) or en", "LANG" },
+    { "sep", 0, 0, G_OPTION_ARG_STRING, &o.sep, "report --format csv: ',' (default) or ';' (with a UTF-8 BOM)", "C" },
+    { "queue", 0, 0, G_OPTION_ARG_FILENAME, &o.queue, "subject: the queue file too (default: queue_db of the config)", "PATH" },
+    { "all", 0, 0, G_OPTION_ARG_NONE, &o.all, "list: seal rows too", NULL },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
     { NULL }
   };

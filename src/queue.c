@@ -1279,3 +1279,60 @@ queue_purge (Queue *q, gint64 cutoff, guint max, QueuePurged *out,
     g_ptr_array_extend_and_steal (out->tags, g_steal_pointer (&got.tags));
   return (gint) ids->len;
 }
+
+/* ---- subject access (read-only) -------------------------------------- */
+
+static gboolean
+queue_domain_row (sqlite3_stmt *st, QueueRecipientFunc fn, gpointer data)
+{
+  QueueRecipientRow row = {
+    queue_col_text (st, 0), queue_col_text (st, 1), queue_col_text (st, 2),
+    0, 0, queue_col_text (st, 5), queue_col_text (st, 6)
+  };
+  RcptState state;
+
+  if (!queue_id_ok (row.invite_id) || !queue_address_ok (row.address, FALSE)
+      || !queue_state_parse (row.state, &state)
+      || !queue_col_int (st, 3, G_MININT64, &row.created)
+      || !queue_col_int (st, 4, G_MININT64, &row.updated)
+      || (row.staff != NULL && !g_utf8_validate (row.staff, -1, NULL))
+      || (row.booking != NULL && !g_utf8_validate (row.booking, -1, NULL)))
+    return TRUE;   /* a row that fails its checks is not shown */
+  return fn (&row, data);
+}
+
+gboolean
+queue_read_domain (const char *path, const char *domain,
+                   QueueRecipientFunc fn, gpointer data, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  sqlite3 *db;
+  sqlite3_stmt *st = NULL;
+  int rc;
+
+  g_return_val_if_fail (path != NULL && domain != NULL && fn != NULL, FALSE);
+  if ((db = db_open_readonly (path, &local)) == NULL)
+    {
+      g_set_error (error, QUEUE_ERROR, QUEUE_ERROR_IO, "queue: %s", local->message);
+      return FALSE;
+    }
+  /* LIKE ignores ASCII case, and a '_' in domain matches more than
+   * itself: the caller compares each address exactly. */
+  rc = sqlite3_prepare_v2 (db, "SELECT r.invite_id, r.address, r.state,"
+                           " i.created, r.updated, i.staff, i.booking"
+                           " FROM recipients r JOIN invites i ON i.id = r.invite_id"
+                           " WHERE r.address LIKE '%@' || ?1"
+                           " ORDER BY i.created, r.invite_id", -1, &st, NULL);
+  if (rc == SQLITE_OK)
+    {
+      sqlite3_bind_text (st, 1, domain, -1, SQLITE_TRANSIENT);
+      while ((rc = sqlite3_step (st)) == SQLITE_ROW && queue_domain_row (st, fn, data))
+        ;
+    }
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    g_set_error (error, QUEUE_ERROR, QUEUE_ERROR_IO, "queue read: %s",
+                 sqlite3_errmsg (db));
+  sqlite3_finalize (st);
+  sqlite3_close_v2 (db);
+  return rc == SQLITE_DONE || rc == SQLITE_ROW;
+}

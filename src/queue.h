@@ -195,6 +195,30 @@ void queue_purged_clear (QueuePurged *p);
 gint queue_purge (Queue *q, gint64 cutoff, guint max, QueuePurged *out,
                   GError **error);
 
+/* ---- subject access (read-only) --------------------------------------
+ *
+ * For `invitemail audit subject`: every recipient row whose address is
+ * in domain (A-label form, any case), with its invite's times, staff
+ * and booking, through a read-only connection of its own.  The values
+ * are checked as status checks them; a row that fails is skipped.
+ * fn returns FALSE to stop.  QUEUE_ERROR_IO when the file cannot be
+ * read (e.g. compliance has no access to the queue).
+ */
+typedef struct {
+  const char *invite_id;
+  const char *address;
+  const char *state;
+  gint64 created;
+  gint64 updated;
+  const char *staff;        /* may be NULL */
+  const char *booking;      /* may be NULL */
+} QueueRecipientRow;
+typedef gboolean (*QueueRecipientFunc) (const QueueRecipientRow *row,
+                                        gpointer data);
+gboolean queue_read_domain (const char *path, const char *domain,
+                            QueueRecipientFunc fn, gpointer data,
+                            GError **error);
+
 /*
  * TEST HOOK, not for production code: while fail is TRUE every commit
  * really fails (the transaction is rolled back instead of committed)
