@@ -181,6 +181,16 @@ check_inputs (const Rendered *r, const MimeOptions *opt, GError **error)
       || !check_ascii_token (opt->logo_cid, "logo Content-ID", 1,
                              MIME_ID_MAX, error))
     return FALSE;
+  if (opt->calendar != NULL
+      && (!check_body (opt->calendar, "calendar", error)
+          || (g_strcmp0 (opt->calendar_method, "PUBLISH") != 0
+              && g_strcmp0 (opt->calendar_method, "CANCEL") != 0)))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, MIME_ERROR, MIME_ERROR_FAILED,
+                     "calendar method is not PUBLISH or CANCEL");
+      return FALSE;
+    }
   if (opt->message_id != NULL)
     return check_ascii_token (opt->message_id, "Message-ID", 1, MIME_ID_MAX,
                               error);
@@ -294,6 +304,22 @@ append_logo_part (GString *out, GBytes *logo, const char *cid)
   append_base64 (out, logo);
 }
 
+/* text/calendar (RFC 5545 8.1, RFC 6047 2.4): method= as in the file,
+ * quoted-printable (its lines are folded at 75 octets already), as the
+ * attachment invite.ics.  The CRLFs of the calendar text become LF here
+ * and CRLF again in the final pass. */
+static void
+append_calendar_part (GString *out, const char *ics, const char *method)
+{
+  g_string_append_printf (out,
+                          "Content-Type: text/calendar; charset=utf-8; method=%s;\n"
+                          "\tname=invite.ics\n"
+                          "Content-Transfer-Encoding: quoted-printable\n"
+                          "Content-Disposition: attachment; filename=invite.ics\n\n",
+                          method);
+  append_qp (out, ics);
+}
+
 /* The whole body tree, its Content-Type header first:
  *   multipart/alternative: text/plain, multipart/related (text/html, logo).
  * RFC 2046 5.1.4: the simplest alternative first, the preferred last.
@@ -301,12 +327,23 @@ append_logo_part (GString *out, GBytes *logo, const char *cid)
 static void
 append_body (GString *out, const Rendered *r, const MimeOptions *opt)
 {
-  char alt[27], rel[27];
+  char alt[27], rel[27], mix[27];
 
   new_boundary (alt);
   do
     new_boundary (rel);
   while (strcmp (alt, rel) == 0);
+  do
+    new_boundary (mix);
+  while (strcmp (mix, alt) == 0 || strcmp (mix, rel) == 0);
+  if (opt->calendar != NULL)
+    {
+      /* RFC 2046 5.1.3: the message, then the entry as an attachment;
+       * inside the alternative, a client that knows text/calendar
+       * could show it instead of the text */
+      g_string_append_printf (out, "Content-Type: multipart/mixed; boundary=\"%s\"\n\n", mix);
+      g_string_append_printf (out, "--%s\n", mix);
+    }
   g_string_append_printf (out, "Content-Type: multipart/alternative; boundary=\"%s\"\n\n", alt);
   g_string_append_printf (out, "--%s\n", alt);
   append_text_part (out, "plain", r->text);
@@ -319,6 +356,12 @@ append_body (GString *out, const Rendered *r, const MimeOptions *opt)
   append_logo_part (out, r->logo, opt->logo_cid);
   g_string_append_printf (out, "\n--%s--\n", rel);
   g_string_append_printf (out, "\n--%s--\n", alt);
+  if (opt->calendar != NULL)
+    {
+      g_string_append_printf (out, "\n--%s\n", mix);
+      append_calendar_part (out, opt->calendar, opt->calendar_method);
+      g_string_append_printf (out, "\n--%s--\n", mix);
+    }
 }
 
 /* ---- headers ------------------------------------------------------ */
@@ -427,6 +470,7 @@ mime_build (const Rendered *r, const MimeOptions *opt, char **message_id_out,
     : g_mime_utils_generate_message_id (opt->message_id_domain);
 
   lf = g_string_sized_new (strlen (r->text) * 2 + strlen (r->html) * 2
+                           + (opt->calendar ? strlen (opt->calendar) * 2 : 0)
                            + g_bytes_get_size (r->logo) * 4 / 3 + 2048);
   fo = g_mime_format_options_new ();
   append_headers (lf, fo, r, opt, message_id);

@@ -2,12 +2,15 @@
  * mime.h - the only file that includes GMime: builds and serialises the
  * message.
  *
- * Structure (SPEC "The message"):
+ * Structure:
  *   multipart/alternative
  *     text/plain; charset=utf-8 (quoted-printable)
  *     multipart/related; type="text/html"
  *       text/html; charset=utf-8 (quoted-printable)
  *       image/png (base64, inline, Content-ID)
+ * and with a calendar entry (a meeting time was given) all of that as
+ * the first part of a multipart/mixed whose second part is
+ *     text/calendar; method=PUBLISH|CANCEL; name=invite.ics (attachment)
  * Headers: From, Subject (RFC 2047), Date, Message-ID on our domain,
  * MIME-Version, Auto-Submitted: auto-generated, X-Auto-Response-Suppress:
  * All (Exchange: no out-of-office replies), Content-Language;
@@ -41,6 +44,8 @@ typedef struct {
   const char *logo_cid;           /* Content-ID of the logo, no <>; the
                                      HTML refers to it as cid:LOGO_CID
                                      (same value as RenderOrg.logo_cid) */
+  const char *calendar;           /* invite.ics text (CRLF), or NULL */
+  const char *calendar_method;    /* "PUBLISH" or "CANCEL" with it */
 } MimeOptions;
 
 /* Call once from the main thread before any other mime_ call. */

@@ -1415,6 +1415,7 @@ rendered_new (const Templates *t, const Fill *f, const Part *tpl,
   Rendered *r = g_new0 (Rendered, 1);
 
   r->subject = g_strdup (tpl->subject);
+  r->title = g_strdup (tpl->subject);
   r->lang = g_strdup (f->lang);
   r->logo = g_bytes_ref (t->logo);
   memcpy (r->template_sha256, tpl->sha256, sizeof r->template_sha256);
@@ -1503,6 +1504,7 @@ rendered_free (Rendered *r)
   if (r == NULL)
     return;
   g_free (r->subject);
+  g_free (r->title);
   g_free (r->html);
   g_free (r->text);
   g_free (r->lang);

@@ -87,7 +87,9 @@ typedef struct {
 #define RENDER_DEFAULT_TZ "Europe/Stockholm"
 
 typedef struct {
-  char *subject;          /* one line, UTF-8, from <title> */
+  char *subject;          /* one line, UTF-8, from <title>, with the
+                             meeting's start when there is one */
+  char *title;            /* the <title> alone (a calendar's SUMMARY) */
   char *html;             /* XHTML serialisation, UTF-8, LF */
   char *text;             /* plain text, UTF-8, LF */
   char *lang;

@@ -21,6 +21,7 @@
 #include "evidence.h"
 #include "ratelimit.h"
 #include "mime.h"
+#include "calendar.h"
 #include "request.h"
 #include "retry.h"
 #include "validate.h"
@@ -381,6 +382,36 @@ validate (Service *s, const RawRequest *req, Invitation **inv, Refusal *why)
   return validate_invitation (req, &ctx, inv, why);
 }
 
+/* The calendar entry for an invite with a meeting time: a new UID (a
+ * cancellation reads it back from the stored message), the whole plain
+ * text as its description (link, unit, whom to call, the notice), and
+ * the organisation's own From address as the organiser: no recipient,
+ * no person.  (transfer full) */
+static char *
+invitation_calendar (Service *s, const Invitation *inv, const Rendered *r,
+                     GDateTime *now)
+{
+  g_autofree char *uid = calendar_new_uid (s->cfg->message_id_domain);
+  const char *unit = invitation_unit (inv);
+  g_autofree char *summary = unit ? g_strdup_printf ("%s, %s", r->title, unit)
+                                  : g_strdup (r->title);
+  CalendarEvent ev = {
+    .uid = uid,
+    .sequence = 0,
+    .start = invitation_meeting_time (inv),
+    .end = invitation_meeting_end (inv),
+    .stamp = now,
+    .tz_name = s->cfg->timezone,
+    .summary = summary,
+    .description = r->text,
+    .link = invitation_link (inv),
+    .organizer_name = s->cfg->org_name,
+    .organizer_addr = s->cfg->from,
+    .lang = r->lang,
+  };
+  return calendar_ics (&ev);
+}
+
 /* Renders and builds the message with the Message-ID msgid; on
  * failure *why is internal. */
 static GBytes *
@@ -402,8 +433,15 @@ build_message (Service *s, const Invitation *inv, const char *msgid,
     .logo_cid = s->logo_cid,
   };
   GBytes *msg;
+  g_autofree char *ics = NULL;
 
   r = render_invitation (s->templates, &org, inv, &error);
+  if (r != NULL && invitation_meeting_time (inv) != NULL)
+    {
+      ics = invitation_calendar (s, inv, r, now);
+      mo.calendar = ics;
+      mo.calendar_method = "PUBLISH";
+    }
   if (r == NULL || (msg = mime_build (r, &mo, NULL, &error)) == NULL)
     {
       g_warning ("building the message failed: %s", error->message);

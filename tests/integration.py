@@ -498,6 +498,37 @@ class Configuration(Base):
             chk = imtest.parse_check(path, "--expect-text", text)
             self.assertEqual(chk.returncode, 0, chk.stdout + chk.stderr)
 
+    def test_calendar_entry(self):
+        # With a meeting time: invite.ics with start, end, zone, link,
+        # unit and the notice, and no recipient address anywhere.
+        self.start_daemon()
+        r = self.daemon.cli("preview", "--link", LINK, "--bcc", RCPTS[0], "--bcc", RCPTS[1],
+                            "--meeting-time", "2026-12-03T10:00:00Z", "--duration", "45",
+                            "--unit", "Barnkliniken", check=True)
+        path = self.work.path / "cal.eml"
+        path.write_bytes(r.stdout)
+        chk = imtest.parse_check(path, "--calendar", "publish", "--forbid", RCPTS[0],
+                                 "--forbid", RCPTS[1], "--expect-link", LINK)
+        self.assertEqual(chk.returncode, 0, chk.stdout + chk.stderr)
+        msg = email.message_from_bytes(r.stdout, policy=email.policy.default)
+        cal = [p for p in msg.walk() if p.get_content_type() == "text/calendar"][0]
+        text = cal.get_content().replace("\r\n ", "").replace("\r\n", "\n")
+        lines = text.split("\n")
+        self.assertIn("DTSTART;TZID=Europe/Stockholm:20261203T110000", lines)
+        self.assertIn("DTEND;TZID=Europe/Stockholm:20261203T114500", lines)
+        self.assertIn("TZID:Europe/Stockholm", lines)
+        self.assertIn("URL:" + LINK, lines)
+        self.assertIn("SUMMARY;LANGUAGE=sv:Inbjudan till videomöte\\, Barnkliniken", lines)
+        desc = [l for l in lines if l.startswith("DESCRIPTION")][0]
+        flat = " ".join(desc.replace("\\n", " ").replace("\\,", ",").split())
+        self.assertIn(" ".join(NOTICE_TEXTS_SV[0].split()), flat)
+        self.assertIn("Mötet hålls av Barnkliniken.", flat)
+        # Without one: no calendar part at all.
+        r = self.daemon.cli("preview", "--link", LINK, "--bcc", RCPTS[0], check=True)
+        path.write_bytes(r.stdout)
+        chk = imtest.parse_check(path, "--calendar", "none")
+        self.assertEqual(chk.returncode, 0, chk.stdout + chk.stderr)
+
 
 if __name__ == "__main__":
     if os.geteuid() != 0:

@@ -5,7 +5,12 @@ Parses FILE.eml with Python's own email package (policy.default, not
 GMime) and checks the shape SPEC "The message" promises:
 
   - no parser defects on any part;
-  - multipart/alternative(text/plain, multipart/related(text/html, image/png));
+  - multipart/alternative(text/plain, multipart/related(text/html, image/png)),
+    or that as the first part of a multipart/mixed whose second part is
+    the calendar entry: text/calendar; method=PUBLISH or CANCEL, the
+    attachment invite.ics, no ATTENDEE, no address but From's, its
+    METHOD the same as the method= parameter (--calendar none, publish
+    or cancel says which must be there; default: either way);
   - charset utf-8 on both text parts;
   - the link (--expect-link) in the decoded plain text and in the HTML
     (as an href or as text, HTML entities decoded);
@@ -69,8 +74,46 @@ class Checker:
         return ok
 
 
+def check_calendar(c, msg, cal, want):
+    """The invite.ics part: method, file name, and no address in it."""
+    if want == "none":
+        c.check(cal is None, "a calendar part where none was expected")
+        return
+    if cal is None:
+        c.check(want == "any", "no calendar part (expected %s)" % want)
+        return
+    method = (cal.get_param("method") or "").upper()
+    c.check(method in ("PUBLISH", "CANCEL"), "calendar method=%r" % method)
+    c.check(want == "any" or method == want.upper(),
+            "calendar method %s, expected %s" % (method, want.upper()))
+    c.check(cal.get_filename() == "invite.ics", "calendar file name %r" % cal.get_filename())
+    c.check(cal.get_content_disposition() == "attachment", "calendar not an attachment")
+    c.check(cal.get_content_charset() == "utf-8", "calendar charset not utf-8")
+    text = cal.get_content()
+    unfolded = re.sub(r"\r?\n[ \t]", "", text)
+    lines = unfolded.replace("\r\n", "\n").split("\n")
+    c.check(lines[0] == "BEGIN:VCALENDAR", "calendar does not begin with BEGIN:VCALENDAR")
+    c.check("METHOD:" + method in lines, "METHOD line differs from method=")
+    c.check(sum(1 for l in lines if l == "BEGIN:VEVENT") == 1, "not exactly one VEVENT")
+    c.check(not any(l.upper().startswith("ATTENDEE") for l in lines), "ATTENDEE in the calendar")
+    for key in ("UID:", "DTSTART;TZID=", "DTEND;TZID=", "DTSTAMP:", "SEQUENCE:"):
+        c.check(any(l.startswith(key) for l in lines), "no %s line in the calendar" % key)
+    sender = msg["From"].addresses[0].addr_spec.lower() if msg["From"] else ""
+    for addr in re.findall(r"mailto:([^\s;:,]+)", unfolded, re.I):
+        c.check(addr.lower() == sender, "address %r in the calendar" % addr)
+
+
 def structure(c, msg):
-    """Returns (plain, html, [images]) parts, or None when the shape is wrong."""
+    """Returns (plain, html, [images], calendar or None), or None when
+    the shape is wrong."""
+    calendar = None
+    if msg.get_content_type() == "multipart/mixed":
+        outer = list(msg.iter_parts())
+        types = [p.get_content_type() for p in outer]
+        if not c.check(types == ["multipart/alternative", "text/calendar"],
+                       "mixed holds %s, not [multipart/alternative, text/calendar]" % types):
+            return None
+        msg, calendar = outer
     if not c.check(msg.get_content_type() == "multipart/alternative",
                    "top level is %s, not multipart/alternative" % msg.get_content_type()):
         return None
@@ -87,7 +130,7 @@ def structure(c, msg):
     if not c.check(types == ["text/html", "image/png"],
                    "related holds %s, not [text/html, image/png]" % types):
         return None
-    return top[0], inner[0], inner[1:]
+    return top[0], inner[0], inner[1:], calendar
 
 
 def check_defects(c, msg):
@@ -187,6 +230,7 @@ def main(argv):
     ap.add_argument("--forbid", action="append", default=[])
     ap.add_argument("--to-mode", choices=("none", "undisclosed"), default="none")
     ap.add_argument("--crlf", action="store_true", help="also check the wire form")
+    ap.add_argument("--calendar", choices=("any", "none", "publish", "cancel"), default="any")
     args = ap.parse_args(argv)
 
     with open(args.eml, "rb") as f:
@@ -200,9 +244,10 @@ def main(argv):
         check_wire(c, raw)
     parts = structure(c, msg)
     if parts is not None:
-        plain, htmlpart, images = parts
+        plain, htmlpart, images, calendar = parts
         scan = check_texts(c, plain, htmlpart, args.expect_link, args.expect_text)
         check_images(c, scan, images)
+        check_calendar(c, msg, calendar, args.calendar)
 
     if c.failures:
         for f in c.failures:
