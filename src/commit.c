@@ -249,6 +249,29 @@ settle (Committer *c, GPtrArray *batch)
   g_mutex_unlock (&c->lock);
 }
 
+/*
+ * Under c->lock: what is waiting, at most COMMIT_BATCH_MAX items; the
+ * rest stays for the next commit.  A burst of thousands in one
+ * transaction would hold the queue's and the audit's write locks for
+ * its whole length (the workers' claims and records wait) and keep the
+ * first answer until the last item is stored.
+ */
+static GPtrArray *
+take_batch (Committer *c)
+{
+  GPtrArray *batch = c->incoming;
+
+  c->incoming = g_ptr_array_new_with_free_func ((GDestroyNotify) commit_item_free);
+  if (batch->len <= COMMIT_BATCH_MAX)
+    return batch;
+  for (guint i = COMMIT_BATCH_MAX; i < batch->len; i++)
+    g_ptr_array_add (c->incoming, g_ptr_array_index (batch, i));
+  g_ptr_array_set_free_func (batch, NULL);
+  g_ptr_array_set_size (batch, COMMIT_BATCH_MAX);
+  g_ptr_array_set_free_func (batch, (GDestroyNotify) commit_item_free);
+  return batch;
+}
+
 static gpointer
 committer_thread (gpointer data)
 {
@@ -268,8 +291,7 @@ committer_thread (gpointer data)
           g_mutex_unlock (&c->lock);
           return NULL;
         }
-      batch = c->incoming;
-      c->incoming = g_ptr_array_new_with_free_func ((GDestroyNotify) commit_item_free);
+      batch = take_batch (c);
       c->in_flight += batch->len;
       fail_commit = c->fail_commit;
       g_mutex_unlock (&c->lock);

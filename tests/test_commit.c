@@ -316,6 +316,50 @@ test_group_commit (void **state)
   assert_in_range (g_atomic_int_get (&f->clock_calls) - before, 1, 3);
 }
 
+static gboolean
+count_by_time (const AuditRow *row, gpointer data)
+{
+  GHashTable *per_time = data;
+  gpointer key = GINT_TO_POINTER ((gint) (row->time_ms - 1700000000000));
+
+  g_hash_table_insert (per_time, key,
+                       GINT_TO_POINTER (GPOINTER_TO_INT (g_hash_table_lookup (per_time, key)) + 1));
+  return TRUE;
+}
+
+/* A burst bigger than COMMIT_BATCH_MAX goes in several transactions,
+ * none over the cap. */
+static void
+test_batch_cap (void **state)
+{
+  Fixture *f = *state;
+  enum { N = COMMIT_BATCH_MAX + 88 };
+  g_autofree Answer **as = g_new0 (Answer *, N + 1);
+  g_autoptr (GHashTable) per_time = g_hash_table_new (NULL, NULL);
+  sqlite3 *lock = hold_queue_lock (f);
+  GHashTableIter it;
+  gpointer key, value;
+  int biggest = 0;
+
+  as[0] = submit_plain (f);
+  spin (100);
+  for (guint i = 1; i <= N; i++)
+    as[i] = submit_plain (f);
+  release_queue_lock (lock);
+  wait_answers (as, N + 1);
+  for (guint i = 0; i <= N; i++)
+    {
+      assert_int_equal (as[i]->result, COMMIT_STORED);
+      answer_free (as[i]);
+    }
+  assert_true (audit_read (f->audit_db, NULL, count_by_time, per_time, NULL));
+  g_hash_table_iter_init (&it, per_time);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    biggest = MAX (biggest, GPOINTER_TO_INT (value));
+  assert_int_equal (biggest, COMMIT_BATCH_MAX);
+  assert_in_range (g_hash_table_size (per_time), 2, 4);
+}
+
 static void
 test_duplicate_and_conflict (void **state)
 {
@@ -522,6 +566,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown (test_answer_only_after_commit, setup, teardown),
     cmocka_unit_test_setup_teardown (test_group_commit, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_batch_cap, setup, teardown),
     cmocka_unit_test_setup_teardown (test_duplicate_and_conflict, setup, teardown),
     cmocka_unit_test_setup_teardown (test_duplicate_within_one_batch, setup, teardown),
     cmocka_unit_test_setup_teardown (test_failed_commit_stores_nothing, setup, teardown),
