@@ -241,6 +241,18 @@ batch_free (gpointer data)
   g_ptr_array_unref (data);
 }
 
+/* hand_back on the thread that iterates the default main context. */
+static void
+hand_back_later (GPtrArray *batch)
+{
+  GSource *src = g_idle_source_new ();
+
+  g_source_set_priority (src, G_PRIORITY_HIGH);
+  g_source_set_callback (src, hand_back, g_ptr_array_ref (batch), batch_free);
+  g_source_attach (src, NULL);
+  g_source_unref (src);
+}
+
 static void
 settle (Committer *c, GPtrArray *batch)
 {
@@ -315,9 +327,10 @@ committer_thread (gpointer data)
         }
       /* Queued on the main context before in_flight drops: once
        * committer_pending() is 0, iterating the main context delivers
-       * every answer. */
-      g_main_context_invoke_full (NULL, G_PRIORITY_HIGH, hand_back,
-                                  g_ptr_array_ref (batch), batch_free);
+       * every answer.  Always queued, never run here: the context is
+       * free while the daemon stops (g_main_context_invoke would then
+       * run the answers on this thread). */
+      hand_back_later (batch);
       settle (c, batch);
       g_ptr_array_unref (batch);
     }
