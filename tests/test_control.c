@@ -6,7 +6,7 @@
  * a stale file replaced but a live daemon's socket never stolen, peer
  * credentials (another uid, when run as root), framing limits answered
  * and the connection closed, the per-uid connection cap, the client
- * timeout, and a stop.
+ * timeout, a peer that never reads its answers, and a stop.
  *
  * Only the public headers are used.
  */
@@ -33,6 +33,7 @@
 #include "commit.h"
 #include "config.h"
 #include "control.h"
+#include "mime.h"
 #include "queue.h"
 #include "render.h"
 #include "request.h"
@@ -70,7 +71,7 @@ setup (void **state)
   f->socket = g_build_filename (f->dir, "run", "invitemail.sock", NULL);
   conf = g_build_filename (f->dir, "invitemail.conf", NULL);
   text = g_strdup_printf ("[daemon]\nsocket = run/invitemail.sock\nsocket_mode = 0660\nsocket_group = nogroup\n"
-                          "client_timeout = 1\n"
+                          "client_timeout = 2\n"
                           "[invite]\ntemplates_dir = %s/templates\n"
                           "signatures_dir = %s/signatures\n"
                           "link_hosts = meet.example.org\n", srcdir, srcdir);
@@ -598,9 +599,10 @@ test_per_uid_cap (void **state)
     close (fds[i]);
 }
 
-/* client_timeout (1 s here): a started request is answered `timeout`
- * and closed; an idle connection is closed without a word; neither
- * before the timeout. */
+/* client_timeout (2 s here; GLib's second timers fire up to a second
+ * early): a started request is answered `timeout` and closed; an idle
+ * connection is closed without a word; neither within the first
+ * second. */
 static void
 test_client_timeout (void **state)
 {
@@ -624,6 +626,56 @@ test_client_timeout (void **state)
   close (started);
   close (idle);
   assert_int_equal (audited_refusals (f, "timeout", getuid ()), 1);
+}
+
+/* A peer that asks and never reads: once CONTROL_MAX_PENDING_OUT bytes
+ * of answers wait for it, no further request is read, and the
+ * connection is dropped; the daemon does not buffer without bound. */
+static void
+test_reader_that_never_reads (void **state)
+{
+  Fixture *f = *state;
+  static const char preview[] =
+    "request=preview\nlink=https://meet.example.org/evisit/room-1\n"
+    "bcc=tolk@example.com\n\n";
+  g_autoptr (GString) one = g_string_new (NULL);
+  g_autoptr (GString) all = g_string_new (NULL);
+  int fd = client (f);
+  gsize answer_len = 0, off = 0, n_requests;
+  gint64 until;
+  gboolean dropped = FALSE;
+  Heard h;
+
+  /* How big one answer is. */
+  say_str (fd, preview);
+  h = hear (fd, 1, 5000);
+  answer_len = h.data->len;
+  assert_true (answer_len > 1000);
+  heard_clear (&h);
+
+  /* Twice what the cap allows, and more than the socket buffers hold. */
+  n_requests = MAX (2 * CONTROL_MAX_PENDING_OUT / answer_len,
+                    (gsize) (2 * 1024 * 1024) / (sizeof preview - 1));
+  for (gsize i = 0; i < n_requests; i++)
+    g_string_append (all, preview);
+  until = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+  while (!dropped && g_get_monotonic_time () < until)
+    {
+      ssize_t n = off < all->len
+        ? send (fd, all->str + off, all->len - off, MSG_DONTWAIT | MSG_NOSIGNAL)
+        : 0;
+
+      if (n > 0)
+        off += (gsize) n;
+      else if (n < 0 && errno != EAGAIN && errno != EINTR)
+        dropped = TRUE;   /* EPIPE / ECONNRESET: the daemon closed */
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (1000);
+    }
+  assert_true (dropped);
+  /* It stopped reading well before the end of what was sent. */
+  assert_true (off < all->len);
+  close (fd);
 }
 
 /* A stop: no new connection is served; idle ones are closed. */
@@ -662,8 +714,10 @@ main (void)
     cmocka_unit_test_setup_teardown (test_peer_not_allowed, setup, teardown),
     cmocka_unit_test_setup_teardown (test_per_uid_cap, setup, teardown),
     cmocka_unit_test_setup_teardown (test_client_timeout, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_reader_that_never_reads, setup, teardown),
     cmocka_unit_test_setup_teardown (test_stop, setup, teardown),
   };
 
+  mime_init ();   /* as invitemaild does before anything else */
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
