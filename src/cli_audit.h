@@ -1,7 +1,8 @@
 /*
- * cli_audit.h - `invitemail audit list|show|export|verify`: read-only
- * review of the audit log for compliance staff.  Opens the audit file
- * read-only; never writes.
+ * cli_audit.h - `invitemail audit COMMAND`: review of the audit log for
+ * compliance staff.  list, show, export, verify, head, subject and
+ * report open the audit file read-only; init, run once by the
+ * administrator with the daemon stopped, is the one that writes.
  */
 #ifndef INVITEMAIL_CLI_AUDIT_H
 #define INVITEMAIL_CLI_AUDIT_H
