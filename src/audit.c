@@ -79,6 +79,11 @@ static const char *const audit_schema_sql =
   "CREATE INDEX IF NOT EXISTS audit_by_invite ON audit (invite_id);"
   "CREATE INDEX IF NOT EXISTS audit_by_time ON audit (time_ms);"
   "CREATE TABLE IF NOT EXISTS audit_purge_token (id INTEGER PRIMARY KEY);"
+  "CREATE TABLE IF NOT EXISTS audit_address ("
+  " hash TEXT PRIMARY KEY, address TEXT, last_seq INTEGER NOT NULL,"
+  " erased_ms INTEGER);"
+  "CREATE TABLE IF NOT EXISTS audit_address_key ("
+  " id INTEGER PRIMARY KEY CHECK (id = 1), key TEXT NOT NULL);"
   "CREATE TABLE IF NOT EXISTS audit_kept_seal ("
   " seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL,"
   " epoch INTEGER NOT NULL, detail TEXT, seal TEXT NOT NULL,"
@@ -115,7 +120,7 @@ static const struct {
   [C_UID] = { -1, -1 },
   [C_STAFF] = { REC (staff), ROW (staff) },
   [C_BOOKING] = { REC (booking), ROW (booking) },
-  [C_RCPTS] = { REC (recipients), ROW (recipients) },
+  [C_RCPTS] = { REC (recipients), ROW (recipient_keys) },
   [C_REPLY] = { REC (smtp_reply), ROW (smtp_reply) },
   [C_ERROR_CODE] = { REC (error_code), ROW (error_code) },
   [C_FIELD] = { REC (field), ROW (field) },
@@ -155,6 +160,7 @@ static const char *const audit_event_names[AUDIT_N_EVENTS] = {
   [AUDIT_SEALED] = "sealed",
   [AUDIT_PURGED] = "purged",
   [AUDIT_CLOCK_BACK] = "clock_back",
+  [AUDIT_ERASED] = "erased",
 };
 
 const char *
@@ -395,14 +401,15 @@ audit_check_version (sqlite3 *db, GError **error)
 
   if (version == AUDIT_SCHEMA_VERSION)
     return TRUE;
-  if (version == 1 || version == 2)
+  if (version >= 1 && version <= 3)
     g_set_error (error, AUDIT_ERROR, AUDIT_ERROR_FORMAT,
                  "audit file of schema version %" G_GINT64_FORMAT " (%s):"
                  " this build reads and writes version %d only, whose seals"
-                 " are Ed25519 signatures anyone can check; keep the old file"
-                 " with the old build, and start a new one with `invitemail"
-                 " audit init`", version,
-                 version == 1 ? "no seals" : "HMAC seals",
+                 " are Ed25519 signatures anyone can check and whose"
+                 " addresses can be erased; keep the old file with the old"
+                 " build, and start a new one with `invitemail audit init`",
+                 version, version == 1 ? "no seals" : version == 2
+                 ? "HMAC seals" : "addresses in the chain",
                  AUDIT_SCHEMA_VERSION);
   else
     g_set_error (error, AUDIT_ERROR, AUDIT_ERROR_FORMAT,
@@ -423,7 +430,8 @@ audit_schema (sqlite3 *db, GError **error)
   if (!audit_exec (db, "BEGIN IMMEDIATE", error))
     return FALSE;
   if ((audit_user_version (db) == 0 || audit_check_version (db, error))
-      && audit_exec (db, sql, error) && audit_exec (db, "COMMIT", error))
+      && audit_exec (db, sql, error) && audit_address_key_ensure (db, error)
+      && audit_exec (db, "COMMIT", error))
     return TRUE;
   if (!sqlite3_get_autocommit (db))
     audit_exec (db, "ROLLBACK", NULL);
@@ -593,9 +601,13 @@ audit_open_common (const char *path, GError **error)
     }
   /* REPLACE deletes rows without firing delete triggers unless
    * recursive_triggers is on; we never use REPLACE, but be safe. */
+  /* secure_delete: an erased address's bytes are overwritten, not left
+   * in free pages (audit_erase.c). */
   if (!audit_exec (a->db, "PRAGMA recursive_triggers=ON", error)
+      || !audit_exec (a->db, "PRAGMA secure_delete=ON", error)
       || !audit_persist_wal (a->db, error)
-      || !audit_schema (a->db, error) || !audit_load_head (a, error))
+      || !audit_schema (a->db, error) || !audit_load_head (a, error)
+      || !audit_address_key_load (a->db, a->addr_key, error))
     return NULL;
   if (sqlite3_prepare_v3 (a->db, audit_insert_sql, -1,
                           SQLITE_PREPARE_PERSISTENT, &a->insert, NULL)
@@ -627,6 +639,8 @@ audit_close (Audit *a)
   if (a == NULL)
     return;
   sqlite3_finalize (a->insert);
+  sqlite3_finalize (a->remember);
+  explicit_bzero (a->addr_key, sizeof a->addr_key);
   /* The checkpointer goes first (with a last checkpoint), so that the
    * writer, which keeps the WAL for readers, is the last to close. */
   if (a->db != NULL)
@@ -696,11 +710,18 @@ static gboolean
 audit_add_row (Audit *a, const AuditRecord *rec, const AuditSealSpec *seal,
                gint64 seq, gint64 now, char prev[65], GError **error)
 {
+  g_autofree char *keys = rec->recipients != NULL
+    ? audit_address_keys (a->addr_key, rec->recipients) : NULL;
   char sig[AUDIT_SIG_HEX + 1];
   AuditCanon c;
   char hash[65];
 
   audit_canon_from_record (&c, rec, seq, now, prev);
+  audit_canon_set (&c, C_RCPTS, keys);
+  if (keys != NULL
+      && !audit_address_remember (a->db, &a->remember, rec->recipients, keys,
+                                  seq, error))
+    return FALSE;
   if (seal != NULL)
     {
       AuditSealInput in = { seq, now, seal->epoch, prev, a->last_seal_hash,
@@ -824,6 +845,7 @@ audit_row_free (AuditRow *r)
   for (int i = 0; i <= C_ROW_HASH; i++)
     if (audit_text[i].row >= 0)
       g_free (G_STRUCT_MEMBER (char *, r, audit_text[i].row));
+  g_free (r->recipients);
   g_free (r);
 }
 

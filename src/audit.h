@@ -14,8 +14,11 @@
  * integers as decimal ASCII.  It never depends on SQLite's own storage.
  *
  * Never stored: the meeting link and the message body (only their
- * SHA-256).  Recipient addresses are stored: compliance must prove who
- * was sent what.
+ * SHA-256).  Recipient addresses: compliance must prove who was sent
+ * what, and a person may have theirs erased, so the chain holds a keyed
+ * hash of each (HMAC-SHA256 under a per-installation secret kept in the
+ * file, outside the chain) and the clear address is kept beside the
+ * chain, where erasure removes it without breaking any hash or seal.
  *
  * Time: the daemon, never a client, sets row times, and they never go
  * back: when the host clock steps back the rows keep the time of the
@@ -62,6 +65,7 @@ typedef enum {
   AUDIT_SEALED,             /* written only by the seal layer */
   AUDIT_PURGED,             /* written only by retention */
   AUDIT_CLOCK_BACK,         /* written only by the store: clock stepped back */
+  AUDIT_ERASED,             /* written only by erasure: who, how many rows */
   AUDIT_N_EVENTS
 } AuditEvent;
 
@@ -76,7 +80,9 @@ typedef struct {
   gint64 peer_uid;
   const char *staff;
   const char *booking;
-  const char *recipients;       /* addresses joined by ',' */
+  const char *recipients;       /* addresses joined by ','; the chain
+                                 * keeps their keyed hashes, the clear
+                                 * text is kept beside it (erasable) */
   const char *smtp_reply;       /* safe text */
   const char *error_code;       /* refusal code, for rejected */
   const char *field;            /* refusal field */
@@ -128,7 +134,10 @@ typedef struct {
   char *event;
   char *invite_id;
   gint64 peer_uid;              /* -1 = none */
-  char *staff, *booking, *recipients, *smtp_reply, *error_code, *field;
+  char *staff, *booking;
+  char *recipients;             /* clear, "(erased)" for one erased */
+  char *recipient_keys;         /* as in the chain: keyed hashes */
+  char *smtp_reply, *error_code, *field;
   char *detail, *lang, *template_name;
   char *link_sha256, *notice_sha256, *template_sha256, *signature_sha256;
   char *message_sha256;

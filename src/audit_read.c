@@ -17,8 +17,18 @@
 
 #include "audit_store.h"
 
+/* The reading state: the page statement, the address lookup, and the
+ * keyed hash of the recipient filtered on. */
+typedef struct {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  sqlite3_stmt *resolve;
+  const char *rcpt_key;     /* NULL: no recipient filter */
+} AuditReader;
+
 static void
-audit_bind_filter (sqlite3_stmt *st, const AuditFilter *f)
+audit_bind_filter (sqlite3_stmt *st, const AuditFilter *f,
+                   const char *rcpt_key)
 {
   sqlite3_bind_text (st, 1, f->invite_id, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 2, f->event, -1, SQLITE_STATIC);
@@ -26,7 +36,7 @@ audit_bind_filter (sqlite3_stmt *st, const AuditFilter *f)
   sqlite3_bind_int64 (st, 4, f->until_ms);
   sqlite3_bind_text (st, 5, f->booking, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 6, f->staff, -1, SQLITE_STATIC);
-  sqlite3_bind_text (st, 7, f->recipient, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 7, rcpt_key, -1, SQLITE_STATIC);
 }
 
 /* Rows read per page; each page is its own short read transaction. */
@@ -36,27 +46,36 @@ audit_bind_filter (sqlite3_stmt *st, const AuditFilter *f)
  * statement is reset before returning, which ends the read
  * transaction: no row is handed to the caller while it is open. */
 static gboolean
-audit_read_page (sqlite3 *db, sqlite3_stmt *st, const AuditFilter *f,
-                 gint64 after, GPtrArray *rows, GError **error)
+audit_read_page (AuditReader *r, const AuditFilter *f, gint64 after,
+                 GPtrArray *rows, GError **error)
 {
   int rc;
 
-  audit_bind_filter (st, f);
-  sqlite3_bind_int64 (st, 8, after);
-  sqlite3_bind_int64 (st, 9, AUDIT_READ_PAGE);
-  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
-    g_ptr_array_add (rows, audit_row_from_stmt (st));
+  audit_bind_filter (r->st, f, r->rcpt_key);
+  sqlite3_bind_int64 (r->st, 8, after);
+  sqlite3_bind_int64 (r->st, 9, AUDIT_READ_PAGE);
+  while ((rc = sqlite3_step (r->st)) == SQLITE_ROW)
+    {
+      AuditRow *row = audit_row_from_stmt (r->st);
+
+      if (row->recipient_keys != NULL)
+        row->recipients = audit_address_resolve (r->db, &r->resolve,
+                                                 row->recipient_keys);
+      g_ptr_array_add (rows, row);
+    }
   if (rc != SQLITE_DONE)
-    audit_fail (db, error, "read");
-  sqlite3_reset (st);
-  sqlite3_clear_bindings (st);
+    audit_fail (r->db, error, "read");
+  sqlite3_reset (r->st);
+  sqlite3_clear_bindings (r->st);
   return rc == SQLITE_DONE;
 }
 
 /*
  * Filters are bound parameters in one fixed statement, never pasted
  * SQL.  The time window is since_ms <= time_ms < until_ms.  A recipient
- * matches one whole address of the comma-joined list, ignoring case.
+ * matches by its keyed hash (the domain's case and IDN form do not
+ * matter); rows come back with their addresses resolved from beside the
+ * chain, "(erased)" for one erased.
  *
  * Keyset pages (seq > last LIMIT n), each read in its own transaction
  * and handed to fn only after it ended: fn may block as long as it
@@ -71,32 +90,41 @@ audit_read (const char *path, const AuditFilter *f, AuditRowFunc fn,
             gpointer data, GError **error)
 {
   static const AuditFilter all = { 0 };
-  sqlite3_stmt *st = NULL;
-  sqlite3 *db;
+  AuditReader r = { 0 };
   gint64 after = 0;
   gboolean ok = TRUE, more = TRUE;
+  guint8 key[32];
+  char rcpt_key[65];
 
   g_return_val_if_fail (path != NULL && fn != NULL, FALSE);
   f = f != NULL ? f : &all;
-  db = audit_open_read (path, "SELECT " AUDIT_COLUMNS " FROM audit"
-                        " WHERE seq > ?8"
-                        " AND (?1 IS NULL OR invite_id = ?1)"
-                        " AND (?2 IS NULL OR event = ?2)"
-                        " AND (?3 = 0 OR time_ms >= ?3)"
-                        " AND (?4 = 0 OR time_ms < ?4)"
-                        " AND (?5 IS NULL OR booking = ?5)"
-                        " AND (?6 IS NULL OR staff = ?6)"
-                        " AND (?7 IS NULL OR instr (',' || lower (recipients)"
-                        " || ',', ',' || lower (?7) || ',') > 0)"
-                        " ORDER BY seq LIMIT ?9", &st, error);
-  if (db == NULL)
+  r.db = audit_open_read (path, "SELECT " AUDIT_COLUMNS " FROM audit"
+                          " WHERE seq > ?8"
+                          " AND (?1 IS NULL OR invite_id = ?1)"
+                          " AND (?2 IS NULL OR event = ?2)"
+                          " AND (?3 = 0 OR time_ms >= ?3)"
+                          " AND (?4 = 0 OR time_ms < ?4)"
+                          " AND (?5 IS NULL OR booking = ?5)"
+                          " AND (?6 IS NULL OR staff = ?6)"
+                          " AND (?7 IS NULL OR instr (',' || recipients"
+                          " || ',', ',' || ?7 || ',') > 0)"
+                          " ORDER BY seq LIMIT ?9", &r.st, error);
+  if (r.db == NULL)
     return FALSE;
+  if (f->recipient != NULL)
+    {
+      ok = audit_address_key_load (r.db, key, error);
+      if (ok)
+        audit_address_hash (key, f->recipient, rcpt_key);
+      explicit_bzero (key, sizeof key);
+      r.rcpt_key = rcpt_key;
+    }
   while (ok && more)
     {
       g_autoptr (GPtrArray) rows =
         g_ptr_array_new_with_free_func ((GDestroyNotify) audit_row_free);
 
-      ok = audit_read_page (db, st, f, after, rows, error);
+      ok = audit_read_page (&r, f, after, rows, error);
       more = ok && rows->len == AUDIT_READ_PAGE;
       for (guint i = 0; ok && i < rows->len; i++)
         {
@@ -109,9 +137,50 @@ audit_read (const char *path, const AuditFilter *f, AuditRowFunc fn,
             }
         }
     }
+  sqlite3_finalize (r.resolve);
+  sqlite3_finalize (r.st);
+  sqlite3_close_v2 (r.db);
+  return ok;
+}
+
+gboolean
+audit_read_address (const char *path, const char *address,
+                    AuditAddressState *out, GError **error)
+{
+  sqlite3_stmt *st = NULL;
+  guint8 key[32];
+  char h[65];
+  sqlite3 *db;
+  int rc;
+
+  g_return_val_if_fail (path != NULL && address != NULL && out, FALSE);
+  *out = (AuditAddressState) { 0 };
+  db = audit_open_read (path, "SELECT address IS NOT NULL, erased_ms,"
+                        " (SELECT count (*) FROM audit WHERE instr (','"
+                        " || recipients || ',', ',' || ?1 || ',') > 0)"
+                        " FROM audit_address WHERE hash = ?1", &st, error);
+  if (db == NULL)
+    return FALSE;
+  if (!audit_address_key_load (db, key, error))
+    rc = SQLITE_ERROR;
+  else
+    {
+      audit_address_hash (key, address, h);
+      sqlite3_bind_text (st, 1, h, -1, SQLITE_STATIC);
+      rc = sqlite3_step (st);
+      if (rc == SQLITE_ROW)
+        {
+          out->kept = sqlite3_column_int (st, 0);
+          out->erased_ms = sqlite3_column_int64 (st, 1);
+          out->n_rows = sqlite3_column_int64 (st, 2);
+        }
+      else if (rc != SQLITE_DONE)
+        audit_fail (db, error, "read address");
+    }
+  explicit_bzero (key, sizeof key);
   sqlite3_finalize (st);
   sqlite3_close_v2 (db);
-  return ok;
+  return rc == SQLITE_ROW || rc == SQLITE_DONE;
 }
 
 gboolean

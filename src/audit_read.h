@@ -26,6 +26,19 @@ typedef gboolean (*AuditRowFunc) (const AuditRow *row, gpointer data);
 gboolean audit_read (const char *path, const AuditFilter *f, AuditRowFunc fn,
                      gpointer data, GError **error);
 
+/* What the file knows of one address (audit_read_address). */
+typedef struct {
+  gboolean kept;            /* its clear text is kept beside the chain */
+  gint64 erased_ms;         /* > 0: erased then (unix ms) */
+  gint64 n_rows;            /* chain rows naming it (by keyed hash) */
+} AuditAddressState;
+
+/* Looks an address up by its keyed hash: `list --recipient` says
+ * plainly when it was erased.  All zero when the file never had it (or
+ * retention removed its rows). */
+gboolean audit_read_address (const char *path, const char *address,
+                             AuditAddressState *out, GError **error);
+
 /* The newest row (seq and hash; 0 and 64 zeros when empty) of a file,
  * read-only: `invitemail audit head`. */
 gboolean audit_read_head (const char *path, gint64 *seq, char hash[65],

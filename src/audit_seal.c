@@ -18,7 +18,8 @@
  * purge gate (audit.c: a row in audit_purge_token, inserted and removed
  * inside the purge's own transaction), and keeps their seal rows in
  * audit_kept_seal so the signature chain stays whole; the first row
- * left chains to the last kept seal's hash.
+ * left chains to the last kept seal's hash.  The clear addresses only
+ * purged rows named go with them.
  *
  * What it trusts: the key file only as audit_key.c checks it.  Secrets
  * are never logged.
@@ -375,6 +376,8 @@ audit_purge_txn (sqlite3 *db, gint64 through, gint64 now_ms, GError **error)
                        " AND seq <= ?1", through, now_ms, error)
     && audit_exec_seq (db, "DELETE FROM audit WHERE seq <= ?1", through, 0,
                        error)
+    && audit_exec_seq (db, "DELETE FROM audit_address WHERE last_seq <= ?1",
+                       through, 0, error)
     && audit_exec (db, "DELETE FROM audit_purge_token", error)
     && audit_exec (db, "COMMIT", error);
 

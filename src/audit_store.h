@@ -15,10 +15,11 @@
 
 #include "audit.h"
 
-/* 3: Ed25519 seal chain (next_key, prev_seal).  2 had HMAC seals and 1
- * no seals; neither verifies under this encoding, so such a file is
- * refused with a message, never mixed. */
-#define AUDIT_SCHEMA_VERSION 3
+/* 4: recipients as keyed hashes, clear addresses beside the chain.
+ * 3 had them in the chain, 2 HMAC seals, 1 no seals; none verifies or
+ * erases under this encoding, so such a file is refused with a message,
+ * never mixed. */
+#define AUDIT_SCHEMA_VERSION 4
 #define AUDIT_ZERO_HASH \
   "0000000000000000000000000000000000000000000000000000000000000000"
 #define AUDIT_SIG_HEX 128     /* an Ed25519 signature in hex */
@@ -95,6 +96,8 @@ struct Audit {
   gpointer clock_data;
   int lock_fd;              /* flock(LOCK_EX) on PATH.lock: one writer */
   char *path;
+  guint8 addr_key[32];      /* keys recipient addresses (audit_address.c) */
+  sqlite3_stmt *remember;   /* upserts audit_address */
   gpointer sealer;          /* the seal layer's state; NULL: no sealing */
   GDestroyNotify sealer_free;
 };
@@ -136,6 +139,33 @@ gboolean audit_check_row (sqlite3_stmt *st, gint64 expect, char prev[65],
 
 AuditRow *audit_row_from_stmt (sqlite3_stmt *st);
 gboolean audit_from_db (GError *db_error, GError **error);
+
+/* ---- recipient addresses beside the chain (audit_address.c) -------- */
+
+/* What a reader shows for an address erased (or purged) from beside the
+ * chain. */
+#define AUDIT_ADDRESS_ERASED "(erased)"
+
+/* Makes the per-installation address key once (writer, in the schema
+ * transaction). */
+gboolean audit_address_key_ensure (sqlite3 *db, GError **error);
+gboolean audit_address_key_load (sqlite3 *db, guint8 key[32], GError **error);
+/* HMAC-SHA256 (key, local@a-label-domain-lower-case) in hex. */
+void audit_address_hash (const guint8 key[32], const char *addr,
+                         char out[65]);
+/* The comma-joined keyed hashes of comma-joined addresses. (transfer
+ * full) */
+char *audit_address_keys (const guint8 key[32], const char *recipients);
+/* Keeps each clear address beside its hash (in the caller's
+ * transaction); *st is prepared on first use and finalised by the
+ * caller. */
+gboolean audit_address_remember (sqlite3 *db, sqlite3_stmt **st,
+                                 const char *clear, const char *keys,
+                                 gint64 seq, GError **error);
+/* Comma-joined clear addresses for comma-joined hashes, "(erased)" for
+ * any no longer kept. (transfer full) */
+char *audit_address_resolve (sqlite3 *db, sqlite3_stmt **st,
+                             const char *keys);
 
 /* ---- read-only opening (audit_ro.c) ---------------------------------- */
 

@@ -30,6 +30,7 @@
 
 #include "audit.h"
 #include "audit_anchor.h"
+#include "audit_erase.h"
 #include "audit_read.h"
 #include "audit_seal.h"
 #include "audit_verify.h"
@@ -173,7 +174,7 @@ static const char *const columns[] = {
   "recipients", "smtp_reply", "error_code", "field", "detail", "lang",
   "template", "link_sha256", "notice_sha256", "template_sha256",
   "signature_sha256", "message_sha256", "prev_hash", "row_hash",
-  "org_unit", "epoch", "seal", "time_ms", NULL
+  "org_unit", "epoch", "seal", "time_ms", "recipient_keys", NULL
 };
 /* JSON numbers rather than strings: */
 #define IS_NUMBER(i) ((i) == 0 || (i) == 4 || (i) == 22 || (i) == 24)
@@ -206,6 +207,7 @@ row_values (const AuditRow *r)
   g_ptr_array_add (v, int_or_null (r->epoch));
   g_ptr_array_add (v, g_strdup (r->seal));
   g_ptr_array_add (v, int_or_null (r->time_ms));
+  g_ptr_array_add (v, g_strdup (r->recipient_keys));
   return v;
 }
 
@@ -303,6 +305,22 @@ read_rows (const char *db, const AuditFilter *f, AuditRowFunc fn, gpointer data)
   return EXIT_OK;
 }
 
+/* A search by an erased address says so plainly, on standard error. */
+static void
+say_if_erased (const char *db, const char *address)
+{
+  AuditAddressState st;
+
+  if (address != NULL && audit_read_address (db, address, &st, NULL)
+      && st.erased_ms > 0 && !st.kept)
+    {
+      g_autofree char *t = format_time (st.erased_ms);
+      fprintf (stderr, "invitemail audit: %s was erased on %s: the %"
+               G_GINT64_FORMAT " row(s) naming it keep only its keyed hash"
+               " and show it as " "(erased)\n", address, t, st.n_rows);
+    }
+}
+
 static int
 do_read (const char *db, const AuditOptions *o, AuditRowFunc fn)
 {
@@ -310,6 +328,7 @@ do_read (const char *db, const AuditOptions *o, AuditRowFunc fn)
 
   if (!fill_filter (o, &f))
     return EXIT_USAGE;
+  say_if_erased (db, o->recipient);
   if (fn == print_csv)
     csv_line (columns, g_strv_length ((char **) columns));
   return read_rows (db, &f, fn, NULL);
@@ -496,6 +515,55 @@ do_init (const char *db, const AuditOptions *o)
   return EXIT_OK;
 }
 
+/* The writer's view for init and erase: key file, group, retention from
+ * -c, --key-file over it. */
+static AuditSealConfig
+seal_config (const char *db, const AuditOptions *o, char **beside)
+{
+  g_autofree char *dir = g_path_get_dirname (db);
+  AuditSealConfig sc = { 0 };
+
+  *beside = g_build_filename (dir, "audit.key", NULL);
+  sc.key_file = *beside;
+  if (o->cfg != NULL)
+    sc = (AuditSealConfig) { o->cfg->audit_key_file, o->cfg->audit_group,
+                             o->cfg->audit_retention_days };
+  if (o->key_file != NULL)
+    sc.key_file = o->key_file;
+  return sc;
+}
+
+/* `audit erase --recipient ADDR`: the daemon stopped (it is the one
+ * writer), the erasure audited and sealed at once. */
+static int
+do_erase (const char *db, const AuditOptions *o)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *beside = NULL;
+  g_autoptr (Audit) a = NULL;
+  AuditSealConfig sc = seal_config (db, o, &beside);
+  gint64 n = 0;
+
+  if (o->recipient == NULL)
+    {
+      fprintf (stderr, "invitemail audit: erase needs --recipient ADDR\n");
+      return EXIT_USAGE;
+    }
+  if ((a = audit_open_sealing (db, &sc, &error)) == NULL
+      || !audit_erase_recipient (a, o->recipient, (gint64) getuid (), &n,
+                                 &error)
+      || !audit_seal (a, &error))
+    {
+      fprintf (stderr, "invitemail audit erase: %s\n", error->message);
+      return exit_code_for_error (error);
+    }
+  printf ("audit erase: the address was removed from beside %" G_GINT64_FORMAT
+          " row(s), which keep only its keyed hash; the erasure is audited"
+          " (who, when, how many rows; not the address)%s\n", n,
+          audit_sealing (a) ? " and sealed" : "");
+  return EXIT_OK;
+}
+
 /* ---- compliance: list without seals, subject, report ------------------ */
 
 /* list shows the story, not the seals (most rows of a quiet day): they
@@ -562,6 +630,8 @@ dispatch (const char *cmd, AuditOptions *o, int argc, char **argv, const char *d
     return do_head (db, o);
   if (strcmp (cmd, "report") == 0 && argc == 0)
     return do_report (db, o);
+  if (strcmp (cmd, "erase") == 0 && argc == 0)
+    return do_erase (db, o);
   fprintf (stderr, "invitemail audit: unknown command or wrong arguments (try --help)\n");
   return EXIT_USAGE;
 }
@@ -585,11 +655,15 @@ static const char description[] =
   "                       the month for compliance: verify, head, per day and\n"
   "                       unit, failures, notice versions, configuration,\n"
   "                       outages, refusals; html > report.html\n"
+  "  erase --recipient ADDR  (data-protection officer, daemon stopped)\n"
+  "                       remove an address's clear text; rows keep its\n"
+  "                       keyed hash, verify still passes; audited\n"
   "  init [--public FILE] (administrator, daemon stopped, once) make the\n"
   "                       first key pair, write the first seal, print the\n"
   "                       public verification value (and write it to FILE)\n"
   "\n"
-  "All but init only read, and work without write access to the folder.\n"
+  "All but init and erase only read, and work without write access to the\n"
+  "folder.\n"
   "verify exits 0 when every check held and 1 naming the first fault (also\n"
   "when there is no seal, the last row is not sealed, or the file is of\n"
   "another format).";

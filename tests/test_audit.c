@@ -26,6 +26,7 @@
 
 #include "audit.h"
 #include "audit_anchor.h"
+#include "audit_erase.h"
 #include "audit_key.h"
 #include "audit_read.h"
 #include "audit_seal.h"
@@ -153,6 +154,7 @@ collect_row (const AuditRow *row, gpointer data)
   c->staff = g_strdup (row->staff);
   c->booking = g_strdup (row->booking);
   c->recipients = g_strdup (row->recipients);
+  c->recipient_keys = g_strdup (row->recipient_keys);
   c->smtp_reply = g_strdup (row->smtp_reply);
   c->error_code = g_strdup (row->error_code);
   c->field = g_strdup (row->field);
@@ -211,7 +213,7 @@ independent_hash (const AuditRow *r)
   g_autofree char *ep = g_strdup_printf ("%" G_GINT64_FORMAT, r->epoch);
   const char *v[] = {
     seq, t, r->event, r->invite_id, r->peer_uid >= 0 ? uid : NULL, r->staff,
-    r->booking, r->recipients, r->smtp_reply, r->error_code, r->field,
+    r->booking, r->recipient_keys, r->smtp_reply, r->error_code, r->field,
     r->detail, r->lang, r->template_name, r->link_sha256, r->notice_sha256,
     r->template_sha256, r->signature_sha256, r->message_sha256, r->org_unit,
     r->epoch >= 0 ? ep : NULL, r->seal, r->next_key, r->prev_seal,
@@ -665,7 +667,9 @@ test_filters_review (void **state)
     { "booking", { .booking = "BK-7" }, 4 },
     { "staff", { .staff = "SE0000000000-test" }, 6 },
     { "recipient exact", { .recipient = "bo@example.com" }, 2 },
-    { "recipient any case", { .recipient = "BO@Example.COM" }, 2 },
+    { "recipient, domain in any case", { .recipient = "bo@Example.COM" }, 2 },
+    { "recipient, local part as written", { .recipient = "BO@example.com" },
+      0 },
     { "recipient part is no match", { .recipient = "o@example.com" }, 0 },
     { "booking and event", { .booking = "BK-7", .event = "sent" }, 1 },
   };
@@ -1287,6 +1291,84 @@ test_old_format_refused (void **state)
   assert_true (g_error_matches (error, AUDIT_ERROR, AUDIT_ERROR_FORMAT));
 }
 
+
+/* Whether a file's bytes hold s anywhere (SQLite pages, the WAL). */
+static gboolean
+file_holds (const char *path, const char *s)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (path, &data, &len, NULL))
+    return FALSE;
+  return memmem (data, len, s, strlen (s)) != NULL;
+}
+
+/* Erasure: the chain holds keyed hashes only; erase removes the clear
+ * address from beside it (and from the files' bytes), audits who and how
+ * many rows, and verify still passes. */
+static void
+test_erase_recipient (void **state)
+{
+  Fixture *fx = *state;
+  g_autofree char *kp = key_path (fx);
+  g_autofree char *wal = g_strconcat (fx->path, "-wal", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) rows = NULL;
+  AuditSealConfig sc = { .key_file = kp };
+  AuditRecord sent = { .event = AUDIT_SENT, .invite_id = INV1,
+                       .peer_uid = -1, .recipients = "bo@example.com",
+                       .smtp_reply = "250 ok" };
+  AuditFilter by_bo = { .recipient = "bo@EXAMPLE.com" };
+  AuditAddressState st;
+  AuditVerifyReport rep;
+  AuditPublicKey pk;
+  gint64 n = 0;
+  Audit *a = init_sealing (fx, &pk, 0);
+
+  append (a, AUDIT_ACCEPTED, INV1, NULL);      /* ann, bo */
+  assert_true (audit_append (a, &sent, NULL));
+  seal (a);
+  audit_close (a);
+  rows = read_rows (fx->path, NULL);
+  assert_string_equal (ROW_AT (rows, 1)->recipients,
+                       "ann@example.org,bo@example.com");
+  assert_null (strchr (ROW_AT (rows, 1)->recipient_keys, '@'));
+  g_clear_pointer (&rows, g_ptr_array_unref);
+  rows = read_rows (fx->path, &by_bo);
+  assert_int_equal (rows->len, 2);
+  g_clear_pointer (&rows, g_ptr_array_unref);
+
+  a = audit_open_sealing (fx->path, &sc, &error);
+  assert_non_null (a);
+  audit_set_clock (a, fixed_clock, fx);
+  assert_true (audit_erase_recipient (a, "bo@Example.COM", 1234, &n, &error));
+  assert_int_equal (n, 2);
+  assert_false (audit_erase_recipient (a, "bo@example.com", 1234, &n, &error));
+  assert_non_null (strstr (error->message, "no clear address to erase"));
+  g_clear_error (&error);
+  seal (a);
+  audit_close (a);
+
+  verify_key (fx->path, &pk, &rep);
+  rows = read_rows (fx->path, NULL);
+  assert_string_equal (ROW_AT (rows, 1)->recipients,
+                       "ann@example.org,(erased)");
+  assert_string_equal (ROW_AT (rows, 2)->recipients, "(erased)");
+  assert_string_equal (ROW_AT (rows, 4)->event, "erased");
+  assert_int_equal (ROW_AT (rows, 4)->peer_uid, 1234);
+  assert_null (strstr (ROW_AT (rows, 4)->detail, "bo@"));
+  assert_non_null (strstr (ROW_AT (rows, 4)->detail, "2 row(s)"));
+  assert_true (audit_read_address (fx->path, "bo@example.com", &st, NULL));
+  assert_false (st.kept);
+  assert_true (st.erased_ms > 0);
+  assert_int_equal (st.n_rows, 2);
+  /* Gone from the bytes of the file and its WAL; the other stays. */
+  assert_false (file_holds (fx->path, "bo@example.com"));
+  assert_false (file_holds (wal, "bo@example.com"));
+  assert_true (file_holds (fx->path, "ann@example.org"));
+}
+
 static void
 test_purge_refuses_broken (void **state)
 {
@@ -1362,6 +1444,7 @@ main (void)
     T (test_purge),
     T (test_fake_purge),
     T (test_old_format_refused),
+    T (test_erase_recipient),
     T (test_purge_refuses_broken),
     T (test_head),
   };

@@ -1,0 +1,29 @@
+/*
+ * audit_erase.h - erasing a recipient's address from the audit (GDPR
+ * Art. 17) without breaking the evidence.  Above the store, beside
+ * sealing.
+ *
+ * The chain holds only a keyed hash of each address (audit.h); the
+ * clear address is kept beside it.  Erasure removes the clear address
+ * (with SQLite's secure_delete, and the WAL truncated, so its bytes
+ * leave the files), keeps a tombstone (hash, date) so a later search
+ * says when it was erased, and appends an `erased` row naming who and
+ * how many rows, never the address.  Every row hash, seal and anchor
+ * stays valid.
+ */
+#ifndef INVITEMAIL_AUDIT_ERASE_H
+#define INVITEMAIL_AUDIT_ERASE_H
+
+#include "audit.h"
+
+/*
+ * Erases address from beside the chain of the open audit a (the one
+ * writer: the daemon stopped, or the daemon itself) and audits it as
+ * uid.  *n_rows gets the chain rows that named it.  An address no row
+ * names is refused (AUDIT_ERROR_IO, nothing written).  The caller seals
+ * afterwards.  Thread-safe.
+ */
+gboolean audit_erase_recipient (Audit *a, const char *address, gint64 uid,
+                                gint64 *n_rows, GError **error);
+
+#endif
