@@ -588,6 +588,7 @@ do_subject (const char *db, const AuditOptions *o, const char *address)
 
   if (so.queue_db == NULL && o->cfg != NULL && o->db == NULL)
     so.queue_db = o->cfg->queue_db;
+  say_if_erased (db, address);
   return cli_subject (address, &so);
 }
 

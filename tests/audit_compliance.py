@@ -915,6 +915,8 @@ class Erasure(Base):
         self.assertIn(f"the {n} row(s) naming it keep only its keyed hash", lst.stderr)
         self.assertIn("(erased)", lst.stdout)
         self.assertNotIn(who, lst.stdout)
+        sub = audit(p, "subject", who)
+        self.assertIn(f"{who} was erased on", sub.stderr)
         again = audit(p, "erase", "--recipient", who, "--key-file", str(w / "audit.key"))
         self.assertNotEqual(again.returncode, 0)
         self.assertIn("no clear address to erase", again.stderr)
