@@ -62,6 +62,8 @@ typedef enum {
   AUDIT_RECOVERED,          /* in flight at a crash: may be a duplicate */
   AUDIT_RETENTION,          /* queue/outbox data removed: counts in detail */
   AUDIT_STATUS_SHOWN,       /* a status answer showed an invite's addresses */
+  AUDIT_BOUNCED,            /* a DSN with action failed came back */
+  AUDIT_DSN_DELAYED,        /* a DSN with action delayed: not final */
   AUDIT_SEALED,             /* written only by the seal layer */
   AUDIT_PURGED,             /* written only by retention */
   AUDIT_CLOCK_BACK,         /* written only by the store: clock stepped back */

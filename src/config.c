@@ -56,6 +56,13 @@ static const char *const known_keys[] = {
   "queue.retention_days",
   "limits.invites_per_minute", "limits.recipients_per_day",
   "limits.queued_recipients",
+  "bounce.verp", "bounce.local_part", "bounce.domain",
+  "health.queue_warning", "health.queue_critical",
+  "health.deferred_warning", "health.deferred_critical",
+  "health.failures_warning", "health.failures_critical",
+  "health.relay_warning", "health.relay_critical",
+  "health.seal_warning", "health.seal_critical",
+  "health.disk_warning", "health.disk_critical",
   NULL
 };
 
@@ -108,6 +115,8 @@ config_free (Config *cfg)
   g_free (cfg->smtp_auth_password_file);
   secret_wipe (&cfg->smtp_password);
   g_free (cfg->smtp_helo_name);
+  g_free (cfg->bounce_local_part);
+  g_free (cfg->bounce_domain);
   g_strfreev (cfg->file_settings);
   g_free (cfg);
 }
@@ -165,6 +174,14 @@ config_new_defaults (const char *base_dir)
   cfg->limit_invites_per_minute = 60;
   cfg->limit_recipients_per_day = 5000;
   cfg->limit_queued_recipients = 20000;
+  cfg->bounce_verp = TRUE;
+  cfg->bounce_local_part = g_strdup ("bounces");
+  cfg->health_queue[0] = 100, cfg->health_queue[1] = 1000;
+  cfg->health_deferred[0] = 1800, cfg->health_deferred[1] = 4 * 3600;
+  cfg->health_failures[0] = 5, cfg->health_failures[1] = 50;
+  cfg->health_relay[0] = 1800, cfg->health_relay[1] = 4 * 3600;
+  cfg->health_seal[0] = 3600, cfg->health_seal[1] = 6 * 3600;
+  cfg->health_disk[0] = 10, cfg->health_disk[1] = 5;
   cfg->file_settings = g_new0 (char *, 1);
   return cfg;
 }
@@ -747,6 +764,69 @@ config_defaults (void)
   return cfg;
 }
 
+/* [bounce]: the return address LOCAL+TOKEN@DOMAIN of each recipient. */
+static gboolean
+read_bounce (GKeyFile *kf, Config *cfg, GError **error)
+{
+  static const char *const yes_no[] = { "false", "true", NULL };
+  int verp = cfg->bounce_verp ? 1 : 0;
+
+  if (!get_choice (kf, "bounce", "verp", yes_no, &verp, error)
+      || !get_string (kf, "bounce", "local_part", &cfg->bounce_local_part, error)
+      || !get_string (kf, "bounce", "domain", &cfg->bounce_domain, error))
+    return FALSE;
+  cfg->bounce_verp = verp == 1;
+  /* Letters, digits, '.', '-', '_' only, not '+': the token follows the
+   * first '+', and the address goes verbatim into MAIL FROM. */
+  if (strlen (cfg->bounce_local_part) > 32
+      || !g_regex_match_simple ("^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$",
+                                cfg->bounce_local_part, 0, 0))
+    return fail (error, CONFIG_ERROR_VALUE, "bounce", "local_part",
+                 "letters, digits, '.', '-' and '_' only, at most 32");
+  if (cfg->bounce_domain != NULL)
+    {
+      g_autofree char *probe = g_strconcat ("x@", cfg->bounce_domain, NULL);
+      char *ascii = NULL;
+      Refusal why;
+      if (!validate_address (probe, &ascii, &why))
+        return fail (error, CONFIG_ERROR_VALUE, "bounce", "domain", "not a domain name");
+      g_free (cfg->bounce_domain);
+      cfg->bounce_domain = g_strdup (ascii + 2);
+      g_free (ascii);
+    }
+  return TRUE;
+}
+
+/* One warning/critical pair; critical must be the worse one. */
+static gboolean
+get_threshold (GKeyFile *kf, const char *what, guint max, gboolean lower_is_worse,
+               guint pair[2], GError **error)
+{
+  g_autofree char *w = g_strconcat (what, "_warning", NULL);
+  g_autofree char *c = g_strconcat (what, "_critical", NULL);
+
+  if (!get_uint (kf, "health", w, lower_is_worse ? 0 : 1, max, &pair[0], error)
+      || !get_uint (kf, "health", c, lower_is_worse ? 0 : 1, max, &pair[1], error))
+    return FALSE;
+  if (lower_is_worse ? pair[1] > pair[0] : pair[1] < pair[0])
+    return fail (error, CONFIG_ERROR_VALUE, "health", c,
+                 lower_is_worse ? "must not be above the warning value"
+                 : "must not be below the warning value");
+  return TRUE;
+}
+
+/* [health]: thresholds of `invitemail health` (seconds, counts, % free). */
+static gboolean
+read_health (GKeyFile *kf, Config *cfg, GError **error)
+{
+  return get_threshold (kf, "queue", G_MAXINT, FALSE, cfg->health_queue, error)
+    && get_threshold (kf, "deferred", 366 * 86400, FALSE, cfg->health_deferred, error)
+    && get_threshold (kf, "failures", G_MAXINT, FALSE, cfg->health_failures, error)
+    && get_threshold (kf, "relay", 366 * 86400, FALSE, cfg->health_relay, error)
+    && get_threshold (kf, "seal", 366 * 86400, FALSE, cfg->health_seal, error)
+    && get_threshold (kf, "disk", 100, TRUE, cfg->health_disk, error);
+}
+
 static Config *
 load (const char *path, gboolean read_secrets, GError **error)
 {
@@ -778,7 +858,9 @@ load (const char *path, gboolean read_secrets, GError **error)
       || !read_retry (kf, cfg, error)
       || !read_audit (kf, dir, cfg, error)
       || !read_queue (kf, cfg, error)
-      || !read_limits (kf, cfg, error))
+      || !read_limits (kf, cfg, error)
+      || !read_bounce (kf, cfg, error)
+      || !read_health (kf, cfg, error))
     return NULL;
   g_strfreev (cfg->file_settings);
   cfg->file_settings = collect_settings (kf);

@@ -103,6 +103,20 @@ typedef struct {
   guint limit_recipients_per_day;  /* default 5000, over the last 24 h */
   guint limit_queued_recipients;   /* all callers: undelivered, default 20000 */
 
+  /* [bounce] each recipient's envelope sender LOCAL+TOKEN@DOMAIN */
+  gboolean bounce_verp;       /* key `verp`, default true */
+  char *bounce_local_part;    /* default "bounces" */
+  char *bounce_domain;        /* default NULL: the domain of envelope_from */
+
+  /* [health] {warning, critical} of `invitemail health` */
+  guint health_queue[2];      /* recipients waiting, default 100, 1000 */
+  guint health_deferred[2];   /* age (s) of the oldest deferred, 1800, 14400 */
+  guint health_failures[2];   /* failed + bounced in the last hour, 5, 50 */
+  guint health_relay[2];      /* s since the relay last took one, with work
+                               * waiting, 1800, 14400 */
+  guint health_seal[2];       /* s since the last audit seal, 3600, 21600 */
+  guint health_disk[2];       /* % free in the state folder, 10, 5 */
+
   /* What the file set, one "group.key=value" per entry, sorted: the
    * audit's configuration hash and the names of changed keys
    * (config_digest.c).  Empty for the embedded defaults. */

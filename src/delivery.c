@@ -21,6 +21,7 @@
  */
 #include "delivery.h"
 
+#include "bounce.h"
 #include "queue.h"
 #include "transport.h"
 
@@ -31,6 +32,8 @@ typedef struct {
   GThread *thread;
   guint seen_wake;          /* the last wake this worker answered */
   gint64 batch_started;     /* monotonic us; 0 while idle (under d->lock) */
+  guint batch_n;            /* recipients of that batch (under d->lock) */
+  gint64 beat;              /* monotonic us of the last loop turn (under d->lock) */
 } Worker;
 
 struct Delivery {
@@ -157,7 +160,11 @@ run_batch (Worker *w, GPtrArray *jobs)
       char *tag = g_strdup_printf ("%s.%u", job->invite_id, job->idx);
       g_ptr_array_add (tags, tag);
       dj[i].recipient = job->address;
-      dj[i].envelope_from = job->envelope_from;
+      /* LOCAL+TOKEN@DOMAIN: a bounce names this recipient (bounce.h). */
+      char *from = bounce_return_address (w->d->cfg, job->envelope_from,
+                                          job->return_token);
+      g_ptr_array_add (tags, from);
+      dj[i].envelope_from = from;
       dj[i].message = msg;
       dj[i].tag = tag;
       if (now >= job->expires || msg == NULL)
@@ -209,6 +216,7 @@ wait_for_work (Worker *w)
     g_cond_wait_until (&d->cond, &d->lock,
                        g_get_monotonic_time () + wait_s * G_USEC_PER_SEC);
   w->seen_wake = d->wake;
+  w->beat = g_get_monotonic_time ();
   g_mutex_unlock (&d->lock);
 }
 
@@ -242,11 +250,13 @@ worker (gpointer data)
           d->busy++;
           d->unclaimed -= MIN (d->unclaimed, jobs->len);
           w->batch_started = g_get_monotonic_time ();
+          w->batch_n = jobs->len;
           g_mutex_unlock (&d->lock);
           run_batch (w, jobs);
           g_mutex_lock (&d->lock);
           d->busy--;
           w->batch_started = 0;
+          w->beat = g_get_monotonic_time ();
           g_mutex_unlock (&d->lock);
         }
       else
@@ -348,9 +358,38 @@ delivery_start (const Config *cfg, Audit *audit, GError **error)
   for (guint i = 0; i < n; i++)
     {
       Worker *w = g_ptr_array_index (d->workers, i);
+      w->beat = g_get_monotonic_time ();
       w->thread = g_thread_new ("delivery", worker, w);
     }
   return d;
+}
+
+gboolean
+delivery_alive (Delivery *d, gint64 now_us)
+{
+  gint64 idle_limit = (DELIVERY_IDLE_POLL + DELIVERY_ALIVE_SLACK) * G_USEC_PER_SEC;
+  gboolean alive;
+
+  if (d == NULL)
+    return FALSE;
+  g_mutex_lock (&d->lock);
+  /* Stopping: the workers leave on purpose. */
+  alive = d->stop || d->running == d->workers->len;
+  for (guint i = 0; alive && !d->stop && i < d->workers->len; i++)
+    {
+      Worker *w = g_ptr_array_index (d->workers, i);
+      if (w->batch_started != 0)
+        {
+          /* transport_deliver's own bound for a batch of this size. */
+          gint64 limit = ((gint64) w->batch_n + 2 * TRANSPORT_MAX_SESSIONS)
+            * d->cfg->smtp_timeout_ms * 1000 + DELIVERY_ALIVE_SLACK * G_USEC_PER_SEC;
+          alive = now_us - w->batch_started <= limit;
+        }
+      else
+        alive = now_us - w->beat <= idle_limit;
+    }
+  g_mutex_unlock (&d->lock);
+  return alive;
 }
 
 /* Under d->lock: is a busy worker's batch taking long? */

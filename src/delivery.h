@@ -55,6 +55,17 @@ Delivery *delivery_start (const Config *cfg, Audit *audit, GError **error);
 void delivery_wake (Delivery *d, guint n);
 #define DELIVERY_SLOW_BATCH_MS 1000
 
+/*
+ * Liveness, for the service manager's watchdog and `health`: every
+ * worker thread is still in its loop, and each is either idle and has
+ * turned its loop within DELIVERY_IDLE_POLL + DELIVERY_ALIVE_SLACK
+ * seconds, or inside a batch for no longer than the transport's bound
+ * for that batch (transport.h) plus the slack.  now_us is
+ * g_get_monotonic_time ().  Thread-safe.
+ */
+gboolean delivery_alive (Delivery *d, gint64 now_us);
+#define DELIVERY_ALIVE_SLACK 30
+
 /* Asks the worker to stop after the batch in flight, joins it and frees
  * everything.  NULL is fine. */
 void delivery_stop (Delivery *d);

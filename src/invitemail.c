@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli_audit.h"
+#include "cli_ops.h"
 #include "config.h"
 #include "exitcodes.h"
 #include "request.h"
@@ -40,6 +41,7 @@ typedef struct {
   char *idempotency_key;
   char *unit;
   gboolean json;
+  char *recipient;
 } ClientOptions;
 
 static int
@@ -333,18 +335,29 @@ cmd_ping (const ClientOptions *o)
   return rc;
 }
 
+static RawRequest *
+exchange_for_ops (gconstpointer ctx, const GString *req, int *rc)
+{
+  return exchange (ctx, req, rc);
+}
+
 static const char summary[] =
   "Commands:\n"
   "  send       queue one invite; prints its id (exit 0 when queued)\n"
   "  preview    print the exact message (RFC 5322) that would be sent\n"
   "  status ID  where an invite is, per recipient (--json for JSON)\n"
   "  ping       check that the daemon answers\n"
+  "  bounce     read one DSN (bounce) on standard input and record it\n"
+  "             (a mail alias or pipe: |/usr/bin/invitemail bounce)\n"
+  "  health     queue, relay, audit seal, disk: exit 0 OK, 1 WARNING, 2 CRITICAL\n"
   "  audit list|show|export|verify   read the audit log (see invitemail audit --help)\n";
 
 static const char description[] =
   "Exit codes: 0 ok, 1 audit verify found the log broken, 64 usage,\n"
   "65 request refused by the daemon, 66 file missing, 69 daemon unreachable,\n"
   "70 internal error, 75 try again later, 78 configuration wrong.\n"
+  "health: 0 OK, 1 WARNING, 2 CRITICAL (no answer is CRITICAL).\n"
+  "bounce: 75 when the daemon cannot be reached, so the mail system retries.\n"
   "See invitemail(1).";
 
 static int
@@ -354,6 +367,12 @@ run (const char *cmd, ClientOptions *o, int argc, char **argv)
     return argc == 0 ? cmd_send_or_preview (o, cmd) : usage_error ("unexpected argument");
   if (strcmp (cmd, "status") == 0)
     return cmd_status (o, argc, argv);
+  if (strcmp (cmd, "bounce") == 0)
+    return argc == 0 ? cli_bounce (exchange_for_ops, o, o->recipient)
+                     : usage_error ("bounce reads the message on standard input");
+  if (strcmp (cmd, "health") == 0)
+    return argc == 0 ? cli_health (exchange_for_ops, o, o->json)
+                     : usage_error ("unexpected argument");
   if (strcmp (cmd, "ping") == 0)
     return cmd_ping (o);
   return usage_error ("unknown command");
@@ -386,7 +405,9 @@ main (int argc, char **argv)
       "Your request id: repeating it queues one invite", "KEY" },
     { "unit", 0, 0, G_OPTION_ARG_STRING, &o.unit,
       "Hosting clinic or unit, shown in the mail and audited", "NAME" },
-    { "json", 0, 0, G_OPTION_ARG_NONE, &o.json, "status: print JSON", NULL },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &o.json, "status, health: print JSON", NULL },
+    { "recipient", 0, 0, G_OPTION_ARG_STRING, &o.recipient,
+      "bounce: the envelope recipient (Postfix pipe: ${recipient})", "ADDR" },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
     { NULL }
   };
@@ -422,6 +443,7 @@ main (int argc, char **argv)
   g_free (o.meeting_end);
   g_free (o.duration);
   g_free (o.idempotency_key);
+  g_free (o.recipient);
   g_free (o.unit);
   return rc;
 }

@@ -15,18 +15,21 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
 
 #include "audit.h"
+#include "audit_read.h"
 #include "audit_seal.h"
 #include "config.h"
 #include "control.h"
 #include "delivery.h"
 #include "evidence.h"
 #include "exitcodes.h"
+#include "health.h"
 #include "mime.h"
 #include "notify.h"
 #include "queue.h"
@@ -60,6 +63,8 @@ typedef struct {
   GMainLoop *loop;
   gint64 stop_deadline;     /* monotonic; 0 = not stopping */
   gboolean delivery_left;   /* the worker did not finish in time */
+  gint64 last_seal;         /* unix s of the newest seal known; 0 = none */
+  gboolean watchdog_held;   /* pings withheld: delivery not alive */
 } Daemon;
 
 static gboolean use_syslog = FALSE;
@@ -320,12 +325,91 @@ on_hup (gpointer data)
 }
 
 /* systemd's watchdog: pinged from the main loop, so a wedged loop is
- * restarted; at half the interval, as sd_watchdog_enabled(3) advises. */
+ * restarted; at half the interval, as sd_watchdog_enabled(3) advises.
+ * Only while delivery is alive too (delivery_alive): a stuck or dead
+ * worker would otherwise leave accepted invites unsent behind a service
+ * that looks healthy; without pings the manager restarts the daemon,
+ * and recovery retries what was in flight. */
 static gboolean
 on_watchdog (gpointer data)
 {
-  notify_watchdog_ping ();
+  Daemon *d = data;
+
+  if (delivery_alive (d->delivery, g_get_monotonic_time ()))
+    {
+      if (d->watchdog_held)
+        g_message ("delivery alive again: watchdog pings resumed");
+      d->watchdog_held = FALSE;
+      notify_watchdog_ping ();
+    }
+  else if (!d->watchdog_held)
+    {
+      d->watchdog_held = TRUE;
+      g_warning ("a delivery worker is stuck or gone: watchdog pings withheld");
+    }
   return G_SOURCE_CONTINUE;
+}
+
+/* ---- health (request=health, `invitemail health`) ----------------------- */
+
+static gboolean
+newest_seal (const AuditRow *row, gpointer data)
+{
+  gint64 *t = data;
+
+  *t = MAX (*t, row->time_ms / 1000);
+  return TRUE;
+}
+
+/* At start: the newest seal in the file, looked for only as far back
+ * as the critical age (older is critical either way). */
+static void
+load_last_seal (Daemon *d)
+{
+  g_autoptr (GError) error = NULL;
+  AuditFilter f = { .event = "sealed" };
+
+  f.since_ms = (g_get_real_time () / 1000) - (gint64) d->cfg->health_seal[1] * 1000;
+  if (!audit_read (d->cfg->audit_db, &f, newest_seal, &d->last_seal, &error))
+    g_warning ("reading the last audit seal failed: %s", error->message);
+}
+
+/* Free space of the folder holding path, as a percentage of the file
+ * system and in bytes. */
+static gboolean
+folder_free (const char *path, guint *pct, guint64 *bytes)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  struct statvfs sv;
+
+  if (statvfs (dir, &sv) != 0 || sv.f_blocks == 0)
+    return FALSE;
+  *pct = (guint) (sv.f_bavail * 100 / sv.f_blocks);
+  *bytes = (guint64) sv.f_bavail * sv.f_frsize;
+  return TRUE;
+}
+
+static void
+daemon_health (gpointer data, GString *out)
+{
+  Daemon *d = data;
+  g_autoptr (GError) error = NULL;
+  HealthFacts f = { 0 };
+  guint pct2 = 0;
+  guint64 bytes2 = 0;
+
+  f.now = g_get_real_time () / G_USEC_PER_SEC;
+  f.queue_read = queue_health (d->queue, f.now, &f.queue, &error);
+  if (!f.queue_read)
+    g_warning ("health: %s", error->message);
+  f.sealing = audit_sealing (d->audit);
+  f.last_seal = d->last_seal;
+  f.disk_read = folder_free (d->cfg->queue_db, &f.disk_free_pct, &f.disk_free_bytes)
+    && folder_free (d->cfg->audit_db, &pct2, &bytes2);
+  if (f.disk_read && pct2 < f.disk_free_pct)
+    f.disk_free_pct = pct2, f.disk_free_bytes = bytes2;
+  f.delivery_alive = delivery_alive (d->delivery, g_get_monotonic_time ());
+  health_report (d->cfg, &f, out);
 }
 
 /*
@@ -397,6 +481,8 @@ on_seal (gpointer data)
 
   if (!audit_seal (d->audit, &error))
     g_warning ("audit seal failed: %s", error->message);
+  else if (audit_sealing (d->audit))
+    d->last_seal = g_get_real_time () / G_USEC_PER_SEC;
   return G_SOURCE_CONTINUE;
 }
 
@@ -446,6 +532,8 @@ start (Daemon *d)
     return fail_start ("delivery", error);
   committer_set_delivery (d->committer, d->delivery);
   d->service = service_new (d->cfg, d->templates, d->queue, d->committer);
+  service_set_health (d->service, daemon_health, d);
+  load_last_seal (d);
   if ((d->control = control_new (d->cfg, d->service, &error)) == NULL)
     {
       g_critical ("socket: %s", error->message);
@@ -557,7 +645,7 @@ main (int argc, char **argv)
       g_unix_signal_add (SIGINT, on_stop_signal, &d);
       g_unix_signal_add (SIGHUP, on_hup, &d);
       if (notify_watchdog_usec () > 0)
-        g_timeout_add (MAX (notify_watchdog_usec () / 2000, 1), on_watchdog, NULL);
+        g_timeout_add (MAX (notify_watchdog_usec () / 2000, 1), on_watchdog, &d);
       notify_ready ("accepting invite requests");
       g_main_loop_run (d.loop);
     }

@@ -1,6 +1,7 @@
 /*
  * mime.c - writes the invitation message, every encoding in it done by
- * GMime, with CRLF line ends.  The only file that includes GMime.
+ * GMime, with CRLF line ends.  One of the two files that include GMime:
+ * dsn.c reads delivery status notifications; mime_init() serves both.
  *
  * Structure (RFC 2046, RFC 2387):
  *   multipart/alternative

@@ -1,6 +1,6 @@
 /*
- * mime.h - the only file that includes GMime: builds and serialises the
- * message.
+ * mime.h - builds and serialises the message with GMime (mime.c; the
+ * only other file that includes GMime is dsn.c, which reads DSNs).
  *
  * Structure:
  *   multipart/alternative

@@ -24,11 +24,12 @@
 #include "queue.h"
 
 #include <string.h>
+#include <sys/random.h>
 
 #include "db.h"
 #include "validate.h"
 
-#define QUEUE_SCHEMA_VERSION 5
+#define QUEUE_SCHEMA_VERSION 6
 
 G_DEFINE_QUARK (invitemail-queue-error-quark, queue_error)
 
@@ -78,12 +79,13 @@ enum {
   ST_FIND_KEY, ST_INSERT_INVITE, ST_INSERT_RCPT,
   ST_SELECT_DUE, ST_MARK_SENDING, ST_MESSAGE, ST_RECORD,
   ST_SELECT_SENDING, ST_RECOVER, ST_NEXT_DUE, ST_STATUS, ST_UNDELIVERED,
+  ST_TOKEN_FIND, ST_TOKEN_RECORD, ST_HEALTH_PENDING, ST_HEALTH_HOUR,
   N_ST
 };
 
 #define JOB_COLUMNS_FROM(hint) \
   "SELECT r.invite_id, r.idx, r.address, i.envelope_from, r.attempts," \
-  " i.created, i.expires FROM recipients r " hint \
+  " i.created, i.expires, r.return_token FROM recipients r " hint \
   " JOIN invites i ON i.id = r.invite_id "
 #define JOB_COLUMNS JOB_COLUMNS_FROM ("")
 
@@ -102,7 +104,8 @@ static const char *const queue_sql[N_ST] = {
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
   [ST_INSERT_RCPT] =
     "INSERT INTO recipients (invite_id, idx, address, state, attempts,"
-    " next_try, updated) VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?4)",
+    " next_try, updated, return_token)"
+    " VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?4, ?5)",
   [ST_SELECT_DUE] =
     JOB_COLUMNS_FROM ("INDEXED BY recipients_pending")
     "WHERE r.state IN ('queued', 'deferred') AND r.next_try <= ?1"
@@ -129,9 +132,31 @@ static const char *const queue_sql[N_ST] = {
     " WHERE state IN ('queued', 'sending', 'deferred')",
   [ST_STATUS] =
     "SELECT i.created, i.expires, i.booking, r.address, r.state, r.attempts,"
-    " r.next_try, r.updated, r.reply, i.peer_uid FROM invites i"
+    " r.next_try, r.updated, r.reply, i.peer_uid, r.dsn_action, r.dsn_status,"
+    " r.dsn_diag FROM invites i"
     " LEFT JOIN recipients r ON r.invite_id = i.id"
     " WHERE i.id = ?1 ORDER BY r.idx",
+  [ST_TOKEN_FIND] =
+    "SELECT invite_id, idx, address, state, dsn_action FROM recipients"
+    " WHERE return_token = ?1",
+  [ST_TOKEN_RECORD] =
+    "UPDATE recipients SET dsn_action = ?1, dsn_status = ?2, dsn_diag = ?3,"
+    " dsn_time = ?4 WHERE invite_id = ?5 AND idx = ?6",
+  /* The two partial indexes serve the counts; the oldest deferred
+   * recipient's invite through recipients_pending too. */
+  [ST_HEALTH_PENDING] =
+    "SELECT (SELECT COUNT(*) FROM recipients"
+    "   WHERE state IN ('queued', 'deferred'))"
+    " + (SELECT COUNT(*) FROM recipients WHERE state = 'sending'),"
+    " (SELECT MIN(i.created) FROM recipients r JOIN invites i ON i.id = r.invite_id"
+    "   WHERE r.state IN ('queued', 'deferred') AND r.state = 'deferred')",
+  /* One pass over the recipients (no index on updated: it would cost
+   * every outcome an index update for a monitoring read). */
+  [ST_HEALTH_HOUR] =
+    "SELECT COALESCE (SUM (state = 'sent' AND updated >= ?1), 0),"
+    " COALESCE (SUM (state IN ('failed', 'expired') AND updated >= ?1), 0),"
+    " COALESCE (SUM (dsn_action = 'failed' AND dsn_time >= ?1), 0),"
+    " MAX (CASE WHEN state = 'sent' THEN updated END) FROM recipients",
 };
 
 struct Queue {
@@ -227,6 +252,7 @@ static const char *const queue_state_names[] = {
   [RCPT_QUEUED] = "queued", [RCPT_SENDING] = "sending",
   [RCPT_DEFERRED] = "deferred", [RCPT_SENT] = "sent",
   [RCPT_FAILED] = "failed", [RCPT_EXPIRED] = "expired",
+  [RCPT_BOUNCED] = "bounced", [RCPT_DELAYED] = "delayed",
 };
 
 const char *
@@ -277,6 +303,35 @@ queue_id_ok (const char *id)
   for (const char *p = id; *p != '\0'; p++)
     if (!g_ascii_isdigit (*p) && !(*p >= 'a' && *p <= 'z'))
       return FALSE;
+  return TRUE;
+}
+
+gboolean
+queue_token_ok (const char *token)
+{
+  if (token == NULL || strlen (token) != QUEUE_TOKEN_LEN)
+    return FALSE;
+  for (const char *p = token; *p != '\0'; p++)
+    if (!g_ascii_isdigit (*p) && !(*p >= 'a' && *p <= 'v'))
+      return FALSE;
+  return TRUE;
+}
+
+/* QUEUE_TOKEN_LEN characters of [0-9a-v], 5 random bits each (130
+ * bits from the kernel's CSPRNG): guessing one is hopeless, and it says
+ * nothing about the invite id or the address. */
+static gboolean
+queue_new_token (char out[QUEUE_TOKEN_LEN + 1])
+{
+  static const char alphabet[] = "0123456789abcdefghijklmnopqrstuv";
+  unsigned char raw[QUEUE_TOKEN_LEN];
+
+  if (getrandom (raw, sizeof raw, 0) != (ssize_t) sizeof raw)
+    return FALSE;
+  for (guint i = 0; i < QUEUE_TOKEN_LEN; i++)
+    out[i] = alphabet[raw[i] & 31];
+  out[QUEUE_TOKEN_LEN] = '\0';
+  explicit_bzero (raw, sizeof raw);
   return TRUE;
 }
 
@@ -441,6 +496,36 @@ queue_has_column (sqlite3 *db, const char *table, const char *column)
 }
 
 /*
+ * 6: each recipient's return token (its envelope sender is
+ * LOCAL+TOKEN@DOMAIN, so a bounce names the recipient) and the DSN that
+ * came back for it.  New files get the columns here as well.  Recipients
+ * stored before have no token: they keep the plain envelope sender.
+ */
+static gboolean
+queue_upgrade_returns (sqlite3 *db, GError **error)
+{
+  static const char *const columns[][2] = {
+    { "return_token", "return_token TEXT" },
+    { "dsn_action", "dsn_action TEXT CHECK (dsn_action IN ('failed', 'delayed'))" },
+    { "dsn_status", "dsn_status TEXT" },
+    { "dsn_diag", "dsn_diag TEXT" },
+    { "dsn_time", "dsn_time INTEGER" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (columns); i++)
+    if (!queue_has_column (db, "recipients", columns[i][0]))
+      {
+        g_autofree char *sql = g_strdup_printf ("ALTER TABLE recipients ADD COLUMN %s",
+                                                columns[i][1]);
+        if (!db_exec (db, sql, error))
+          return FALSE;
+      }
+  return db_exec (db, "CREATE UNIQUE INDEX IF NOT EXISTS recipients_token"
+                  " ON recipients (return_token) WHERE return_token IS NOT NULL",
+                  error);
+}
+
+/*
  * Upgrade steps for files made by an older version, inside the schema
  * transaction.  CREATE TABLE IF NOT EXISTS leaves an old table as it
  * was, so a column added since is added here (a new file already has
@@ -463,7 +548,7 @@ queue_upgrade (sqlite3 *db, gint64 version, GError **error)
   if (!queue_has_column (db, "invites", "message_id")
       && !db_exec (db, "ALTER TABLE invites ADD COLUMN message_id TEXT", error))
     return FALSE;
-  return TRUE;
+  return queue_upgrade_returns (db, error);
 }
 
 /* Creates or checks the schema in one transaction, so two connections
@@ -655,9 +740,14 @@ queue_insert_recipients (Queue *q, const QueueInsert *ins, GError **error)
 
       sqlite3_bind_text (st, 1, ins->id, -1, SQLITE_STATIC);
       sqlite3_bind_int64 (st, 2, i);
+      char token[QUEUE_TOKEN_LEN + 1];
+
+      if (!queue_new_token (token))
+        return queue_fail (q, error, "no randomness for a return token");
       sqlite3_bind_text (st, 3, ins->recipients[i], -1, SQLITE_STATIC);
       /* next_try = created: queued recipients go oldest first. */
       sqlite3_bind_int64 (st, 4, ins->created);
+      sqlite3_bind_text (st, 5, token, -1, SQLITE_TRANSIENT);
       if (sqlite3_step (st) != SQLITE_DONE)
         return queue_fail (q, error, "insert recipient");
     }
@@ -751,6 +841,7 @@ queue_job_free (QueueJob *j)
   g_free (j->invite_id);
   g_free (j->address);
   g_free (j->envelope_from);
+  g_free (j->return_token);
   g_free (j);
 }
 
@@ -761,11 +852,13 @@ queue_job_from_row (sqlite3_stmt *st, GError **error)
   const char *id = queue_col_text (st, 0);
   const char *addr = queue_col_text (st, 2);
   const char *from = queue_col_text (st, 3);
+  const char *token = queue_col_text (st, 7);
   gint64 idx, attempts, created, expires;
   QueueJob *j;
 
   if (!queue_id_ok (id) || !queue_address_ok (addr, FALSE)
       || !queue_address_ok (from, TRUE)
+      || (sqlite3_column_type (st, 7) != SQLITE_NULL && !queue_token_ok (token))
       || !queue_col_int (st, 1, 0, &idx) || idx > G_MAXUINT
       || !queue_col_int (st, 4, 0, &attempts) || attempts > G_MAXUINT
       || !queue_col_int (st, 5, G_MININT64, &created)
@@ -779,6 +872,7 @@ queue_job_from_row (sqlite3_stmt *st, GError **error)
   j->idx = (guint) idx;
   j->address = g_strdup (addr);
   j->envelope_from = g_strdup (from);
+  j->return_token = g_strdup (token);
   j->attempts = (guint) attempts;
   j->created = created;
   j->expires = expires;
@@ -1014,6 +1108,7 @@ queue_rcpt_status_free (QueueRcptStatus *r)
 {
   g_free (r->address);
   g_free (r->reply);
+  g_free (r->dsn_status);
   g_free (r);
 }
 
@@ -1027,6 +1122,59 @@ queue_status_free (QueueStatus *s)
   g_free (s->booking);
   g_clear_pointer (&s->recipients, g_ptr_array_unref);
   g_free (s);
+}
+
+/* A DSN's status code as stored: class.subject.detail (RFC 3463). */
+gboolean
+queue_dsn_status_ok (const char *status)
+{
+  return status != NULL && strlen (status) <= 9
+    && g_regex_match_simple ("^[245]\\.[0-9]{1,3}\\.[0-9]{1,3}$", status, 0, 0);
+}
+
+/* Printable ASCII, at most QUEUE_DSN_DIAG_MAX - 1 bytes. */
+static gboolean
+queue_safe_text_ok (const char *t)
+{
+  if (t == NULL || strlen (t) >= QUEUE_DSN_DIAG_MAX)
+    return FALSE;
+  for (const char *p = t; *p != '\0'; p++)
+    if (*p < ' ' || *p > '~')
+      return FALSE;
+  return TRUE;
+}
+
+/* Columns col.. (dsn_action, dsn_status, dsn_diag): all NULL, or a DSN
+ * recorded on a recipient the relay took. */
+static gboolean
+queue_dsn_row_ok (sqlite3_stmt *st, int col, RcptState state)
+{
+  const char *action = queue_col_text (st, col);
+
+  if (sqlite3_column_type (st, col) == SQLITE_NULL)
+    return TRUE;
+  return state == RCPT_SENT
+    && (g_strcmp0 (action, "failed") == 0 || g_strcmp0 (action, "delayed") == 0)
+    && queue_dsn_status_ok (queue_col_text (st, col + 1))
+    && (sqlite3_column_type (st, col + 2) == SQLITE_NULL
+        || queue_safe_text_ok (queue_col_text (st, col + 2)));
+}
+
+/* A recipient the relay took, then a DSN came back for: shown as
+ * bounced (final) or delayed (the remote side still tries), with the
+ * DSN's status and diagnostic in place of the relay's reply. */
+static void
+queue_rcpt_apply_dsn (QueueRcptStatus *r, sqlite3_stmt *st, int col)
+{
+  const char *action = queue_col_text (st, col);
+  const char *diag = queue_col_text (st, col + 2);
+
+  if (action == NULL)
+    return;
+  r->state = strcmp (action, "failed") == 0 ? RCPT_BOUNCED : RCPT_DELAYED;
+  r->dsn_status = g_strdup (queue_col_text (st, col + 1));
+  g_free (r->reply);
+  r->reply = g_strdup_printf ("%s%s%s", r->dsn_status, diag ? " " : "", diag ? diag : "");
 }
 
 /* Columns 3.. of ST_STATUS, checked. (transfer full) */
@@ -1045,7 +1193,8 @@ queue_rcpt_from_row (sqlite3_stmt *st, GError **error)
       || !queue_col_int (st, 6, G_MININT64, &next_try)
       || !queue_col_int (st, 7, G_MININT64, &updated)
       || (sqlite3_column_type (st, 8) != SQLITE_NULL && reply == NULL)
-      || (reply != NULL && !g_utf8_validate (reply, -1, NULL)))
+      || (reply != NULL && !g_utf8_validate (reply, -1, NULL))
+      || !queue_dsn_row_ok (st, 10, state))
     {
       queue_corrupt (error, "recipient status");
       return NULL;
@@ -1057,6 +1206,7 @@ queue_rcpt_from_row (sqlite3_stmt *st, GError **error)
   r->next_try = state == RCPT_DEFERRED ? next_try : 0;
   r->updated = updated;
   r->reply = g_strdup (reply);
+  queue_rcpt_apply_dsn (r, st, 10);
   return r;
 }
 
@@ -1064,7 +1214,7 @@ queue_rcpt_from_row (sqlite3_stmt *st, GError **error)
 static const char *
 queue_invite_state (GPtrArray *rcpts)
 {
-  gboolean deferred = FALSE, all_sent = TRUE;
+  gboolean deferred = FALSE, bounced = FALSE, failed = FALSE;
 
   for (guint i = 0; i < rcpts->len; i++)
     {
@@ -1072,11 +1222,13 @@ queue_invite_state (GPtrArray *rcpts)
       if (r->state == RCPT_QUEUED || r->state == RCPT_SENDING)
         return "queued";
       deferred |= r->state == RCPT_DEFERRED;
-      all_sent &= r->state == RCPT_SENT;
+      bounced |= r->state == RCPT_BOUNCED;
+      failed |= r->state == RCPT_FAILED || r->state == RCPT_EXPIRED;
     }
   if (deferred)
     return "deferred";
-  return all_sent ? "sent" : "failed";
+  /* A delayed DSN is not final: such a recipient counts as sent. */
+  return failed ? "failed" : bounced ? "bounced" : "sent";
 }
 
 static gboolean
@@ -1335,4 +1487,132 @@ queue_read_domain (const char *path, const char *domain,
   sqlite3_finalize (st);
   sqlite3_close_v2 (db);
   return rc == SQLITE_DONE || rc == SQLITE_ROW;
+}
+
+/* ---- bounces --------------------------------------------------------- */
+
+void
+queue_token_owner_free (QueueTokenOwner *o)
+{
+  if (o == NULL)
+    return;
+  g_free (o->invite_id);
+  g_free (o->address);
+  g_free (o->dsn_action);
+  g_free (o);
+}
+
+QueueTokenOwner *
+queue_token_find (Queue *q, const char *token, GError **error)
+{
+  g_autoptr (QueueStmt) st = NULL;
+  const char *id, *addr, *action;
+  gint64 idx;
+  RcptState state;
+  QueueTokenOwner *o;
+  int rc;
+
+  g_return_val_if_fail (q != NULL, NULL);
+  if (!queue_token_ok (token))
+    {
+      g_set_error (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND, "no such return token");
+      return NULL;
+    }
+  st = queue_stmt (q, ST_TOKEN_FIND);
+  sqlite3_bind_text (st, 1, token, -1, SQLITE_STATIC);
+  rc = sqlite3_step (st);
+  if (rc == SQLITE_DONE)
+    {
+      g_set_error (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND, "no such return token");
+      return NULL;
+    }
+  if (rc != SQLITE_ROW)
+    {
+      queue_fail (q, error, "token lookup");
+      return NULL;
+    }
+  id = queue_col_text (st, 0);
+  addr = queue_col_text (st, 2);
+  action = queue_col_text (st, 4);
+  if (!queue_id_ok (id) || !queue_address_ok (addr, FALSE)
+      || !queue_col_int (st, 1, 0, &idx) || idx > G_MAXUINT
+      || !queue_state_parse (queue_col_text (st, 3), &state)
+      || (sqlite3_column_type (st, 4) != SQLITE_NULL
+          && g_strcmp0 (action, "failed") != 0 && g_strcmp0 (action, "delayed") != 0))
+    {
+      queue_corrupt (error, "recipient of a return token");
+      return NULL;
+    }
+  o = g_new0 (QueueTokenOwner, 1);
+  o->invite_id = g_strdup (id);
+  o->idx = (guint) idx;
+  o->address = g_strdup (addr);
+  o->state = state;
+  o->dsn_action = g_strdup (action);
+  return o;
+}
+
+gboolean
+queue_record_dsn (Queue *q, const char *invite_id, guint idx, const char *action,
+                  const char *status, const char *diagnostic, gint64 now,
+                  GError **error)
+{
+  g_return_val_if_fail (q != NULL && invite_id != NULL, FALSE);
+  if ((g_strcmp0 (action, "failed") != 0 && g_strcmp0 (action, "delayed") != 0)
+      || !queue_dsn_status_ok (status)
+      || (diagnostic != NULL && !queue_safe_text_ok (diagnostic)))
+    return queue_corrupt (error, "refusing to store a bad DSN");
+  if (!queue_begin (q, error))
+    return FALSE;
+  {
+    g_autoptr (QueueStmt) st = queue_stmt (q, ST_TOKEN_RECORD);
+    sqlite3_bind_text (st, 1, action, -1, SQLITE_STATIC);
+    sqlite3_bind_text (st, 2, status, -1, SQLITE_STATIC);
+    sqlite3_bind_text (st, 3, diagnostic, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (st, 4, now);
+    sqlite3_bind_text (st, 5, invite_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (st, 6, idx);
+    if (sqlite3_step (st) != SQLITE_DONE)
+      {
+        queue_fail (q, error, "record DSN");
+        queue_rollback (q);
+        return FALSE;
+      }
+    if (sqlite3_changes (q->db) == 0)
+      {
+        queue_rollback (q);
+        g_set_error (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND, "no such recipient");
+        return FALSE;
+      }
+  }
+  return queue_commit (q, error);
+}
+
+/* ---- health ---------------------------------------------------------- */
+
+gboolean
+queue_health (Queue *q, gint64 now, QueueHealth *out, GError **error)
+{
+  g_return_val_if_fail (q != NULL && out != NULL, FALSE);
+  memset (out, 0, sizeof *out);
+  {
+    g_autoptr (QueueStmt) st = queue_stmt (q, ST_HEALTH_PENDING);
+    if (sqlite3_step (st) != SQLITE_ROW)
+      return queue_fail (q, error, "health");
+    out->pending = (guint64) MAX (sqlite3_column_int64 (st, 0), 0);
+    out->oldest_deferred_created = sqlite3_column_type (st, 1) == SQLITE_NULL
+      ? 0 : sqlite3_column_int64 (st, 1);
+  }
+  {
+    g_autoptr (QueueStmt) st = queue_stmt (q, ST_HEALTH_HOUR);
+    sqlite3_bind_int64 (st, 1, now - 3600);
+    if (sqlite3_step (st) != SQLITE_ROW)
+      return queue_fail (q, error, "health");
+    out->sent_hour = (guint64) MAX (sqlite3_column_int64 (st, 0), 0);
+    out->failed_hour = (guint64) MAX (sqlite3_column_int64 (st, 1), 0);
+    out->bounced_hour = (guint64) MAX (sqlite3_column_int64 (st, 2), 0);
+    out->last_sent = sqlite3_column_type (st, 3) == SQLITE_NULL
+      ? 0 : sqlite3_column_int64 (st, 3);
+  }
+  return TRUE;
 }

@@ -37,9 +37,23 @@ typedef enum {
   QUEUE_ERROR_CORRUPT     /* a row read back failed its checks */
 } QueueError;
 
+/* RCPT_BOUNCED and RCPT_DELAYED are never stored as a state: they are
+ * how status shows a `sent` recipient for which a DSN came back (action
+ * failed: final; action delayed: the remote side still tries). */
 typedef enum {
-  RCPT_QUEUED, RCPT_SENDING, RCPT_DEFERRED, RCPT_SENT, RCPT_FAILED, RCPT_EXPIRED
+  RCPT_QUEUED, RCPT_SENDING, RCPT_DEFERRED, RCPT_SENT, RCPT_FAILED, RCPT_EXPIRED,
+  RCPT_BOUNCED, RCPT_DELAYED
 } RcptState;
+
+/* Each recipient's return token: its envelope sender is
+ * LOCAL+TOKEN@DOMAIN ([bounce]), so a DSN names the recipient.  [0-9a-v],
+ * random, unrelated to the invite id. */
+#define QUEUE_TOKEN_LEN 26
+gboolean queue_token_ok (const char *token);
+/* Longest DSN diagnostic kept (with its NUL), as for SMTP replies. */
+#define QUEUE_DSN_DIAG_MAX 256
+/* "4.4.7": class 2, 4 or 5, then subject and detail (RFC 3463). */
+gboolean queue_dsn_status_ok (const char *status);
 
 const char *queue_state_name (RcptState s);   /* "queued", ... */
 
@@ -99,6 +113,7 @@ typedef struct {
   guint idx;
   char *address;
   char *envelope_from;
+  char *return_token;             /* NULL for recipients stored before tokens */
   guint attempts;                 /* tries before this one */
   gint64 created;
   gint64 expires;
@@ -148,12 +163,14 @@ typedef struct {
   guint attempts;
   gint64 next_try;                /* 0 unless deferred */
   gint64 updated;
-  char *reply;                    /* may be NULL */
+  char *reply;                    /* may be NULL; for bounced/delayed the DSN's
+                                   * "STATUS DIAGNOSTIC" */
+  char *dsn_status;               /* bounced/delayed: "5.1.1"; else NULL */
 } QueueRcptStatus;
 
 typedef struct {
   char *id;
-  char *state;                    /* queued | deferred | sent | failed */
+  char *state;                    /* queued | deferred | sent | bounced | failed */
   gint64 created;
   gint64 expires;
   char *booking;
@@ -218,6 +235,41 @@ typedef gboolean (*QueueRecipientFunc) (const QueueRecipientRow *row,
 gboolean queue_read_domain (const char *path, const char *domain,
                             QueueRecipientFunc fn, gpointer data,
                             GError **error);
+/* ---- bounces (DSN) -------------------------------------------------- */
+
+typedef struct {
+  char *invite_id;
+  guint idx;
+  char *address;
+  RcptState state;                /* as stored: sent, deferred, ... */
+  char *dsn_action;               /* the DSN recorded before, or NULL */
+} QueueTokenOwner;
+void queue_token_owner_free (QueueTokenOwner *o);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (QueueTokenOwner, queue_token_owner_free)
+
+/* The recipient a return token belongs to; QUEUE_ERROR_NOT_FOUND for a
+ * token that is malformed or not ours. (transfer full) */
+QueueTokenOwner *queue_token_find (Queue *q, const char *token, GError **error);
+
+/* Records a DSN (action "failed" or "delayed", a queue_dsn_status_ok
+ * status, a printable diagnostic or NULL) on one recipient. */
+gboolean queue_record_dsn (Queue *q, const char *invite_id, guint idx,
+                           const char *action, const char *status,
+                           const char *diagnostic, gint64 now, GError **error);
+
+/* ---- health ---------------------------------------------------------- */
+
+typedef struct {
+  guint64 pending;                /* queued, sending or deferred recipients */
+  gint64 oldest_deferred_created; /* created of the oldest deferred one; 0 none */
+  guint64 sent_hour;              /* outcomes in the hour before now */
+  guint64 failed_hour;            /* failed or expired */
+  guint64 bounced_hour;           /* DSN action failed received */
+  gint64 last_sent;               /* newest relay acceptance; 0 never */
+} QueueHealth;
+
+/* Reads the figures above (one pass over the recipients). */
+gboolean queue_health (Queue *q, gint64 now, QueueHealth *out, GError **error);
 
 /*
  * TEST HOOK, not for production code: while fail is TRUE every commit

@@ -82,6 +82,12 @@ static const RefusalInfo refusal_table[REFUSAL_N_CODES] = {
     "an internal error occurred" },
   [REFUSAL_RATE_LIMITED] = { "rate_limited",
     "this user has sent as many invitations as allowed for now; try again later" },
+  [REFUSAL_NOT_DSN] = { "not_dsn",
+    "the message is not a delivery status notification that can be read" },
+  [REFUSAL_UNKNOWN_TOKEN] = { "unknown_token",
+    "the bounce names no return token of this service" },
+  [REFUSAL_NOT_SENT] = { "not_sent",
+    "the recipient of this return token was never handed to the relay" },
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (refusal_table) == REFUSAL_N_CODES);

@@ -44,6 +44,9 @@ typedef enum {
   REFUSAL_UNAVAILABLE,          /* could not store durably; try again */
   REFUSAL_INTERNAL,
   REFUSAL_RATE_LIMITED,         /* the caller's per-uid limit is reached */
+  REFUSAL_NOT_DSN,              /* bounce: not a delivery status notification */
+  REFUSAL_UNKNOWN_TOKEN,        /* bounce: no return token, or not ours */
+  REFUSAL_NOT_SENT,             /* bounce: that recipient was never sent */
   REFUSAL_N_CODES
 } RefusalCode;
 

@@ -64,6 +64,11 @@ static const KnownAttr known_attrs[] = {
   { "idempotency_key", FALSE },
   { "id", FALSE },
   { "unit", FALSE },
+  { "token", FALSE },
+  { "dsn_action", FALSE },
+  { "dsn_status", FALSE },
+  { "diagnostic", FALSE },
+  { "dsn_error", FALSE },
 };
 
 /* ---- framing ---------------------------------------------------------- */

@@ -18,6 +18,7 @@
 
 #include <openssl/rand.h>
 
+#include "bounce.h"
 #include "evidence.h"
 #include "ratelimit.h"
 #include "mime.h"
@@ -38,11 +39,35 @@ struct Service {
   Limits *limits;           /* per-uid windows */
   gint64 undelivered;       /* recipients waiting in the queue, as counted */
   gint64 undelivered_at;    /* monotonic ms of that count; 0 = never */
+  ServiceHealth health;     /* answers request=health; NULL = none */
+  gpointer health_data;
 };
 
 /* Recount the undelivered recipients at most this often; accepts in
  * between are added to the count as they come. */
 #define UNDELIVERED_RECOUNT_MS 1000
+
+void
+service_set_health (Service *s, ServiceHealth fn, gpointer data)
+{
+  s->health = fn;
+  s->health_data = data;
+}
+
+/* request=health: the figures come from whoever owns the parts (the
+ * daemon: queue, delivery, audit, disk).  No personal data in them. */
+static void
+handle_health (Service *s, GString *out, Refusal *why)
+{
+  if (s->health == NULL)
+    {
+      refusal_set (why, REFUSAL_UNAVAILABLE, NULL, "health is not available");
+      return;
+    }
+  answer_add (out, "status", "ok");
+  s->health (s->health_data, out);
+  answer_end (out);
+}
 
 /* A pending answer: where it goes once the commit is done. */
 typedef struct {
@@ -666,6 +691,13 @@ service_handle (Service *s, const PeerCred *peer, const char *frame, gsize len,
     case REQUEST_KIND_SEND:
       if (handle_send (s, peer, req, reply, target, &why))
         return;
+      break;
+    case REQUEST_KIND_BOUNCE:
+      if (bounce_handle (s->queue, s->committer, peer, req, reply, target, &why))
+        return;
+      break;
+    case REQUEST_KIND_HEALTH:
+      handle_health (s, out, &why);
       break;
     }
   if (why.code != REFUSAL_NONE)

@@ -55,6 +55,11 @@ void service_set_config (Service *s, const Config *cfg, const Templates *templat
  * allowed_users, allowed_groups including supplementary groups). */
 gboolean service_peer_allowed (Service *s, const PeerCred *peer);
 
+/* Fills the lines of a health answer (answer_add), between status=ok
+ * and the end; runs on the main loop's thread. */
+typedef void (*ServiceHealth) (gpointer data, GString *out);
+void service_set_health (Service *s, ServiceHealth fn, gpointer data);
+
 /* Handles one framed request; the answer goes to reply (target). */
 void service_handle (Service *s, const PeerCred *peer, const char *frame,
                      gsize len, ServiceReply reply, gpointer target);

@@ -75,6 +75,11 @@ static const char *const reserved_templates[] = { "privacy-notice", NULL };
 
 static const char *const attrs_ping[] = { "request", NULL };
 static const char *const attrs_status[] = { "request", "id", NULL };
+/* dsn_error: what the client's own DSN parser refused, for the audit. */
+static const char *const attrs_bounce[] = {
+  "request", "token", "dsn_action", "dsn_status", "diagnostic", "dsn_error", NULL
+};
+static const char *const attrs_health[] = { "request", NULL };
 static const char *const attrs_send[] = {
   "request", "link", "bcc", "booking", "staff", "lang", "template",
   "meeting_time", "meeting_end", "duration", "idempotency_key", "unit", NULL
@@ -93,6 +98,8 @@ static const struct {
   { "send", REQUEST_KIND_SEND, attrs_send },
   { "preview", REQUEST_KIND_PREVIEW, attrs_preview },
   { "status", REQUEST_KIND_STATUS, attrs_status },
+  { "bounce", REQUEST_KIND_BOUNCE, attrs_bounce },
+  { "health", REQUEST_KIND_HEALTH, attrs_health },
 };
 
 gboolean

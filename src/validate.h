@@ -40,7 +40,9 @@ typedef enum {
   REQUEST_KIND_PING,
   REQUEST_KIND_SEND,
   REQUEST_KIND_PREVIEW,
-  REQUEST_KIND_STATUS
+  REQUEST_KIND_STATUS,
+  REQUEST_KIND_BOUNCE,            /* a DSN read by `invitemail bounce` */
+  REQUEST_KIND_HEALTH
 } RequestKind;
 
 typedef struct Invitation Invitation;

@@ -52,13 +52,18 @@ class SmtpDelivery(Base):
         caps = imtest.wait_for(lambda: len(srv.captures()) == 3 and srv.captures(),
                                what="three captured transactions")
         seen = []
+        froms = set()
         for meta, eml in caps:
             self.assertEqual(len(meta["rcpt_tos"]), 1, "one recipient per transaction")
             seen += meta["rcpt_tos"]
             self.assertTrue(meta["tls"]["on"], "sent over TLS")
             self.assertEqual(meta["auth_user"], "relaybot")
             self.assertEqual(meta["sni"], "localhost")
-            self.assertEqual(meta["mail_from"], "evisit@example.org")
+            # Each recipient's own return address (VERP, [bounce]): a
+            # bounce then names its recipient; the token is not the id.
+            self.assertRegex(meta["mail_from"], r"^bounces\+[0-9a-v]{26}@example\.org$")
+            self.assertNotIn(invite, meta["mail_from"])
+            froms.add(meta["mail_from"])
             for addr in RCPTS:
                 self.assertNotIn(addr.encode(), eml, "recipient address in the message")
             path = srv.capture / "check.eml"
@@ -71,6 +76,7 @@ class SmtpDelivery(Base):
             r = imtest.parse_check(path, *args)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(sorted(seen), sorted(RCPTS))
+        self.assertEqual(len(froms), len(RCPTS), "one return address per recipient")
         # One message, three identical copies.
         self.assertEqual(len({eml for _, eml in caps}), 1)
         evs = [e for e, _ in self.events(invite)]

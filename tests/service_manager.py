@@ -127,6 +127,29 @@ class Notify(Base):
         self.assertGreaterEqual(pings, 3, self.mgr.seen)
         self.assertEqual(self.stop(), 0)
 
+    def test_watchdog_pings_go_on_while_a_batch_waits_on_a_slow_relay(self):
+        # Pings need the delivery workers alive (delivery_alive): a worker
+        # inside a batch within the transport's own bound is alive, so a
+        # slow relay must not cost the pings (test_health.c makes a stale
+        # worker count as dead).
+        srv = imtest.Smtpd(self.work.path, "--fault", "stall:3")
+        self.addCleanup(srv.stop)
+        self.daemon = imtest.Daemon(self.work.path, imtest.smtp_conf(srv, auth=None),
+                                    start=False)
+        self.start_notify(WATCHDOG_USEC="1000000")
+        self.assertIsNotNone(self.mgr.wait_for("READY"), self.daemon_log())
+        r = self.daemon.cli("send", "--link", imtest.LINK, "--bcc", imtest.RCPTS[0])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        t0 = time.monotonic()
+        pings = 0
+        while time.monotonic() - t0 < 2.5:
+            n = self.mgr.next(max(0.01, 2.5 - (time.monotonic() - t0)))
+            if n is not None and n.get("WATCHDOG") == "1":
+                pings += 1
+        self.assertGreaterEqual(pings, 3, self.mgr.seen)
+        self.assertNotIn("watchdog pings withheld", self.daemon_log())
+        self.assertEqual(self.stop(), 0)
+
     def test_no_watchdog_pings_without_a_watchdog(self):
         self.start_notify()
         self.assertIsNotNone(self.mgr.wait_for("READY"), self.daemon_log())

@@ -702,7 +702,7 @@ test_schema_upgrade_from_1 (void **state)
   assert_non_null (back);
   assert_int_equal (back->len, 1);
   queue_close (q);
-  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 5);
+  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 6);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM sqlite_master"
                                " WHERE type = 'index' AND name = 'recipients_sending'"), 1);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM sqlite_master"
@@ -728,13 +728,140 @@ test_schema_upgrade_from_2 (void **state)
   assert_non_null (q);
   insert_ok (q, ID2, 200, one_rcpt, 1);
   queue_close (q);
-  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 5);
+  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 6);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"
                                " WHERE unit IS NULL"), 1);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites"
                                " WHERE unit = 'Avd 4'"), 1);
   assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM invites WHERE message_id"
                                " = '0123456789abcdefghijklmnop@example.org'"), 1);
+}
+
+/* Version 6: every recipient gets its own random return token, each
+ * job carries it, a DSN is recorded on the token's recipient and shown
+ * as bounced/delayed, and health counts it. */
+static void
+test_return_tokens_and_dsn (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (Queue) q = queue_open (fx->path, NULL);
+  g_autoptr (GPtrArray) jobs = NULL;
+  g_autoptr (QueueTokenOwner) owner = NULL;
+  g_autoptr (QueueStatus) s = NULL;
+  g_autoptr (GError) error = NULL;
+  QueueResult res[3];
+  QueueHealth h;
+  const QueueJob *j0, *j1;
+
+  insert_ok (q, ID1, 100, three_rcpts, 3);
+  jobs = claim (q, 1000, 10);
+  assert_int_equal (jobs->len, 3);
+  j0 = jobs->pdata[0];
+  j1 = jobs->pdata[1];
+  assert_true (queue_token_ok (j0->return_token));
+  assert_true (queue_token_ok (j1->return_token));
+  assert_string_not_equal (j0->return_token, j1->return_token);
+  assert_null (strstr (j0->return_token, ID1));
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(DISTINCT return_token)"
+                               " FROM recipients"), 3);
+  /* Not handed to the relay yet: the owner shows `sending`. */
+  owner = queue_token_find (q, j1->return_token, NULL);
+  assert_non_null (owner);
+  assert_int_equal (owner->state, RCPT_SENDING);
+  g_clear_pointer (&owner, queue_token_owner_free);
+  for (guint i = 0; i < 3; i++)
+    res[i] = (QueueResult) { ID1, i, i == 2 ? RCPT_FAILED : RCPT_SENT, 0, "250 ok" };
+  assert_true (queue_record (q, res, 3, 1000, NULL));
+  owner = queue_token_find (q, j1->return_token, NULL);
+  assert_non_null (owner);
+  assert_string_equal (owner->invite_id, ID1);
+  assert_int_equal (owner->idx, 1);
+  assert_string_equal (owner->address, three_rcpts[1]);
+  assert_int_equal (owner->state, RCPT_SENT);
+  assert_null (owner->dsn_action);
+  /* Unknown and malformed tokens are not found. */
+  assert_null (queue_token_find (q, "0123456789abcdefghijklmnop", &error));
+  assert_true (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND));
+  g_clear_error (&error);
+  assert_null (queue_token_find (q, "x' OR 1=1 --", &error));
+  assert_true (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND));
+  g_clear_error (&error);
+  /* Delayed first: shown, not final. */
+  assert_true (queue_record_dsn (q, ID1, 0, "delayed", "4.4.1", "timed out", 1100, NULL));
+  s = status_ok (q, ID1);
+  assert_int_equal (rcpt_state (s, 0), RCPT_DELAYED);
+  assert_string_equal (s->state, "failed");   /* the third one failed */
+  g_clear_pointer (&s, queue_status_free);
+  assert_true (queue_record_dsn (q, ID1, 1, "failed", "5.1.1",
+                                 "smtp; 550 5.1.1 unknown", 1200, NULL));
+  s = status_ok (q, ID1);
+  assert_int_equal (rcpt_state (s, 1), RCPT_BOUNCED);
+  assert_string_equal (((QueueRcptStatus *) s->recipients->pdata[1])->reply,
+                       "5.1.1 smtp; 550 5.1.1 unknown");
+  assert_string_equal (((QueueRcptStatus *) s->recipients->pdata[1])->dsn_status, "5.1.1");
+  /* Bad values are refused, not stored. */
+  assert_false (queue_record_dsn (q, ID1, 1, "delivered", "2.0.0", NULL, 1300, &error));
+  assert_true (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_CORRUPT));
+  g_clear_error (&error);
+  assert_false (queue_record_dsn (q, ID1, 1, "failed", "5.1.1", "a\nb", 1300, &error));
+  g_clear_error (&error);
+  assert_false (queue_record_dsn (q, ID1, 7, "failed", "5.1.1", NULL, 1300, &error));
+  assert_true (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND));
+  g_clear_error (&error);
+  /* A DSN stored on a recipient that was never sent reads as corrupt. */
+  testutil_sql (fx->path, "UPDATE recipients SET dsn_action = 'failed',"
+                " dsn_status = '5.1.1' WHERE idx = 2");
+  assert_null (queue_status (q, ID1, &error));
+  assert_true (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_CORRUPT));
+  g_clear_error (&error);
+  testutil_sql (fx->path, "UPDATE recipients SET dsn_action = NULL, dsn_status = NULL"
+                " WHERE idx = 2");
+  /* Health: 2 sent, 1 failed, 1 bounced in the hour before 1500. */
+  assert_true (queue_health (q, 1500, &h, NULL));
+  assert_int_equal (h.pending, 0);
+  assert_int_equal (h.sent_hour, 2);
+  assert_int_equal (h.failed_hour, 1);
+  assert_int_equal (h.bounced_hour, 1);
+  assert_int_equal (h.last_sent, 1000);
+  assert_int_equal (h.oldest_deferred_created, 0);
+  assert_true (queue_health (q, 1200 + 3601, &h, NULL));
+  assert_int_equal (h.sent_hour, 0);
+  assert_int_equal (h.bounced_hour, 0);
+}
+
+/* A version 5 queue (no return tokens) gets the columns and the index on
+ * open; its recipients keep no token (their jobs carry NULL: the plain
+ * envelope sender), new ones get one. */
+static void
+test_schema_upgrade_from_5 (void **state)
+{
+  Fixture *fx = *state;
+  Queue *q = queue_open (fx->path, NULL);
+  g_autoptr (GPtrArray) jobs = NULL;
+  QueueHealth h;
+
+  insert_ok (q, ID1, 100, one_rcpt, 1);
+  queue_close (q);
+  testutil_sql (fx->path, "DROP INDEX recipients_token;"
+                "ALTER TABLE recipients DROP COLUMN return_token;"
+                "ALTER TABLE recipients DROP COLUMN dsn_action;"
+                "ALTER TABLE recipients DROP COLUMN dsn_status;"
+                "ALTER TABLE recipients DROP COLUMN dsn_diag;"
+                "ALTER TABLE recipients DROP COLUMN dsn_time;"
+                "PRAGMA user_version = 5");
+  q = queue_open (fx->path, NULL);
+  assert_non_null (q);
+  insert_ok (q, ID2, 200, one_rcpt, 1);
+  jobs = claim (q, 1000, 10);
+  assert_int_equal (jobs->len, 2);
+  assert_null (((QueueJob *) jobs->pdata[0])->return_token);
+  assert_true (queue_token_ok (((QueueJob *) jobs->pdata[1])->return_token));
+  assert_true (queue_health (q, 1000, &h, NULL));
+  assert_int_equal (h.pending, 2);
+  queue_close (q);
+  assert_int_equal (raw_count (fx->path, "SELECT user_version FROM pragma_user_version"), 6);
+  assert_int_equal (raw_count (fx->path, "SELECT COUNT(*) FROM sqlite_master"
+                               " WHERE type = 'index' AND name = 'recipients_token'"), 1);
 }
 
 /* db.h's checkpointer: the watched connection's commits wake it once
@@ -1034,6 +1161,8 @@ main (void)
     cmocka_unit_test_setup_teardown (test_schema_too_new, setup, teardown),
     cmocka_unit_test_setup_teardown (test_schema_upgrade_from_1, setup, teardown),
     cmocka_unit_test_setup_teardown (test_schema_upgrade_from_2, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_schema_upgrade_from_5, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_return_tokens_and_dsn, setup, teardown),
     cmocka_unit_test_setup_teardown (test_checkpointer, setup, teardown),
     cmocka_unit_test_setup_teardown (test_many_inserts, setup, teardown),
     cmocka_unit_test_setup_teardown (test_purge_finished, setup, teardown),
