@@ -36,6 +36,10 @@
  * ends sessions early gets a new one for what it never began, while
  * each delivers something, up to this many. */
 #define TRANSPORT_MAX_SESSIONS 32
+/* Every SMTP session (one connection) ends by this many times
+ * [smtp] timeout after it began, however the relay paces its replies:
+ * libESMTP's own timeout restarts at every read. */
+#define TRANSPORT_SESSION_TIMEOUTS 8
 
 typedef enum {
   DELIVERY_SENT,       /* relay answered 250 to the end of DATA */
@@ -72,8 +76,10 @@ void transport_free (Transport *t);
  * outcome, code and reply.  Never fails as a whole: a connection that
  * cannot be made marks every job DELIVERY_TEMPFAIL with the reason.
  * If the relay ends the session early, the jobs it never began go over
- * a new connection (see TRANSPORT_MAX_SESSIONS).  Blocks for at most
- * about (n + 2 * sessions) * cfg->smtp_timeout_ms.
+ * a new connection (see TRANSPORT_MAX_SESSIONS), but only after a
+ * session that delivered something.  Blocks for at most the name
+ * lookup's timeout plus, per session, about
+ * (TRANSPORT_SESSION_TIMEOUTS + 2) * cfg->smtp_timeout_ms.
  */
 void transport_deliver (Transport *t, DeliveryJob *jobs, guint n);
 

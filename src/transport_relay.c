@@ -22,6 +22,14 @@
 #include "transport_smtp.h"
 #include "transport_tls.h"
 
+#define DEFAULT_TIMEOUT_MS 60000
+
+guint
+transport_smtp_timeout (const Config *cfg)
+{
+  return cfg->smtp_timeout_ms != 0 ? cfg->smtp_timeout_ms : DEFAULT_TIMEOUT_MS;
+}
+
 /* tls=none: config.c let only loopback hosts through, but a name is
  * resolved again for every batch.  Keep the literal loopback addresses
  * and drop the rest, names included (libESMTP would look a name up

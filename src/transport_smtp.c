@@ -12,55 +12,60 @@
  * configured) and AUTH (when configured) both succeeded.
  *
  * libESMTP 1.1.0 quirks, each contained here:
- *  - Include order: <libesmtp.h> needs size_t, declares
- *    smtp_starttls_set_ctx only after <openssl/ssl.h> and
- *    smtp_auth_set_context only after <auth-client.h>.
- *  - Its default SSL_CTX lives in a static that smtp_destroy_session
- *    frees, so a second session would use freed memory: every session
- *    gets its own SSL_CTX (smtp_starttls_set_ctx takes a reference).
- *  - It sends no SNI and checks the certificate name itself without IP
- *    SANs or CNAME targets: OpenSSL enforces the configured name in the
- *    handshake (transport_tls.c); libESMTP's own name check, which then
- *    sees the literal we connected to, is answered from OpenSSL's verify
- *    result only (SMTP_EV_WRONG_PEER_CERTIFICATE).
+ *  - <libesmtp.h> needs size_t first, and declares smtp_starttls_set_ctx
+ *    and smtp_auth_set_context only after <openssl/ssl.h> and
+ *    <auth-client.h>: hence the include order below.
+ *  - Its default SSL_CTX sits in a static that smtp_destroy_session
+ *    frees (a second session would use freed memory): every session
+ *    gets its own (smtp_starttls_set_ctx takes a reference).
+ *  - It sends no SNI and checks the certificate name without IP SANs or
+ *    CNAME targets: OpenSSL enforces the configured name in the
+ *    handshake (transport_tls.c), and libESMTP's own check, which sees
+ *    the literal we connected to, is answered from OpenSSL's result.
  *  - smtp_start_session returns 1 even when STARTTLS was missing, the
- *    certificate refused or every recipient refused: success is judged
+ *    certificate refused or every recipient refused: jobs are judged
  *    only from the per-message and per-recipient statuses.
- *  - smtp_errno is sticky: it is set to a known value before each
- *    session, so an old error is never blamed on this one.
- *  - smtp_set_timeout takes milliseconds and raises values below the RFC
- *    minimums (minutes) unless Timeout_OVERRIDE_RFC2822_MINIMUM is set.
- *  - It writes with write(2): SIGPIPE is ignored, process-wide, so a
- *    relay that hangs up gives EPIPE instead of killing the daemon.
- *  - It copies a Bcc: header through and smtp_set_header (m, "To", ...)
- *    lists every envelope recipient: the latter is never called, and
- *    To (unless configured), Cc and Bcc are prohibited.
- *  - Any 8BITMIME body declaration makes 8BITMIME required, and DSN
+ *  - smtp_errno is sticky: set to a known value before each session.
+ *  - smtp_set_timeout takes milliseconds and raises values to the RFC
+ *    minimums (minutes) without Timeout_OVERRIDE_RFC2822_MINIMUM.  The
+ *    timeout restarts at every read, so a relay that drips a line every
+ *    few seconds is never timed out: each session has a deadline
+ *    (TRANSPORT_SESSION_TIMEOUTS), and replies have caps
+ *    (transport_wire.c).
+ *  - It writes with write(2): SIGPIPE is ignored, process-wide.
+ *  - It passes a Bcc: header through, and smtp_set_header (m, "To", ...)
+ *    lists every envelope recipient: never called; To (unless
+ *    configured), Cc and Bcc are prohibited.
+ *  - Any 8BITMIME body declaration makes 8BITMIME required; DSN
  *    parameters are optional: neither is used.
- *  - Its message callback may be asked to rewind (len == NULL) and
- *    free()s the context pointer: it is malloc'd.
+ *  - The message callback is asked to rewind (len == NULL) and its
+ *    context pointer is free()d: it is malloc'd.
  *  - Mailboxes go verbatim between '<' and '>': a CRLF would inject
  *    commands, hence transport_address_is_safe before every use.
  *  - Name lookup and connect() have no timeout: both are bounded in
  *    transport_net.c, and libESMTP is handed an IPv4 literal.
- *  - The PLAIN plugin copies user and password into a 513-byte buffer:
- *    each is at most 255 bytes.
+ *  - The PLAIN plugin copies user and password into a 513-byte buffer.
+ *  - After a refused AUTH it goes on to MAIL FROM unauthenticated (only
+ *    534/538 stop it), and no API tells whether AUTH succeeded.
+ *  - Bytes it read past the relay's 220 to STARTTLS stay in its read
+ *    buffer and are taken as replies inside TLS (STARTTLS injection).
+ *  - It raises SMTP_EV_STARTTLS_OK after the handshake and before its
+ *    EHLO: the TLS 1.3 ticket barrier runs there (transport_tls.c).
  *
- * AUTH (why the monitor callback is a guard, not a logger): after a
- * refused AUTH libESMTP 1.1.0 simply goes on to MAIL FROM unauthenticated
- * (only 534/538 stop it), and no API reports the outcome.  But libESMTP
- * calls the protocol monitor with each outgoing buffer *before* writing
- * it to the socket.  So the monitor watches the replies (235 after our
- * AUTH = authenticated) and, when a buffer holding "MAIL FROM:" is about
- * to leave without a 235 seen, it cuts the connection there: shutdown(2)
- * of the socket (its fd comes from the TLS layer at handshake start)
- * and, as a second belt that also covers a clear-text loopback relay
- * with no SSL, the outgoing buffer (writable memory inside libESMTP; the
- * const in the callback type is only a promise not to change it, which
- * we break on purpose) is overwritten with "QUIT" and blanks.  The relay
- * therefore never receives MAIL FROM, RCPT or DATA; every job is
- * TEMPFAIL "AUTH refused: <reply>".  The monitor never logs anything:
- * the AUTH line holds the password.
+ * The protocol monitor as a guard, not a logger: libESMTP calls it with
+ * every chunk it reads, before parsing it, and with every buffer it is
+ * about to write.  transport_wire.c judges those bytes (AUTH before MAIL,
+ * STARTTLS injection, deadline, caps); when it says stop, the session is
+ * cut: shutdown(2) of the socket once the TLS layer told us its fd, and
+ * in any case the buffers themselves (writable memory inside libESMTP:
+ * the const in the callback type is a promise we break on purpose) are
+ * overwritten, what would leave with "QUIT" and blanks, what was read
+ * with empty lines that libESMTP's parser refuses.  So the relay gets no
+ * MAIL FROM, RCPT or DATA after a cut, and libESMTP ends the session at
+ * once.  The TLS handshake itself goes past the monitor: the injection
+ * check runs at handshake start (attempt_tls_start), the deadline on
+ * the socket's reads (transport_tls.c).  The monitor never logs: the
+ * AUTH line holds the password.
  */
 #include <stddef.h>
 #include <openssl/ssl.h>
@@ -72,6 +77,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "transport_private.h"
@@ -80,7 +86,6 @@
 #include "transport_wire.h"
 
 #define FEED_CHUNK (1024 * 1024) /* big chunks: BDAT sends them as they come */
-#define DEFAULT_TIMEOUT_MS 60000
 
 /* Everything one smtp_start_session learns, filled by the callbacks. */
 typedef struct {
@@ -101,12 +106,6 @@ typedef struct {
   smtp_recipient_t recipient;
 } Feed;
 
-guint
-transport_smtp_timeout (const Config *cfg)
-{
-  return cfg->smtp_timeout_ms != 0 ? cfg->smtp_timeout_ms : DEFAULT_TIMEOUT_MS;
-}
-
 static void G_GNUC_PRINTF (2, 3)
 attempt_fail (Attempt *a, const char *fmt, ...)
 {
@@ -122,27 +121,25 @@ attempt_fail (Attempt *a, const char *fmt, ...)
 
 /* ---- the guard: protocol monitor ---- */
 
-/* Overwrites an outgoing buffer so that it says only QUIT. */
-static void
-blank_buffer (char *buf, int len)
-{
-  memset (buf, ' ', len);
-  if (len >= 6)
-    memcpy (buf, "QUIT\r\n", 6);
-  if (len >= 2)
-    memcpy (buf + len - 2, "\r\n", 2);
-}
-
 /* Ends the session here: the socket is shut down when we know it (from
  * the TLS layer), and whatever libESMTP writes from now on is blanked
- * (monitor_write), which also covers a clear-text relay. */
+ * (monitor_write), which also covers a clear-text relay.  Said in the
+ * operational log (no address in it: the relay and the reason only). */
+static void
+attempt_end (Attempt *a, const char *why)
+{
+  attempt_fail (a, "%s", why);
+  g_warning ("SMTP session with %s port %u ended: %s", a->smtp->cfg->smtp_host,
+             a->smtp->cfg->smtp_port, a->reason);
+}
+
 static void
 attempt_cut (Attempt *a, const char *why)
 {
   a->cut = TRUE;
   if (a->tls.fd >= 0)
     shutdown (a->tls.fd, SHUT_RDWR);
-  attempt_fail (a, "%s", why);
+  attempt_end (a, why);
 }
 
 static void
@@ -151,23 +148,48 @@ monitor_write (Attempt *a, char *buf, int len)
   if (!a->cut && !transport_wire_write (&a->wire, buf, (gsize) len))
     attempt_cut (a, a->wire.why);
   if (a->cut)
-    blank_buffer (buf, len);      /* nothing more may leave */
+    transport_wire_silence (buf, (gsize) len, FALSE);  /* nothing leaves */
+}
+
+/* What was read goes through the wire's verdicts; after a cut it is
+ * silenced, so libESMTP ends the session without waiting for more. */
+static void
+monitor_read (Attempt *a, char *buf, int len)
+{
+  if (!a->cut && !transport_wire_read (&a->wire, buf, (gsize) len))
+    attempt_cut (a, a->wire.why);
+  if (a->cut)
+    transport_wire_silence (buf, (gsize) len, TRUE);
 }
 
 static void
 monitor_cb (const char *buf, int buflen, int writing, void *arg)
 {
-  Attempt *a = arg;
-
+  /* buf points into libESMTP's own buffers; see the file header for
+   * why we change them. */
   if (buflen <= 0)
     return;
   if (writing == SMTP_CB_READING)
-    {
-      if (!transport_wire_read (&a->wire, buf, (gsize) buflen) && !a->cut)
-        attempt_cut (a, a->wire.why);
-    }
+    monitor_read (arg, (char *) buf, buflen);
   else if (writing == SMTP_CB_WRITING)
-    monitor_write (a, (char *) buf, buflen);  /* see the file header */
+    monitor_write (arg, (char *) buf, buflen);
+}
+
+/* At TLS handshake start, before our ClientHello leaves: the STARTTLS
+ * injection check (transport_wire.c), with what already waits on the
+ * socket, which libESMTP has not read yet. */
+static void
+attempt_tls_start (void *arg, SSL *ssl)
+{
+  Attempt *a = arg;
+  int unread = 0;
+
+  (void) ssl;
+  if (a->tls.fd < 0 || ioctl (a->tls.fd, FIONREAD, &unread) != 0)
+    unread = 0;
+  if (!transport_wire_tls_start (&a->wire, unread > 0 ? (gsize) unread : 0)
+      && !a->cut)
+    attempt_cut (a, a->wire.why);   /* shutdown: the handshake fails */
 }
 
 /* ---- events ---- */
@@ -396,7 +418,10 @@ attempt_explain (Attempt *a, int err)
 {
   char buf[128];
 
-  if (a->tls.verify_error != X509_V_OK)
+  if (a->tls.expired && !a->cut)   /* the TLS layer cut it */
+    attempt_end (a, "SMTP session deadline passed: the relay was too slow "
+                 "(a dripping or endless reply)");
+  else if (a->tls.verify_error != X509_V_OK)
     attempt_fail_verify (a, a->tls.verify_error);
   else if (err == SMTP_ERR_CLIENT_ERROR)
     {
@@ -515,12 +540,18 @@ transport_smtp_session (const SmtpRelay *t, DeliveryJob *jobs, guint n,
               const gboolean *to_send, GPtrArray *targets, gboolean *untried)
 {
   guint sent = 0;
+  gint64 deadline = g_get_monotonic_time ()
+    + (gint64) TRANSPORT_SESSION_TIMEOUTS * transport_smtp_timeout (t->cfg) * 1000;
   Attempt a = { .smtp = t,
                 .tls = { .host = t->cfg->smtp_host, .fd = -1,
-                         .verify_error = X509_V_OK },
-                .wire = { .auth_required = t->cfg->smtp_auth_user != NULL } };
+                         .verify_error = X509_V_OK, .deadline = deadline,
+                         .handshake_start = attempt_tls_start },
+                .wire = { .auth_required = t->cfg->smtp_auth_user != NULL,
+                          .deadline = deadline } };
   g_autofree Feed *feeds = g_new0 (Feed, n);
   smtp_session_t s = smtp_create_session ();
+
+  a.tls.arg = &a;
   SSL_CTX *tls = t->cfg->smtp_tls == TLS_NONE ? NULL
     : transport_tls_ctx_new (t->store, &a.tls);
   auth_context_t auth = a.wire.auth_required ? auth_ctx_new (t) : NULL;

@@ -25,7 +25,8 @@ typedef struct {
  * initialised once).  Idempotent. */
 void transport_smtp_init (void);
 
-/* The per-step timeout in ms (cfg's, or the default when unset). */
+/* The per-step timeout in ms (cfg's, or the default when unset);
+ * transport_relay.c. */
 guint transport_smtp_timeout (const Config *cfg);
 
 /* Runs one session over the jobs marked in to_send, trying targets (from

@@ -11,6 +11,14 @@
  * callback sets it at handshake start.  The first certificate error is
  * kept for the reply text.
  *
+ * Deadline: libESMTP runs the handshake and every later read itself,
+ * restarting its timeout at each one, and shows us no byte of the
+ * handshake.  So at handshake start a callback goes on the socket's BIO:
+ * every read OpenSSL makes after the session's deadline fails and shuts
+ * the socket down.  A relay that drips its handshake (or anything after
+ * it) is cut at its first byte past the deadline; a silent one by
+ * libESMTP's own timeout.
+ *
  * TLS 1.3 (why a NOOP goes out before libESMTP's EHLO): after the
  * handshake a TLS 1.3 server sends NewSessionTicket records.  libESMTP
  * 1.1.0 buffers EHLO, then polls for read and write together; when a
@@ -68,8 +76,33 @@ verify_cb (int preverify_ok, X509_STORE_CTX *store_ctx)
   return preverify_ok;
 }
 
-/* At handshake start: learn the socket and send SNI (libESMTP sends
- * none); no SNI for an IP literal.  Then the owner's hook. */
+/* Every socket read, once the handshake starts: none after the deadline. */
+static long
+bio_cb (BIO *bio, int oper, const char *argp, size_t len, int argi,
+        long argl, int ret, size_t *processed)
+{
+  TlsPeer *p = (TlsPeer *) BIO_get_callback_arg (bio);
+
+  (void) argp;
+  (void) len;
+  (void) argi;
+  (void) argl;
+  (void) processed;
+  if (oper != BIO_CB_READ || p == NULL || p->deadline == 0
+      || g_get_monotonic_time () < p->deadline)
+    return ret;
+  p->expired = TRUE;
+  if (p->fd >= 0)
+    shutdown (p->fd, SHUT_RDWR);
+  /* The read fails for good: no retry flag left from an earlier EAGAIN,
+   * or OpenSSL would report WANT_READ and libESMTP would poll again. */
+  BIO_clear_retry_flags (bio);
+  return -1;
+}
+
+/* At handshake start: learn the socket, watch its reads (the deadline)
+ * and send SNI (libESMTP sends none); no SNI for an IP literal.  Then
+ * the owner's hook. */
 static void
 info_cb (const SSL *cssl, int where, int ret)
 {
@@ -80,6 +113,12 @@ info_cb (const SSL *cssl, int where, int ret)
   if (!(where & SSL_CB_HANDSHAKE_START) || p == NULL)
     return;
   p->fd = SSL_get_fd (ssl);
+  BIO *rbio = SSL_get_rbio (ssl);
+  if (rbio != NULL && BIO_get_callback_ex (rbio) == NULL)
+    {
+      BIO_set_callback_arg (rbio, (char *) p);
+      BIO_set_callback_ex (rbio, bio_cb);
+    }
   if (!g_hostname_is_ip_address (p->host)
       && SSL_get_servername (ssl, TLSEXT_NAMETYPE_host_name) == NULL)
     SSL_set_tlsext_host_name (ssl, p->host);

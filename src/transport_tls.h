@@ -19,6 +19,8 @@ typedef struct {
   const char *host;   /* the configured relay: name or IP literal */
   int fd;             /* the socket, learnt at handshake start; -1 before */
   long verify_error;  /* first certificate error, X509_V_OK if none */
+  gint64 deadline;    /* monotonic us; a read after it fails; 0: none */
+  gboolean expired;   /* a read was refused for the deadline */
   /* Called at handshake start, before the ClientHello leaves, with the
    * socket in fd.  NULL: nothing to call. */
   void (*handshake_start) (void *arg, SSL *ssl);
@@ -32,7 +34,8 @@ X509_STORE *transport_tls_store_new (const char *ca_file, GError **error);
 /* A client SSL_CTX for one session: TLS 1.2 or later, the peer verified
  * against store, peer->host checked by OpenSSL (set1_host, or set1_ip
  * for a literal), SNI sent, peer filled in by the callbacks.  NULL when
- * OpenSSL refuses.  (transfer full) */
+ * OpenSSL refuses.  From handshake start, every read from the socket
+ * after peer->deadline fails and shuts the socket down.  (transfer full) */
 SSL_CTX *transport_tls_ctx_new (X509_STORE *store, TlsPeer *peer);
 
 /* Plain words for a certificate OpenSSL refused; a name mismatch is said

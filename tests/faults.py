@@ -303,6 +303,117 @@ class FaultMatrix(FaultBase):
         self.assert_retried_then_sent(inv, set(RCPTS), "421 test fault for NOOP")
 
 
+class HostileRelay(FaultBase):
+    """A relay that lies or stalls on purpose (issue 9, points 1 and 2)."""
+
+    def start_hostile(self, fault, auth, tls12=False, smtp=None):
+        args = ["--fault", fault, "--require-tls"]
+        if auth:
+            args += ["--auth", AUTH, "--require-auth"]
+        if tls12:
+            args += ["--tls-max", "1.2"]
+        self.srv = imtest.Smtpd(self.work.path, *args)
+        user, _, password = AUTH.partition(":")
+        extra = imtest.smtp_conf(self.srv, {"connections": "1", **(smtp or {})},
+                                 auth=(user, password) if auth else None)
+        extra["retry"] = {"first_delay": "1", "max_delay": "2", "max_age": "600"}
+        self.daemon = imtest.Daemon(self.work.path, extra)
+        return self.daemon
+
+    def check_injection_refused(self, auth, tls12):
+        # Every connection answers STARTTLS with "220" plus plaintext
+        # replies (EHLO, [AUTH 235,] MAIL, RCPT, 354, 250 ACCEPTED) in one
+        # write, and inside TLS refuses every MAIL.  The old code took the
+        # injected lines as the answers and recorded "sent".
+        fault = "starttls-inject:auth" if auth else "starttls-inject"
+        d = self.start_hostile(fault, auth, tls12)
+        inv = d.send(RCPTS[:2])
+        def settled():
+            ev = self.events(inv)
+            return (any("sent" in e for e in ev.values())
+                    or (len(ev) == 2 and all(len(e) >= 2 for e in ev.values())))
+        imtest.wait_for(settled, timeout=30, what="two attempts per recipient")
+        for addr, events in self.events(inv).items():
+            self.assertNotIn("sent", events, f"{addr}: recorded sent")
+        st = d.status(inv)
+        self.assertEqual(st["state"], "deferred", st)
+        d.stop()
+        ev = self.events(inv)
+        for addr, events in ev.items():
+            self.assertNotIn("sent", events, f"{addr}: {ev}")
+            self.assertEqual(set(events), {"deferred"}, ev)
+        for r in self.rows(inv):
+            self.assertIn("STARTTLS injection", r["smtp_reply"] or "", r)
+        self.assertIn("STARTTLS injection", d.log(), "not in the operational log")
+        log = self.srv.commands().upper()
+        self.assertEqual(log.count("STARTTLS"), log.count("EHLO"), log)
+        for verb in ("MAIL FROM", "RCPT TO", "DATA", "AUTH"):
+            self.assertNotIn(verb, log, f"the relay received {verb}")
+        self.assertEqual(self.srv.captures(), [])
+        self.check_audit_chain()
+
+    def test_starttls_injection_tls13(self):
+        self.check_injection_refused(auth=False, tls12=False)
+
+    def test_starttls_injection_tls12(self):
+        self.check_injection_refused(auth=False, tls12=True)
+
+    def test_starttls_injection_tls13_auth(self):
+        self.check_injection_refused(auth=True, tls12=False)
+
+    def test_starttls_injection_tls12_auth(self):
+        self.check_injection_refused(auth=True, tls12=True)
+
+    def test_dripping_greeting_costs_one_worker_the_deadline(self):
+        # The first connection's greeting never ends ("220-drip" every
+        # 2 s, inside timeout = 5, which libESMTP restarts at each line).
+        # Another invite goes out meanwhile on a second connection; the
+        # first is deferred by the session deadline (8 x 5 s) within 60 s
+        # of its request, and the retry delivers it.
+        d = self.start_hostile("drip-greeting:2@1", auth=True,
+                               smtp={"connections": "2", "timeout": "5"})
+        t0 = time.monotonic()
+        first = d.send(RCPTS[:1])
+        time.sleep(2)
+        second = d.send(RCPTS[1:2])
+        st = d.wait_state(second, {"sent"}, timeout=20)
+        self.assertEqual(st["state"], "sent", st)
+        self.assertLess(time.monotonic() - t0, 20, "the drip held back other work")
+        imtest.wait_for(lambda: self.events(first).get(RCPTS[0]), timeout=70,
+                        step=0.5, what="the dripped invite's first outcome")
+        took = time.monotonic() - t0
+        print(f"dripping greeting: deferred {took:.1f} s after the request",
+              file=sys.stderr)
+        self.assertLess(took, 60, "deferred too late")
+        self.assertGreater(took, 35, "deferred before the deadline")
+        st = self.final(first, timeout=30)
+        self.assertEqual(st["state"], "sent", st)
+        self.assertEqual(self.events(first), {RCPTS[0]: ["deferred", "sent"]})
+        deferred = [r for r in self.rows(first) if r["event"] == "deferred"]
+        self.assertIn("deadline", deferred[0]["smtp_reply"] or "")
+        self.assertIn("deadline", d.log())
+        self.check_audit_chain()
+
+    def test_dripping_data_answer_is_cut_at_the_deadline(self):
+        # The answer to the end of DATA drips ("250-drip" every 0.5 s,
+        # timeout = 2): deferred after the deadline (16 s), not sent; the
+        # retry delivers (the relay may have taken it: at least once).
+        d = self.start_hostile("drip-data:0.5@1", auth=True, smtp={"timeout": "2"})
+        t0 = time.monotonic()
+        inv = d.send(RCPTS[:1])
+        imtest.wait_for(lambda: self.events(inv).get(RCPTS[0]), timeout=40,
+                        step=0.5, what="the first outcome")
+        took = time.monotonic() - t0
+        print(f"dripping DATA answer: deferred {took:.1f} s after the request",
+              file=sys.stderr)
+        self.assertLess(took, 16 + 2 * 2 + 5, "the drip outlived the deadline")
+        self.assertEqual(self.final(inv)["state"], "sent")
+        self.assertEqual(self.events(inv), {RCPTS[0]: ["deferred", "sent"]})
+        deferred = [r for r in self.rows(inv) if r["event"] == "deferred"]
+        self.assertIn("deadline", deferred[0]["smtp_reply"] or "")
+        self.check_audit_chain()
+
+
 class RetryPolicy(FaultBase):
     def deferred_rows(self, invite, addr, n, timeout):
         return imtest.wait_for(

@@ -24,11 +24,25 @@ fires only the first N times it matches, e.g. "data:451@1".
   stall:SECONDS       wait SECONDS before the greeting
   stall-data:SECONDS  wait SECONDS before answering the end of DATA
   tls-fail            answer STARTTLS with 220, then abort the handshake
-                      with a fatal TLS alert and close
+                      with a fatal TLS alert once the ClientHello begins,
+                      and close
   noop:CODE           answer NOOP with CODE (421 also closes the connection)
   per-connection:N    take N messages on a connection, then answer the next
                       MAIL FROM with 421 and close (as relays that cap
                       messages per connection do)
+  starttls-inject     STARTTLS injection (CVE-2011-0411 class): answer
+                      STARTTLS with "220" and, in the same write, plaintext
+                      replies for EHLO, MAIL, RCPT, DATA and the message,
+                      then do the TLS handshake; inside TLS every MAIL FROM
+                      gets 554, as a relay that refuses everything
+  starttls-inject:auth  the same, the injected EHLO offering AUTH PLAIN
+                      LOGIN and an injected 235 after it
+  drip-greeting:SECONDS  never finish the greeting: "220-drip" every
+                      SECONDS until the client goes away
+  drip-data:SECONDS   answer the end of DATA with "250-drip" every SECONDS
+                      until the client goes away (nothing is captured)
+  flood-greeting      an endless greeting, "220-flood..." lines as fast as
+                      the client reads them
 """
 
 import argparse
@@ -46,6 +60,17 @@ from aiosmtpd.smtp import SMTP, AuthResult
 # A TLS 1.2-framed fatal alert: handshake_failure (RFC 8446 6.2).
 TLS_ALERT_HANDSHAKE_FAILURE = b"\x15\x03\x03\x00\x02\x02\x28"
 
+# What a STARTTLS injection puts after the 220, in the same write: the
+# answers libESMTP would next expect (EHLO, [AUTH,] MAIL, RCPT, DATA, the
+# end of the message).
+INJECTED = (b"250 injected.example EHLO\r\n"
+            b"250 2.1.0 injected MAIL\r\n250 2.1.5 injected RCPT\r\n"
+            b"354 injected DATA\r\n250 2.0.0 injected ACCEPTED\r\n")
+INJECTED_AUTH = (b"250-injected.example EHLO\r\n250 AUTH PLAIN LOGIN\r\n"
+                 b"235 2.7.0 injected AUTH\r\n"
+                 b"250 2.1.0 injected MAIL\r\n250 2.1.5 injected RCPT\r\n"
+                 b"354 injected DATA\r\n250 2.0.0 injected ACCEPTED\r\n")
+
 HOSTILE_LINE = (b"5.1.1 \x1b[31mred\x1b[0m \x07bell \x7fdel \xff\xfe high "
                 + b"A" * 700)
 
@@ -60,7 +85,9 @@ class Fault:
         self.parts = spec.split(":")
         if self.parts[0] not in ("greeting", "rcpt", "data", "drop-in-data",
                                  "stall", "stall-data", "tls-fail", "noop",
-                                 "per-connection"):
+                                 "per-connection", "starttls-inject",
+                                 "drip-greeting", "drip-data",
+                                 "flood-greeting"):
             raise ValueError("unknown fault: " + self.spec)
 
     def fire(self, kind, addr=None):
@@ -144,6 +171,10 @@ class Handler:
         return "%s test fault for this recipient" % f.value
 
     async def handle_DATA(self, server, session, envelope):
+        f = self.state.fault("drip-data")
+        if f is not None:
+            await server.drip(b"250-drip", float(f.value))
+            return "250 never reached"
         f = self.state.fault("stall-data")
         if f is not None:
             await asyncio.sleep(float(f.value))
@@ -204,7 +235,36 @@ class TestSMTP(SMTP):
             text = " ".join(text.split()[:2]) + " <redacted>"
         self.state.log_line(self.session.peer, text)
 
+    async def drip(self, line, seconds):
+        """Sends line every seconds until the client goes away."""
+        try:
+            while not self.transport.is_closing():
+                self._writer.write(line + b"\r\n")
+                await self._writer.drain()
+                # A hostile relay has no idle timeout of its own.
+                if hasattr(self, "_reset_timeout"):
+                    self._reset_timeout()
+                await asyncio.sleep(seconds)
+        except (ConnectionError, OSError):
+            pass
+
+    async def flood(self, line):
+        """Sends line as fast as the client reads, until it goes away."""
+        try:
+            while not self.transport.is_closing():
+                self._writer.write((line + b"\r\n") * 64)
+                await self._writer.drain()
+        except (ConnectionError, OSError):
+            pass
+
     async def _handle_client(self):
+        f = self.state.fault("drip-greeting")
+        if f is not None:
+            await self.drip(b"220-drip", float(f.value))
+            return
+        if self.state.fault("flood-greeting") is not None:
+            await self.flood(b"220-flood")
+            return
         f = self.state.fault("stall")
         if f is not None:
             await asyncio.sleep(float(f.value))
@@ -224,6 +284,10 @@ class TestSMTP(SMTP):
             self._messages += 1
 
     async def smtp_MAIL(self, arg):
+        if getattr(self, "_injected", False):
+            # The real relay, inside TLS, refuses everything.
+            await self.push("554 5.7.1 test fault: refused (after an injection)")
+            return
         limit = self.state.per_connection_limit()
         if limit is not None and self._messages >= limit:
             await self.push("421 4.7.0 test fault: too many messages on this connection")
@@ -232,8 +296,28 @@ class TestSMTP(SMTP):
         await super().smtp_MAIL(arg)
 
     async def smtp_STARTTLS(self, arg):
+        f = self.state.fault("starttls-inject") if not arg and self.tls_context else None
+        if f is not None:
+            extra = INJECTED_AUTH if f.value == "auth" else INJECTED
+            orig = self.push
+            self._injected = True
+
+            async def push_with_injection(status):
+                # The 220 and the injected replies leave in one write.
+                self.push = orig
+                self._writer.write(status.encode("ascii") + b"\r\n" + extra)
+                await self._writer.drain()
+            self.push = push_with_injection
         if not arg and self.tls_context and self.state.fault("tls-fail"):
             await self.push("220 Ready to start TLS")
+            # Abort the handshake the client began: wait for the first
+            # bytes of its ClientHello (an alert sent before it would be
+            # bytes ahead of the handshake, which the client refuses as
+            # an injection).
+            try:
+                await asyncio.wait_for(self._reader.read(5), 10)
+            except (asyncio.TimeoutError, ConnectionError):
+                pass
             self.transport.write(TLS_ALERT_HANDSHAKE_FAILURE)
             self.transport.close()
             return

@@ -37,6 +37,7 @@
 
 #include "transport.h"
 #include "transport_private.h"
+#include "transport_wire.h"
 
 #define PYTHON "/usr/bin/python3"
 #define TIMEOUT_MS 2000
@@ -408,7 +409,7 @@ test_starttls_ip_literal (void **state)
 typedef struct {
   const char *name;
   const char *cert;          /* server certificate base name, NULL = none */
-  const char *extra[6];      /* more smtpd.py options */
+  const char *extra[8];      /* more smtpd.py options */
   const char *user;          /* client AUTH user, NULL = no AUTH */
   TlsMode tls;
   const char *reason;        /* expected in every job's reply */
@@ -439,6 +440,25 @@ static const RefuseCase refuse_cases[] = {
     NULL, TLS_STARTTLS, "TLS handshake failed" },
   { "tls13-barrier-421", "server-localhost", { "--fault", "noop:421" }, NULL,
     TLS_STARTTLS, "relay refused the session: 421 test fault" },
+  /* STARTTLS response injection: plaintext replies after the 220, in the
+   * same write; the relay refuses every MAIL inside TLS.  The old code
+   * took the injected replies as answers and reported SENT. */
+  { "starttls-inject-tls13", "server-localhost",
+    { "--fault", "starttls-inject" }, NULL, TLS_STARTTLS,
+    "STARTTLS injection" },
+  { "starttls-inject-tls12", "server-localhost",
+    { "--fault", "starttls-inject", "--tls-max", "1.2" }, NULL, TLS_STARTTLS,
+    "STARTTLS injection" },
+  { "starttls-inject-auth-tls13", "server-localhost",
+    { "--fault", "starttls-inject:auth", "--auth", "mailer:s3cret" },
+    "mailer", TLS_STARTTLS, "STARTTLS injection" },
+  { "starttls-inject-auth-tls12", "server-localhost",
+    { "--fault", "starttls-inject:auth", "--auth", "mailer:s3cret",
+      "--tls-max", "1.2" }, "mailer", TLS_STARTTLS, "STARTTLS injection" },
+  /* An endless greeting: cut by the reply caps, long before the
+   * deadline. */
+  { "greeting-flood", NULL, { "--fault", "flood-greeting" }, NULL, TLS_NONE,
+    "relay reply over 64 lines" },
 };
 
 /* Each case: every job TEMPFAIL with the reason, and the server got no
@@ -730,6 +750,136 @@ test_tls12_no_barrier (void **state)
   assert_false (log_has_command (log, "NOOP"));
   server_stop (s);
   cfg_free (cfg);
+}
+
+/* transport_wire.c's verdicts, byte by byte (the relay tests above show
+ * them on a real connection). */
+static gboolean
+wire_says (Wire *w, const char *read, const char *write)
+{
+  if (read != NULL && !transport_wire_read (w, read, strlen (read)))
+    return FALSE;
+  return write == NULL || transport_wire_write (w, write, strlen (write));
+}
+
+static void
+test_wire_verdicts (void **state)
+{
+  (void) state;
+  static const struct {
+    const char *name, *after_220;   /* bytes read with the 220 */
+    gsize unread;                   /* bytes waiting on the socket */
+    gboolean ok;
+  } inject[] = {
+    { "clean", "", 0, TRUE },
+    { "injected replies", "250 ok\r\n354 go\r\n", 0, FALSE },
+    { "part of a line", "2", 0, FALSE },
+    { "one blank line", "\r\n", 0, FALSE },
+    { "bytes on the socket", "", 1, FALSE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (inject); i++)
+    {
+      Wire w = { 0 };
+      g_autofree char *reply = g_strconcat ("220 go ahead\r\n",
+                                            inject[i].after_220, NULL);
+      assert_true (wire_says (&w, "220-relay.example.org\r\n220 hi\r\n",
+                              "EHLO client.example.org\r\n"));
+      assert_true (wire_says (&w, "250-relay\r\n250 STARTTLS\r\n",
+                              "STARTTLS\r\n"));
+      assert_true (wire_says (&w, reply, NULL));
+      if (transport_wire_tls_start (&w, inject[i].unread) != inject[i].ok)
+        fail_msg ("%s: verdict %d (%s)", inject[i].name, !inject[i].ok, w.why);
+      if (!inject[i].ok)
+        assert_non_null (strstr (w.why, "STARTTLS injection"));
+      /* TLS 1.3 tickets start "handshakes" later: never judged again. */
+      assert_true (transport_wire_tls_start (&w, 100));
+    }
+
+  /* Reply caps: 64 lines and 8192 bytes per reply. */
+  Wire w = { 0 };
+  for (int i = 0; i < TRANSPORT_REPLY_LINES_MAX; i++)
+    assert_true (wire_says (&w, "220-drip\r\n", NULL));
+  assert_false (wire_says (&w, "220-drip\r\n", NULL));
+  assert_non_null (strstr (w.why, "relay reply over 64 lines"));
+  Wire w2 = { 0 };
+  g_autofree char *long_line = g_strnfill (TRANSPORT_REPLY_BYTES_MAX, 'x');
+  assert_true (wire_says (&w2, long_line, NULL));
+  assert_false (wire_says (&w2, "x", NULL));
+  Wire w3 = { 0 };                /* a final line resets the count */
+  for (int i = 0; i < 3 * TRANSPORT_REPLY_LINES_MAX; i++)
+    assert_true (wire_says (&w3, "250-x\r\n250 ok\r\n", NULL));
+
+  /* Deadline: no byte in, none out, once it has passed. */
+  Wire late = { .deadline = g_get_monotonic_time () - 1 };
+  assert_false (wire_says (&late, "250 ok\r\n", NULL));
+  assert_non_null (strstr (late.why, "deadline"));
+  assert_false (wire_says (&late, NULL, "QUIT\r\n"));
+
+  /* AUTH guard: no MAIL FROM before a 235. */
+  Wire auth = { .auth_required = TRUE };
+  assert_true (wire_says (&auth, NULL, "AUTH PLAIN AGZvbwBiYXI=\r\n"));
+  assert_true (wire_says (&auth, "535 5.7.8 no\r\n", NULL));
+  assert_false (wire_says (&auth, NULL, "MAIL FROM:<evisit@example.org>\r\n"));
+  assert_non_null (strstr (auth.why, "AUTH refused: 535"));
+}
+
+/* A relay that drips its reply, one line every 0.4 s, well inside the
+ * 1 s timeout that libESMTP restarts at every read: the session
+ * deadline (TRANSPORT_SESSION_TIMEOUTS * timeout = 8 s) ends it, within
+ * two more timeouts, and the jobs are deferred.  The old code stayed for
+ * as long as the relay dripped. */
+static void
+test_dripping_relay (void **state)
+{
+  (void) state;
+  static const struct {
+    const char *name, *fault;
+    TlsMode tls;
+  } cases[] = {
+    { "drip-greeting", "drip-greeting:0.4", TLS_STARTTLS },
+    { "drip-data-tls", "drip-data:0.4", TLS_STARTTLS },
+    { "drip-data-clear", "drip-data:0.4", TLS_NONE },
+  };
+  const guint timeout_ms = 1000;
+  const gint64 deadline_ms = (gint64) TRANSPORT_SESSION_TIMEOUTS * timeout_ms;
+  g_autofree char *cert = g_build_filename (certs, "server-localhost.pem", NULL);
+  g_autofree char *key = g_build_filename (certs, "server-localhost.key", NULL);
+
+  for (gsize c = 0; c < G_N_ELEMENTS (cases); c++)
+    {
+      const char *tls_args[] = { "--fault", cases[c].fault, "--cert", cert,
+                                 "--key", key, NULL };
+      const char *clear_args[] = { "--fault", cases[c].fault, NULL };
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GBytes) msg = message_bytes ();
+
+      print_message ("case %s\n", cases[c].name);
+      Server *s = server_start (cases[c].name, cases[c].tls == TLS_NONE
+                                ? clear_args : tls_args);
+      Config *cfg = cfg_new (s->port, cases[c].tls, NULL, NULL);
+      cfg->smtp_timeout_ms = timeout_ms;
+      g_autofree DeliveryJob *jobs = jobs_new (1, msg);
+      Transport *t = transport_new (cfg, &error);
+      assert_non_null (t);
+
+      gint64 start = g_get_monotonic_time ();
+      transport_deliver (t, jobs, 1);
+      gint64 ms = (g_get_monotonic_time () - start) / 1000;
+
+      transport_free (t);
+      print_message ("%s: deferred after %" G_GINT64_FORMAT " ms\n",
+                     cases[c].name, ms);
+      assert_all_tempfail (jobs, 1, "SMTP session deadline passed");
+      if (ms < deadline_ms - 100 || ms > deadline_ms + 2 * timeout_ms + 1000)
+        fail_msg ("%s: ended after %" G_GINT64_FORMAT " ms", cases[c].name, ms);
+      g_autofree char *log = server_log (s);
+      if (g_str_has_prefix (cases[c].name, "drip-data"))
+        assert_true (log_has_command (log, "DATA"));
+      assert_int_equal (count_files (s->capture, ".eml"), 0);
+      server_stop (s);
+      cfg_free (cfg);
+    }
 }
 
 /* A GResolver that answers after late_delay_ms with late_answer (a
@@ -1144,6 +1294,7 @@ main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_safe_text),
+    cmocka_unit_test (test_wire_verdicts),
     cmocka_unit_test (test_setup_errors),
     cmocka_unit_test (test_file_transport),
     cmocka_unit_test (test_starttls_auth_three_jobs),
@@ -1157,6 +1308,7 @@ main (void)
     cmocka_unit_test (test_prohibited_headers),
     cmocka_unit_test (test_tls13_sessions),
     cmocka_unit_test (test_tls12_no_barrier),
+    cmocka_unit_test (test_dripping_relay),
     cmocka_unit_test (test_resolve_targets),
     cmocka_unit_test (test_dns_bound),
     cmocka_unit_test (test_connect_bound),
