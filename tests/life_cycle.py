@@ -8,7 +8,8 @@ on the real clock, whose start-up retention pass must remove it.
 
 The fixture month (class Month) is made by the real daemon, started
 four times under fixed clocks three months back: one invite on the last
-evening of the month before, three on day 3 (two units, an IDN address),
+evening of the month before that the relay defers (it goes out on day 3),
+three on day 3 (two units, an IDN address),
 on day 4 a relay that refuses one address and defers another until it
 expires, plus a refusal; then nothing until day 20 (an outage), one
 invite.  Then one start on the real clock purges the queue and outbox.
@@ -219,6 +220,7 @@ IDN = "anna@bücher.example"            # U-label form
 IDN_ASCII = "anna@xn--bcher-kva.example"
 REFUSED_RCPT = "fel@example.com"       # the relay answers 550
 SLOW_RCPT = "sen@example.org"          # the relay answers 451 until expiry
+LATE_RCPT = "senare@example.org"       # deferred in the month before
 CHROMIUM = shutil.which("chromium")
 
 
@@ -276,27 +278,32 @@ class Fixture:
         init = subprocess.run([str(CLIENT), "audit", "init", "-c", str(d.conf)],
                               capture_output=True, text=True, timeout=60, env=env)
         assert init.returncode == 0, init.stderr
-        # The last evening of the month before.
+        # Clear text to a loopback relay: the test CA's certificates are
+        # not valid yet three months back.
+        self.smtpd = imtest.Smtpd(self.dir, "--fault", f"rcpt:{REFUSED_RCPT}:550",
+                                  "--fault", f"rcpt:{SLOW_RCPT}:451",
+                                  "--fault", f"rcpt:{LATE_RCPT}:451", cert=None)
+        smtp = imtest.smtp_conf(self.smtpd, {"tls": "none", "host": "127.0.0.1"},
+                                auth=None)
+        # The last evening of the month before: an invite the relay defers,
+        # sent on day 3 (its outcome belongs to the month, its unit too).
+        d = self.daemon({**smtp, "retry": {"max_age": "2592000"}})
         start_at(d, "@" + self.prev_evening)
-        d.wait_state(self.send(d, 0, RCPTS[:1]), {"sent"})
+        late = self.send(d, 0, [LATE_RCPT])
+        d.wait_state(late, {"deferred"})
         assert d.stop() == 0
+        d = self.daemon()
         # Day 3: two units, the IDN address among three recipients.
         start_at(d, self.day(3))
         self.idn_first = self.send(d, 3, [RCPTS[0], IDN, RCPTS[1]], "Hudkliniken")
         ids = [self.idn_first, self.send(d, 3, RCPTS[1:2], "Barnkliniken"),
                self.send(d, 3, RCPTS[2:3], "Barnkliniken")]
-        for i in ids:
+        for i in ids + [late]:
             d.wait_state(i, {"sent"})
         assert d.stop() == 0
         self.outbox_after_day3 = len(list((self.dir / "outbox").glob("*.eml")))
         # Day 4: a relay that refuses one address for good and defers
         # another until the invite expires; and one refusal.
-        # Clear text to a loopback relay: the test CA's certificates are
-        # not valid yet three months back.
-        self.smtpd = imtest.Smtpd(self.dir, "--fault", f"rcpt:{REFUSED_RCPT}:550",
-                                  "--fault", f"rcpt:{SLOW_RCPT}:451", cert=None)
-        smtp = imtest.smtp_conf(self.smtpd, {"tls": "none", "host": "127.0.0.1"},
-                                auth=None)
         d = self.daemon({**smtp, "retry": {"max_age": "3"}})
         start_at(d, self.day(4))
         self.failing = self.send(d, 4, [REFUSED_RCPT, RCPTS[0]], "Barnkliniken",
@@ -375,16 +382,19 @@ class Month(unittest.TestCase):
         by = {(r[0], r[1]): [int(x) for x in r[2:]] for r in rows[1:]}
         def day(n):
             return by[("day", f"{FIX.month}-{n:02d}")]
-        # Day 3: 3 invites, 5 recipients, all written to the outbox.
-        self.assertEqual(day(3), [3, 5, 5, 0, 0, 0])
+        # Day 3: 3 invites, 5 recipients, all written to the outbox, and
+        # the one deferred since the month before.
+        self.assertEqual(day(3), [3, 5, 6, 0, 0, 0])
         # Day 4: 2 invites, 3 recipients; 1 sent, 1 failed, 1 expired; 1 refusal.
         self.assertEqual(day(4), [2, 3, 1, 1, 1, 1])
         self.assertEqual(day(20), [1, 1, 1, 0, 0, 0])
         self.assertEqual(sum(v[0] for k, v in by.items() if k[0] == "day"), 6)
-        self.assertEqual(by[("total", FIX.month)], [6, 9, 7, 1, 1, 1])
+        self.assertEqual(by[("total", FIX.month)], [6, 9, 8, 1, 1, 1])
         self.assertEqual(by[("unit", "Hudkliniken")], [2, 4, 3, 0, 1, 0])
         self.assertEqual(by[("unit", "Barnkliniken")], [3, 4, 3, 1, 0, 0])
-        self.assertEqual(by[("unit", "Vårdcentralen")], [1, 1, 1, 0, 0, 0])
+        # The late one counts for the unit of its accepted row.
+        self.assertEqual(by[("unit", "Vårdcentralen")], [1, 1, 2, 0, 0, 0])
+        self.assertNotIn(("unit", "(ingen enhet)"), by)
         # The invite of the evening before belongs to the month before.
         self.assertEqual(len([k for k in by if k[0] == "day"]),
                          calendar.monthrange(*map(int, FIX.month.split("-")))[1])
@@ -413,7 +423,7 @@ class Month(unittest.TestCase):
         self.assertIn("the chain is intact", out)
         self.assertNotIn("Partial month", out)
         # No address in a report.
-        for a in RCPTS + [IDN, IDN_ASCII, REFUSED_RCPT, SLOW_RCPT]:
+        for a in RCPTS + [IDN, IDN_ASCII, REFUSED_RCPT, SLOW_RCPT, LATE_RCPT]:
             self.assertNotIn(a, out)
 
     def test_report_says_partial_month(self):
@@ -429,7 +439,7 @@ class Month(unittest.TestCase):
         for form in (IDN, IDN_ASCII, "anna@BÜCHER.Example"):
             out = FIX.audit("subject", form, "--format", "jsonl").decode()
             got[form] = [json.loads(l) for l in out.splitlines()]
-            for other in RCPTS + [REFUSED_RCPT, SLOW_RCPT]:
+            for other in RCPTS + [REFUSED_RCPT, SLOW_RCPT, LATE_RCPT]:
                 self.assertNotIn(other, out, "a co-recipient shown")
         self.assertEqual(got[IDN], got[IDN_ASCII])
         self.assertEqual(got[IDN], got["anna@BÜCHER.Example"])
