@@ -54,7 +54,8 @@ audit_erase_clear (sqlite3 *db, const char *h, gint64 now_ms)
 }
 
 static gboolean
-audit_erase_txn (Audit *a, const char *h, gint64 *n_rows, GError **error)
+audit_erase_txn (Audit *a, const char *h, gboolean quiet_ok, gint64 *n_rows,
+                 GError **error)
 {
   gint64 now = MAX (g_get_real_time () / 1000, a->last_time_ms);
   int changed;
@@ -69,6 +70,8 @@ audit_erase_txn (Audit *a, const char *h, gint64 *n_rows, GError **error)
       audit_exec (a->db, "ROLLBACK", NULL);
       return FALSE;
     }
+  if (changed == 0 && quiet_ok)
+    return audit_exec (a->db, "COMMIT", error);
   if (changed == 0)
     {
       audit_exec (a->db, "ROLLBACK", NULL);
@@ -83,7 +86,7 @@ audit_erase_txn (Audit *a, const char *h, gint64 *n_rows, GError **error)
 
 gboolean
 audit_erase_recipient (Audit *a, const char *address, gint64 uid,
-                       gint64 *n_rows, GError **error)
+                       const char *elsewhere, gint64 *n_rows, GError **error)
 {
   g_autoptr (GMutexLocker) locker = NULL;
   g_autofree char *words = NULL;
@@ -94,11 +97,13 @@ audit_erase_recipient (Audit *a, const char *address, gint64 uid,
   g_return_val_if_fail (a != NULL && address != NULL && n_rows, FALSE);
   locker = g_mutex_locker_new (&a->lock);
   audit_address_hash (a->addr_key, address, h);
-  if (!audit_erase_txn (a, h, n_rows, error))
+  if (!audit_erase_txn (a, h, elsewhere != NULL, n_rows, error))
     return FALSE;
   words = g_strdup_printf ("a recipient address erased: its clear text was"
                            " removed from beside %" G_GINT64_FORMAT " row(s),"
-                           " which keep its keyed hash", *n_rows);
+                           " which keep its keyed hash%s%s", *n_rows,
+                           elsewhere != NULL ? "; " : "",
+                           elsewhere != NULL ? elsewhere : "");
   rec.detail = words;
   if (!audit_append_locked (a, &rec, 1, NULL, error))
     return FALSE;

@@ -19,11 +19,15 @@
 /*
  * Erases address from beside the chain of the open audit a (the one
  * writer: the daemon stopped, or the daemon itself) and audits it as
- * uid.  *n_rows gets the chain rows that named it.  An address no row
- * names is refused (AUDIT_ERROR_IO, nothing written).  The caller seals
- * afterwards.  Thread-safe.
+ * uid; elsewhere (optional) names what else the caller erased (counts
+ * only, e.g. "queue: 2 recipient row(s), outbox: 4 file(s)") and goes
+ * into the audited words.  *n_rows gets the chain rows that named it.
+ * With nothing to erase here and elsewhere NULL it is refused
+ * (AUDIT_ERROR_IO, nothing written).  The caller seals afterwards.
+ * Thread-safe.
  */
 gboolean audit_erase_recipient (Audit *a, const char *address, gint64 uid,
-                                gint64 *n_rows, GError **error);
+                                const char *elsewhere, gint64 *n_rows,
+                                GError **error);
 
 #endif

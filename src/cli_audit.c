@@ -36,6 +36,8 @@
 #include "audit_verify.h"
 #include "cli_compliance.h"
 #include "config.h"
+#include "queue.h"
+#include "retention.h"
 #include "exitcodes.h"
 #include "version.h"
 
@@ -533,13 +535,43 @@ seal_config (const char *db, const AuditOptions *o, char **beside)
   return sc;
 }
 
+/* The queue's and the outbox's part of an erasure (with -c: the daemon
+ * stopped, it writes both).  Words for the audit row, or NULL when
+ * there is no queue to search; FALSE when the queue refused. */
+static gboolean
+erase_queue (const AuditOptions *o, char **words, GError **error)
+{
+  g_autoptr (GPtrArray) tags = g_ptr_array_new_with_free_func (g_free);
+  Queue *q;
+  gint n;
+  guint files;
+
+  *words = NULL;
+  if (o->cfg == NULL || o->cfg->queue_db == NULL
+      || !g_file_test (o->cfg->queue_db, G_FILE_TEST_IS_REGULAR))
+    return TRUE;
+  if ((q = queue_open (o->cfg->queue_db, error)) == NULL)
+    return FALSE;
+  n = queue_erase_address (q, o->recipient, tags, error);
+  queue_close (q);
+  if (n < 0)
+    return FALSE;
+  files = o->cfg->transport == TRANSPORT_FILE
+    ? retention_outbox_remove (o->cfg->outbox_dir, tags) : 0;
+  *words = g_strdup_printf ("queue: %d recipient row(s), outbox: %u file(s)",
+                            n, files);
+  return TRUE;
+}
+
 /* `audit erase --recipient ADDR`: the daemon stopped (it is the one
- * writer), the erasure audited and sealed at once. */
+ * writer of the audit and, with -c, of the queue and the outbox); the
+ * queue first (a match still in delivery refuses it all), then the
+ * audit, whose erased row counts everything, sealed at once. */
 static int
 do_erase (const char *db, const AuditOptions *o)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *beside = NULL;
+  g_autofree char *beside = NULL, *elsewhere = NULL;
   g_autoptr (Audit) a = NULL;
   AuditSealConfig sc = seal_config (db, o, &beside);
   gint64 n = 0;
@@ -550,21 +582,21 @@ do_erase (const char *db, const AuditOptions *o)
       return EXIT_USAGE;
     }
   if ((a = audit_open_sealing (db, &sc, &error)) == NULL
-      || !audit_erase_recipient (a, o->recipient, (gint64) getuid (), &n,
-                                 &error)
+      || !erase_queue (o, &elsewhere, &error)
+      || !audit_erase_recipient (a, o->recipient, (gint64) getuid (),
+                                 elsewhere, &n, &error)
       || !audit_seal (a, &error))
     {
       fprintf (stderr, "invitemail audit erase: %s\n", error->message);
       return exit_code_for_error (error);
     }
   printf ("audit erase: the address was removed from beside %" G_GINT64_FORMAT
-          " row(s), which keep only its keyed hash; the erasure is audited"
-          " (who, when, how many rows; not the address)%s\n", n,
+          " row(s), which keep only its keyed hash; %s; the erasure is"
+          " audited (who, when, how many rows; not the address)%s\n", n,
+          elsewhere != NULL ? elsewhere : "the queue was not searched (no -c)",
           audit_sealing (a) ? " and sealed" : "");
   return EXIT_OK;
 }
-
-/* ---- compliance: list without seals, subject, report ------------------ */
 
 /* list shows the story, not the seals (most rows of a quiet day): they
  * stay in verify, export and list --all or --event sealed. */

@@ -1616,3 +1616,98 @@ queue_health (Queue *q, gint64 now, QueueHealth *out, GError **error)
   }
   return TRUE;
 }
+
+/* ---- erasure of one address -------------------------------------------- */
+
+/* The local part as written, the domain without case. */
+static gboolean
+queue_same_address (const char *stored, const char *asked)
+{
+  const char *a = strrchr (stored, '@'), *b = strrchr (asked, '@');
+
+  if (a == NULL || b == NULL)
+    return strcmp (stored, asked) == 0;
+  return a - stored == b - asked && strncmp (stored, asked, a - stored) == 0
+         && g_ascii_strcasecmp (a, b) == 0;
+}
+
+/* The matching rows: "ID.IDX" tags into tags; *busy counts those still
+ * in delivery. */
+static gboolean
+queue_erase_select (Queue *q, const char *address, GPtrArray *tags,
+                    guint *busy, GError **error)
+{
+  sqlite3_stmt *st = NULL;
+  int rc;
+
+  if (sqlite3_prepare_v2 (q->db, "SELECT invite_id, idx, address, state FROM"
+                          " recipients WHERE lower (address) = lower (?1)",
+                          -1, &st, NULL) != SQLITE_OK)
+    return queue_fail (q, error, "prepare erase");
+  sqlite3_bind_text (st, 1, address, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+    {
+      const char *id = queue_col_text (st, 0), *state = queue_col_text (st, 3);
+
+      if (!queue_id_ok (id) || !queue_same_address (queue_col_text (st, 2),
+                                                    address))
+        continue;
+      if (g_strcmp0 (state, "queued") == 0 || g_strcmp0 (state, "sending") == 0
+          || g_strcmp0 (state, "deferred") == 0)
+        (*busy)++;
+      g_ptr_array_add (tags, g_strdup_printf ("%s.%" G_GINT64_FORMAT, id,
+                                              (gint64) sqlite3_column_int64 (st, 1)));
+    }
+  sqlite3_finalize (st);
+  return rc == SQLITE_DONE || queue_fail (q, error, "erase");
+}
+
+static gboolean
+queue_erase_tag (Queue *q, const char *tag, GError **error)
+{
+  const char *dot = strrchr (tag, '.');
+  g_autofree char *id = g_strndup (tag, dot - tag);
+  sqlite3_stmt *st = NULL;
+  gboolean ok;
+
+  if (sqlite3_prepare_v2 (q->db, "DELETE FROM recipients WHERE invite_id = ?1"
+                          " AND idx = ?2", -1, &st, NULL) != SQLITE_OK)
+    return queue_fail (q, error, "prepare erase");
+  sqlite3_bind_text (st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 2, g_ascii_strtoll (dot + 1, NULL, 10));
+  ok = sqlite3_step (st) == SQLITE_DONE;
+  sqlite3_finalize (st);
+  return ok || queue_fail (q, error, "erase");
+}
+
+gint
+queue_erase_address (Queue *q, const char *address, GPtrArray *tags,
+                     GError **error)
+{
+  guint busy = 0, i, first = tags->len;
+
+  g_return_val_if_fail (q != NULL && address != NULL && tags != NULL, -1);
+  if (!db_exec (q->db, "PRAGMA secure_delete = ON", NULL)
+      || !queue_begin (q, error))
+    return -1;
+  if (!queue_erase_select (q, address, tags, &busy, error))
+    i = 0;
+  else if (busy > 0)
+    {
+      g_set_error (error, QUEUE_ERROR, QUEUE_ERROR_CONFLICT, "%u recipient"
+                   " row(s) with this address are still in delivery: erase"
+                   " once they are sent, failed or expired", busy);
+      i = 0;
+    }
+  else
+    for (i = first; i < tags->len; i++)
+      if (!queue_erase_tag (q, g_ptr_array_index (tags, i), error))
+        break;
+  if (busy > 0 || i < tags->len || !queue_commit (q, error))
+    {
+      queue_rollback (q);
+      g_ptr_array_remove_range (tags, first, tags->len - first);
+      return -1;
+    }
+  return (gint) (tags->len - first);
+}

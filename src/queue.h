@@ -212,6 +212,18 @@ void queue_purged_clear (QueuePurged *p);
 gint queue_purge (Queue *q, gint64 cutoff, guint max, QueuePurged *out,
                   GError **error);
 
+/*
+ * Erasure of one address (`invitemail audit erase`, the daemon
+ * stopped): every recipient row whose address matches (local part as
+ * written, domain without case) is deleted, with secure_delete on, in
+ * one transaction; each one's outbox tag ("ID.IDX") is added to tags.
+ * The invites and their other recipients stay.  A match still queued,
+ * sending or deferred refuses it all (QUEUE_ERROR_CONFLICT), nothing
+ * changed.  Returns the rows deleted, or -1 with *error.
+ */
+gint queue_erase_address (Queue *q, const char *address, GPtrArray *tags,
+                          GError **error);
+
 /* ---- subject access (read-only) --------------------------------------
  *
  * For `invitemail audit subject`: every recipient row whose address is

@@ -120,6 +120,21 @@ outbox_purge (const char *dir, GPtrArray *tags, gint64 cutoff, guint *files)
   close (dirfd);
 }
 
+guint
+retention_outbox_remove (const char *dir, GPtrArray *tags)
+{
+  guint files = 0;
+  int dirfd;
+
+  if (dir == NULL
+      || (dirfd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    return 0;
+  outbox_remove_tags (dirfd, tags, &files);
+  fsync (dirfd);
+  close (dirfd);
+  return files;
+}
+
 static gboolean
 retention_queue (const char *queue_db, gint64 cutoff, QueuePurged *purged,
                  GError **error)

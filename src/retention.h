@@ -40,6 +40,10 @@ gboolean retention_run (const char *queue_db, const char *outbox_dir,
                         guint days, gint64 now, Audit *audit,
                         RetentionCounts *out, GError **error);
 
+/* Removes the outbox files ("TAG.eml", "TAG.envelope") of tags, for an
+ * erasure; returns how many went.  dir NULL or absent: 0. */
+guint retention_outbox_remove (const char *dir, GPtrArray *tags);
+
 /* Starts the thread; its first pass runs at once.  The Config is
  * copied (the daemon frees it at a reload). (transfer full) */
 Retention *retention_start (const Config *cfg, Audit *audit);

@@ -921,6 +921,41 @@ class Erasure(Base):
         self.assertNotEqual(again.returncode, 0)
         self.assertIn("no clear address to erase", again.stderr)
 
+    def test_erase_reaches_the_queue_and_the_outbox(self):
+        """With -c: the queue's finished recipient rows and the outbox
+        files of that address go too, counted in the erased row."""
+        w = RUN.dir / "erase-all"
+        w.mkdir()
+        copy_db(RUN.db, w / "audit.db")
+        copy_db(RUN.dir / "queue.db", w / "queue.db")
+        shutil.copy2(RUN.dir / "audit.key", w / "audit.key")
+        shutil.copytree(RUN.dir / "outbox", w / "outbox")
+        imtest.write_conf(w / "invitemail.conf", RUN.base_sections(None))
+        who = RCPTS[0]
+        envs = [f for f in os.listdir(w / "outbox") if f.endswith(".envelope")
+                and who in (w / "outbox" / f).read_text()]
+        self.assertTrue(envs, "the run wrote no outbox file for the address")
+        q = sqlite3.connect(str(w / "queue.db"))
+        before = q.execute("SELECT count (*) FROM recipients WHERE address = ?",
+                           (who,)).fetchone()[0]
+        q.close()
+        self.assertGreater(before, 0)
+        r = subprocess.run([str(CLIENT), "audit", "-c", str(w / "invitemail.conf"),
+                            "erase", "--recipient", who],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(f"queue: {before} recipient row(s), outbox: {2 * len(envs)} file(s)",
+                      r.stdout)
+        for f in ("queue.db", "queue.db-wal", "audit.db", "audit.db-wal"):
+            if (w / f).exists():
+                self.assertNotIn(who.encode(), (w / f).read_bytes(), f)
+        self.assertFalse([f for f in os.listdir(w / "outbox")
+                          if f.endswith(".envelope")
+                          and who in (w / "outbox" / f).read_text()])
+        erased = [x for x in rows_of(w / "audit.db") if x["event"] == "erased"]
+        self.assertIn(f"queue: {before} recipient row(s)", erased[-1]["detail"])
+        self.verify(w / "audit.db", "--anchors", str(RUN.anchors))
+
 
 class Retention(unittest.TestCase):
     """A real purge: epochs sealed three days ago (the daemon under

@@ -1342,9 +1342,11 @@ test_erase_recipient (void **state)
   a = audit_open_sealing (fx->path, &sc, &error);
   assert_non_null (a);
   audit_set_clock (a, fixed_clock, fx);
-  assert_true (audit_erase_recipient (a, "bo@Example.COM", 1234, &n, &error));
+  assert_true (audit_erase_recipient (a, "bo@Example.COM", 1234, NULL, &n,
+                                        &error));
   assert_int_equal (n, 2);
-  assert_false (audit_erase_recipient (a, "bo@example.com", 1234, &n, &error));
+  assert_false (audit_erase_recipient (a, "bo@example.com", 1234, NULL, &n,
+                                         &error));
   assert_non_null (strstr (error->message, "no clear address to erase"));
   g_clear_error (&error);
   seal (a);
