@@ -163,6 +163,7 @@ static const char *const audit_event_names[AUDIT_N_EVENTS] = {
   [AUDIT_PURGED] = "purged",
   [AUDIT_CLOCK_BACK] = "clock_back",
   [AUDIT_ERASED] = "erased",
+  [AUDIT_CANCELLED] = "cancelled",
 };
 
 const char *

@@ -64,6 +64,7 @@ typedef enum {
   AUDIT_STATUS_SHOWN,       /* a status answer showed an invite's addresses */
   AUDIT_BOUNCED,            /* a DSN with action failed came back */
   AUDIT_DSN_DELAYED,        /* a DSN with action delayed: not final */
+  AUDIT_CANCELLED,          /* invitemail cancel: stopped and notified */
   AUDIT_SEALED,             /* written only by the seal layer */
   AUDIT_PURGED,             /* written only by retention */
   AUDIT_CLOCK_BACK,         /* written only by the store: clock stepped back */

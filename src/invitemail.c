@@ -321,6 +321,30 @@ cmd_status (const ClientOptions *o, int argc, char **argv)
   return EXIT_OK;
 }
 
+/* Prints "ID cancelled: N stopped, M notified [by CANCELLATION-ID]". */
+static int
+cmd_cancel (const ClientOptions *o, int argc, char **argv)
+{
+  g_autoptr (GString) req = g_string_new ("request=cancel\n");
+  g_autoptr (RawRequest) ans = NULL;
+  int rc = EXIT_OK;
+
+  if (argc != 1)
+    return usage_error ("cancel takes one invite id");
+  if (!add_line (req, "id", argv[0]))
+    return EXIT_USAGE;
+  g_string_append_c (req, '\n');
+  if ((ans = exchange (o, req, &rc)) == NULL)
+    return rc;
+  if ((rc = report_answer (ans)) != EXIT_OK)
+    return rc;
+  const char *by = raw_request_get (ans, "cancellation");
+  printf ("%s cancelled: %s stopped, %s notified%s%s\n", raw_request_get (ans, "id"),
+          raw_request_get (ans, "stopped"), raw_request_get (ans, "notified"),
+          by ? " by " : "", by ? by : "");
+  return EXIT_OK;
+}
+
 static int
 cmd_ping (const ClientOptions *o)
 {
@@ -346,6 +370,7 @@ static const char summary[] =
   "  send       queue one invite; prints its id (exit 0 when queued)\n"
   "  preview    print the exact message (RFC 5322) that would be sent\n"
   "  status ID  where an invite is, per recipient (--json for JSON)\n"
+  "  cancel ID  stop what has not gone out; send the others a cancellation\n"
   "  ping       check that the daemon answers\n"
   "  bounce     read one DSN (bounce) on standard input and record it\n"
   "             (a mail alias or pipe: |/usr/bin/invitemail bounce)\n"
@@ -373,6 +398,8 @@ run (const char *cmd, ClientOptions *o, int argc, char **argv)
   if (strcmp (cmd, "health") == 0)
     return argc == 0 ? cli_health (exchange_for_ops, o, o->json)
                      : usage_error ("unexpected argument");
+  if (strcmp (cmd, "cancel") == 0)
+    return cmd_cancel (o, argc, argv);
   if (strcmp (cmd, "ping") == 0)
     return cmd_ping (o);
   return usage_error ("unknown command");

@@ -451,6 +451,69 @@ to_crlf (const GString *lf)
   return g_byte_array_free_to_bytes (out);
 }
 
+/* The first text/calendar part under obj, depth-first. */
+static GMimeObject *
+find_calendar (GMimeObject *obj, int depth)
+{
+  if (depth > 4 || obj == NULL)
+    return NULL;
+  if (GMIME_IS_MULTIPART (obj))
+    {
+      GMimeMultipart *mp = GMIME_MULTIPART (obj);
+      for (int i = 0; i < g_mime_multipart_get_count (mp); i++)
+        {
+          GMimeObject *found = find_calendar (g_mime_multipart_get_part (mp, i), depth + 1);
+          if (found != NULL)
+            return found;
+        }
+      return NULL;
+    }
+  GMimeContentType *ct = g_mime_object_get_content_type (obj);
+  return GMIME_IS_PART (obj) && g_mime_content_type_is_type (ct, "text", "calendar")
+    ? obj : NULL;
+}
+
+char *
+mime_calendar_text (GBytes *message, char **lang_out, GError **error)
+{
+  gsize len = 0;
+  const guint8 *raw = g_bytes_get_data (message, &len);
+  GMimeStream *stream = g_mime_stream_mem_new_with_buffer ((const char *) raw, len);
+  GMimeParser *parser = g_mime_parser_new_with_stream (stream);
+  GMimeMessage *msg = g_mime_parser_construct_message (parser, NULL);
+  char *text = NULL;
+
+  g_object_unref (parser);
+  g_object_unref (stream);
+  GMimeObject *cal = msg ? find_calendar (g_mime_message_get_mime_part (msg), 0) : NULL;
+  GMimeDataWrapper *w = cal ? g_mime_part_get_content (GMIME_PART (cal)) : NULL;
+  if (w != NULL)
+    {
+      GMimeStream *mem = g_mime_stream_mem_new ();
+      g_mime_data_wrapper_write_to_stream (w, mem);   /* decodes the QP */
+      GByteArray *bytes = g_mime_stream_mem_get_byte_array (GMIME_STREAM_MEM (mem));
+      text = g_strndup ((const char *) bytes->data, bytes->len);
+      g_object_unref (mem);
+    }
+  if (text != NULL && !g_utf8_validate (text, -1, NULL))
+    g_clear_pointer (&text, g_free);
+  if (text != NULL && lang_out != NULL)
+    {
+      /* GMime files the message's Content-* headers under its top part */
+      const char *lang = g_mime_object_get_header (g_mime_message_get_mime_part (msg),
+                                                   "Content-Language");
+      *lang_out = g_strdup (lang ? lang : "");
+      g_strstrip (*lang_out);
+    }
+  if (msg != NULL)
+    g_object_unref (msg);
+  if (text == NULL)
+    {
+      g_set_error (error, MIME_ERROR, MIME_ERROR_FAILED, "the message has no calendar entry");
+    }
+  return text;
+}
+
 GBytes *
 mime_build (const Rendered *r, const MimeOptions *opt, char **message_id_out,
             GError **error)

@@ -59,4 +59,12 @@ void mime_shutdown (void);
 GBytes *mime_build (const Rendered *r, const MimeOptions *opt,
                     char **message_id_out, GError **error);
 
+/*
+ * The decoded text of the text/calendar part of a message mime_build
+ * made, and its Content-Language (transfer full each); NULL with
+ * MIME_ERROR_FAILED when there is none.  For a cancellation, which
+ * needs the entry's UID and times.
+ */
+char *mime_calendar_text (GBytes *message, char **lang_out, GError **error);
+
 #endif

@@ -1711,3 +1711,71 @@ queue_erase_address (Queue *q, const char *address, GPtrArray *tags,
     }
   return (gint) (tags->len - first);
 }
+/* ---- cancel ---------------------------------------------------------- */
+
+/*
+ * Stops what has not gone out and lists what has, in one transaction:
+ * recipients still queued or deferred become failed with the reply
+ * QUEUE_CANCELLED_REPLY (a final state: the worker never claims them);
+ * those sent or in flight (sending: the relay may have it) are returned
+ * for a cancellation of their own.  Prepared here rather than at open:
+ * a cancel is rare.
+ */
+gboolean
+queue_cancel (Queue *q, const char *id, gint64 now, GPtrArray **reached,
+              guint *stopped, GError **error)
+{
+  static const char stop_sql[] =
+    "UPDATE recipients SET state = 'failed', reply = '" QUEUE_CANCELLED_REPLY "',"
+    " next_try = 0, updated = ?2"
+    " WHERE invite_id = ?1 AND state IN ('queued', 'deferred')";
+  static const char reached_sql[] =
+    "SELECT address FROM recipients WHERE invite_id = ?1"
+    " AND state IN ('sent', 'sending') ORDER BY idx";
+  sqlite3_stmt *stop = NULL, *sel = NULL;
+  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
+  gboolean ok = FALSE;
+  int rc = SQLITE_OK;
+
+  g_return_val_if_fail (q != NULL && reached != NULL && stopped != NULL, FALSE);
+  if (!queue_id_ok (id))
+    return queue_corrupt (error, "invite id");
+  if (!queue_begin (q, error))
+    return FALSE;
+  if (sqlite3_prepare_v2 (q->db, stop_sql, -1, &stop, NULL) != SQLITE_OK
+      || sqlite3_prepare_v2 (q->db, reached_sql, -1, &sel, NULL) != SQLITE_OK)
+    goto out;
+  sqlite3_bind_text (stop, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stop, 2, now);
+  if (sqlite3_step (stop) != SQLITE_DONE)
+    goto out;
+  *stopped = (guint) sqlite3_changes (q->db);
+  sqlite3_bind_text (sel, 1, id, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step (sel)) == SQLITE_ROW)
+    {
+      const char *a = queue_col_text (sel, 0);
+      if (!queue_address_ok (a, FALSE))
+        {
+          sqlite3_finalize (stop);
+          sqlite3_finalize (sel);
+          queue_rollback (q);
+          return queue_corrupt (error, "recipient address");
+        }
+      g_ptr_array_add (out, g_strdup (a));
+    }
+  ok = rc == SQLITE_DONE;
+out:
+  if (!ok)
+    queue_fail (q, error, "cancel");
+  sqlite3_finalize (stop);
+  sqlite3_finalize (sel);
+  if (!ok)
+    {
+      queue_rollback (q);
+      return FALSE;
+    }
+  if (!queue_commit (q, error))
+    return FALSE;
+  *reached = g_steal_pointer (&out);
+  return TRUE;
+}

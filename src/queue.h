@@ -291,4 +291,17 @@ gboolean queue_health (Queue *q, gint64 now, QueueHealth *out, GError **error);
  */
 void queue_set_fail_commit (Queue *q, gboolean fail);
 
+/* The reply of a recipient stopped by a cancel (state failed). */
+#define QUEUE_CANCELLED_REPLY "cancelled by the sender"
+
+/*
+ * For invitemail cancel: in one transaction, recipients of id still
+ * queued or deferred become failed with QUEUE_CANCELLED_REPLY
+ * (*stopped counts them), and *reached gets the addresses already sent
+ * or in flight, which need a cancellation (transfer full; may be
+ * empty).  An unknown id gives an empty list and 0.
+ */
+gboolean queue_cancel (Queue *q, const char *id, gint64 now, GPtrArray **reached,
+                       guint *stopped, GError **error);
+
 #endif

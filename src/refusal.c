@@ -39,7 +39,7 @@ static const RefusalInfo refusal_table[REFUSAL_N_CODES] = {
   [REFUSAL_REPEATED_ATTRIBUTE] = { "repeated_attribute",
     "an attribute that may appear only once is repeated" },
   [REFUSAL_UNKNOWN_REQUEST] = { "unknown_request",
-    "the request must be send, preview, status or ping" },
+    "the request must be send, preview, status, cancel or ping" },
   [REFUSAL_MISSING_FIELD] = { "missing_field",
     "a required attribute is missing" },
   [REFUSAL_INVALID_VALUE] = { "invalid_value",

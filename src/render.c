@@ -57,6 +57,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlDoc, xmlFreeDoc)
 #define PARSE_OPTIONS  (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
 #define NOTICE_NAME    "privacy-notice"
 #define SIGNATURE_NAME "evisit"
+/* The cancellation's template: needs no link, and no request can name it. */
+#define CANCEL_NAME    "cancel"
 #define LOGO_FILE      "logo.png"
 #define LOGO_MAX_SIDE  1000
 /* The first line of a template's leading comment while its legal text
@@ -126,6 +128,7 @@ typedef struct {
   char *subject;          /* templates only: the normalised <title> */
   char *unapproved;       /* the file's path when it is marked as an
                              unapproved translation, else NULL */
+  gboolean is_cancel;     /* CANCEL_NAME.LANG: the cancellation, no link */
   char *version;          /* notices only: the version attribute, or NULL */
   char sha256[65];
 } Part;
@@ -605,7 +608,7 @@ check_kind (Part *part, PartKind kind, const guint counts[PH_N], GString *why)
       part->subject = title_text (xmlDocGetRootElement (part->doc));
       if (part->subject == NULL)
         g_string_printf (why, "no <title> text (the subject)");
-      else if (counts[PH_LINK] == 0)
+      else if (counts[PH_LINK] == 0 && !part->is_cancel)
         g_string_printf (why, "no data-im=\"link\" placeholder");
       else
         return TRUE;
@@ -667,7 +670,7 @@ marked_unapproved (xmlDoc *doc)
 
 /* Reads, hashes, parses and checks one file. (transfer full) */
 static Part *
-part_load (const char *path, PartKind kind, GError **error)
+part_load (const char *path, PartKind kind, gboolean is_cancel, GError **error)
 {
   g_autoptr(GBytes) bytes = read_bounded (path, TEMPLATE_MAX_BYTES, error);
   if (bytes == NULL)
@@ -676,6 +679,7 @@ part_load (const char *path, PartKind kind, GError **error)
   gsize len;
   const char *data = g_bytes_get_data (bytes, &len);
   g_autoptr(Part) part = g_new0 (Part, 1);
+  part->is_cancel = is_cancel;
   sha256_hex (data, len, part->sha256);
   part->doc = parse_xml (data, len, path, error);
   if (part->doc == NULL)
@@ -767,7 +771,8 @@ load_entry (Templates *t, const char *dir, const char *file, gboolean signatures
   GHashTable *table = table_for (t, signatures, name, lang, &kind, &key);
   if (table == NULL)
     return TRUE;
-  Part *part = part_load (path, kind, error);
+  Part *part = part_load (path, kind,
+                          kind == PART_TEMPLATE && strcmp (name, CANCEL_NAME) == 0, error);
   if (part == NULL)
     return FALSE;
   g_hash_table_replace (table, g_steal_pointer (&key), part);
@@ -910,6 +915,8 @@ templates_have (const Templates *t, const char *name, const char *lang)
     return FALSE;
 
   g_autofree char *key = g_strdup_printf ("%s.%s", name, lang);
+  if (strcmp (name, CANCEL_NAME) == 0)
+    return FALSE;   /* sent only by invitemail cancel, never asked for */
   return g_hash_table_contains (t->templates, key)
          && g_hash_table_contains (t->notices, lang)
          && g_hash_table_contains (t->signatures, lang);
@@ -1480,6 +1487,64 @@ render_invitation (const Templates *t, const RenderOrg *org, const Invitation *i
   if (start != NULL)
     {
       /* the date in the subject, so the inbox list shows when */
+      g_autoptr(GDateTime) local = to_zone (start, org->timezone);
+      g_autofree char *day = format_day_time (local, lang_words_find (lang));
+      g_free (r->subject);
+      r->subject = g_strdup_printf ("%s, %s", tpl->subject, day);
+    }
+  xmlNode *notice_cell = NULL;
+  g_autoptr(xmlDoc) doc = build_doc (t, org, &f, r->subject, tpl, sig, notice, &notice_cell);
+  if (!hash_rendered_notice (doc, notice_cell, r->notice_rendered_sha256, error))
+    return NULL;
+  r->html = serialize_doc (doc, error);
+  if (r->html == NULL)
+    return NULL;
+  r->text = tree_to_text (xmlDocGetRootElement (doc), error);
+  if (r->text == NULL)
+    return NULL;
+  return g_steal_pointer (&r);
+}
+
+Rendered *
+render_cancellation (const Templates *t, const RenderOrg *org, const char *lang,
+                     GDateTime *start, GDateTime *end, GError **error)
+{
+  g_return_val_if_fail (t != NULL && org != NULL, NULL);
+
+  const char *langs[] = { lang, "sv", "en" };
+  const Part *tpl = NULL, *notice = NULL, *sig = NULL;
+  for (gsize i = 0; i < G_N_ELEMENTS (langs) && tpl == NULL; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("%s.%s", CANCEL_NAME,
+                                              langs[i] ? langs[i] : "");
+      tpl = g_hash_table_lookup (t->templates, key);
+      lang = tpl ? langs[i] : lang;
+    }
+  notice = tpl ? g_hash_table_lookup (t->notices, lang) : NULL;
+  sig = tpl ? g_hash_table_lookup (t->signatures, lang) : NULL;
+  if (tpl == NULL || notice == NULL || sig == NULL)
+    {
+      g_set_error (error, RENDER_ERROR, RENDER_ERROR_MISSING,
+                   "no cancellation template (%s.LANG.xhtml)", CANCEL_NAME);
+      return NULL;
+    }
+  g_autofree char *when = start ? render_format_time (start, lang, org->timezone) : NULL;
+  g_autofree char *until = start && end
+    ? render_format_end (start, end, lang, org->timezone) : NULL;
+  Fill f;
+  memset (&f, 0, sizeof f);
+  f.lang = lang;
+  f.values[PH_MEETING_TIME] = when;
+  f.values[PH_MEETING_END] = until;
+  f.values[PH_ORG_NAME] = org->org_name;
+  f.values[PH_DPO_EMAIL] = org->dpo_email;
+  f.values[PH_SLOGAN] = org->slogan;
+  f.values[PH_CONTACT] = org->contact;
+  if (!values_ok (&f, error))
+    return NULL;
+  g_autoptr(Rendered) r = rendered_new (t, &f, tpl, sig, notice);
+  if (start != NULL)
+    {
       g_autoptr(GDateTime) local = to_zone (start, org->timezone);
       g_autofree char *day = format_day_time (local, lang_words_find (lang));
       g_free (r->subject);

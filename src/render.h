@@ -111,6 +111,17 @@ typedef struct {
  */
 Rendered *render_invitation (const Templates *t, const RenderOrg *org,
                              const Invitation *inv, GError **error);
+/*
+ * The cancellation of an invite: TEMPLATES_DIR/cancel.LANG.xhtml (LANG
+ * falling back to sv, then en), with the meeting's start and end (NULL
+ * when the invite had none), the
+ * organisation's values, the signature and the notice, like any
+ * invitation but without a link.  No request can name the template
+ * "cancel" (templates_have says no).  (transfer full)
+ */
+Rendered *render_cancellation (const Templates *t, const RenderOrg *org, const char *lang,
+                               GDateTime *start, GDateTime *end, GError **error);
+
 void rendered_free (Rendered *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Rendered, rendered_free)
 

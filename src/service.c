@@ -660,6 +660,211 @@ handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
   return TRUE;
 }
 
+/* ---- cancel ------------------------------------------------------------ */
+
+typedef struct {
+  ServiceReply reply;
+  gpointer target;
+  char *id;                 /* the cancelled invite */
+  guint stopped;
+  guint notified;
+} CancelPending;
+
+static void
+cancel_answer (GString *out, const char *id, guint stopped, guint notified,
+               const char *cancellation)
+{
+  g_autofree char *s = g_strdup_printf ("%u", stopped);
+  g_autofree char *n = g_strdup_printf ("%u", notified);
+
+  answer_add (out, "status", "cancelled");
+  answer_add (out, "id", id);
+  answer_add (out, "stopped", s);
+  answer_add (out, "notified", n);
+  if (cancellation != NULL)
+    answer_add (out, "cancellation", cancellation);
+  answer_end (out);
+}
+
+static void
+on_cancel_committed (CommitItem *item, gpointer data)
+{
+  CancelPending *cp = data;
+  g_autoptr (GString) out = g_string_new (NULL);
+  Refusal why;
+
+  if (commit_item_result (item) == COMMIT_STORED
+      || commit_item_result (item) == COMMIT_DUPLICATE)
+    cancel_answer (out, cp->id, cp->stopped, cp->notified, commit_item_invite_id (item));
+  else
+    {
+      refusal_set (&why, REFUSAL_UNAVAILABLE, NULL,
+                   "the cancellation could not be stored; try again");
+      answer_refusal (out, &why);
+    }
+  send_answer (cp->reply, cp->target, out);
+  g_free (cp->id);
+  g_free (cp);
+}
+
+/*
+ * The cancellation mail for the recipients the invite reached: the
+ * cancel template in the invite's language, and when the invite had a
+ * calendar entry, the same UID with METHOD:CANCEL and SEQUENCE one
+ * higher.  *start_out gets the meeting's start (or NULL).  (transfer full)
+ */
+static GBytes *
+build_cancellation (Service *s, GBytes *original, const char *msgid,
+                    GDateTime **start_out, Refusal *why)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *lang = NULL, *uid = NULL, *summary = NULL, *ics = NULL;
+  g_autofree char *text = mime_calendar_text (original, &lang, NULL);
+  g_autoptr (GDateTime) start = NULL, end = NULL;
+  g_autoptr (GDateTime) now = g_date_time_new_now (s->tz);
+  g_autoptr (Rendered) r = NULL;
+  guint seq = 0;
+  RenderOrg org = { s->cfg->org_name, s->cfg->dpo_email, s->cfg->slogan, s->logo_cid,
+                    s->cfg->timezone, s->cfg->contact };
+  MimeOptions mo = {
+    .from_name = s->cfg->org_name,
+    .from_addr = s->cfg->from,
+    .message_id_domain = s->cfg->message_id_domain,
+    .to_undisclosed = s->cfg->to_header == TO_HEADER_UNDISCLOSED,
+    .date = now,
+    .message_id = msgid,
+    .logo_cid = s->logo_cid,
+  };
+  GBytes *msg = NULL;
+
+  if (text != NULL && !calendar_parse (text, &uid, &seq, &start, &end, &summary))
+    {
+      refusal_set (why, REFUSAL_INTERNAL, NULL, "the invite's calendar entry is unreadable");
+      return NULL;
+    }
+  r = render_cancellation (s->templates, &org, lang ? lang : s->cfg->default_lang,
+                           start, end, &error);
+  if (r != NULL && uid != NULL)
+    {
+      CalendarEvent ev = {
+        .uid = uid, .sequence = seq + 1, .cancel = TRUE,
+        .start = start, .end = end, .stamp = now,
+        .tz_name = s->cfg->timezone, .summary = summary, .description = r->text,
+        .organizer_name = s->cfg->org_name, .organizer_addr = s->cfg->from,
+        .lang = r->lang,
+      };
+      ics = calendar_ics (&ev);
+      mo.calendar = ics;
+      mo.calendar_method = calendar_method (&ev);
+    }
+  if (r == NULL || (msg = mime_build (r, &mo, NULL, &error)) == NULL)
+    {
+      g_warning ("building the cancellation failed: %s", error->message);
+      refusal_set (why, REFUSAL_INTERNAL, NULL, "the cancellation could not be built");
+      return NULL;
+    }
+  *start_out = g_steal_pointer (&start);
+  return msg;
+}
+
+/*
+ * invitemail cancel ID: only the uid that sent the invite (or root) may
+ * cancel it -- status_groups may look, not act; anyone else hears
+ * not_found, as for status.  Recipients not yet reached are stopped;
+ * those reached (or in flight) get a cancellation of their own, queued
+ * as a new invite under the idempotency key "cancel:ID", so a repeated
+ * cancel sends nothing twice.  Audited as `cancelled` on ID, with the
+ * addresses notified.
+ */
+static gboolean
+handle_cancel (Service *s, const PeerCred *peer, const RawRequest *req,
+               ServiceReply reply, gpointer target, Refusal *why)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QueueStatus) st = NULL;
+  g_autoptr (GBytes) original = NULL, msg = NULL;
+  g_autoptr (GPtrArray) reached = NULL;
+  g_autoptr (GDateTime) start = NULL;
+  g_autoptr (GString) rcpts = g_string_new (NULL);
+  g_autofree char *detail = NULL, *msgid = NULL, *key = NULL, *fp = NULL;
+  const char *id = raw_request_get (req, "id");
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  char new_id[INVITE_ID_LEN + 1], msg_sha[65];
+  guint stopped = 0;
+  AuditRecord rec = { 0 };
+  QueueInsert ins = { 0 };
+
+  if (id == NULL)
+    return refusal_set (why, REFUSAL_MISSING_FIELD, "id", NULL);
+  if (!validate_invite_id (id, why))
+    return FALSE;
+  st = queue_status (s->queue, id, &error);
+  if (st == NULL && !g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND))
+    return refusal_set (why, REFUSAL_UNAVAILABLE, NULL, "queue cannot be read now");
+  if (st == NULL || !(peer->uid == 0 || (gint64) peer->uid == st->peer_uid))
+    return refusal_set (why, REFUSAL_NOT_FOUND, "id", "no invite with that id");
+  /* Built before anything changes: a failure here leaves the invite as
+   * it was. */
+  if ((original = queue_message (s->queue, id, NULL)) == NULL)
+    return refusal_set (why, REFUSAL_UNAVAILABLE, NULL, "queue cannot be read now");
+  if (!make_invite_id (new_id) || !make_message_id (s->cfg->message_id_domain, &msgid))
+    return refusal_set (why, REFUSAL_INTERNAL, NULL, "no randomness for an id");
+  if ((msg = build_cancellation (s, original, msgid, &start, why)) == NULL)
+    return FALSE;
+  g_clear_error (&error);
+  if (!queue_cancel (s->queue, id, now, &reached, &stopped, &error))
+    return refusal_set (why, REFUSAL_UNAVAILABLE, NULL, "queue cannot be written now");
+  for (guint i = 0; i < reached->len; i++)
+    g_string_append_printf (rcpts, "%s%s", i ? "," : "",
+                            (const char *) g_ptr_array_index (reached, i));
+  detail = g_strdup_printf ("cancelled: %u recipient(s) stopped, %u sent a cancellation",
+                            stopped, reached->len);
+  rec.event = AUDIT_CANCELLED;
+  rec.invite_id = id;
+  rec.peer_uid = peer->uid;
+  rec.recipients = rcpts->str;
+  rec.detail = detail;
+  if (reached->len == 0)
+    {
+      /* nothing went out: stopping it is the whole cancel */
+      GString *out = g_string_new (NULL);
+      cancel_answer (out, id, stopped, 0, NULL);
+      answer_after_audit (s, &rec, out, reply, target);
+      return TRUE;
+    }
+  g_ptr_array_add (reached, NULL);
+  gsize len;
+  const void *data = g_bytes_get_data (msg, &len);
+  audit_sha256_hex (data, len, msg_sha);
+  rec.message_sha256 = msg_sha;
+  key = g_strdup_printf ("cancel:%s", id);
+  fp = g_compute_checksum_for_string (G_CHECKSUM_SHA256, key, -1);
+  ins.id = new_id;
+  ins.created = now;
+  ins.expires = retry_expires (&s->retry, now, start ? g_date_time_to_unix (start) : 0);
+  ins.idempotency_key = key;
+  ins.fingerprint = fp;
+  ins.message_id = msgid;
+  ins.peer_uid = peer->uid;
+  ins.envelope_from = s->cfg->envelope_from;
+  ins.message = msg;
+  ins.message_sha256 = msg_sha;
+  ins.recipients = (const char **) reached->pdata;
+  ins.n_recipients = reached->len - 1;
+
+  CancelPending *cp = g_new0 (CancelPending, 1);
+  cp->reply = reply;
+  cp->target = target;
+  cp->id = g_strdup (id);
+  cp->stopped = stopped;
+  cp->notified = ins.n_recipients;
+  CommitItem *item = commit_item_new (on_cancel_committed, cp);
+  commit_item_set_insert (item, &ins);
+  commit_item_set_audit (item, &rec);
+  committer_submit (s->committer, item);
+  return TRUE;
+}
+
 void
 service_handle (Service *s, const PeerCred *peer, const char *frame, gsize len,
                 ServiceReply reply, gpointer target)
@@ -698,6 +903,10 @@ service_handle (Service *s, const PeerCred *peer, const char *frame, gsize len,
       break;
     case REQUEST_KIND_HEALTH:
       handle_health (s, out, &why);
+      break;
+    case REQUEST_KIND_CANCEL:
+      if (handle_cancel (s, peer, req, reply, target, &why))
+        return;
       break;
     }
   if (why.code != REFUSAL_NONE)

@@ -80,6 +80,7 @@ static const char *const attrs_bounce[] = {
   "request", "token", "dsn_action", "dsn_status", "diagnostic", "dsn_error", NULL
 };
 static const char *const attrs_health[] = { "request", NULL };
+static const char *const attrs_cancel[] = { "request", "id", NULL };
 static const char *const attrs_send[] = {
   "request", "link", "bcc", "booking", "staff", "lang", "template",
   "meeting_time", "meeting_end", "duration", "idempotency_key", "unit", NULL
@@ -100,6 +101,7 @@ static const struct {
   { "status", REQUEST_KIND_STATUS, attrs_status },
   { "bounce", REQUEST_KIND_BOUNCE, attrs_bounce },
   { "health", REQUEST_KIND_HEALTH, attrs_health },
+  { "cancel", REQUEST_KIND_CANCEL, attrs_cancel },
 };
 
 gboolean

@@ -42,7 +42,8 @@ typedef enum {
   REQUEST_KIND_PREVIEW,
   REQUEST_KIND_STATUS,
   REQUEST_KIND_BOUNCE,            /* a DSN read by `invitemail bounce` */
-  REQUEST_KIND_HEALTH
+  REQUEST_KIND_HEALTH,
+  REQUEST_KIND_CANCEL
 } RequestKind;
 
 typedef struct Invitation Invitation;

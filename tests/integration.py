@@ -398,6 +398,104 @@ class FileTransportAndProtocol(Base):
             s.close()
 
 
+class Cancel(Base):
+    """invitemail cancel end to end over the real relay."""
+
+    def ics_lines(self, eml):
+        msg = email.message_from_bytes(eml, policy=email.policy.default)
+        cal = [p for p in msg.walk() if p.get_content_type() == "text/calendar"][0]
+        return cal, cal.get_content().replace("\r\n ", "").replace("\r\n", "\n").split("\n")
+
+    def test_cancel_sent_and_stop_pending(self):
+        # RCPTS[1] is deferred by the relay (451, every try); the others are sent.
+        srv = self.smtpd("--require-tls", "--auth", "relaybot:pw-Ex4mple",
+                         "--fault", "rcpt:%s:451" % RCPTS[1])
+        d = self.start_daemon(imtest.smtp_conf(srv))
+        invite = d.send(RCPTS, extra=("--meeting-time", "2030-12-05T10:00:00Z",
+                                      "--duration", "40", "--lang", "en"))
+        imtest.wait_for(lambda: len(srv.captures()) == 2, what="two sent")
+        imtest.wait_for(lambda: any(r["recipient"].split()[1] == "deferred"
+                                    for r in [{"recipient": x} for x in
+                                              self.recipient_lines(d, invite)]),
+                        what="one deferred")
+        _, first = srv.captures()[0]
+        _, orig = self.ics_lines(first)
+        uid = [l for l in orig if l.startswith("UID:")][0]
+
+        r = d.cli("cancel", invite, check=True)
+        out = r.stdout.decode().strip()
+        self.assertRegex(out, r"^%s cancelled: 1 stopped, 2 notified by [0-9a-v]{20}$" % invite)
+        cancel_id = out.split()[-1]
+        caps = imtest.wait_for(lambda: len(srv.captures()) == 4 and srv.captures(),
+                               what="two cancellations")
+        seen = []
+        for meta, eml in caps[2:]:
+            seen += meta["rcpt_tos"]
+            path = srv.capture / "cancel.eml"
+            path.write_bytes(eml)
+            args = ["--calendar", "cancel", "--crlf",
+                    "--expect-text", "The video meeting (eVisit) with Region Exempel that "
+                    "was to start on Thursday 5 December 2030 at 11:00 (Swedish time) is "
+                    "cancelled."]
+            for addr in RCPTS:
+                args += ["--forbid", addr]
+            chk = imtest.parse_check(path, *args)
+            self.assertEqual(chk.returncode, 0, chk.stdout + chk.stderr)
+            cal, lines = self.ics_lines(eml)
+            self.assertEqual(cal.get_param("method"), "CANCEL")
+            self.assertIn(uid, lines)
+            self.assertIn("SEQUENCE:1", lines)
+            self.assertIn("METHOD:CANCEL", lines)
+            self.assertIn("STATUS:CANCELLED", lines)
+            self.assertIn("DTSTART;TZID=Europe/Stockholm:20301205T110000", lines)
+            msg = email.message_from_bytes(eml, policy=email.policy.default)
+            self.assertTrue(msg["Subject"].startswith("Cancelled: video meeting, "))
+        self.assertEqual(sorted(seen), sorted([RCPTS[0], RCPTS[2]]))
+        # The deferred one was stopped, never sent.
+        lines = self.recipient_lines(d, invite)
+        stopped = [l for l in lines if l.startswith(RCPTS[1] + " ")][0]
+        self.assertEqual(stopped.split()[1], "failed")
+        self.assertIn("cancelled by the sender", stopped)
+        time.sleep(2.5)   # past the retry delay: nothing more goes out
+        self.assertEqual(len(srv.captures()), 4)
+        # Audited on the cancelled invite, with the addresses notified.
+        rows = [r for e, r in self.events(invite) if e == "cancelled"]
+        self.assertEqual(len(rows), 1, rows)
+        self.assertEqual(sorted(rows[0]["recipients"].split(",")), sorted([RCPTS[0], RCPTS[2]]))
+        self.assertIn("1 recipient(s) stopped, 2 sent a cancellation", rows[0]["detail"])
+        # A second cancel sends nothing twice: the same cancellation.
+        r = d.cli("cancel", invite, check=True)
+        self.assertTrue(r.stdout.decode().strip().endswith(cancel_id), r.stdout)
+        time.sleep(1)
+        self.assertEqual(len(srv.captures()), 4)
+
+    def recipient_lines(self, d, invite):
+        r = d.cli("status", invite, check=True)
+        return [l.strip() for l in r.stdout.decode().splitlines()[1:]]
+
+    def test_cancel_before_sending_stops_it(self):
+        # Every RCPT deferred: nothing went out, so nothing is sent now.
+        srv = self.smtpd("--require-tls", "--auth", "relaybot:pw-Ex4mple",
+                         "--fault", "rcpt:%s:451" % RCPTS[0])
+        d = self.start_daemon(imtest.smtp_conf(srv))
+        invite = d.send(RCPTS[:1], extra=("--meeting-time", "2030-12-05T10:00:00Z"))
+        d.wait_state(invite, {"deferred"})
+        r = d.cli("cancel", invite, check=True)
+        self.assertEqual(r.stdout.decode().strip(), "%s cancelled: 1 stopped, 0 notified" % invite)
+        self.assertEqual(d.status(invite)["state"], "failed")
+        time.sleep(2.5)
+        self.assertEqual(srv.captures(), [])
+        self.assertEqual([e for e, _ in self.events(invite)].count("cancelled"), 1)
+
+    def test_cancel_unknown_id(self):
+        d = self.start_daemon()
+        r = d.cli("cancel", "0" * 20)
+        self.assertEqual(r.returncode, 65, r.stderr)
+        self.assertIn(b"not_found", r.stderr)
+        r = d.cli("cancel", "../etc")
+        self.assertEqual(r.returncode, 65, r.stderr)
+
+
 class Configuration(Base):
     def test_check_config_good(self):
         d = imtest.Daemon(self.work.path, start=False)
@@ -487,11 +585,11 @@ class Configuration(Base):
         # an hour on in winter, two in summer; the end from --duration.
         self.start_daemon()
         for when, dur, subject, text in (
-                ("2026-12-03T10:00:00Z", "45", "torsdag 3 december 2026 kl. 11.00",
-                 "Mötet börjar torsdag 3 december 2026 kl. 11.00 (svensk tid) "
+                ("2030-12-05T10:00:00Z", "45", "torsdag 5 december 2030 kl. 11.00",
+                 "Mötet börjar torsdag 5 december 2030 kl. 11.00 (svensk tid) "
                  "och slutar kl. 11.45."),
-                ("2027-06-17T10:00:00Z", None, "torsdag 17 juni 2027 kl. 12.00",
-                 "Mötet börjar torsdag 17 juni 2027 kl. 12.00 (svensk tid) "
+                ("2031-06-19T10:00:00Z", None, "torsdag 19 juni 2031 kl. 12.00",
+                 "Mötet börjar torsdag 19 juni 2031 kl. 12.00 (svensk tid) "
                  "och slutar kl. 12.30.")):
             args = ["preview", "--link", LINK, "--bcc", RCPTS[0], "--meeting-time", when]
             if dur:
@@ -509,7 +607,7 @@ class Configuration(Base):
         # unit and the notice, and no recipient address anywhere.
         self.start_daemon()
         r = self.daemon.cli("preview", "--link", LINK, "--bcc", RCPTS[0], "--bcc", RCPTS[1],
-                            "--meeting-time", "2026-12-03T10:00:00Z", "--duration", "45",
+                            "--meeting-time", "2030-12-05T10:00:00Z", "--duration", "45",
                             "--unit", "Barnkliniken", check=True)
         path = self.work.path / "cal.eml"
         path.write_bytes(r.stdout)
@@ -520,8 +618,8 @@ class Configuration(Base):
         cal = [p for p in msg.walk() if p.get_content_type() == "text/calendar"][0]
         text = cal.get_content().replace("\r\n ", "").replace("\r\n", "\n")
         lines = text.split("\n")
-        self.assertIn("DTSTART;TZID=Europe/Stockholm:20261203T110000", lines)
-        self.assertIn("DTEND;TZID=Europe/Stockholm:20261203T114500", lines)
+        self.assertIn("DTSTART;TZID=Europe/Stockholm:20301205T110000", lines)
+        self.assertIn("DTEND;TZID=Europe/Stockholm:20301205T114500", lines)
         self.assertIn("TZID:Europe/Stockholm", lines)
         self.assertIn("URL:" + LINK, lines)
         self.assertIn("SUMMARY;LANGUAGE=sv:Inbjudan till videomöte\\, Barnkliniken", lines)
