@@ -559,8 +559,11 @@ audit_take_lock (Audit *a, GError **error)
   g_autofree char *lp = audit_lock_path (a->path);
   int saved;
 
-  a->lock_fd = open (lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (a->lock_fd >= 0 && flock (a->lock_fd, LOCK_EX | LOCK_NB) == 0)
+  a->lock_fd = open (lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  /* 0600 even when an older version left it group-readable: anyone who
+   * can open it can hold a lock on it and keep the daemon from starting. */
+  if (a->lock_fd >= 0 && fchmod (a->lock_fd, 0600) == 0
+      && flock (a->lock_fd, LOCK_EX | LOCK_NB) == 0)
     return TRUE;
   saved = errno;
   g_set_error (error, AUDIT_ERROR, AUDIT_ERROR_IO, "audit %s: %s", lp,

@@ -39,8 +39,10 @@ audit_writer_active (const char *path)
   int fd = open (lp, O_RDONLY | O_CLOEXEC);
   gboolean busy;
 
+  /* The lock is the daemon's alone (0600): a reader that may not open
+   * it cannot tell, so it must assume a writer. */
   if (fd < 0)
-    return FALSE;
+    return errno == EACCES;
   busy = flock (fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
   close (fd);
   return busy;

@@ -69,11 +69,12 @@ audit_sealer (Audit *a)
 
 /* Group read for compliance on the database and the files SQLite keeps
  * beside it: a reader without write access to the folder needs -wal
- * and -shm readable too. */
+ * and -shm readable too.  Never the .lock: whoever can open it can hold
+ * a lock on it and so keep the daemon from starting; it stays 0600. */
 static gboolean
 audit_share (const Audit *a, const char *group, GError **error)
 {
-  static const char *const suffix[] = { "", "-wal", "-shm", ".lock" };
+  static const char *const suffix[] = { "", "-wal", "-shm" };
   struct group *gr;
 
   if (group == NULL)

@@ -41,6 +41,7 @@ static const char *const known_keys[] = {
   "daemon.socket", "daemon.socket_mode", "daemon.socket_group",
   "daemon.allowed_users", "daemon.allowed_groups", "daemon.queue_db",
   "daemon.audit_db", "daemon.client_timeout", "daemon.status_groups",
+  "daemon.user", "daemon.group",
   "organisation.name", "organisation.from", "organisation.envelope_from",
   "organisation.message_id_domain", "organisation.dpo_email",
   "organisation.slogan", "organisation.unit",
@@ -66,18 +67,6 @@ static const char *const known_keys[] = {
   NULL
 };
 
-static void
-secret_wipe (Secret *s)
-{
-  if (s->value != NULL)
-    {
-      explicit_bzero (s->value, s->len);
-      g_free (s->value);
-    }
-  s->value = NULL;
-  s->len = 0;
-}
-
 void
 config_free (Config *cfg)
 {
@@ -86,6 +75,7 @@ config_free (Config *cfg)
   g_free (cfg->path);
   g_free (cfg->socket);
   g_free (cfg->socket_group);
+  g_free (cfg->run_user);
   g_array_unref (cfg->allowed_users);
   g_array_unref (cfg->allowed_groups);
   g_array_unref (cfg->allowed_group_members);
@@ -419,6 +409,36 @@ resolve_users (GKeyFile *kf, Config *cfg, GError **error)
                        cfg->status_group_members, error);
 }
 
+/*
+ * [daemon] user and group: whom the daemon becomes when started as root
+ * (invitemaild.c drops to them once the socket is bound).  Resolved here,
+ * at start and reload.  group defaults to the user's primary group.
+ */
+static gboolean
+read_run_user (GKeyFile *kf, Config *cfg, GError **error)
+{
+  g_autofree char *group = NULL;
+  struct passwd *pw;
+  struct group *gr;
+
+  if (!get_string (kf, "daemon", "user", &cfg->run_user, error)
+      || !get_string (kf, "daemon", "group", &group, error))
+    return FALSE;
+  if (cfg->run_user == NULL)
+    return group == NULL
+      || fail (error, CONFIG_ERROR_VALUE, "daemon", "group", "needs user as well");
+  if ((pw = getpwnam (cfg->run_user)) == NULL)
+    return fail (error, CONFIG_ERROR_VALUE, "daemon", "user", "no such user");
+  cfg->run_uid = pw->pw_uid;
+  cfg->run_gid = pw->pw_gid;
+  if (group == NULL)
+    return TRUE;
+  if ((gr = getgrnam (group)) == NULL)
+    return fail (error, CONFIG_ERROR_VALUE, "daemon", "group", "no such group");
+  cfg->run_gid = gr->gr_gid;
+  return TRUE;
+}
+
 static gboolean
 read_daemon (GKeyFile *kf, const char *dir, Config *cfg, GError **error)
 {
@@ -431,7 +451,8 @@ read_daemon (GKeyFile *kf, const char *dir, Config *cfg, GError **error)
       || !get_path (kf, dir, "daemon", "queue_db", &cfg->queue_db, error)
       || !get_path (kf, dir, "daemon", "audit_db", &cfg->audit_db, error)
       || !get_uint (kf, "daemon", "client_timeout", 1, 3600, &cfg->client_timeout, error)
-      || !resolve_users (kf, cfg, error))
+      || !resolve_users (kf, cfg, error)
+      || !read_run_user (kf, cfg, error))
     return FALSE;
   if (mode != NULL)
     {
@@ -566,43 +587,20 @@ read_invite (GKeyFile *kf, const char *dir, Config *cfg, GError **error)
   return check_link_hosts (cfg, error);
 }
 
-/* The password file must be the daemon's alone: refuse to start when
- * group or others may read or write it (SPEC: "a file that only the
- * daemon may read"). */
+/* The password file must be the daemon's alone: owned by the user the
+ * daemon runs as, no permission for group or others, read through one
+ * descriptor (secret.c). */
 static gboolean
-read_secret (const char *path, Secret *out, GError **error)
+read_secret (const Config *cfg, const char *path, Secret *out, GError **error)
 {
-  struct stat st;
-  g_autofree char *data = NULL;
-  gsize len = 0;
-  int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  g_autoptr (GError) local = NULL;
+  /* Started as root, the daemon becomes run_user: the file must be
+   * that user's, so that a reload (after the drop) can read it too. */
+  uid_t owner = geteuid () == 0 && cfg->run_user != NULL ? cfg->run_uid : geteuid ();
 
-  if (fd < 0)
+  if (!secret_read_file (path, owner, AUTH_FIELD_MAX, out, &local))
     return fail (error, CONFIG_ERROR_SECRET, "smtp", "auth_password_file",
-                 g_strerror (errno));
-  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
-    {
-      close (fd);
-      return fail (error, CONFIG_ERROR_SECRET, "smtp", "auth_password_file",
-                   "not a regular file");
-    }
-  close (fd);
-  if ((st.st_mode & 0077) != 0 || st.st_uid != geteuid ())
-    return fail (error, CONFIG_ERROR_SECRET, "smtp", "auth_password_file",
-                 "must be owned by the daemon's user with mode 0600 or 0400");
-  if (!g_file_get_contents (path, &data, &len, NULL))
-    return fail (error, CONFIG_ERROR_SECRET, "smtp", "auth_password_file",
-                 "cannot be read");
-  while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
-    data[--len] = '\0';
-  if (len == 0 || len > AUTH_FIELD_MAX || memchr (data, '\0', len) != NULL)
-    {
-      explicit_bzero (data, len);
-      return fail (error, CONFIG_ERROR_SECRET, "smtp", "auth_password_file",
-                   "password empty, over 255 bytes, or holds NUL");
-    }
-  out->value = g_steal_pointer (&data);
-  out->len = len;
+                 local->message);
   return TRUE;
 }
 
@@ -654,7 +652,7 @@ check_smtp (Config *cfg, gboolean read_secrets, GError **error)
                  "auth_user and auth_password_file go together");
   if (read_secrets && cfg->smtp_auth_password_file != NULL
       && cfg->transport == TRANSPORT_SMTP)
-    return read_secret (cfg->smtp_auth_password_file, &cfg->smtp_password, error);
+    return read_secret (cfg, cfg->smtp_auth_password_file, &cfg->smtp_password, error);
   return TRUE;
 }
 

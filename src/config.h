@@ -8,8 +8,9 @@
  * SECURITY: the file is trusted to be written by an administrator, but
  * its values are still checked (types, ranges, that tls=none is only
  * used toward loopback) because a typo must not turn into a leak.
- * The SMTP password is read from auth_password_file, which must not be
- * readable by group or others; it lives in a Secret, wiped on free.
+ * The SMTP password is read from auth_password_file through one checked
+ * descriptor (secret.c): the daemon's user's, closed to group and
+ * others; it lives in a Secret, wiped on free.
  */
 #ifndef INVITEMAIL_CONFIG_H
 #define INVITEMAIL_CONFIG_H
@@ -17,17 +18,14 @@
 #include <glib.h>
 #include <sys/types.h>
 
+#include "secret.h"
+
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/invitemail/invitemail.conf"
 
 typedef enum { TRANSPORT_FILE, TRANSPORT_SMTP } TransportType;
 typedef enum { TLS_STARTTLS, TLS_NONE } TlsMode;
 typedef enum { TO_HEADER_NONE, TO_HEADER_UNDISCLOSED } ToHeader;
 
-/* A secret read from a file: wiped (explicit_bzero) before free. */
-typedef struct {
-  char *value;
-  gsize len;
-} Secret;
 
 typedef struct {
   char *path;                 /* the file read, or NULL for defaults only */
@@ -44,6 +42,10 @@ typedef struct {
   char *queue_db;             /* default queue.db */
   char *audit_db;             /* default audit.db */
   guint client_timeout;       /* seconds a client may stay silent, default 30 */
+  char *run_user;             /* key `user`: who to become when started as
+                               * root; NULL = not set */
+  uid_t run_uid;              /* its uid, resolved at load */
+  gid_t run_gid;              /* key `group`, else the user's primary group */
 
   /* [organisation] */
   char *org_name;             /* default "Region Exempel" */

@@ -441,18 +441,38 @@ clear_stale (const struct sockaddr_un *sa, GError **error)
   return TRUE;
 }
 
+/* Started as root to drop to [daemon] user: what is made here is
+ * handed to that user (invitemaild.c drops right after binding). */
+static gboolean
+will_drop (const Config *cfg)
+{
+  return geteuid () == 0 && cfg->run_user != NULL && cfg->run_uid != 0;
+}
+
 static gboolean
 set_owner_mode (const Config *cfg, GError **error)
 {
+  uid_t owner = will_drop (cfg) ? cfg->run_uid : (uid_t) -1;
+  gid_t group = will_drop (cfg) ? cfg->run_gid : (gid_t) -1;
+
   if (cfg->socket_group != NULL)
     {
       struct group *gr = getgrnam (cfg->socket_group);
-      if (gr == NULL || chown (cfg->socket, (uid_t) -1, gr->gr_gid) != 0)
+      if (gr == NULL)
         {
           g_set_error (error, CONTROL_ERROR, CONTROL_ERROR_BIND,
-                       "%s: cannot set group %s", cfg->socket, cfg->socket_group);
+                       "%s: no group %s", cfg->socket, cfg->socket_group);
           return FALSE;
         }
+      group = gr->gr_gid;
+    }
+  if ((owner != (uid_t) -1 || group != (gid_t) -1)
+      && chown (cfg->socket, owner, group) != 0)
+    {
+      g_set_error (error, CONTROL_ERROR, CONTROL_ERROR_BIND, "%s: cannot set owner "
+                   "or group %s: %s", cfg->socket,
+                   cfg->socket_group ? cfg->socket_group : "", g_strerror (errno));
+      return FALSE;
     }
   if (chmod (cfg->socket, cfg->socket_mode) != 0)
     {
@@ -461,6 +481,23 @@ set_owner_mode (const Config *cfg, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+/*
+ * The socket's folder, when it does not exist yet: made with mode 0755
+ * exactly (the documented mode: anyone may reach the socket, whose own
+ * mode and group are the gate), whatever the umask; given to [daemon]
+ * user when the daemon will drop to it, so that it can remove its
+ * socket at stop.  A folder that exists is left as it is.
+ */
+static gboolean
+make_socket_dir (const Config *cfg, const char *dir)
+{
+  if (g_file_test (dir, G_FILE_TEST_IS_DIR))
+    return TRUE;
+  if (g_mkdir_with_parents (dir, 0755) != 0 || chmod (dir, 0755) != 0)
+    return FALSE;
+  return !will_drop (cfg) || chown (dir, cfg->run_uid, cfg->run_gid) == 0;
 }
 
 static int
@@ -472,7 +509,7 @@ bind_socket (const Config *cfg, GError **error)
   int fd, rc;
 
   g_strlcpy (sa.sun_path, cfg->socket, sizeof sa.sun_path);
-  if (g_mkdir_with_parents (dir, 0755) != 0 || !clear_stale (&sa, error))
+  if (!make_socket_dir (cfg, dir) || !clear_stale (&sa, error))
     {
       if (error != NULL && *error == NULL)
         g_set_error (error, CONTROL_ERROR, CONTROL_ERROR_BIND, "%s: %s", dir,
@@ -497,8 +534,21 @@ bind_socket (const Config *cfg, GError **error)
   return fd;
 }
 
+gboolean
+control_listen (const Config *cfg, ControlSocket *out, GError **error)
+{
+  out->fd = notify_listen_fd ();
+  out->owns_path = FALSE;
+  if (out->fd < 0)
+    {
+      out->fd = bind_socket (cfg, error);
+      out->owns_path = out->fd >= 0;
+    }
+  return out->fd >= 0;
+}
+
 Control *
-control_new (const Config *cfg, Service *service, GError **error)
+control_new_listening (const Config *cfg, Service *service, const ControlSocket *sock)
 {
   Control *c = g_new0 (Control, 1);
 
@@ -506,20 +556,21 @@ control_new (const Config *cfg, Service *service, GError **error)
   c->service = service;
   c->conns = g_hash_table_new (NULL, NULL);
   c->per_uid = g_hash_table_new (NULL, NULL);
-  c->listen_fd = notify_listen_fd ();
-  if (c->listen_fd < 0)
-    {
-      c->listen_fd = bind_socket (cfg, error);
-      c->owns_path = c->listen_fd >= 0;
-    }
-  if (c->listen_fd < 0)
-    {
-      control_free (c);
-      return NULL;
-    }
+  c->listen_fd = sock->fd;
+  c->owns_path = sock->owns_path;
   fcntl (c->listen_fd, F_SETFL, fcntl (c->listen_fd, F_GETFL) | O_NONBLOCK);
   c->listen_watch = g_unix_fd_add (c->listen_fd, G_IO_IN, on_accept, c);
   return c;
+}
+
+Control *
+control_new (const Config *cfg, Service *service, GError **error)
+{
+  ControlSocket sock;
+
+  if (!control_listen (cfg, &sock, error))
+    return NULL;
+  return control_new_listening (cfg, service, &sock);
 }
 
 void

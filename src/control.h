@@ -31,8 +31,25 @@ GQuark control_error_quark (void);
 #define CONTROL_ERROR (control_error_quark ())
 typedef enum { CONTROL_ERROR_BIND, CONTROL_ERROR_IN_USE } ControlError;
 
-/* Binds (or adopts) the socket and starts accepting on the default main
- * context.  cfg and service must outlive it. (transfer full) */
+/* A listening socket: passed by systemd, or bound here (owns_path:
+ * the file is ours to remove at stop). */
+typedef struct {
+  int fd;
+  gboolean owns_path;
+} ControlSocket;
+
+/* Binds (or adopts) the socket: its folder made 0755 when missing, the
+ * socket given socket_mode and socket_group, and, when the daemon will
+ * drop root, both given to [daemon] user.  Separate from control_new so
+ * that it can happen before the drop. */
+gboolean control_listen (const Config *cfg, ControlSocket *out, GError **error);
+
+/* Starts accepting on sock (taken) on the default main context.  cfg
+ * and service must outlive it. (transfer full) */
+Control *control_new_listening (const Config *cfg, Service *service,
+                                const ControlSocket *sock);
+
+/* control_listen and control_new_listening in one. (transfer full) */
 Control *control_new (const Config *cfg, Service *service, GError **error);
 
 /* Stops accepting new connections; open ones finish their request. */

@@ -32,6 +32,7 @@
 #include "health.h"
 #include "mime.h"
 #include "notify.h"
+#include "privilege.h"
 #include "queue.h"
 #include "render.h"
 #include "retention.h"
@@ -118,7 +119,9 @@ parse_options (int *argc, char ***argv, Options *o)
   g_option_context_set_description (ctx,
     "Takes invite requests on a local Unix socket, renders each mail with the\n"
     "mandatory privacy notice, signature and logo, queues it durably and sends\n"
-    "it with every recipient in the SMTP envelope only.  See invitemaild(8).\n\n"
+    "it with every recipient in the SMTP envelope only.  See invitemaild(8).\n"
+    "Started as root it needs [daemon] user: it binds its socket, then drops\n"
+    "to that user; without it, it refuses to run.\n\n"
     "Exit codes: 0 ok, 64 usage, 69 socket unavailable, 70 internal error,\n"
     "78 configuration, template or notice wrong.");
   if (!g_option_context_parse (ctx, argc, argv, &error))
@@ -159,6 +162,29 @@ print_placeholders (Daemon *d)
     printf ("warning: placeholder: %s\n", (const char *) g_ptr_array_index (tpl, i));
 }
 
+/*
+ * A daemon that keeps root turns any bug into a root compromise, so
+ * started as root it needs [daemon] user to drop to (like Postfix's
+ * mail_owner).  Says what to set, on the terminal: this is before any
+ * fork.
+ */
+static gboolean
+root_allowed (const Config *cfg)
+{
+  if (geteuid () != 0 || cfg->run_user != NULL)
+    return TRUE;
+  fprintf (stderr,
+           "invitemaild: started as root without [daemon] user: refusing to run "
+           "as root.\n"
+           "invitemaild: set [daemon] user (and optionally group) in %s to the "
+           "unprivileged account the daemon should run as, e.g.\n"
+           "    [daemon]\n    user = invitemail\n"
+           "invitemaild: it then binds its socket and takes its files as root and "
+           "drops to that user; or start it as that user (systemd: User=).\n",
+           cfg->path ? cfg->path : "the configuration file (-c FILE)");
+  return FALSE;
+}
+
 static int
 check_config (Daemon *d)
 {
@@ -175,6 +201,12 @@ check_config (Daemon *d)
   printf ("  templates: %s\n  signatures: %s\n", d->cfg->templates_dir,
           d->cfg->signatures_dir);
   printf ("  transport: %s\n", d->cfg->transport == TRANSPORT_SMTP ? "smtp" : "file");
+  if (d->cfg->run_user != NULL)
+    printf ("  user: %s (uid %lu, gid %lu) when started as root\n", d->cfg->run_user,
+            (unsigned long) d->cfg->run_uid, (unsigned long) d->cfg->run_gid);
+  else if (geteuid () == 0)
+    printf ("warning: no [daemon] user: started as root, the daemon would refuse "
+            "to run; set user = ACCOUNT\n");
   print_placeholders (d);
   return EXIT_OK;
 }
@@ -261,10 +293,13 @@ reload_compatible (const Config *old, const Config *new, GError **error)
 {
   if (g_strcmp0 (old->socket, new->socket) != 0
       || g_strcmp0 (old->queue_db, new->queue_db) != 0
-      || g_strcmp0 (old->audit_db, new->audit_db) != 0)
+      || g_strcmp0 (old->audit_db, new->audit_db) != 0
+      || g_strcmp0 (old->run_user, new->run_user) != 0
+      || old->run_uid != new->run_uid || old->run_gid != new->run_gid)
     {
       g_set_error (error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                   "socket, queue_db and audit_db change only with a restart");
+                   "socket, queue_db, audit_db, user and group change only "
+                   "with a restart");
       return FALSE;
     }
   return TRUE;
@@ -512,14 +547,61 @@ open_audit (Daemon *d, GError **error)
   return TRUE;
 }
 
+/*
+ * Started as root: the socket is bound, the state files are handed to
+ * [daemon] user, and then the daemon becomes that user for good, before
+ * it opens anything else (main refused already when user is missing).
+ * `user = root` keeps root deliberately (start warns); not root: nothing
+ * to drop.
+ */
+static gboolean
+will_drop_root (const Config *cfg)
+{
+  return geteuid () == 0 && cfg->run_user != NULL && cfg->run_uid != 0;
+}
+
+static gboolean
+drop_root (const Config *cfg, GError **error)
+{
+  g_autofree char *q_wal = g_strconcat (cfg->queue_db, "-wal", NULL);
+  g_autofree char *q_shm = g_strconcat (cfg->queue_db, "-shm", NULL);
+  g_autofree char *a_wal = g_strconcat (cfg->audit_db, "-wal", NULL);
+  g_autofree char *a_shm = g_strconcat (cfg->audit_db, "-shm", NULL);
+  g_autofree char *a_lock = g_strconcat (cfg->audit_db, ".lock", NULL);
+  const char *const files[] = { cfg->queue_db, q_wal, q_shm, cfg->audit_db, a_wal,
+                                a_shm, a_lock, cfg->audit_key_file, NULL };
+
+  if (!privilege_take_files (files, cfg->run_uid, error)
+      || !privilege_drop (cfg->run_user, cfg->run_uid, cfg->run_gid, error))
+    return FALSE;
+  g_message ("running as %s (uid %lu, gid %lu)", cfg->run_user,
+             (unsigned long) cfg->run_uid, (unsigned long) cfg->run_gid);
+  return TRUE;
+}
+
 static int
 start (Daemon *d)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *detail = NULL;
+  ControlSocket sock;
 
   /* State files are the daemon's; the audit group may read. */
   umask (027);
+  /* Dropping root: the socket first (its folder may need root, /run),
+   * then the drop, before anything else is opened.  Otherwise the
+   * socket comes last, so that it appears only once all is open. */
+  sock.fd = -1;
+  if (will_drop_root (d->cfg)
+      && (!control_listen (d->cfg, &sock, &error) || !drop_root (d->cfg, &error)))
+    {
+      if (sock.fd >= 0)
+        close (sock.fd);
+      g_critical ("%s", error->message);
+      return sock.fd >= 0 ? EXIT_CONFIG : EXIT_UNREACHABLE;
+    }
+  if (geteuid () == 0 && d->cfg->run_uid == 0)
+    g_warning ("[daemon] user is root: running as root, by choice");
   if (!open_audit (d, &error))
     return fail_start ("audit", error);
   if ((d->queue = queue_open (d->cfg->queue_db, &error)) == NULL)
@@ -534,11 +616,12 @@ start (Daemon *d)
   d->service = service_new (d->cfg, d->templates, d->queue, d->committer);
   service_set_health (d->service, daemon_health, d);
   load_last_seal (d);
-  if ((d->control = control_new (d->cfg, d->service, &error)) == NULL)
+  if (sock.fd < 0 && !control_listen (d->cfg, &sock, &error))
     {
       g_critical ("socket: %s", error->message);
       return EXIT_UNREACHABLE;
     }
+  d->control = control_new_listening (d->cfg, d->service, &sock);
   detail = g_strdup_printf ("%s; config %s", INVITEMAIL_VERSION_TEXT,
                             d->cfg->path ? d->cfg->path : "(embedded defaults)");
   audit_daemon_event (d, AUDIT_DAEMON_START, detail);
@@ -630,6 +713,8 @@ main (int argc, char **argv)
     }
   if (o.check_config)
     rc = check_config (&d);
+  else if (!root_allowed (d.cfg))
+    rc = EXIT_CONFIG;
   else
     {
       int ready_fd = -1;

@@ -161,7 +161,9 @@ class Victim:
         self.socket = self.dir / "invitemail.sock"
         self.logfile = self.dir / "invitemaild.log"
         imtest.write_conf(self.conf, {
-            "daemon": {"socket": "invitemail.sock", "client_timeout": "3"},
+            "daemon": {"socket": "invitemail.sock", "client_timeout": "3",
+                       # as root the daemon needs [daemon] user; root by choice here
+                       "user": "root" if os.geteuid() == 0 else None},
             "invite": {"templates_dir": str(imtest.SRCDIR / "templates"),
                        "signatures_dir": str(imtest.SRCDIR / "signatures"),
                        "link_hosts": "meet.example.org"},

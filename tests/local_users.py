@@ -1,10 +1,11 @@
 """local_users.py - a nosy or greedy local user against the real daemon.
 
 The attacks of issue 9 that come from another account on the same host,
-each played by a second local user made at test time (useradd; removed
-at the end when this suite made it) and a forked child that switches to
-that uid and speaks to the real socket directly (SO_PEERCRED then names
-it): no build-tree program is run as another user.
+each played by a second local user made at test time (useradd: system
+accounts without home or shell, left in place for the next run) and a
+forked child that switches to that uid and speaks to the real socket
+directly (SO_PEERCRED then names it); the one client run as another
+user is a copy in a folder that user can reach.
 
 - idempotency keys are per uid: another user's same key neither
   conflicts with the first caller's request nor answers its invite id;
@@ -16,7 +17,14 @@ it): no build-tree program is run as another user.
 - per-uid limits (invites a minute, recipients a day) are answered
   rate_limited, and `invitemail send` run as that user exits 75; the cap
   on recipients waiting in the queue is answered busy; refusals are
-  audited with the uid; root is not limited.
+  audited with the uid; root is not limited;
+- privileges: started as root with [daemon] user the daemon binds its
+  socket, takes its state files (even ones root left) and becomes that
+  user for good (/proc/PID/status), and everything still works: sends,
+  delivery, audit, reload, stop; without user it refuses and says what
+  to set; the SMTP password file is refused when it is a symlink, a
+  FIFO, another user's, or open to group or others; the audit .lock
+  ends up 0600; the socket's folder is made 0755.
 
 Needs root (to make users and to become them); exits 77 outside CI
 otherwise.  Made-up recipients at example.org / example.com only.
@@ -25,10 +33,13 @@ otherwise.  Made-up recipients at example.org / example.com only.
 import grp
 import json
 import os
+import pathlib
 import pwd
 import re
 import shutil
+import signal
 import socket
+import stat
 import sqlite3
 import subprocess
 import sys
@@ -41,8 +52,8 @@ from imtest import RCPTS, answer_get  # noqa: E402
 SENDER = "imtestsender"      # allowed to send
 OTHER = "imtestother"        # allowed to send, not in any status group
 VIEWER = "imtestviewer"      # allowed, member of the status group
+DAEMON_USER = "imtestdaemon" # what the daemon drops to
 STATUS_GROUP = "imtestviewers"
-_created = []
 
 
 def ensure_user(name, groups=()):
@@ -54,7 +65,6 @@ def ensure_user(name, groups=()):
         if groups:
             cmd += ["-G", ",".join(groups)]
         subprocess.run(cmd + [name], check=True)
-        _created.append(("user", name))
     return pwd.getpwnam(name)
 
 
@@ -63,7 +73,6 @@ def ensure_group(name):
         grp.getgrnam(name)
     except KeyError:
         subprocess.run(["groupadd", "--system", name], check=True)
-        _created.append(("group", name))
     return grp.getgrnam(name)
 
 
@@ -74,12 +83,16 @@ def setUpModule():
     ensure_user(OTHER)
     ensure_group(STATUS_GROUP)
     ensure_user(VIEWER, groups=[STATUS_GROUP])
-    subprocess.run(["usermod", "-aG", STATUS_GROUP, VIEWER], check=True)
+    ensure_user(DAEMON_USER)
+    if VIEWER not in grp.getgrnam(STATUS_GROUP).gr_mem:
+        subprocess.run(["usermod", "-aG", STATUS_GROUP, VIEWER], check=True)
 
 
 def tearDownModule():
-    for kind, name in reversed(_created):
-        subprocess.run(["userdel" if kind == "user" else "groupdel", name], check=False)
+    # The accounts stay (system accounts without a home or a shell, as
+    # audit_compliance.py's auditor): deleting them while another suite
+    # runs in parallel rewrote /etc/passwd under its lookups.
+    pass
 
 
 def request(*pairs):
@@ -288,6 +301,148 @@ class RateLimits(LocalUserCase):
                               user=pwd.getpwnam(name).pw_uid,
                               group=grp.getgrnam("nogroup").gr_gid, extra_groups=[],
                               capture_output=True, text=True, timeout=60)
+
+
+def proc_ids(pid, key):
+    """The four ids of a /proc/PID/status line (Uid: or Gid:)."""
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return [int(x) for x in line.split()[1:]]
+    raise AssertionError(f"no {key} in /proc/{pid}/status")
+
+
+class Privileges(imtest.DaemonCase):
+    """Issue 9 point 8: the daemon never dropped root."""
+
+    workdir_prefix = "imprivs-"
+
+    def state_dir(self):
+        """A folder of the daemon user's, with its own copy of the
+        templates (the build tree may be closed to that user, and a
+        reload reads them again after the drop)."""
+        pw = pwd.getpwnam(DAEMON_USER)
+        state = self.work.path / "state"
+        state.mkdir(mode=0o750)
+        for sub in ("templates", "signatures"):
+            shutil.copytree(imtest.SRCDIR / sub, state / sub)
+        for p in [state, *state.rglob("*")]:
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+        return state
+
+    def daemon_in(self, state, daemon_keys, extra=None):
+        sections = {"daemon": daemon_keys,
+                    "invite": {"templates_dir": "templates", "signatures_dir": "signatures"}}
+        sections.update(extra or {})
+        d = imtest.Daemon(state, sections, start=False)
+        self.daemon = d
+        return d
+
+    def test_drop_to_user(self):
+        pw = pwd.getpwnam(DAEMON_USER)
+        state = self.state_dir()
+        d = self.daemon_in(state, {"user": DAEMON_USER, "socket": "run/invitemail.sock"})
+        d.socket = state / "run" / "invitemail.sock"
+        # Left by root before the first start: the audit made by `audit
+        # init` as root, and a lock file open to all.
+        init = subprocess.run([str(imtest.CLIENT), "audit", "-c", str(d.conf), "init",
+                               "--public", str(self.work.path / "audit.pub")],
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(init.returncode, 0, init.stderr)
+        lock = state / "audit.db.lock"
+        lock.touch()
+        os.chmod(lock, 0o644)
+        self.assertEqual((state / "audit.db").stat().st_uid, 0)
+        d.start()
+        pid = d.proc.pid
+        # The socket is bound before the drop: wait for the daemon to
+        # say it dropped (it opens nothing before that).
+        imtest.wait_for(lambda: f"running as {DAEMON_USER}" in d.log(), what="the drop")
+        self.assertEqual(proc_ids(pid, "Uid"), [pw.pw_uid] * 4)
+        self.assertEqual(proc_ids(pid, "Gid"), [pw.pw_gid] * 4)
+        groups = pathlib.Path(f"/proc/{pid}/status").read_text().split("Groups:")[1]
+        self.assertNotIn(0, [int(g) for g in groups.splitlines()[0].split()])
+        self.assertIn(f"running as {DAEMON_USER}", d.log())
+        # The socket's folder: made 0755 and the daemon's; the socket too.
+        run = (state / "run").stat()
+        self.assertEqual((stat.S_IMODE(run.st_mode), run.st_uid), (0o755, pw.pw_uid))
+        self.assertEqual(d.socket.stat().st_uid, pw.pw_uid)
+        # Everything still works as that user: accept, deliver, audit.
+        invite = d.send(RCPTS[:2])
+        d.wait_state(invite, {"sent"})
+        emls = list((state / "outbox").glob("*.eml"))
+        self.assertEqual(len(emls), 2)
+        self.assertTrue(all(e.stat().st_uid == pw.pw_uid for e in emls))
+        for f in ("queue.db", "audit.db", "audit.db.lock"):
+            self.assertEqual((state / f).stat().st_uid, pw.pw_uid, f)
+        self.assertEqual(stat.S_IMODE(lock.stat().st_mode), 0o600)
+        # A reload runs as the user: it must still read everything.
+        d.proc.send_signal(signal.SIGHUP)
+        imtest.wait_for(lambda: any(r["event"] == "config_reloaded" for r in d.audit_rows()),
+                        what="config_reloaded")
+        self.assertTrue(d.alive())
+        self.assertEqual(answer_get(d.request(("request", "ping")), "status"), "ok")
+        self.assertEqual(d.stop(), 0)
+        self.assertFalse(d.socket.exists(), "the dropped daemon removes its socket")
+        v = subprocess.run([str(imtest.CLIENT), "audit", "verify", "--db",
+                            str(state / "audit.db"), "--key", str(self.work.path / "audit.pub")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+
+    def test_root_without_user_refuses(self):
+        state = self.state_dir()
+        for user, says in ((None, "user = invitemail"), ("no-such-user-imtest", "no such user")):
+            d = imtest.Daemon(state, {"daemon": {"user": user},
+                                      "invite": {"templates_dir": "templates",
+                                                 "signatures_dir": "signatures"}},
+                              start=False)
+            r = subprocess.run([str(imtest.DAEMON), "-c", str(d.conf), "--foreground"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 78, r.stderr)
+            self.assertIn("[daemon] user" if user is None else "user", r.stderr)
+            self.assertIn(says, r.stderr)
+            self.assertFalse(d.socket.exists())
+            self.assertFalse((state / "queue.db").exists())
+            self.assertFalse((state / "audit.db").exists())
+
+    def test_secret_file_checks(self):
+        """The SMTP password: one descriptor, O_NOFOLLOW, fstat owner and
+        mode, never reopened by path (--check-config runs the same load)."""
+        pw = pwd.getpwnam(DAEMON_USER)
+        state = self.state_dir()
+        good = state / "smtp-password"
+        good.write_text("pw-Ex4mple\n")
+        os.chown(good, pw.pw_uid, pw.pw_gid)
+        os.chmod(good, 0o600)
+        cases = [("good", good, 0, "configuration ok")]
+        group_readable = state / "pw-0640"
+        shutil.copy2(good, group_readable)
+        os.chown(group_readable, pw.pw_uid, pw.pw_gid)
+        os.chmod(group_readable, 0o640)
+        cases.append(("group may read", group_readable, 78, "mode"))
+        roots = state / "pw-root"
+        shutil.copy2(good, roots)
+        os.chown(roots, 0, 0)
+        os.chmod(roots, 0o600)
+        cases.append(("root's, not the daemon user's", roots, 78, "owned by uid"))
+        link = state / "pw-link"
+        link.symlink_to(good)
+        cases.append(("symbolic link", link, 78, "symbolic link"))
+        fifo = state / "pw-fifo"
+        os.mkfifo(fifo, 0o600)
+        os.chown(fifo, pw.pw_uid, pw.pw_gid)
+        cases.append(("FIFO", fifo, 78, "not a regular file"))
+        for name, path, code, says in cases:
+            d = imtest.Daemon(state, {"daemon": {"user": DAEMON_USER},
+                                      "invite": {"templates_dir": "templates",
+                                                 "signatures_dir": "signatures"},
+                                      "transport": {"type": "smtp"},
+                                      "smtp": {"host": "localhost", "auth_user": "relaybot",
+                                               "auth_password_file": str(path)}},
+                              start=False)
+            r = d.check_config()
+            self.assertEqual(r.returncode, code, (name, r.stdout, r.stderr))
+            self.assertIn(says, r.stdout + r.stderr, name)
+            self.assertNotIn("pw-Ex4mple", r.stdout + r.stderr, name)
 
 
 def json_dump(row):
