@@ -3,7 +3,7 @@
  * them back for `invitemail audit verify --anchors FILE`.
  *
  * After each seal the daemon writes the seal's head (seq, row hash,
- * epoch, time) to the system log: with libsystemd as journald fields
+ * epoch, time) to the system log: under systemd as journald fields
  * (MESSAGE_ID below, INVITEMAIL_AUDIT_SEQ, _HASH, _EPOCH, _TIME_MS);
  * otherwise as RFC 5424 structured data in the message of the daemon's
  * log line (syslog when detached, standard error in the foreground):
