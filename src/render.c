@@ -160,10 +160,11 @@ typedef struct {
   const char *zone;
   const char *sv;
   const char *en;
+  const char *ar;
 } ZoneWords;
 
 static const ZoneWords zone_words[] = {
-  { "Europe/Stockholm", "svensk tid", "Swedish time" },
+  { "Europe/Stockholm", "svensk tid", "Swedish time", "بتوقيت السويد" },
 };
 
 static const LangWords lang_words[] = {
@@ -178,6 +179,11 @@ static const LangWords lang_words[] = {
     { "January", "February", "March", "April", "May", "June", "July",
       "August", "September", "October", "November", "December" },
     "at", ':', "", " eVisit logo" },
+  { "ar",
+    { "الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد" },
+    { "يناير", "فبراير", "مارس", "أبريل", "مايو", "يونيو", "يوليو",
+      "أغسطس", "سبتمبر", "أكتوبر", "نوفمبر", "ديسمبر" },
+    "الساعة", ':', "شعار eVisit، ", "" },
 };
 
 static const LangWords *
@@ -981,6 +987,8 @@ zone_label (GDateTime *local, const char *lang, const char *tz_name)
           return g_strdup (zone_words[i].sv);
         if (g_strcmp0 (lang, "en") == 0)
           return g_strdup (zone_words[i].en);
+        if (g_strcmp0 (lang, "ar") == 0)
+          return g_strdup (zone_words[i].ar);
       }
   gint64 minutes = g_date_time_get_utc_offset (local) / G_TIME_SPAN_MINUTE;
   char sign = minutes < 0 ? '-' : '+';

@@ -515,13 +515,14 @@ class Configuration(Base):
                      "link_hosts holds the example host meet.example.org",
                      "link_hosts holds the example host *.video.example.com",
                      "privacy-notice.en.xhtml: translation not yet approved",
+                     "privacy-notice.ar.xhtml: translation not yet approved",
                      "logo.png is the generated placeholder logo"):
             self.assertTrue(any(what in w for w in warnings), (what, r.stdout))
         # An organisation's own values, logo and approved notice: silence.
         tpl = self.copy_templates()
-        notice = tpl / "privacy-notice.en.xhtml"
-        notice.write_text(notice.read_text().replace(
-            "invitemail: translation not approved", "approved 2026-11-30"))
+        for notice in tpl.glob("privacy-notice.*.xhtml"):
+            notice.write_text(notice.read_text().replace(
+                "invitemail: translation not approved", "approved 2026-11-30"))
         sig = self.work.path / "sig"
         sig.mkdir()
         for p in (imtest.SRCDIR / "signatures").iterdir():

@@ -325,6 +325,12 @@ notice_verbatim (const char *lang, const char *o)
                             "digitala mötet. Om du har frågor kring hur %s "
                             "behandlar personuppgifter är du välkommen att "
                             "kontakta " DPO_EMAIL, o, o, o);
+  if (strcmp (lang, "ar") == 0)
+    return g_strdup_printf ("لن تقوم %s بتسجيل الاجتماع الرقمي أو حفظه. لا تستطيع %s "
+                            "التحكم في كيفية تعامل المشاركين الآخرين مع المعلومات "
+                            "التي تُطرح خلال الاجتماع الرقمي. إذا كانت لديك أسئلة حول "
+                            "كيفية معالجة %s للبيانات الشخصية، فنرحب بتواصلك مع "
+                            DPO_EMAIL, o, o, o);
   return g_strdup_printf ("%s will not record or save the digital meeting. %s "
                           "cannot control how other participants handle the "
                           "information that comes up during the digital "
@@ -501,6 +507,8 @@ test_have (void **state)
   (void) state;
   assert_true (templates_have (real, "evisit", "sv"));
   assert_true (templates_have (real, "evisit", "en"));
+  assert_true (templates_have (real, "evisit", "ar"));
+  assert_false (templates_have (real, "cancel", "sv"));   /* never asked for */
   assert_true (templates_lookup ("evisit", "en", real));
   assert_false (templates_have (real, "evisit", "de"));
   assert_false (templates_have (real, "privacy-notice", "sv"));
@@ -521,6 +529,12 @@ static const LangCase lang_cases[] = {
       "Mötet börjar onsdag 2 december 2026 kl. 14.00 (svensk tid) och slutar kl. 14.30.",
       "Bokningsreferens: AB-123", "väntrum",
       "går inte att svara på", "Med vänliga hälsningar", NULL } },
+  { "ar", "دعوة إلى اجتماع فيديو", "الأربعاء 2 ديسمبر 2026 الساعة 14:00",
+    { "أنت مدعو إلى اجتماع فيديو (eVisit) مع " ORG_NAME,
+      "يبدأ الاجتماع الأربعاء 2 ديسمبر 2026 الساعة 14:00 (بتوقيت السويد) وينتهي "
+      "الساعة 14:30.",
+      "رقم الحجز: AB-123", "غرفة انتظار", "لا يمكن الرد عليها", "مع أطيب التحيات",
+      NULL } },
   { "en", "Invitation to a video meeting", "Wednesday 2 December 2026 at 14:00",
     { "You are invited to a video meeting (eVisit) with " ORG_NAME,
       "The meeting starts on Wednesday 2 December 2026 at 14:00 (Swedish time) and ends at 14:30.",
@@ -548,15 +562,25 @@ test_render_lang (void **state)
       assert_contains (html_words, *p);
       assert_text_has (r->text, *p);
     }
-  assert_contains (r->html, "eVisit, <span>" ORG_NAME "</span>");
-  assert_contains (r->text, "eVisit, " ORG_NAME "\n");
+  if (strcmp (c->lang, "ar") == 0)
+    {
+      assert_contains (r->html, "eVisit، <span dir=\"ltr\">" ORG_NAME "</span>");
+      assert_contains (r->text, "eVisit، " ORG_NAME "\n");
+    }
+  else
+    {
+      assert_contains (r->html, "eVisit, <span>" ORG_NAME "</span>");
+      assert_contains (r->text, "eVisit, " ORG_NAME "\n");
+    }
   assert_contains (r->text, "\n" SLOGAN "\n");
   assert_contains (r->text, "\n" LINK "\n");
   assert_contains (r->html, "href=\"" LINK "\"");
   assert_message_shape (r, &org);
   /* the Swedish slogan is marked as Swedish in every other language */
   if (strcmp (c->lang, "sv") != 0)
-    assert_contains (r->html, "lang=\"sv\" xml:lang=\"sv\">" SLOGAN "<");
+    assert_contains (r->html, strcmp (c->lang, "ar") == 0
+                              ? "lang=\"sv\" xml:lang=\"sv\" dir=\"ltr\">" SLOGAN "<"
+                              : "lang=\"sv\" xml:lang=\"sv\">" SLOGAN "<");
 }
 
 static void
@@ -1358,11 +1382,14 @@ test_placeholders (void **state)
 {
   (void) state;
   g_autoptr(GPtrArray) shipped = templates_placeholders (real);
-  assert_int_equal (shipped->len, 2);
+  assert_int_equal (shipped->len, 3);
   assert_true (g_str_has_suffix (g_ptr_array_index (shipped, 0),
+                                 "privacy-notice.ar.xhtml: translation not yet "
+                                 "approved by the organisation"));
+  assert_true (g_str_has_suffix (g_ptr_array_index (shipped, 1),
                                  "privacy-notice.en.xhtml: translation not yet "
                                  "approved by the organisation"));
-  assert_contains (g_ptr_array_index (shipped, 1), "generated placeholder logo");
+  assert_contains (g_ptr_array_index (shipped, 2), "generated placeholder logo");
 
   const FileSpec files[] = { REAL_SV_TPL, REAL_SV_NOTICE, REAL_SV_SIG, REAL_LOGO,
                              END_SPECS };
@@ -1449,7 +1476,7 @@ main (void)
   add_test (tests, "render", "contact", test_contact, NULL, names);
   add_test (tests, "render", "unit", test_unit, NULL, names);
   add_test (tests, "render", "button", test_button, NULL, names);
-  static const char *const layout_langs[] = { "sv", "en" };
+  static const char *const layout_langs[] = { "sv", "en", "ar" };
   for (gsize i = 0; i < G_N_ELEMENTS (layout_langs); i++)
     add_test (tests, "layout", layout_langs[i], test_layout, (void *) layout_langs[i], names);
   add_test (tests, "render", "text-matches-html", test_text_matches_html, NULL, names);
