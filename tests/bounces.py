@@ -12,7 +12,7 @@ broken and huge messages change nothing.
 """
 
 import os
-import pathlib
+import random
 import re
 import subprocess
 import sys
@@ -223,6 +223,32 @@ class Bounces(imtest.DaemonCase):
         ans = self.daemon.request(("request", "bounce"), ("dsn_error", "sent"))
         self.assertEqual(imtest.answer_get(ans, "error"), "invalid_value", ans)
         self.assert_unchanged()
+
+    def test_mutated_dsns_never_crash_the_parser(self):
+        # 200 seeded mutations of the real fixtures (bytes flipped,
+        # cut, repeated, boundaries and fields broken): every one is
+        # recorded or refused, none crashes the client or the daemon.
+        rnd = random.Random(14)
+        names = ["postfix-failed.eml", "postfix-delayed.eml", "exim-failed.eml",
+                 "exchange-failed.eml"]
+        for n in range(200):
+            data = bytearray(self.dsn(names[n % 4], self.tokens[n % 3], RCPTS[n % 3]))
+            for _ in range(rnd.randint(1, 8)):
+                op = rnd.randrange(4)
+                i = rnd.randrange(len(data))
+                if op == 0:
+                    data[i] = rnd.randrange(256)
+                elif op == 1:
+                    del data[i:i + rnd.randint(1, 400)]
+                elif op == 2:
+                    data[i:i] = data[i:i + rnd.randint(1, 200)] * rnd.randint(1, 20)
+                else:
+                    data[i:i] = rnd.choice([b"\n--", b"\n\n", b"\r", b"\x00", b"(",
+                                            b"\n ", b"Action: failed\n", b"+"])
+            r = self.bounce(bytes(data))
+            self.assertIn(r.returncode, (0, 65), (n, r.stderr[-300:]))
+        self.assertTrue(self.daemon.alive())
+        self.assertEqual(self.daemon.audit_verify().returncode, 0)
 
     def test_daemon_unreachable_means_try_again(self):
         self.daemon.stop()
