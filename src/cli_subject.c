@@ -285,6 +285,8 @@ print_rows (const SubjectScan *sc, GTimeZone *tz, gboolean csv)
           g_string_append_printf (out, "%s\"%s\":", c ? "," : "", subject_columns[c]);
           if (s == NULL)
             g_string_append (out, "null");
+          else if (strcmp (subject_columns[c], "other_recipients") == 0)
+            g_string_append (out, s);      /* a number, made here */
           else
             cli_json_string (out, s);
         }

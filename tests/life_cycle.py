@@ -448,7 +448,7 @@ class Month(unittest.TestCase):
         first = got[IDN][0]
         self.assertEqual((first["unit"], first["outcome"], first["other_recipients"],
                           first["notice_version"], first["booking"]),
-                         ("Hudkliniken", "sent", "2", "2026-12", "BK-2026-0042"))
+                         ("Hudkliniken", "sent", 2, "2026-12", "BK-2026-0042"))
         self.assertTrue(first["time"].startswith(f"{FIX.month}-03T"))
         text = FIX.audit("subject", IDN).decode()
         self.assertIn("also written " + IDN_ASCII, text)
