@@ -58,16 +58,27 @@ db_exec (sqlite3 *db, const char *sql, GError **error)
  * SQLite creates new files 0644 & ~umask.  The queue holds recipient
  * addresses and message bodies, so we create the file ourselves with
  * 0600 first; SQLite gives -wal and -shm the same mode as the database.
- * The audit file will later need group read for compliance staff
- * (LIBS.md 6: the reader needs -wal/-shm readable too): that is a
- * deployment decision (group + umask 027 or a chmod by the installer),
- * not something to widen here.
+ * The audit file needs group read for compliance staff (a reader needs
+ * -wal and -shm readable too): that is a deployment decision (group +
+ * umask 027 or a chmod by the installer), not something to widen here.
+ *
+ * O_EXCL, and no descriptor at all when the file exists: closing any
+ * descriptor of a file drops every POSIX lock this process holds on it,
+ * among them the SHARED lock that the connections already open (the
+ * checkpointer opens after the writer, the delivery workers after the
+ * committer) hold for as long as they use the WAL.  Without that lock
+ * another process that closed its own connection (a sqlite3 shell, a
+ * script) believed it was the last one, checkpointed, and deleted -wal
+ * and -shm under the daemon, whose later commits then went to a deleted
+ * file that no reader saw and a crash lost.
  */
 static gboolean
 db_create_private (const char *path, GError **error)
 {
-  int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int fd = open (path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 
+  if (fd < 0 && errno == EEXIST)
+    return TRUE;
   if (fd < 0)
     {
       int saved = errno;

@@ -40,7 +40,7 @@ def wal_size(db):
         return 0
 
 
-class PausedReader(imtest.DaemonCase):
+class Readers(imtest.DaemonCase):
     workdir_prefix = "imfailclosed-"
 
     def refuse(self, d, n, sock):
@@ -115,6 +115,38 @@ class PausedReader(imtest.DaemonCase):
         self.assertRegex(d.log(), r"WAL of \S+audit\.db is \d+\.\d MiB, over its limit")
         print(f"WAL {grown / 1048576:.1f} MiB with the reader, {after / 1048576:.1f}"
               " MiB after", file=sys.stderr)
+
+    def test_foreign_connection_closing_keeps_the_daemons_wal(self):
+        # A sqlite3 shell (here Python's) opens the audit read-write,
+        # reads, and closes.  Each database connection of the daemon holds
+        # a SHARED lock on the file; opening a second connection used to
+        # open and close a descriptor of the file first, which dropped
+        # them all (POSIX locks are per process), so the shell thought it
+        # was the last user, checkpointed and deleted -wal and -shm: the
+        # daemon's later rows went to a deleted WAL, invisible to every
+        # reader and lost at a crash.
+        d = self.start_daemon()
+        audit = d.dir / "audit.db"
+        s = d.connect()
+        try:
+            self.refuse(d, 20, s)
+            before = len(self.exported(audit))
+            db = sqlite3.connect(str(audit))
+            db.execute("SELECT count(*) FROM audit").fetchone()
+            db.close()
+            self.assertTrue(os.path.exists(str(audit) + "-wal"), "the WAL was deleted")
+            self.refuse(d, 20, s)
+        finally:
+            s.close()
+        self.assertEqual(len(self.exported(audit)), before + 20,
+                         "rows written after the foreign close are not seen")
+
+    def exported(self, audit):
+        r = subprocess.run([str(imtest.CLIENT), "audit", "export", "--format", "jsonl",
+                            "--db", str(audit)], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.splitlines()
 
 
 if __name__ == "__main__":
