@@ -155,6 +155,7 @@ static const char *const audit_event_names[AUDIT_N_EVENTS] = {
   [AUDIT_FAILED] = "failed",
   [AUDIT_EXPIRED] = "expired",
   [AUDIT_RECOVERED] = "recovered",
+  [AUDIT_RESUMED] = "audit_resumed",
   [AUDIT_RETENTION] = "retention",
   [AUDIT_STATUS_SHOWN] = "status_shown",
   [AUDIT_BOUNCED] = "bounced",

@@ -60,6 +60,7 @@ typedef enum {
   AUDIT_FAILED,
   AUDIT_EXPIRED,
   AUDIT_RECOVERED,          /* in flight at a crash: may be a duplicate */
+  AUDIT_RESUMED,            /* the audit is writable again after a gap */
   AUDIT_RETENTION,          /* queue/outbox data removed: counts in detail */
   AUDIT_STATUS_SHOWN,       /* a status answer showed an invite's addresses */
   AUDIT_BOUNCED,            /* a DSN with action failed came back */

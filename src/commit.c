@@ -3,8 +3,8 @@
  *
  * The main thread does the CPU work (parse, validate, render, MIME) and
  * submits finished items; this thread does the waiting on disk.  It
- * owns its queue connection; the audit is shared (audit.c serialises
- * appends).  Results go back through g_main_context_invoke, so the
+ * owns its queue connection; the audit is shared, behind the gate
+ * (gate.h).  Results go back through g_main_context_invoke, so the
  * answer is written by the thread that owns the connection.
  */
 #include "commit.h"
@@ -26,7 +26,7 @@ struct CommitItem {
 
 struct Committer {
   Queue *queue;
-  Audit *audit;
+  Gate *gate;
   Delivery *delivery;
   GThread *thread;
   GMutex lock;
@@ -136,6 +136,7 @@ adjust_audit (CommitItem *it)
   switch (it->result)
     {
     case COMMIT_STORED:
+    case COMMIT_UNAUDITED:
       return;
     case COMMIT_DUPLICATE:
       *a = (AuditRecord) { .event = AUDIT_DUPLICATE_REQUEST, .invite_id = it->existing_id,
@@ -156,57 +157,11 @@ adjust_audit (CommitItem *it)
     }
 }
 
-static void
-store_invites (Committer *c, GPtrArray *batch, gboolean fail_commit)
+/* The batch's audit rows, each adjusted to what happened to its item. */
+static GArray *
+batch_rows (GPtrArray *batch)
 {
-  g_autoptr (GError) error = NULL;
-  g_autofree QueueBatchItem *qi = g_new0 (QueueBatchItem, batch->len);
-  g_autofree CommitItem **map = g_new0 (CommitItem *, batch->len);
-  guint n = 0;
-
-  for (guint i = 0; i < batch->len; i++)
-    {
-      CommitItem *it = g_ptr_array_index (batch, i);
-      if (!it->has_insert)
-        continue;
-      map[n] = it;
-      qi[n++].ins = &it->ins;
-    }
-  if (n == 0)
-    return;
-  queue_set_fail_commit (c->queue, fail_commit);
-  if (!queue_insert_batch (c->queue, qi, n, &error))
-    {
-      g_warning ("queue commit of %u invite(s) failed: %s", n, error->message);
-      for (guint i = 0; i < n; i++)
-        map[i]->result = COMMIT_FAILED;
-      return;
-    }
-  for (guint i = 0; i < n; i++)
-    {
-      if (g_error_matches (qi[i].error, QUEUE_ERROR, QUEUE_ERROR_CONFLICT))
-        map[i]->result = COMMIT_CONFLICT;
-      else if (qi[i].error != NULL)
-        {
-          g_warning ("invite %s not stored: %s", map[i]->ins.id, qi[i].error->message);
-          map[i]->result = COMMIT_FAILED;
-        }
-      else if (qi[i].existing_id != NULL)
-        {
-          map[i]->result = COMMIT_DUPLICATE;
-          map[i]->existing_id = g_steal_pointer (&qi[i].existing_id);
-        }
-      g_clear_error (&qi[i].error);
-      g_free (qi[i].existing_id);
-    }
-}
-
-static void
-write_audit (Committer *c, GPtrArray *batch)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GArray) recs = g_array_sized_new (FALSE, FALSE, sizeof (AuditRecord),
-                                               batch->len);
+  GArray *recs = g_array_sized_new (FALSE, FALSE, sizeof (AuditRecord), batch->len);
 
   for (guint i = 0; i < batch->len; i++)
     {
@@ -216,9 +171,181 @@ write_audit (Committer *c, GPtrArray *batch)
       adjust_audit (it);
       g_array_append_val (recs, it->audit);
     }
+  return recs;
+}
+
+/*
+ * The audit cannot be written: no item may be answered `queued`, and
+ * the refusals go out without their rows.  Both are counted for the
+ * audit_resumed row; a send the service already refused as
+ * `unavailable` counts as a refused send.
+ */
+static void
+batch_unaudited (Committer *c, GPtrArray *batch)
+{
+  guint refusals = 0;
+
+  for (guint i = 0; i < batch->len; i++)
+    {
+      CommitItem *it = g_ptr_array_index (batch, i);
+      if (it->has_insert && it->result != COMMIT_CONFLICT)
+        {
+          it->result = COMMIT_UNAUDITED;
+          gate_note_refused_send (c->gate);
+        }
+      else if (!it->has_insert
+               && g_strcmp0 (it->audit.error_code, "unavailable") == 0)
+        gate_note_refused_send (c->gate);
+      else if (it->has_audit)
+        refusals++;
+    }
+  gate_note_unaudited (c->gate, refusals);
+}
+
+/* A batch without inserts: its rows only. */
+static void
+write_rows (Committer *c, GPtrArray *batch)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) recs = batch_rows (batch);
+
   if (recs->len > 0
-      && !audit_append_batch (c->audit, (AuditRecord *) recs->data, recs->len, &error))
-    g_warning ("audit write of %u row(s) failed: %s", recs->len, error->message);
+      && !gate_append (c->gate, (AuditRecord *) recs->data, recs->len, &error))
+    batch_unaudited (c, batch);
+}
+
+typedef struct {
+  Committer *c;
+  GPtrArray *batch;
+  QueueBatchItem *qi;
+  CommitItem **map;
+  guint n;
+  gboolean reached;         /* the inserts ran; results are known */
+  gboolean audited;         /* the batch's rows are stored */
+} BatchRun;
+
+/* Inside the queue transaction: each item's fate from its insert. */
+static void
+take_results (BatchRun *b)
+{
+  for (guint i = 0; i < b->n; i++)
+    {
+      QueueBatchItem *q = &b->qi[i];
+      CommitItem *it = b->map[i];
+
+      if (g_error_matches (q->error, QUEUE_ERROR, QUEUE_ERROR_CONFLICT))
+        it->result = COMMIT_CONFLICT;
+      else if (q->error != NULL)
+        {
+          g_warning ("invite %s not stored: %s", it->ins.id, q->error->message);
+          it->result = COMMIT_FAILED;
+        }
+      else if (q->existing_id != NULL)
+        {
+          it->result = COMMIT_DUPLICATE;
+          it->existing_id = g_steal_pointer (&q->existing_id);
+        }
+      g_clear_error (&q->error);
+    }
+}
+
+/* QueueBeforeCommit: the rows go to the audit while the queue
+ * transaction is still open; if they cannot be stored, the queue rolls
+ * back and nothing of the batch exists. */
+static gboolean
+audit_then_commit (gpointer data, GError **error)
+{
+  BatchRun *b = data;
+  g_autoptr (GArray) recs = NULL;
+
+  b->reached = TRUE;
+  take_results (b);
+  recs = batch_rows (b->batch);
+  if (recs->len > 0
+      && !gate_append (b->c->gate, (AuditRecord *) recs->data, recs->len, error))
+    return FALSE;
+  b->audited = TRUE;
+  return TRUE;
+}
+
+/*
+ * The queue commit failed after the batch's rows were stored: each
+ * `accepted` row is followed by a `rejected` row with the same invite
+ * id, code unavailable, and the client is told so.  A repeat
+ * (`duplicate_request`) names the invite stored before, which stays:
+ * its `rejected` row carries no id.  If even these rows cannot be
+ * written, the log says how many.
+ */
+static void
+withdraw (Committer *c, BatchRun *b)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) recs = g_array_new (FALSE, FALSE, sizeof (AuditRecord));
+
+  for (guint i = 0; i < b->n; i++)
+    {
+      CommitItem *it = b->map[i];
+      AuditRecord r = { .event = AUDIT_REJECTED, .peer_uid = it->audit.peer_uid,
+                        .invite_id = it->result == COMMIT_STORED ? it->ins.id : NULL,
+                        .error_code = "unavailable",
+                        .detail = "not stored: the queue commit failed after the row"
+                                  " above; answered unavailable" };
+
+      if (it->result != COMMIT_STORED && it->result != COMMIT_DUPLICATE)
+        continue;
+      it->result = COMMIT_FAILED;
+      g_array_append_val (recs, r);
+    }
+  if (recs->len > 0
+      && !gate_append (c->gate, (AuditRecord *) recs->data, recs->len, &error))
+    g_critical ("%u accepted row(s) of invites that were not stored could not be"
+                " withdrawn: %s", recs->len, error->message);
+}
+
+static void
+store_invites (Committer *c, GPtrArray *batch, gboolean fail_commit)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree QueueBatchItem *qi = g_new0 (QueueBatchItem, batch->len);
+  g_autofree CommitItem **map = g_new0 (CommitItem *, batch->len);
+  BatchRun b = { c, batch, qi, map, 0, FALSE, FALSE };
+
+  for (guint i = 0; i < batch->len; i++)
+    {
+      CommitItem *it = g_ptr_array_index (batch, i);
+      if (!it->has_insert)
+        continue;
+      map[b.n] = it;
+      qi[b.n++].ins = &it->ins;
+    }
+  if (b.n == 0)
+    {
+      write_rows (c, batch);
+      return;
+    }
+  queue_set_fail_commit (c->queue, fail_commit);
+  if (queue_insert_batch_then (c->queue, qi, b.n, audit_then_commit, &b, &error))
+    return;
+  if (b.audited)
+    {
+      g_warning ("queue commit of %u invite(s) failed: %s", b.n, error->message);
+      withdraw (c, &b);
+    }
+  else if (b.reached)
+    batch_unaudited (c, batch);   /* the gate has logged why */
+  else
+    {
+      g_warning ("queue commit of %u invite(s) failed: %s", b.n, error->message);
+      /* The queue failed before anything was audited: the rows say so. */
+      for (guint i = 0; i < b.n; i++)
+        map[i]->result = COMMIT_FAILED;
+      write_rows (c, batch);
+    }
+  for (guint i = 0; i < b.n; i++)
+    {
+      g_clear_error (&qi[i].error);
+      g_free (qi[i].existing_id);
+    }
 }
 
 static gboolean
@@ -308,8 +435,12 @@ committer_thread (gpointer data)
       fail_commit = c->fail_commit;
       g_mutex_unlock (&c->lock);
 
-      store_invites (c, batch, fail_commit);
-      write_audit (c, batch);
+      /* While the gate is closed nothing reaches the queue, and the
+       * answers go out at once (the gate's thread probes). */
+      if (!gate_is_open (c->gate))
+        batch_unaudited (c, batch);
+      else
+        store_invites (c, batch, fail_commit);
       for (guint i = 0; i < batch->len; i++)
         {
           CommitItem *it = g_ptr_array_index (batch, i);
@@ -337,7 +468,7 @@ committer_thread (gpointer data)
 }
 
 Committer *
-committer_start (const char *queue_path, Audit *audit, GError **error)
+committer_start (const char *queue_path, Gate *gate, GError **error)
 {
   Committer *c = g_new0 (Committer, 1);
 
@@ -347,7 +478,7 @@ committer_start (const char *queue_path, Audit *audit, GError **error)
       g_free (c);
       return NULL;
     }
-  c->audit = audit;
+  c->gate = gate;
   g_mutex_init (&c->lock);
   g_cond_init (&c->cond);
   c->incoming = g_ptr_array_new_with_free_func ((GDestroyNotify) commit_item_free);
@@ -370,6 +501,12 @@ committer_submit (Committer *c, CommitItem *item)
   g_ptr_array_add (c->incoming, item);
   g_cond_signal (&c->cond);
   g_mutex_unlock (&c->lock);
+}
+
+gboolean
+committer_audit_open (Committer *c)
+{
+  return gate_is_open (c->gate);
 }
 
 guint

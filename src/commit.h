@@ -11,10 +11,23 @@
  * batch is one request and the latency is one fsync (Postfix's and
  * every database's group commit).
  *
- * Ordering: the queue transaction commits before the audit rows of the
- * same batch; an invite is answered `queued` only after its queue
- * commit.  If the queue commit fails, every invite of the batch is
- * answered `unavailable` and audited as rejected with that code.
+ * Ordering (fail closed, gate.h): the batch's invites are inserted in
+ * one queue transaction; while it is still open, the batch's audit rows
+ * (`accepted`, refusals) are appended and committed; only then does the
+ * queue commit, and an invite is answered `queued` only after both.
+ *  - audit append fails: the queue rolls back, nothing of the batch
+ *    exists, each send is answered `unavailable`; refusals are answered
+ *    with their own code, without their row (counted in audit_resumed);
+ *  - queue commit fails after the rows: each `accepted` row gets a
+ *    `rejected` row (code unavailable, same invite id) after it, and the
+ *    send is answered `unavailable`;
+ *  - a crash between the two commits leaves an `accepted` row whose
+ *    invite is in no queue and was answered nothing: the audit may claim
+ *    an acceptance that did not last, never the other way round;
+ *  - the queue fails before the audit: every send is audited as
+ *    rejected with code unavailable, as before.
+ * While the gate is closed nothing reaches the queue and sends are
+ * answered `unavailable` at once.
  */
 #ifndef INVITEMAIL_COMMIT_H
 #define INVITEMAIL_COMMIT_H
@@ -22,6 +35,7 @@
 #include <glib.h>
 #include "audit.h"
 #include "delivery.h"
+#include "gate.h"
 #include "queue.h"
 
 /* Most items stored in one transaction. */
@@ -39,7 +53,8 @@ typedef enum {
   COMMIT_STORED,        /* stored durably (or audit-only item written) */
   COMMIT_DUPLICATE,     /* idempotent repeat: existing_id is the invite */
   COMMIT_CONFLICT,      /* key reused for another request */
-  COMMIT_FAILED         /* storage failed: nothing stored */
+  COMMIT_FAILED,        /* storage failed: nothing stored */
+  COMMIT_UNAUDITED      /* the audit cannot be written: nothing stored */
 } CommitResult;
 
 /* A new item (transfer full), to be filled and submitted. */
@@ -57,9 +72,14 @@ CommitResult commit_item_result (const CommitItem *item);
 /* The invite id answered: the new id, or the first one for a repeat. */
 const char *commit_item_invite_id (const CommitItem *item);
 
-/* Starts the thread with its own queue connection. (transfer full) */
-Committer *committer_start (const char *queue_path, Audit *audit,
+/* Starts the thread with its own queue connection; every row goes
+ * through gate, which must outlive it. (transfer full) */
+Committer *committer_start (const char *queue_path, Gate *gate,
                             GError **error);
+
+/* FALSE while the audit cannot be written: `send` is then refused with
+ * `unavailable` before any work (thread-safe, lock-free). */
+gboolean committer_audit_open (Committer *c);
 
 /* Whom to wake after invites are stored (may be set later; NULL = none).
  * Once it returns the previous one is never used again: it may be freed. */

@@ -15,7 +15,9 @@
  * leaves the recipient `sending`, recovery audits it as `recovered` and
  * it is tried again (at least once; the audit then shows both tries).
  * It also means that whoever sees an outcome in `status` finds it in
- * the audit.
+ * the audit.  When the audit cannot be written (gate.h) the workers
+ * claim nothing, and a worker holding outcomes keeps them until their
+ * rows are stored (record()).
  *
  * Logs carry invite ids and counts, never addresses.
  */
@@ -38,7 +40,7 @@ typedef struct {
 
 struct Delivery {
   const Config *cfg;
-  Audit *audit;
+  Gate *gate;
   RetryPolicy retry;
   GPtrArray *workers;       /* Worker* */
   GMutex lock;
@@ -57,10 +59,11 @@ now_s (void)
   return g_get_real_time () / G_USEC_PER_SEC;
 }
 
-static void
-audit_outcomes (Audit *audit, GPtrArray *jobs, AuditEvent *evs, const char *const *replies)
+/* Appends one row per job through the gate; FALSE when not stored. */
+static gboolean
+audit_outcomes (Gate *gate, GPtrArray *jobs, const AuditEvent *evs,
+                const char *const *replies, GError **error)
 {
-  g_autoptr (GError) error = NULL;
   g_autofree AuditRecord *recs = g_new0 (AuditRecord, jobs->len);
 
   for (guint i = 0; i < jobs->len; i++)
@@ -72,8 +75,7 @@ audit_outcomes (Audit *audit, GPtrArray *jobs, AuditEvent *evs, const char *cons
       recs[i].recipients = job->address;
       recs[i].smtp_reply = replies[i];
     }
-  if (!audit_append_batch (audit, recs, jobs->len, &error))
-    g_warning ("audit write of %u outcome(s) failed: %s", jobs->len, error->message);
+  return gate_append (gate, recs, jobs->len, error);
 }
 
 /* Maps a transport outcome to the recipient's next state. */
@@ -106,6 +108,30 @@ decide (Delivery *d, const QueueJob *job, const DeliveryJob *dj, gint64 now,
     }
 }
 
+/* Sleeps up to ms, or until the daemon stops.  FALSE when stopping. */
+static gboolean
+pause_unless_stopping (Delivery *d, guint ms)
+{
+  gboolean stop;
+
+  g_mutex_lock (&d->lock);
+  if (!d->stop)
+    g_cond_wait_until (&d->cond, &d->lock, g_get_monotonic_time () + ms * 1000);
+  stop = d->stop;
+  g_mutex_unlock (&d->lock);
+  return !stop;
+}
+
+/*
+ * Audit first, then the queue (header comment).  When the rows cannot
+ * be stored the outcomes stay here, in memory, and the recipients stay
+ * `sending`: nothing is recorded without its row, and a message the
+ * relay took is not tried again while this process lives.  The append
+ * is retried once the gate is open again.  If the daemon stops
+ * first they stay `sending`; the next start audits them `recovered` and
+ * tries them again (the relay may then get a second copy, which that
+ * row says).
+ */
 static void
 record (Worker *w, GPtrArray *jobs, QueueResult *res, AuditEvent *evs)
 {
@@ -114,7 +140,19 @@ record (Worker *w, GPtrArray *jobs, QueueResult *res, AuditEvent *evs)
 
   for (guint i = 0; i < jobs->len; i++)
     replies[i] = res[i].reply;
-  audit_outcomes (w->d->audit, jobs, evs, replies);
+  /* While the gate is closed only its own thread tries the audit. */
+  while (!gate_is_open (w->d->gate)
+         || !audit_outcomes (w->d->gate, jobs, evs, replies, &error))
+    {
+      g_clear_error (&error);
+      if (!pause_unless_stopping (w->d, GATE_PROBE_MS))
+        {
+          g_warning ("stopping with %u outcome(s) not audited: their recipients"
+                     " stay sending and are retried after the next start",
+                     jobs->len);
+          return;
+        }
+    }
   if (!queue_record (w->queue, res, jobs->len, now_s (), &error))
     /* The recipients stay `sending`; the next start recovers them. */
     g_warning ("recording %u outcome(s) failed: %s", jobs->len, error->message);
@@ -240,8 +278,16 @@ worker (gpointer data)
   while (!stopping (d))
     {
       g_autoptr (GError) error = NULL;
-      g_autoptr (GPtrArray) jobs = queue_claim_due (w->queue, now_s (),
-                                                    DELIVERY_BATCH_MAX, &error);
+      g_autoptr (GPtrArray) jobs = NULL;
+
+      /* Delivery pauses while the audit cannot be written: no claim,
+       * so no outcome that could not be recorded. */
+      if (!gate_is_open (d->gate))
+        {
+          pause_unless_stopping (d, GATE_PROBE_MS);
+          continue;
+        }
+      jobs = queue_claim_due (w->queue, now_s (), DELIVERY_BATCH_MAX, &error);
       if (jobs == NULL)
         g_warning ("reading the queue failed: %s", error->message);
       if (jobs != NULL && jobs->len > 0)
@@ -275,27 +321,32 @@ worker (gpointer data)
  * the retired workers are still sending theirs, and resetting them
  * would send them a second time and audit a crash that never was.
  */
-gboolean
-delivery_recover (const char *queue_path, Audit *audit, GError **error)
+static gboolean
+audit_recovered (GPtrArray *jobs, gpointer data, GError **error)
 {
-  g_autoptr (Queue) q = queue_open (queue_path, error);
-  g_autoptr (GPtrArray) jobs = NULL;
-  g_autofree AuditEvent *evs = NULL;
-  g_autofree const char **replies = NULL;
+  g_autofree AuditEvent *evs = g_new0 (AuditEvent, jobs->len);
+  g_autofree const char **replies = g_new0 (const char *, jobs->len);
 
-  if (q == NULL || (jobs = queue_recover (q, now_s (), error)) == NULL)
-    return FALSE;
-  if (jobs->len == 0)
-    return TRUE;
-  evs = g_new0 (AuditEvent, jobs->len);
-  replies = g_new0 (const char *, jobs->len);
   for (guint i = 0; i < jobs->len; i++)
     {
       evs[i] = AUDIT_RECOVERED;
       replies[i] = "in flight at a crash: retried, may be a duplicate";
     }
-  audit_outcomes (audit, jobs, evs, replies);
-  g_message ("recovered %u recipient(s) that were in flight", jobs->len);
+  return audit_outcomes (data, jobs, evs, replies, error);
+}
+
+gboolean
+delivery_recover (const char *queue_path, Gate *gate, GError **error)
+{
+  g_autoptr (Queue) q = queue_open (queue_path, error);
+  g_autoptr (GPtrArray) jobs = NULL;
+
+  /* The `recovered` rows are stored before the reset commits. */
+  if (q == NULL
+      || (jobs = queue_recover_then (q, now_s (), audit_recovered, gate, error)) == NULL)
+    return FALSE;
+  if (jobs->len > 0)
+    g_message ("recovered %u recipient(s) that were in flight", jobs->len);
   return TRUE;
 }
 
@@ -331,13 +382,13 @@ n_workers (const Config *cfg)
 }
 
 Delivery *
-delivery_start (const Config *cfg, Audit *audit, GError **error)
+delivery_start (const Config *cfg, Gate *gate, GError **error)
 {
   Delivery *d = g_new0 (Delivery, 1);
   guint n = n_workers (cfg);
 
   d->cfg = cfg;
-  d->audit = audit;
+  d->gate = gate;
   d->retry.first_delay = cfg->retry_first_delay;
   d->retry.max_delay = cfg->retry_max_delay;
   d->retry.max_age = cfg->retry_max_age;

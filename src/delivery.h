@@ -14,6 +14,7 @@
 #include <glib.h>
 #include "audit.h"
 #include "config.h"
+#include "gate.h"
 #include "retry.h"
 
 /* Recipients handed to one connection at most.  A batch costs a
@@ -30,17 +31,19 @@ typedef struct Delivery Delivery;
 /*
  * Start-up recovery, once per process and before the first
  * delivery_start: recipients left `sending` by a crash are deferred
- * (due now) and audited as `recovered` (the relay may have them).
+ * (due now) and audited as `recovered` (the relay may have them); the
+ * rows are stored before the queue changes, and if they cannot be,
+ * nothing changes and it fails.
  * Never at a reload, whose retired workers may still be sending.
  */
-gboolean delivery_recover (const char *queue_path, Audit *audit, GError **error);
+gboolean delivery_recover (const char *queue_path, Gate *gate, GError **error);
 
 /*
  * Opens the workers' queue connections and transports, then starts the
  * threads.  It does not recover: see delivery_recover.  cfg and audit
  * must outlive it.  (transfer full)
  */
-Delivery *delivery_start (const Config *cfg, Audit *audit, GError **error);
+Delivery *delivery_start (const Config *cfg, Gate *gate, GError **error);
 
 /*
  * Tells the workers that n recipients were queued.  Thread-safe, cheap.

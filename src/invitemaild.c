@@ -30,11 +30,13 @@
 #include "evidence.h"
 #include "exitcodes.h"
 #include "health.h"
+#include "gate.h"
 #include "mime.h"
 #include "notify.h"
 #include "privilege.h"
 #include "queue.h"
 #include "render.h"
+#include "sealer.h"
 #include "retention.h"
 #include "service.h"
 #include "transport.h"
@@ -55,6 +57,9 @@ typedef struct {
   Config *cfg;
   Templates *templates;
   Audit *audit;
+  Gate *gate;               /* every row while running goes through it */
+  Sealer *sealer;
+  gboolean started;         /* daemon_start is in the audit */
   Queue *queue;             /* the main thread's reader, for status */
   Committer *committer;
   Delivery *delivery;
@@ -211,20 +216,19 @@ check_config (Daemon *d)
   return EXIT_OK;
 }
 
-static void
-audit_daemon_event (Daemon *d, AuditEvent ev, const char *detail)
+/* Through the gate: a failure closes it (and is logged there). */
+static gboolean
+audit_daemon_event (Daemon *d, AuditEvent ev, const char *detail, GError **error)
 {
-  g_autoptr (GError) error = NULL;
   AuditRecord rec = { .event = ev, .peer_uid = -1, .detail = detail };
 
-  if (!audit_append (d->audit, &rec, &error))
-    g_warning ("audit write failed: %s", error->message);
+  return gate_append (d->gate, &rec, 1, error);
 }
 
 /* config_loaded / config_reloaded: the file, a hash of its settings and,
  * after a reload, the keys that changed (never a value). */
-static void
-audit_config_event (Daemon *d, AuditEvent ev, const Config *old)
+static gboolean
+audit_config_event (Daemon *d, AuditEvent ev, const Config *old, GError **error)
 {
   g_autofree char *changed = old ? config_changed_keys (old, d->cfg) : NULL;
   g_autofree char *detail = NULL;
@@ -233,7 +237,7 @@ audit_config_event (Daemon *d, AuditEvent ev, const Config *old)
   config_digest (d->cfg, digest);
   detail = evidence_config (digest, changed, d->cfg->path ? d->cfg->path
                             : "(embedded defaults)");
-  audit_daemon_event (d, ev, detail);
+  return audit_daemon_event (d, ev, detail, error);
 }
 
 /* Quits once every accepted request has been answered, or at the
@@ -322,12 +326,20 @@ reload (Daemon *d)
   Delivery *fresh = NULL;
   Retired *old;
 
+  /* Fail closed: a configuration change that cannot be audited does
+   * not happen. */
+  if (!gate_is_open (d->gate))
+    {
+      g_warning ("reload refused, the running configuration stays: the audit"
+                 " cannot be written");
+      return;
+    }
   if (cfg == NULL || !reload_compatible (d->cfg, cfg, &error)
       || (t = templates_load (cfg->templates_dir, cfg->signatures_dir, &error)) == NULL
-      || (fresh = delivery_start (cfg, d->audit, &error)) == NULL)
+      || (fresh = delivery_start (cfg, d->gate, &error)) == NULL)
     {
       g_warning ("reload refused, the running configuration stays: %s", error->message);
-      audit_daemon_event (d, AUDIT_CONFIG_REFUSED, error->message);
+      audit_daemon_event (d, AUDIT_CONFIG_REFUSED, error->message, NULL);
       return;
     }
   old = g_new0 (Retired, 1);
@@ -341,7 +353,8 @@ reload (Daemon *d)
   control_set_config (d->control, d->cfg);
   committer_set_delivery (d->committer, d->delivery);
   retention_set_config (d->retention, d->cfg);
-  audit_config_event (d, AUDIT_CONFIG_RELOADED, old->cfg);
+  if (!audit_config_event (d, AUDIT_CONFIG_RELOADED, old->cfg, &error))
+    g_critical ("configuration reloaded but not audited: %s", error->message);
   g_thread_unref (g_thread_new ("retire", retire_thread, old));
   g_message ("configuration and templates reloaded");
 }
@@ -438,7 +451,7 @@ daemon_health (gpointer data, GString *out)
   if (!f.queue_read)
     g_warning ("health: %s", error->message);
   f.sealing = audit_sealing (d->audit);
-  f.last_seal = d->last_seal;
+  f.last_seal = MAX (d->last_seal, sealer_last_seal (d->sealer));
   f.disk_read = folder_free (d->cfg->queue_db, &f.disk_free_pct, &f.disk_free_bytes)
     && folder_free (d->cfg->audit_db, &pct2, &bytes2);
   if (f.disk_read && pct2 < f.disk_free_pct)
@@ -506,33 +519,6 @@ detach_end (int ready_fd, int rc)
   close (ready_fd);
 }
 
-/* Forward-secure seals: the chain head signed with the current epoch's
- * Ed25519 key, which is then replaced by the next (audit_seal.c). */
-static gboolean
-on_seal (gpointer data)
-{
-  Daemon *d = data;
-  g_autoptr (GError) error = NULL;
-
-  if (!audit_seal (d->audit, &error))
-    g_warning ("audit seal failed: %s", error->message);
-  else if (audit_sealing (d->audit))
-    d->last_seal = g_get_real_time () / G_USEC_PER_SEC;
-  return G_SOURCE_CONTINUE;
-}
-
-/* Retention: whole sealed epochs older than retention_days go. */
-static gboolean
-on_purge (gpointer data)
-{
-  Daemon *d = data;
-  g_autoptr (GError) error = NULL;
-
-  if (!audit_purge (d->audit, g_get_real_time () / 1000, &error))
-    g_warning ("audit purge failed: %s", error->message);
-  return G_SOURCE_CONTINUE;
-}
-
 static gboolean
 open_audit (Daemon *d, GError **error)
 {
@@ -590,7 +576,8 @@ start (Daemon *d)
   umask (027);
   /* Dropping root: the socket first (its folder may need root, /run),
    * then the drop, before anything else is opened.  Otherwise the
-   * socket comes last, so that it appears only once all is open. */
+   * socket is bound once the audit and the queue are open, before
+   * recovery and delivery start. */
   sock.fd = -1;
   if (will_drop_root (d->cfg)
       && (!control_listen (d->cfg, &sock, &error) || !drop_root (d->cfg, &error)))
@@ -606,29 +593,35 @@ start (Daemon *d)
     return fail_start ("audit", error);
   if ((d->queue = queue_open (d->cfg->queue_db, &error)) == NULL)
     return fail_start ("queue", error);
-  if ((d->committer = committer_start (d->cfg->queue_db, d->audit, &error)) == NULL)
+  d->gate = gate_new (d->audit);
+  /* Fail closed from the first row: a daemon that cannot write its
+   * audit at start does not start (the service manager tries again). */
+  detail = g_strdup_printf ("%s; config %s", INVITEMAIL_VERSION_TEXT,
+                            d->cfg->path ? d->cfg->path : "(embedded defaults)");
+  if (!audit_daemon_event (d, AUDIT_DAEMON_START, detail, &error)
+      || !audit_config_event (d, AUDIT_CONFIG_LOADED, NULL, &error))
+    return fail_start ("audit", error);
+  d->started = TRUE;
+  if ((d->committer = committer_start (d->cfg->queue_db, d->gate, &error)) == NULL)
     return fail_start ("queue", error);
-  /* Crash recovery here only, never in reload(). */
-  if (!delivery_recover (d->cfg->queue_db, d->audit, &error)
-      || (d->delivery = delivery_start (d->cfg, d->audit, &error)) == NULL)
-    return fail_start ("delivery", error);
-  committer_set_delivery (d->committer, d->delivery);
   d->service = service_new (d->cfg, d->templates, d->queue, d->committer);
   service_set_health (d->service, daemon_health, d);
   load_last_seal (d);
+  /* The socket is bound before recovery and delivery start: a client
+   * that connects meanwhile waits in the backlog until the main loop
+   * runs, instead of finding a dead socket file from the last run. */
   if (sock.fd < 0 && !control_listen (d->cfg, &sock, &error))
     {
       g_critical ("socket: %s", error->message);
       return EXIT_UNREACHABLE;
     }
   d->control = control_new_listening (d->cfg, d->service, &sock);
-  detail = g_strdup_printf ("%s; config %s", INVITEMAIL_VERSION_TEXT,
-                            d->cfg->path ? d->cfg->path : "(embedded defaults)");
-  audit_daemon_event (d, AUDIT_DAEMON_START, detail);
-  audit_config_event (d, AUDIT_CONFIG_LOADED, NULL);
-  g_timeout_add_seconds (d->cfg->audit_seal_interval, on_seal, d);
-  on_purge (d);
-  g_timeout_add_seconds (24 * 3600, on_purge, d);
+  /* Crash recovery here only, never in reload(). */
+  if (!delivery_recover (d->cfg->queue_db, d->gate, &error)
+      || (d->delivery = delivery_start (d->cfg, d->gate, &error)) == NULL)
+    return fail_start ("delivery", error);
+  committer_set_delivery (d->committer, d->delivery);
+  d->sealer = sealer_start (d->gate, d->cfg->audit_seal_interval);
   d->retention = retention_start (d->cfg, d->audit);
   g_message ("%s started, socket %s, transport %s", INVITEMAIL_VERSION_TEXT,
              d->cfg->socket, d->cfg->transport == TRANSPORT_SMTP ? "smtp" : "file");
@@ -648,7 +641,7 @@ deliver_last_answers (Daemon *d)
 static void
 shutdown_daemon (Daemon *d)
 {
-  gboolean started = d->control != NULL;
+  gboolean started = d->started;
 
   control_stop_accepting (d->control);
   /* No further request is read from any connection: nothing can reach
@@ -665,15 +658,17 @@ shutdown_daemon (Daemon *d)
    * stays `sending` in the queue and is retried after the next start. */
   d->delivery_left = !delivery_stop_within (d->delivery, STOP_DELIVERY_WAIT_S);
   retention_stop (d->retention);
+  sealer_stop (d->sealer);
   if (started)
     audit_daemon_event (d, AUDIT_DAEMON_STOP, d->delivery_left
                         ? "stopped; an SMTP batch in flight is left for retry"
-                        : "stopped");
+                        : "stopped", NULL);
   if (started)
-    on_seal (d);   /* the stop row is sealed too */
+    sealer_seal_now (d->gate);   /* the stop row is sealed too */
   queue_close (d->queue);
   if (d->delivery_left)
     return;   /* the worker still uses audit and config: exit without freeing */
+  gate_free (d->gate);
   audit_close (d->audit);
   templates_free (d->templates);
   config_free (d->cfg);

@@ -812,6 +812,14 @@ queue_insert_one (Queue *q, QueueBatchItem *it)
 gboolean
 queue_insert_batch (Queue *q, QueueBatchItem *items, guint n, GError **error)
 {
+  return queue_insert_batch_then (q, items, n, NULL, NULL, error);
+}
+
+gboolean
+queue_insert_batch_then (Queue *q, QueueBatchItem *items, guint n,
+                         QueueBeforeCommit before, gpointer data,
+                         GError **error)
+{
   g_return_val_if_fail (q != NULL && (n == 0 || items != NULL), FALSE);
 
   for (guint i = 0; i < n; i++)
@@ -823,7 +831,9 @@ queue_insert_batch (Queue *q, QueueBatchItem *items, guint n, GError **error)
     return FALSE;
   for (guint i = 0; i < n; i++)
     queue_insert_one (q, &items[i]);
-  if (queue_commit (q, error))
+  if (before != NULL && !before (data, error))
+    queue_rollback (q);
+  else if (queue_commit (q, error))
     return TRUE;
   /* Nothing of the batch is stored: no item may claim otherwise. */
   for (guint i = 0; i < n; i++)
@@ -1053,6 +1063,13 @@ queue_requeue_sending (Queue *q, gint64 now, GError **error)
 GPtrArray *
 queue_recover (Queue *q, gint64 now, GError **error)
 {
+  return queue_recover_then (q, now, NULL, NULL, error);
+}
+
+GPtrArray *
+queue_recover_then (Queue *q, gint64 now, QueueRecoverCheck before,
+                    gpointer data, GError **error)
+{
   g_autoptr (GPtrArray) jobs = NULL;
 
   g_return_val_if_fail (q != NULL, NULL);
@@ -1060,6 +1077,9 @@ queue_recover (Queue *q, gint64 now, GError **error)
     return NULL;
   jobs = queue_select_sending (q, error);
   if (jobs != NULL && !queue_requeue_sending (q, now, error))
+    g_clear_pointer (&jobs, g_ptr_array_unref);
+  if (jobs != NULL && jobs->len > 0 && before != NULL
+      && !before (jobs, data, error))
     g_clear_pointer (&jobs, g_ptr_array_unref);
   if (jobs == NULL || !queue_commit (q, error))
     {

@@ -107,6 +107,20 @@ typedef struct {
 gboolean queue_insert_batch (Queue *q, QueueBatchItem *items, guint n,
                              GError **error);
 
+/*
+ * A step run inside a write transaction, after its changes and before
+ * COMMIT: FALSE (error set) rolls everything back.  The daemon writes
+ * the audit rows here, so that nothing is committed to the queue
+ * without its audit row (gate.h).
+ */
+typedef gboolean (*QueueBeforeCommit) (gpointer data, GError **error);
+
+/* queue_insert_batch with `before` run before the COMMIT (NULL = none).
+ * On FALSE nothing of the batch is stored, whichever step failed. */
+gboolean queue_insert_batch_then (Queue *q, QueueBatchItem *items, guint n,
+                                  QueueBeforeCommit before, gpointer data,
+                                  GError **error);
+
 /* One recipient to deliver. */
 typedef struct {
   char *invite_id;
@@ -153,6 +167,13 @@ GPtrArray *queue_recover (Queue *q, gint64 now, GError **error);
 /* Recipients not yet delivered (queued, sending, deferred), or -1 with
  * *error set. */
 gint64 queue_count_undelivered (Queue *q, GError **error);
+
+/* queue_recover with `before` run before the COMMIT, given the jobs
+ * found (QueueJob*): FALSE from it leaves them all `sending`. */
+typedef gboolean (*QueueRecoverCheck) (GPtrArray *jobs, gpointer data,
+                                       GError **error);
+GPtrArray *queue_recover_then (Queue *q, gint64 now, QueueRecoverCheck before,
+                               gpointer data, GError **error);
 
 /* Earliest next_try among queued/deferred recipients, or -1 if none. */
 gint64 queue_next_due (Queue *q, GError **error);

@@ -236,6 +236,11 @@ on_committed (CommitItem *item, gpointer data)
                    "the invite could not be stored; nothing was queued, try again");
       answer_refusal (out, &why);
       break;
+    case COMMIT_UNAUDITED:
+      refusal_set (&why, REFUSAL_UNAVAILABLE, NULL,
+                   "the audit log cannot be written now; nothing was queued, try again later");
+      answer_refusal (out, &why);
+      break;
     }
   send_answer (p->reply, p->target, out);
   g_free (p);
@@ -626,6 +631,12 @@ handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
   gsize len;
   const void *data;
 
+  /* Fail closed: while no audit row can be stored, nothing is queued
+   * (commit.h); say so at once rather than after the work. */
+  if (!committer_audit_open (s->committer))
+    return refusal_set (why, REFUSAL_UNAVAILABLE, NULL,
+                        "the audit log cannot be written now; nothing was queued,"
+                        " try again later");
   if (!validate (s, req, &inv, why)
       || !check_limits (s, peer, invitation_n_recipients (inv), &pend, why))
     return FALSE;

@@ -17,6 +17,8 @@ Every wait is bounded.  Run with Debian's /usr/bin/python3; the last
 line is `failclosed: N passed, M failed`.
 """
 
+import collections
+import json
 import os
 import sqlite3
 import subprocess
@@ -149,5 +151,186 @@ class Readers(imtest.DaemonCase):
         return r.stdout.splitlines()
 
 
+class AuditDiskFull(imtest.DaemonCase):
+    """The audit's file system fills up under load, then has room again."""
+
+    workdir_prefix = "imfailclosed-"
+
+    def setUp(self):
+        super().setUp()
+        self.mounted = None
+
+    def tearDown(self):
+        try:
+            super().tearDown()
+        finally:
+            if self.mounted:
+                subprocess.run(["umount", "-l", str(self.mounted)], check=False)
+
+    def audit_folder(self):
+        """A tiny file system of its own (tmpfs, root only) for the audit,
+        or None when we cannot mount one."""
+        mnt = self.work.path / "auditfs"
+        mnt.mkdir()
+        # IM_FAILCLOSED_NO_MOUNT=1 tries the fallback as root too.
+        if os.geteuid() != 0 or os.environ.get("IM_FAILCLOSED_NO_MOUNT"):
+            return None
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs",
+                            str(mnt)], capture_output=True)
+        if r.returncode != 0:
+            return None
+        self.mounted = mnt
+        return mnt
+
+    def break_audit(self, mnt, audit):
+        """Makes every append fail; returns how to undo it."""
+        if mnt is not None:
+            # Disk full: fill what is left of the tmpfs.
+            filler = mnt / "filler"
+            with open(filler, "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                        f.flush()
+                except OSError:
+                    pass
+            return lambda: filler.unlink()
+        # Fallback without root: another process holds the audit's write
+        # lock, so each append fails (SQLITE_BUSY) after the busy timeout.
+        db = sqlite3.connect(str(audit), isolation_level=None, timeout=10)
+        db.execute("BEGIN IMMEDIATE")
+        return lambda: (db.execute("ROLLBACK"), db.close())
+
+    def rows(self, audit):
+        r = subprocess.run([str(imtest.CLIENT), "audit", "export", "--format", "jsonl",
+                            "--db", str(audit)], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return [json.loads(line) for line in r.stdout.splitlines() if line]
+
+    def test_audit_full_under_load(self):
+        mnt = self.audit_folder()
+        audit = (mnt or self.work.path) / "audit.db"
+        print("audit failure by", "a full tmpfs" if mnt else "a held write lock",
+              file=sys.stderr)
+        # The relay holds the first DATA 2 s: the disk fills while it is in
+        # flight, so its outcome meets an audit that cannot be written.
+        srv = self.smtpd("--auth", "relaybot:pw-Ex4mple", "--fault", "stall-data:2@1")
+        conf = imtest.smtp_conf(srv, {"connections": "2"})
+        conf["daemon"] = {"audit_db": str(audit)}
+        d = self.start_daemon(conf)
+        answers, stop, n = [], threading.Event(), iter(range(100000))
+
+        def client():
+            s = d.connect()
+            try:
+                while not stop.is_set():
+                    addr = "gast.%d@example.com" % next(n)
+                    req = ("request=send\nlink=%s\nbcc=%s\nbooking=BK-FULL\n\n"
+                           % (LINK, addr)).encode()
+                    ans = d.raw(req, sock=s)
+                    answers.append((time.monotonic(), addr, answer_get(ans, "status"),
+                                    answer_get(ans, "error"), answer_get(ans, "id")))
+                    time.sleep(0.01)
+            finally:
+                s.close()
+
+        threads = [threading.Thread(target=client) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            imtest.wait_for(lambda: "DATA" in srv.commands(), timeout=20,
+                            what="the first DATA")
+            undo = self.break_audit(mnt, audit)
+            broken_at = time.monotonic()
+            imtest.wait_for(lambda: sum(a[3] == "unavailable" for a in answers) >= 5,
+                            timeout=30, what="sends answered unavailable")
+            self.assertIn("audit cannot be written", d.log())
+            time.sleep(2.5)   # the held DATA is answered meanwhile
+            held = self.held_back(d, audit, answers)
+            undo()
+            fixed_at = time.monotonic()
+            imtest.wait_for(lambda: "audit can be written again" in d.log(), timeout=30,
+                            what="the audit to resume")
+            imtest.wait_for(lambda: sum(a[2] == "queued" and a[0] > fixed_at + 0.5
+                                        for a in answers) >= 5,
+                            timeout=30, what="sends queued again")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        self.assertTrue(d.alive(), "the daemon died")
+        queued = {a[1]: a[4] for a in answers if a[2] == "queued"}
+        refused = {a[1] for a in answers if a[3] == "unavailable"}
+        other = [a for a in answers if a[2] != "queued" and a[3] != "unavailable"]
+        self.assertEqual(other, [], "answers other than queued/unavailable")
+        self.assertTrue(any(a[3] == "unavailable" and a[0] > broken_at for a in answers))
+        for invite in queued.values():
+            imtest.wait_for(lambda: d.status(invite)["state"] == "sent", timeout=60,
+                            what=f"invite {invite} sent")
+        time.sleep(1)
+        self.check_record(d, audit, srv, queued, refused, held)
+
+    def held_back(self, d, audit, answers):
+        """While the audit is full: no recipient is `sent` in the queue
+        without its `sent` row, and the one whose DATA was answered while
+        full is still `sending` (its outcome waits in memory)."""
+        sent_rows = {(r["invite_id"], r["recipients"]) for r in self.rows(audit)
+                     if r["event"] == "sent"}
+        q = sqlite3.connect(f"file:{d.dir / 'queue.db'}?mode=ro", uri=True)
+        try:
+            sent = set(q.execute("SELECT invite_id, address FROM recipients"
+                                 " WHERE state = 'sent'"))
+            sending = set(q.execute("SELECT invite_id, address FROM recipients"
+                                    " WHERE state = 'sending'"))
+        finally:
+            q.close()
+        self.assertEqual(sent - sent_rows, set(), "sent in the queue without its row")
+        self.assertGreaterEqual(len(sending), 1, "no outcome held back")
+        return sending
+
+    def check_record(self, d, audit, srv, queued, refused, held):
+        rows = self.rows(audit)
+        caps = collections.Counter()
+        for meta, _ in srv.captures():
+            for a in meta["rcpt_tos"]:
+                caps[a] += 1
+        accepted = collections.Counter(r["invite_id"] for r in rows
+                                       if r["event"] == "accepted")
+        sent = collections.Counter(r["recipients"] for r in rows if r["event"] == "sent")
+        withdrawn = {r["invite_id"] for r in rows
+                     if r["event"] == "rejected" and r["invite_id"]}
+        # Every invite answered queued: one accepted row, one sent row,
+        # one delivery.
+        for addr, invite in queued.items():
+            self.assertEqual(accepted[invite], 1, f"accepted rows of {invite}")
+            self.assertEqual(sent[addr], 1, f"sent rows for {addr} ({len(rows)} rows,"
+                             f" last {rows[-1]['seq']}; {d.status(invite)})")
+            self.assertEqual(caps[addr], 1, f"deliveries to {addr}")
+        # Nothing refused was sent, and nothing was sent that no one
+        # asked for: deliveries are exactly the sent rows.
+        for addr in refused:
+            self.assertEqual(caps[addr], 0, f"{addr} was refused but delivered")
+        self.assertEqual(dict(caps), dict(sent), "deliveries differ from the sent rows")
+        # An accepted row of an invite not queued was withdrawn.
+        for invite in set(accepted) - set(queued.values()):
+            self.assertIn(invite, withdrawn, f"accepted {invite} neither queued nor withdrawn")
+        # The outcomes held while the audit was full were recorded once.
+        for invite, addr in held:
+            self.assertEqual(sent[addr], 1, f"held outcome of {invite}")
+        events = [r["event"] for r in rows]
+        self.assertEqual(events.count("audit_resumed"), 1, "no audit_resumed row")
+        self.assertEqual(events.count("recovered"), 0)
+        resumed = next(r for r in rows if r["event"] == "audit_resumed")
+        self.assertRegex(resumed["detail"], r"\d+ send\(s\) refused unavailable")
+        # No `audit init` here, so no seal to prove: the chain.
+        v = subprocess.run([str(imtest.CLIENT), "audit", "verify", "--chain-only",
+                            "--db", str(audit)],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        print(f"{len(queued)} queued, {len(refused)} refused unavailable,"
+              f" {len(held)} outcome(s) held", file=sys.stderr)
+
+
 if __name__ == "__main__":
-    imtest.main("failclosed", needs_aiosmtpd=False)
+    imtest.main("failclosed")

@@ -48,6 +48,7 @@ typedef struct {
   Templates *templates;
   Queue *queue;
   Audit *audit;
+  Gate *gate;
   Committer *committer;
   Service *service;
   Control *control;
@@ -85,7 +86,8 @@ setup (void **state)
   f->audit = audit_open (f->cfg->audit_db, NULL);
   assert_non_null (f->queue);
   assert_non_null (f->audit);
-  f->committer = committer_start (f->cfg->queue_db, f->audit, NULL);
+  f->gate = gate_new (f->audit);
+  f->committer = committer_start (f->cfg->queue_db, f->gate, NULL);
   assert_non_null (f->committer);
   f->service = service_new (f->cfg, f->templates, f->queue, f->committer);
   f->control = control_new (f->cfg, f->service, &error);
@@ -105,6 +107,7 @@ teardown (void **state)
   while (g_main_context_iteration (NULL, FALSE))
     ;
   queue_close (f->queue);
+  gate_free (f->gate);
   audit_close (f->audit);
   templates_free (f->templates);
   config_free (f->cfg);

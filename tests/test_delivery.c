@@ -38,6 +38,7 @@ typedef struct {
   char *outbox;
   Config *cfg;
   Audit *audit;
+  Gate *gate;
   Queue *q;                   /* the test's own connection */
   Delivery *delivery;
   guint next_id;
@@ -62,6 +63,7 @@ setup (void **state)
   assert_string_equal (f->cfg->outbox_dir, f->outbox);
   f->audit = audit_open (f->cfg->audit_db, NULL);
   assert_non_null (f->audit);
+  f->gate = gate_new (f->audit);
   f->q = queue_open (f->cfg->queue_db, NULL);
   assert_non_null (f->q);
   *state = f;
@@ -75,6 +77,7 @@ teardown (void **state)
 
   delivery_stop (f->delivery);
   queue_close (f->q);
+  gate_free (f->gate);
   audit_close (f->audit);
   config_free (f->cfg);
   testutil_rm_rf (f->dir);
@@ -222,7 +225,7 @@ start (Fixture *f)
 {
   g_autoptr (GError) error = NULL;
 
-  f->delivery = delivery_start (f->cfg, f->audit, &error);
+  f->delivery = delivery_start (f->cfg, f->gate, &error);
   assert_non_null (f->delivery);
 }
 
@@ -395,7 +398,7 @@ test_sending_waits_for_recovery (void **state)
   delivery_stop (f->delivery);
   f->delivery = NULL;
 
-  assert_true (delivery_recover (f->cfg->queue_db, f->audit, &error));
+  assert_true (delivery_recover (f->cfg->queue_db, f->gate, &error));
   assert_true (all_in (f, id, RCPT_DEFERRED));
   rec = scan (f, id, "recovered", NULL);
   assert_int_equal (rec.n, 1);
@@ -444,7 +447,7 @@ test_committer_wakes_worker (void **state)
   gint64 until;
 
   assert_true (g_main_context_acquire (NULL));
-  c = committer_start (f->cfg->queue_db, f->audit, &error);
+  c = committer_start (f->cfg->queue_db, f->gate, &error);
   assert_non_null (c);
   start (f);
   committer_set_delivery (c, f->delivery);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "testutil.h"
 
@@ -30,6 +31,7 @@ typedef struct {
   Templates *templates;
   Queue *queue;
   Audit *audit;
+  Gate *gate;
   Committer *committer;
   Service *service;
   PeerCred peer;
@@ -65,7 +67,8 @@ setup (void **state)
   f->audit = audit_open (f->cfg->audit_db, NULL);
   assert_non_null (f->queue);
   assert_non_null (f->audit);
-  f->committer = committer_start (f->cfg->queue_db, f->audit, NULL);
+  f->gate = gate_new (f->audit);
+  f->committer = committer_start (f->cfg->queue_db, f->gate, NULL);
   assert_non_null (f->committer);
   f->service = service_new (f->cfg, f->templates, f->queue, f->committer);
   f->peer.uid = getuid ();
@@ -81,6 +84,7 @@ teardown (void **state)
   service_free (f->service);
   committer_stop (f->committer);
   queue_close (f->queue);
+  gate_free (f->gate);
   audit_close (f->audit);
   templates_free (f->templates);
   config_free (f->cfg);
@@ -123,6 +127,18 @@ static gboolean
 count_event (const AuditRow *row, gpointer data)
 {
   (*(int *) data)++;
+  return TRUE;
+}
+
+static gboolean
+keep_row (const AuditRow *row, gpointer data)
+{
+  AuditRow *copy = g_new0 (AuditRow, 1);
+
+  copy->seq = row->seq;
+  copy->error_code = g_strdup (row->error_code);
+  copy->invite_id = g_strdup (row->invite_id);
+  g_ptr_array_add (data, copy);
   return TRUE;
 }
 
@@ -178,10 +194,70 @@ test_failed_commit_answers_unavailable (void **state)
   assert_string_equal (raw_request_get (ans, "status"), "rejected");
   assert_string_equal (raw_request_get (ans, "error"), "unavailable");
   assert_null (raw_request_get (ans, "id"));
-  assert_int_equal (audit_count (f, "accepted"), 0);
+  /* The audit rows commit before the queue (fail closed), so the
+   * `accepted` row is there, followed by its withdrawal: `rejected`,
+   * code unavailable, the same invite id. */
+  assert_int_equal (audit_count (f, "accepted"), 1);
   assert_int_equal (audit_count (f, "rejected"), 1);
+  {
+    AuditFilter filter = { .event = "rejected" };
+    g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) audit_row_free);
+    const AuditRow *r;
+
+    assert_true (audit_read (f->cfg->audit_db, &filter, keep_row, rows, NULL));
+    r = g_ptr_array_index (rows, 0);
+    assert_string_equal (r->error_code, "unavailable");
+    assert_non_null (r->invite_id);
+    assert_int_equal (strlen (r->invite_id), 20);
+  }
   /* Nothing half-stored: the queue has nothing due. */
   assert_int_equal (queue_next_due (f->queue, NULL), -1);
+}
+
+/*
+ * Fail closed (gate.h): with the audit file unwritable, a send is
+ * answered `unavailable` and nothing reaches the queue; once it can be
+ * written again, the first row is `audit_resumed` with the counts, and
+ * sends are queued again.
+ */
+static void
+test_audit_failure_refuses_sends (void **state)
+{
+  Fixture *f = *state;
+  g_autoptr (RawRequest) a1 = NULL;
+  g_autoptr (RawRequest) a2 = NULL;
+  g_autoptr (RawRequest) a3 = NULL;
+  AuditRecord bad = { .event = AUDIT_DAEMON_START, .peer_uid = -1 };
+  g_autoptr (GError) error = NULL;
+
+  /* A real failure: another process's write transaction holds the
+   * audit file, so the audit's BEGIN IMMEDIATE gives up after its busy
+   * timeout (SQLITE_BUSY), as a full disk or a read-only file make an
+   * append fail inside the audit. */
+  sqlite3 *other = NULL;
+
+  assert_int_equal (sqlite3_open (f->cfg->audit_db, &other), SQLITE_OK);
+  assert_int_equal (sqlite3_exec (other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  assert_false (gate_append (f->gate, &bad, 1, &error));
+  assert_false (gate_is_open (f->gate));
+  a1 = ask (f, send_req);
+  assert_string_equal (raw_request_get (a1, "status"), "rejected");
+  assert_string_equal (raw_request_get (a1, "error"), "unavailable");
+  assert_null (raw_request_get (a1, "id"));
+  assert_int_equal (queue_next_due (f->queue, NULL), -1);
+  /* Still closed: a refusal is answered without its row. */
+  a2 = ask (f, "request=bogus\n\n");
+  assert_string_equal (raw_request_get (a2, "status"), "rejected");
+  sqlite3_exec (other, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_close (other);
+  /* The committer probes within GATE_PROBE_MS. */
+  for (int i = 0; i < 100 && !gate_is_open (f->gate); i++)
+    g_usleep (50000);
+  assert_true (gate_is_open (f->gate));
+  a3 = ask (f, send_req);
+  assert_string_equal (raw_request_get (a3, "status"), "queued");
+  assert_int_equal (audit_count (f, "audit_resumed"), 1);
+  assert_int_equal (audit_count (f, "accepted"), 1);
 }
 
 static void
@@ -307,6 +383,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown (test_send_is_queued_and_audited, setup, teardown),
     cmocka_unit_test_setup_teardown (test_failed_commit_answers_unavailable, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_audit_failure_refuses_sends, setup, teardown),
     cmocka_unit_test_setup_teardown (test_preview_returns_the_message, setup, teardown),
     cmocka_unit_test_setup_teardown (test_refusal_stores_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown (test_unit_audited_free_text_refused, setup, teardown),
