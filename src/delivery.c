@@ -108,16 +108,22 @@ decide (Delivery *d, const QueueJob *job, const DeliveryJob *dj, gint64 now,
     }
 }
 
-/* Sleeps up to ms, or until the daemon stops.  FALSE when stopping. */
+/* Sleeps up to ms, or until the daemon stops.  FALSE when stopping.
+ * A worker paused for the audit is alive and well (delivery_alive):
+ * its loop turns every GATE_PROBE_MS, so it beats; a restart would not
+ * bring the audit back, and would lose the outcomes it holds. */
 static gboolean
-pause_unless_stopping (Delivery *d, guint ms)
+worker_pause (Worker *w, guint ms)
 {
+  Delivery *d = w->d;
   gboolean stop;
 
   g_mutex_lock (&d->lock);
   if (!d->stop)
     g_cond_wait_until (&d->cond, &d->lock, g_get_monotonic_time () + ms * 1000);
   stop = d->stop;
+  w->batch_started = 0;
+  w->beat = g_get_monotonic_time ();
   g_mutex_unlock (&d->lock);
   return !stop;
 }
@@ -145,7 +151,7 @@ record (Worker *w, GPtrArray *jobs, QueueResult *res, AuditEvent *evs)
          || !audit_outcomes (w->d->gate, jobs, evs, replies, &error))
     {
       g_clear_error (&error);
-      if (!pause_unless_stopping (w->d, GATE_PROBE_MS))
+      if (!worker_pause (w, GATE_PROBE_MS))
         {
           g_warning ("stopping with %u outcome(s) not audited: their recipients"
                      " stay sending and are retried after the next start",
@@ -284,7 +290,7 @@ worker (gpointer data)
        * so no outcome that could not be recorded. */
       if (!gate_is_open (d->gate))
         {
-          pause_unless_stopping (d, GATE_PROBE_MS);
+          worker_pause (w, GATE_PROBE_MS);
           continue;
         }
       jobs = queue_claim_due (w->queue, now_s (), DELIVERY_BATCH_MAX, &error);

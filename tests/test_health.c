@@ -214,6 +214,7 @@ test_delivery_alive (void **state)
   g_autoptr (GError) error = NULL;
   g_autofree char *audit_db = g_build_filename (dir, "audit.db", NULL);
   Audit *audit;
+  Gate *gate;
   Delivery *d;
   gint64 now;
 
@@ -223,7 +224,8 @@ test_delivery_alive (void **state)
   cfg->outbox_dir = g_build_filename (dir, "outbox", NULL);
   audit = audit_open (audit_db, &error);
   assert_non_null (audit);
-  d = delivery_start (cfg, audit, &error);
+  gate = gate_new (audit);
+  d = delivery_start (cfg, gate, &error);
   if (d == NULL)
     fail_msg ("delivery_start: %s", error->message);
   now = g_get_monotonic_time ();
@@ -233,6 +235,7 @@ test_delivery_alive (void **state)
                                 * G_USEC_PER_SEC));
   assert_false (delivery_alive (NULL, now));
   delivery_stop (d);
+  gate_free (gate);
   audit_close (audit);
   testutil_rm_rf (dir);
 }
