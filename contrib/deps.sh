@@ -28,6 +28,9 @@ IM_TEST_DEPS+=(faketime)
 # spamassassin: tests/inbox.py scores every shipped language with its
 # local rules (spamassassin -L -t).
 IM_TEST_DEPS+=(spamassassin)
+# chromium (also below): tests/screenshots.py and contrib/preview-shots
+# draw the mail headless; fonts-dejavu-core gives the same glyphs everywhere.
+IM_TEST_DEPS+=(chromium fonts-dejavu-core)
 # python3-cryptography: the audit tamper matrix forges Ed25519 seals with
 # a second, independent implementation (tests/audit_compliance.py).
 IM_TEST_DEPS+=(python3-cryptography)
