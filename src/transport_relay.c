@@ -40,7 +40,8 @@ targets_loopback_only (GPtrArray *targets)
   for (guint i = targets->len; i-- > 0;)
     {
       const char *target = g_ptr_array_index (targets, i);
-      if (!g_hostname_is_ip_address (target) || !config_host_is_loopback (target))
+      if (!g_hostname_is_ip_address (target)
+          || !config_host_is_loopback (target))
         g_ptr_array_remove_index (targets, i);
     }
   return targets->len > 0;
@@ -79,8 +80,9 @@ relay_deliver (gpointer state, const gint *stop, DeliveryJob *jobs,
     }
   if (t->cfg->smtp_tls == TLS_NONE && !targets_loopback_only (targets))
     {
-      transport_jobs_fail (jobs, n, to_send, "clear text only to a loopback address: "
-                "the relay's name resolved elsewhere");
+      transport_jobs_fail (jobs, n, to_send,
+                           "clear text only to a loopback address: "
+                           "the relay's name resolved elsewhere");
       return;
     }
   /* A relay may end a session after some messages (a cap per
@@ -90,7 +92,8 @@ relay_deliver (gpointer state, const gint *stop, DeliveryJob *jobs,
   g_autofree gboolean *untried = g_new0 (gboolean, n);
   for (guint round = 0; round < TRANSPORT_MAX_SESSIONS; round++)
     {
-      guint sent = transport_smtp_session (t, jobs, n, to_send, targets, untried);
+      guint sent = transport_smtp_session (t, jobs, n, to_send, targets,
+                                           untried);
       guint again = 0;
       for (guint i = 0; i < n; i++)
         again += (to_send[i] = untried[i]);

@@ -121,10 +121,8 @@ attempt_fail (Attempt *a, const char *fmt, ...)
 
 /* ---- the guard: protocol monitor ---- */
 
-/* Ends the session here: the socket is shut down when we know it (from
- * the TLS layer), and whatever libESMTP writes from now on is blanked
- * (monitor_write), which also covers a clear-text relay.  Said in the
- * operational log (no address in it: the relay and the reason only). */
+/* Records why the session ended and says so in the operational log (no
+ * address in it: the relay and the reason only). */
 static void
 attempt_end (Attempt *a, const char *why)
 {
@@ -133,6 +131,9 @@ attempt_end (Attempt *a, const char *why)
              a->smtp->cfg->smtp_port, a->reason);
 }
 
+/* Ends the session here: the socket is shut down when we know it (from
+ * the TLS layer), and libESMTP's buffers are silenced from now on
+ * (monitor_read, monitor_write), which also covers a clear-text relay. */
 static void
 attempt_cut (Attempt *a, const char *why)
 {
@@ -201,7 +202,8 @@ attempt_barrier (Attempt *a, SSL *ssl)
 {
   char why[DELIVERY_REPLY_MAX];
 
-  if (transport_tls_barrier (ssl, transport_smtp_timeout (a->smtp->cfg), why, sizeof why))
+  if (transport_tls_barrier (ssl, transport_smtp_timeout (a->smtp->cfg),
+                             why, sizeof why))
     return;
   attempt_fail (a, "%s", why);
   a->cut = TRUE;
@@ -541,7 +543,8 @@ transport_smtp_session (const SmtpRelay *t, DeliveryJob *jobs, guint n,
 {
   guint sent = 0;
   gint64 deadline = g_get_monotonic_time ()
-    + (gint64) TRANSPORT_SESSION_TIMEOUTS * transport_smtp_timeout (t->cfg) * 1000;
+    + (gint64) TRANSPORT_SESSION_TIMEOUTS
+      * transport_smtp_timeout (t->cfg) * 1000;
   Attempt a = { .smtp = t,
                 .tls = { .host = t->cfg->smtp_host, .fd = -1,
                          .verify_error = X509_V_OK, .deadline = deadline,
