@@ -770,6 +770,49 @@ class TamperMatrix(Base):
         edited("rewrite a row, re-sign the last seal with the CURRENT key",
                resign_last, ALL)
 
+        # A purge faked by the holder of the CURRENT key: rows up to a
+        # seal deleted, their seals kept as a real purge keeps them, and a
+        # `purged` row naming them, sealed with the stolen key.  The seal
+        # at the cut signed the retention in force (the default, five
+        # years): the purge came too early.  Dating the purged row years
+        # ahead to satisfy it makes it a row from the future.
+        def forged_purge(rows, ahead_ms):
+            cp = seals[len(seals) // 2]
+            cut = [r for r in rows if r["seq"] == cp][0]
+            db = sqlite3.connect(str(pf))
+            db.execute("INSERT INTO audit_kept_seal SELECT seq, time_ms, epoch,"
+                       " detail, seal, next_key, prev_seal, prev_hash, row_hash, 0"
+                       " FROM audit WHERE event = 'sealed' AND seq <= ?", (cp,))
+            db.commit()
+            db.close()
+            kept = [r for r in rows if r["seq"] > cp]
+            last = kept[-1]
+            t = last["time_ms"] + ahead_ms
+            purged = {c: None for c in COLUMNS}
+            purged.update(seq=last["seq"] + 1, time_ms=t, event="purged",
+                          detail=f"rows 1-{cp} purged, sealed through epoch"
+                                 f" {cut['epoch']} (retention 1 days)",
+                          prev_hash=last["row_hash"])
+            purged["row_hash"] = canonical_hash(purged)
+            nxt = Ed25519PrivateKey.generate()
+            seal = {c: None for c in COLUMNS}
+            seal.update(seq=last["seq"] + 2, time_ms=t, event="sealed", epoch=epoch,
+                        detail=f"epoch {epoch}; retention 1 days",
+                        prev_hash=purged["row_hash"], prev_seal=last["row_hash"],
+                        next_key=public_hex(nxt))
+            seal["seal"] = stolen.sign(seal_message(seal)).hex()
+            seal["row_hash"] = canonical_hash(seal)
+            return kept + [purged, seal]
+        for name, ahead, expect in (
+                ("fake a purge, its purged row sealed with the CURRENT key",
+                 1000, ALL),
+                ("same, the purged row dated 6 years ahead", 6 * 366 * DAY * 1000,
+                 ALL)):
+            pf = self.copy()
+            write_rows(pf, forged_purge(rows_of(pf), ahead))
+            with self.subTest(attack=name):
+                self.attack(name, pf, expect)
+
         with self.subTest(attack="set the clock back"):
             p = self.run_on_copy(days_back=1)
             rs = self.attack("set the clock back a day (daemon on a copy)", p,
