@@ -365,6 +365,30 @@ h_count_table (GString *o, Report *rp, const char *title, const char *first,
   g_string_append (o, "</table>\n");
 }
 
+/* The month at a glance: the totals and the number of outages. */
+static void
+h_summary (GString *o, Report *rp, GArray *outs)
+{
+  const Words *w = rp->w;
+  const Counts *c = &rp->total;
+  const char *head[] = { w->invites, w->recipients, w->sent, w->failed, w->expired,
+                         w->refused, w->outages };
+  g_autofree char *v0 = g_strdup_printf ("%u", c->invites);
+  g_autofree char *v1 = g_strdup_printf ("%u", c->recipients);
+  g_autofree char *v2 = g_strdup_printf ("%u", c->sent);
+  g_autofree char *v3 = g_strdup_printf ("%u", c->failed);
+  g_autofree char *v4 = g_strdup_printf ("%u", c->expired);
+  g_autofree char *v5 = g_strdup_printf ("%u", c->refused);
+  g_autofree char *v6 = g_strdup_printf ("%u", outs->len);
+  const char *cells[] = { v0, v1, v2, v3, v4, v5, v6 };
+
+  h_section (o, w->summary);
+  g_string_append (o, "<table class=\"summary\">\n");
+  h_row (o, "th", head, G_N_ELEMENTS (head));
+  h_row (o, "td", cells, G_N_ELEMENTS (cells));
+  g_string_append (o, "</table>\n");
+}
+
 static const char report_css[] =
   "body{font-family:system-ui,sans-serif;margin:2em;color:#111;background:#fff}"
   "table{border-collapse:collapse;margin:.5em 0 1.5em}"
@@ -373,7 +397,8 @@ static const char report_css[] =
   ".partial{background:#fff3cd;border:1px solid #e0b000;padding:.5em}"
   ".bad{color:#a00;font-weight:bold}.hash{font-family:monospace;word-break:break-all}"
   ".axis{font-size:10px;fill:#444}.legend span{display:inline-block;width:1em;height:1em}"
-  ".k1{background:#08519c}.k2{background:#9ecae1}";
+  ".k1{background:#08519c}.k2{background:#9ecae1}"
+  ".summary td{font-size:1.4em;font-weight:bold;text-align:right}";
 
 void
 report_write_html (Report *rp, GString *o, GArray *outs, const char *partial)
@@ -409,6 +434,7 @@ report_write_html (Report *rp, GString *o, GArray *outs, const char *partial)
   h_text (o, w->head_keep);
   g_string_append_printf (o, "): <span class=\"hash\">%s %s</span></p>\n", head,
                           rp->head_hash);
+  h_summary (o, rp, outs);
   h_section (o, w->per_day);
   h_chart (o, rp);
   h_counts_table (o, w, w->day);

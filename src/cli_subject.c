@@ -62,7 +62,20 @@ subject_invite_free (SubjectInvite *v)
   g_free (v);
 }
 
-/* ADDR into its parts; FALSE when it is no address. */
+/* A host name in A-label form: letters, digits, '-' and '.'. */
+static gboolean
+domain_ok (const char *ascii)
+{
+  if (ascii == NULL || *ascii == '\0')
+    return FALSE;
+  for (const char *p = ascii; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '.')
+      return FALSE;
+  return TRUE;
+}
+
+/* ADDR into its parts; FALSE when it is no address (also for control
+ * characters or spaces anywhere: no stored address has them). */
 static gboolean
 subject_parse (const char *addr, Subject *s)
 {
@@ -71,8 +84,11 @@ subject_parse (const char *addr, Subject *s)
 
   if (at == NULL || at == addr || at[1] == '\0' || !g_utf8_validate (addr, -1, NULL))
     return FALSE;
+  for (const char *p = addr; *p; p++)
+    if ((unsigned char) *p <= ' ' || *p == 0x7f)
+      return FALSE;
   ascii = g_hostname_to_ascii (at + 1);
-  if (ascii == NULL)
+  if (!domain_ok (ascii))
     return FALSE;
   s->local = g_strndup (addr, (gsize) (at - addr));
   s->domain = g_ascii_strdown (ascii, -1);

@@ -465,6 +465,20 @@ class Month(unittest.TestCase):
                          "older than 30 days: queue 7 invites (10 recipients; 0 kept as"
                          " idempotency tombstones), outbox %d files" % FIX.outbox_before)
 
+    def test_bad_arguments_are_refused(self):
+        cases = [["report", "--month", "2026-13"], ["report", "--month", "26-01"],
+                 ["report", "--month", FIX.month, "--format", "pdf"],
+                 ["report", "--month", FIX.month, "--lang", "de"],
+                 ["report", "--month", FIX.month, "--format", "csv", "--sep", "|"],
+                 ["subject", "not-an-address"], ["subject", "a@b\x01c.example"],
+                 ["subject", IDN, "--format", "xml"]]
+        for args in cases:
+            with self.subTest(args=args):
+                r = subprocess.run([str(CLIENT), "audit", "--db", str(FIX.db), *args],
+                                   capture_output=True, timeout=60)
+                self.assertEqual(r.returncode, 64, r.stderr)
+                self.assertEqual(r.stdout, b"")
+
     def test_list_hides_seals_unless_all(self):
         plain = FIX.audit("list").decode()
         every = FIX.audit("list", "--all").decode()
@@ -481,6 +495,11 @@ class Month(unittest.TestCase):
         self.assertNotRegex(html, r"(?i)<script|<link|\bsrc=|url\(|@import")
         self.assertEqual(re.findall(r"https?://[^\"]*", html), ["http://www.w3.org/2000/svg"])
         self.assertIn("<svg", html)
+        # The summary: 6 invites, 9 recipients, 8 sent, 1 failed, 1 expired,
+        # 1 refused; outages counted.
+        self.assertRegex(html, r'<table class="summary">\n<tr><th>Inbjudningar</th>'
+                         r'.*\n<tr><td>6</td><td>9</td><td>8</td><td>1</td><td>1</td>'
+                         r'<td>1</td><td>[1-9]</td></tr>')
         page = FIX.dir / "report.html"
         page.write_text(html)
         shot, console = chromium_shot(page)
