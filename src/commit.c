@@ -188,6 +188,11 @@ batch_unaudited (Committer *c, GPtrArray *batch)
   for (guint i = 0; i < batch->len; i++)
     {
       CommitItem *it = g_ptr_array_index (batch, i);
+      /* An audit-only item hears it too: what it was to answer (a
+       * status showing addresses, a DSN to record) must not go ahead
+       * without its row. */
+      if (!it->has_insert && it->has_audit)
+        it->result = COMMIT_UNAUDITED;
       if (it->has_insert && it->result != COMMIT_CONFLICT)
         {
           it->result = COMMIT_UNAUDITED;

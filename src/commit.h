@@ -54,7 +54,8 @@ typedef enum {
   COMMIT_DUPLICATE,     /* idempotent repeat: existing_id is the invite */
   COMMIT_CONFLICT,      /* key reused for another request */
   COMMIT_FAILED,        /* storage failed: nothing stored */
-  COMMIT_UNAUDITED      /* the audit cannot be written: nothing stored */
+  COMMIT_UNAUDITED      /* the audit cannot be written: nothing stored
+                         * (an audit-only item: its row is not stored) */
 } CommitResult;
 
 /* A new item (transfer full), to be filled and submitted. */

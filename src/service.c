@@ -249,6 +249,7 @@ on_committed (CommitItem *item, gpointer data)
 typedef struct {
   Pending pending;
   GString *answer;
+  gboolean shows;           /* the answer shows what the row records */
 } AuditedPending;
 
 static void
@@ -256,6 +257,17 @@ on_answer_audited (CommitItem *item, gpointer data)
 {
   AuditedPending *ap = data;
 
+  /* A status answer shows addresses only with its audit row stored:
+   * without it, the caller hears unavailable and sees nothing. */
+  if (ap->shows && commit_item_result (item) != COMMIT_STORED)
+    {
+      Refusal why;
+
+      refusal_set (&why, REFUSAL_UNAVAILABLE, NULL,
+                   "the audit cannot be written now; try again");
+      g_string_truncate (ap->answer, 0);
+      answer_refusal (ap->answer, &why);
+    }
   send_answer (ap->pending.reply, ap->pending.target, ap->answer);
   g_string_free (ap->answer, TRUE);
   g_free (ap);
@@ -273,6 +285,7 @@ answer_after_audit (Service *s, const AuditRecord *rec, GString *answer,
   ap->pending.reply = reply;
   ap->pending.target = target;
   ap->answer = answer;
+  ap->shows = rec->event == AUDIT_STATUS_SHOWN;
   commit_item_set_audit (item, rec);
   committer_submit (s->committer, item);
 }

@@ -319,6 +319,43 @@ test_unit_audited_free_text_refused (void **state)
   assert_int_equal (audit_count (f, "rejected"), 2);
 }
 
+/* A status answer shows the addresses only once its status_shown row
+ * is stored: with the audit failing, the caller hears unavailable. */
+static void
+test_status_shown_only_when_audited (void **state)
+{
+  Fixture *f = *state;
+  g_autoptr (RawRequest) sent = ask (f, send_req);
+  g_autofree char *req = g_strdup_printf ("request=status\nid=%s\n\n",
+                                          raw_request_get (sent, "id"));
+  g_autoptr (RawRequest) ok = ask (f, req);
+  g_autoptr (RawRequest) blind = NULL;
+  g_autoptr (RawRequest) again = NULL;
+
+  assert_string_equal (raw_request_get (ok, "status"), "ok");
+  assert_int_equal (audit_count (f, "status_shown"), 1);
+  testutil_sql (f->cfg->audit_db, "CREATE TRIGGER im_test_fail BEFORE INSERT ON audit"
+                " BEGIN SELECT RAISE (ABORT, 'test: audit unwritable'); END");
+  blind = ask (f, req);
+  assert_string_equal (raw_request_get (blind, "error"), "unavailable");
+  assert_null (raw_request_get (blind, "recipient"));
+  testutil_sql (f->cfg->audit_db, "DROP TRIGGER im_test_fail");
+  /* The gate reopens once its prober has written audit_resumed (about
+   * a second); until then status stays unavailable. */
+  for (int i = 0; i < 100; i++)
+    {
+      g_clear_pointer (&again, raw_request_free);
+      again = ask (f, req);
+      if (g_strcmp0 (raw_request_get (again, "status"), "ok") == 0)
+        break;
+      assert_string_equal (raw_request_get (again, "error"), "unavailable");
+      assert_null (raw_request_get (again, "recipient"));
+      g_usleep (100 * 1000);
+    }
+  assert_string_equal (raw_request_get (again, "status"), "ok");
+  assert_int_equal (audit_count (f, "status_shown"), 2);
+}
+
 static void
 test_refusal_stores_nothing (void **state)
 {
@@ -387,6 +424,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_preview_returns_the_message, setup, teardown),
     cmocka_unit_test_setup_teardown (test_refusal_stores_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown (test_unit_audited_free_text_refused, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_status_shown_only_when_audited, setup, teardown),
     cmocka_unit_test_setup_teardown (test_group_commit_answers_each, setup, teardown),
   };
   int rc;
