@@ -19,6 +19,7 @@
  * days back; calendar_parse reads at most CALENDAR_PARSE_MAX bytes.
  */
 #include "calendar.h"
+#include "version.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -251,7 +252,7 @@ calendar_ics (const CalendarEvent *ev)
   g_autofree char *seq = g_strdup_printf ("SEQUENCE:%u", ev->sequence);
 
   put_line (out, "BEGIN:VCALENDAR");
-  put_line (out, "PRODID:-//invitemail//invitemail " PACKAGE_VERSION "//EN");
+  put_line (out, "PRODID:-//invitemail//" INVITEMAIL_VERSION_TEXT "//EN");
   put_line (out, "VERSION:2.0");
   put_line (out, "CALSCALE:GREGORIAN");
   put_line (out, method);

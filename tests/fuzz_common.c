@@ -15,7 +15,8 @@
 #endif
 
 const RenderOrg fuzz_org = { "Region Exempel", "dataskyddsombud@example.org",
-                             "Digitalt när det är möjligt, fysiskt när det behövs", "logo.fuzz@example.org" };
+                             "Digitalt när det är möjligt, fysiskt när det behövs", "logo.fuzz@example.org",
+                             NULL, "Barnkliniken, 010-123 45 67" };
 
 static const char *const hosts[] = { "meet.example.org", "*.video.example.com", NULL };
 
@@ -54,8 +55,13 @@ fuzz_templates (void)
 const char *
 fuzz_notice_text (const char *lang)
 {
-  return strcmp (lang, "en") == 0 ? "does not record the video meeting"
-                                  : "spelar inte in videomötet";
+  /* on the first line of the folded plain text, whatever else the
+   * request holds: the organisation's name before it is fixed */
+  if (strcmp (lang, "en") == 0)
+    return "will not record or save the digital meeting";
+  if (strcmp (lang, "ar") == 0)
+    return "بتسجيل الاجتماع الرقمي أو حفظه";
+  return "kommer inte att spela in eller spara det digitala";
 }
 
 static void

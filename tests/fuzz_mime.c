@@ -22,6 +22,7 @@
 
 #include <gmime/gmime.h>
 
+#include "calendar.h"
 #include "fuzz_common.h"
 #include "mime.h"
 
@@ -176,12 +177,31 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   gboolean undisclosed = size > 0 && (data[size - 1] & 1);
   MimeOptions opt
       = { fuzz_org.org_name,    "noreply@example.org", "example.org", undisclosed, date,
-          "fuzz.1@example.org", fuzz_org.logo_cid };
+          "fuzz.1@example.org", fuzz_org.logo_cid, NULL, NULL };
 
   if (inv == NULL)
     return 0;
   r = render_invitation (fuzz_templates (), &fuzz_org, inv, &error);
   fuzz_must (r != NULL);
+  /* with a meeting time, the calendar entry too, its texts from the
+   * request: no value may reach it as an address or a property */
+  g_autofree char *ics = NULL;
+  if (invitation_meeting_time (inv) != NULL)
+    {
+      CalendarEvent ev = {
+        .uid = "fuzz0123456789@example.org", .start = invitation_meeting_time (inv),
+        .end = invitation_meeting_end (inv), .stamp = date,
+        .summary = invitation_unit (inv) ? invitation_unit (inv) : r->title,
+        .description = r->text, .link = invitation_link (inv),
+        .organizer_name = fuzz_org.org_name, .organizer_addr = "noreply@example.org",
+        .lang = r->lang,
+      };
+      ics = calendar_ics (&ev);
+      fuzz_must (ics != NULL);
+      fuzz_must (strstr (ics, "\nATTENDEE") == NULL);
+      opt.calendar = ics;
+      opt.calendar_method = calendar_method (&ev);
+    }
   bytes = mime_build (r, &opt, NULL, &error);
   fuzz_must (bytes != NULL);
   check_message (inv, request, bytes, undisclosed);

@@ -122,6 +122,33 @@ class LocalUserCase(imtest.DaemonCase):
                                   grp.getgrnam("nogroup").gr_gid, data)
 
 
+class CancelAccess(LocalUserCase):
+    """invitemail cancel acts on an invite: only the uid that sent it and
+    root may; a status-group member may look, not act; anyone else gets
+    exactly what an unknown id gets."""
+
+    def cancel_req(self, invite):
+        return request(("request", "cancel"), ("id", invite))
+
+    def test_cancel_only_sender_and_root(self):
+        d = self.start({"status_groups": STATUS_GROUP})
+        sent = self.as_user(SENDER, send_req(RCPTS[:1]))
+        invite = answer_get(sent, "id")
+        self.assertTrue(invite, sent)
+        unknown = self.as_user(OTHER, self.cancel_req("0" * 20))
+        for who in (OTHER, VIEWER):
+            ans = self.as_user(who, self.cancel_req(invite))
+            self.assertEqual(answer_get(ans, "error"), "not_found", (who, ans))
+            self.assertEqual(ans, unknown, who)
+        self.assertEqual([r for r in d.audit_rows() if r["event"] == "cancelled"], [])
+        ans = self.as_user(SENDER, self.cancel_req(invite))
+        self.assertEqual(answer_get(ans, "status"), "cancelled", ans)
+        rows = [r for r in d.audit_rows() if r["event"] == "cancelled"]
+        self.assertEqual([int(r["peer_uid"]) for r in rows], [pwd.getpwnam(SENDER).pw_uid])
+        second = d.raw(self.cancel_req(invite))   # root may too
+        self.assertEqual(answer_get(second, "status"), "cancelled", second)
+
+
 class IdempotencyPerUid(LocalUserCase):
     """Issue 9 point 6: keys were global, so another user could take the
     booking tool's key first (its real request then failed with
