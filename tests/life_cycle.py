@@ -93,9 +93,8 @@ class Retention(unittest.TestCase):
     def test_queue_and_outbox_purged_at_start(self):
         need_faketime()
         work = imtest.Workdir(prefix="imretain-")
+        d = imtest.Daemon(work.path, {"queue": {"retention_days": "30"}}, start=False)
         try:
-            d = imtest.Daemon(work.path, {"queue": {"retention_days": "30"}},
-                              start=False)
             start_at(d, "-40d")
             old = d.send(RCPTS[:2], link=OLD_LINK)
             keyed = d.send(RCPTS[2:], link=OLD_LINK,
@@ -138,14 +137,14 @@ class Retention(unittest.TestCase):
             r = d.audit_verify()
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         finally:
+            d.stop()                              # never left running
             work.close()
 
     def test_retention_zero_keeps_everything(self):
         need_faketime()
         work = imtest.Workdir(prefix="imretain0-")
+        d = imtest.Daemon(work.path, {"queue": {"retention_days": "0"}}, start=False)
         try:
-            d = imtest.Daemon(work.path, {"queue": {"retention_days": "0"}},
-                              start=False)
             start_at(d, "-400d")
             i = d.send(RCPTS[:1])
             d.wait_state(i, {"sent"})
@@ -156,6 +155,7 @@ class Retention(unittest.TestCase):
             self.assertFalse([r for r in d.audit_rows() if r["event"] == "retention"])
             self.assertEqual(len(list((work.path / "outbox").glob("*.eml"))), 1)
         finally:
+            d.stop()
             work.close()
 
 
@@ -246,6 +246,7 @@ class Fixture:
         self.db = self.dir / "audit.db"
         self.sent = {}                    # day -> [(unit, n_rcpts)]
         self.smtpd = None
+        self.daemons = []                 # stopped at close, whatever happened
         try:
             self.build()
         except BaseException:
@@ -260,7 +261,9 @@ class Fixture:
                "organisation": {"unit": "Vårdcentralen"}}
         for k, v in (extra or {}).items():
             cfg.setdefault(k, {}).update(v)
-        return imtest.Daemon(self.dir, cfg, start=False)
+        d = imtest.Daemon(self.dir, cfg, start=False)
+        self.daemons.append(d)
+        return d
 
     def send(self, d, day, rcpts, unit=None, booking="BK-2026-0042"):
         extra = ["--unit", unit] if unit else []
@@ -346,6 +349,8 @@ class Fixture:
         return r.stdout
 
     def close(self):
+        for d in self.daemons:
+            d.stop()
         if self.smtpd:
             self.smtpd.stop()
         self.work.close()
@@ -478,6 +483,13 @@ class Month(unittest.TestCase):
                                    capture_output=True, timeout=60)
                 self.assertEqual(r.returncode, 64, r.stderr)
                 self.assertEqual(r.stdout, b"")
+
+    def test_no_address_or_link_in_the_daemon_log(self):
+        log = (FIX.dir / "invitemaild.log").read_text(errors="replace")
+        self.assertIn("retention:", log)
+        for s in RCPTS + [IDN, IDN_ASCII, REFUSED_RCPT, SLOW_RCPT, LATE_RCPT,
+                          imtest.LINK, "BK-2026-0099"]:
+            self.assertNotIn(s, log)
 
     def test_list_hides_seals_unless_all(self):
         plain = FIX.audit("list").decode()
