@@ -1774,7 +1774,9 @@ wrap_line (GString *out, const char *line, guint width)
   guint hang = lead + (g_str_has_prefix (line + lead, "- ") ? 2 : 0);
   g_autoptr(GString) cur = g_string_new (NULL);
   glong cur_chars = lead;
-  gboolean empty = TRUE;   /* no word on cur yet */
+  guint on_line = 0;       /* words on cur */
+  gsize last_at = 0;       /* where cur's last word starts */
+  glong last_chars = 0;
   g_auto(GStrv) words = g_strsplit (line + lead, " ", -1);
 
   g_string_append_len (cur, line, lead);
@@ -1783,24 +1785,38 @@ wrap_line (GString *out, const char *line, guint width)
       glong n = g_utf8_strlen (*w, -1);
       if (**w == '\0')
         continue;
-      if (!empty && (guint) (cur_chars + 1 + n) > width)
+      if (on_line > 0 && (guint) (cur_chars + 1 + n) > width)
         {
+          /* "kl." or "at" stays with the time that follows it */
+          gboolean carry = on_line > 1 && last_chars <= 3 && g_ascii_isdigit (**w);
+          g_autofree char *moved = carry ? g_strdup (cur->str + last_at) : NULL;
+          if (carry)
+            g_string_truncate (cur, last_at - 1);
           g_string_append_len (out, cur->str, (gssize) cur->len);
           g_string_append_c (out, '\n');
           g_string_truncate (cur, 0);
           for (guint i = 0; i < hang; i++)
             g_string_append_c (cur, ' ');
           cur_chars = hang;
-          empty = TRUE;
+          on_line = 0;
+          if (carry)
+            {
+              last_at = cur->len;
+              g_string_append (cur, moved);
+              cur_chars += last_chars;
+              on_line = 1;
+            }
         }
-      if (!empty)
+      if (on_line > 0)
         {
           g_string_append_c (cur, ' ');
           cur_chars++;
         }
+      last_at = cur->len;
+      last_chars = n;
       g_string_append (cur, *w);
       cur_chars += n;
-      empty = FALSE;
+      on_line++;
     }
   g_string_append_len (out, cur->str, (gssize) cur->len);
 }

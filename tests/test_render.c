@@ -1125,6 +1125,10 @@ static const TextCase text_cases[] = {
                          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx</a> end</p>"),
     "Link:\nhttps://e.example.org/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\nend\n" },
+  { "fold-keeps-time", H ("<p>Mötet börjar fredag 4 december 2026 kl. 11.00 (svensk tid) och "
+                          "slutar kl. 11.30.</p>"),
+    "Mötet börjar fredag 4 december 2026 kl. 11.00 (svensk tid) och slutar\n"
+    "kl. 11.30.\n" },
   { "fold-list", H ("<ul><li>aaaaaaaaa bbbbbbbbb ccccccccc ddddddddd eeeeeeeee fffffffff "
                     "ggggggggg hhhhhhhhh</li></ul>"),
     "- aaaaaaaaa bbbbbbbbb ccccccccc ddddddddd eeeeeeeee fffffffff ggggggggg\n"
