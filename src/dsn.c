@@ -179,7 +179,12 @@ parse_fields (const char *data, gsize len, DsnBlock *pick, char **sender,
   DsnBlock cur = { 0 }, delayed = { 0 };
   guint block = 0, fields = 0, recipients = 0;
   gboolean have_failed = FALSE, have_delayed = FALSE, other = FALSE;
-  const char *p = data, *end = data + len;
+  const char *p, *end;
+
+  if (data == NULL)   /* an empty part: GByteArray holds no buffer */
+    data = "", len = 0;
+  p = data;
+  end = data + len;
 
   while (p <= end)
     {
@@ -461,7 +466,11 @@ dsn_parse (const char *data, gsize len, const char *envelope_rcpt, Dsn *out,
       return FALSE;
     }
   if (!parse_fields ((const char *) fields->data, fields->len, &pick, &sender, error))
-    return FALSE;
+    {
+      /* A block picked before the fields broke is dropped too. */
+      block_clear (&pick);
+      return FALSE;
+    }
   ok = fill_result (&pick, out, error);
   block_clear (&pick);
   if (!ok)
