@@ -597,6 +597,8 @@ audit_open_common (const char *path, GError **error)
 
   g_mutex_init (&a->lock);
   a->lock_fd = -1;
+  a->addr_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                         g_free);
   a->path = g_strdup (path);
   if (!audit_take_lock (a, error))
     return NULL;
@@ -648,6 +650,8 @@ audit_close (Audit *a)
   sqlite3_finalize (a->insert);
   sqlite3_finalize (a->remember);
   explicit_bzero (a->addr_key, sizeof a->addr_key);
+  if (a->addr_cache != NULL)
+    g_hash_table_unref (a->addr_cache);
   /* The checkpointer goes first (with a last checkpoint), so that the
    * writer, which keeps the WAL for readers, is the last to close. */
   if (a->db != NULL)
@@ -715,20 +719,20 @@ audit_insert (Audit *a, const AuditCanon *c, gint64 seq, gint64 time_ms,
  * signature over all of that from the seal layer's callback. */
 static gboolean
 audit_add_row (Audit *a, const AuditRecord *rec, const AuditSealSpec *seal,
-               gint64 seq, gint64 now, char prev[65], GError **error)
+               GHashTable *pending, gint64 seq, gint64 now, char prev[65],
+               GError **error)
 {
   g_autofree char *keys = rec->recipients != NULL
-    ? audit_address_keys (a->addr_key, rec->recipients) : NULL;
+    ? audit_address_keys (a->addr_key, a->addr_cache, rec->recipients)
+    : NULL;
   char sig[AUDIT_SIG_HEX + 1];
   AuditCanon c;
   char hash[65];
 
   audit_canon_from_record (&c, rec, seq, now, prev);
   audit_canon_set (&c, C_RCPTS, keys);
-  if (keys != NULL
-      && !audit_address_remember (a->db, &a->remember, rec->recipients, keys,
-                                  seq, error))
-    return FALSE;
+  if (keys != NULL)
+    audit_address_note (pending, rec->recipients, keys, seq);
   if (seal != NULL)
     {
       AuditSealInput in = { seq, now, seal->epoch, prev, a->last_seal_hash,
@@ -787,19 +791,22 @@ audit_append_locked (Audit *a, const AuditRecord *recs, guint n,
   AuditRecord clock_rec;
   gboolean stepped = audit_clock_row (a, clock, &clock_rec, words,
                                       sizeof words);
+  g_autoptr (GHashTable) pending = audit_address_pending_new ();
   guint i;
 
   g_return_val_if_fail (seal == NULL || n == 1, FALSE);
   memcpy (prev, a->last_hash, 65);
   if (!audit_exec (a->db, "BEGIN IMMEDIATE", error))
     return FALSE;
-  if (stepped && !audit_add_row (a, &clock_rec, NULL, ++seq, now, prev, error))
+  if (stepped && !audit_add_row (a, &clock_rec, NULL, pending, ++seq, now,
+                                prev, error))
     i = 0;
   else
     for (i = 0; i < n; i++)
-      if (!audit_add_row (a, &recs[i], seal, ++seq, now, prev, error))
+      if (!audit_add_row (a, &recs[i], seal, pending, ++seq, now, prev, error))
         break;
-  if (i < n || !audit_exec (a->db, "COMMIT", error))
+  if (i < n || !audit_address_flush (a->db, &a->remember, pending, error)
+      || !audit_exec (a->db, "COMMIT", error))
     {
       if (!sqlite3_get_autocommit (a->db))
         audit_exec (a->db, "ROLLBACK", NULL);

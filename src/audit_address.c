@@ -88,29 +88,88 @@ audit_address_hash (const guint8 key[32], const char *addr, char out[65])
     audit_hex (md, 32, out);
 }
 
+/* Addresses recur (an invite's accepted row, then one row per try), so
+ * their hashes are kept for reuse; the table is emptied when full. */
+#define ADDRESS_CACHE_MAX 4096
+
 char *
-audit_address_keys (const guint8 key[32], const char *recipients)
+audit_address_keys (const guint8 key[32], GHashTable *cache,
+                    const char *recipients)
 {
   g_auto (GStrv) addrs = g_strsplit (recipients, ",", -1);
   GString *out = g_string_new (NULL);
 
   for (char **a = addrs; *a != NULL; a++)
     {
-      char h[65];
+      const char *h = cache != NULL ? g_hash_table_lookup (cache, *a) : NULL;
+      char buf[65];
 
-      audit_address_hash (key, *a, h);
-      g_string_append_printf (out, "%s%s", out->len ? "," : "", h);
+      if (h == NULL)
+        {
+          audit_address_hash (key, *a, buf);
+          h = buf;
+          if (cache != NULL)
+            {
+              if (g_hash_table_size (cache) >= ADDRESS_CACHE_MAX)
+                g_hash_table_remove_all (cache);
+              g_hash_table_insert (cache, g_strdup (*a), g_strdup (buf));
+            }
+        }
+      if (out->len > 0)
+        g_string_append_c (out, ',');
+      g_string_append (out, h);
     }
   return g_string_free (out, FALSE);
 }
 
-gboolean
-audit_address_remember (sqlite3 *db, sqlite3_stmt **st, const char *clear,
-                        const char *keys, gint64 seq, GError **error)
+/* One address to keep beside the chain, newest row naming it. */
+typedef struct {
+  char *clear;
+  gint64 seq;
+} AddressPending;
+
+static void
+address_pending_free (gpointer p)
+{
+  AddressPending *ap = p;
+
+  g_free (ap->clear);
+  g_free (ap);
+}
+
+GHashTable *
+audit_address_pending_new (void)
+{
+  return g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                address_pending_free);
+}
+
+void
+audit_address_note (GHashTable *pending, const char *clear, const char *keys,
+                    gint64 seq)
 {
   g_auto (GStrv) a = g_strsplit (clear, ",", -1);
   g_auto (GStrv) k = g_strsplit (keys, ",", -1);
 
+  for (guint i = 0; a[i] != NULL && k[i] != NULL; i++)
+    {
+      AddressPending *ap = g_new (AddressPending, 1);
+
+      ap->clear = g_strdup (a[i]);
+      ap->seq = seq;
+      g_hash_table_replace (pending, g_strdup (k[i]), ap);
+    }
+}
+
+gboolean
+audit_address_flush (sqlite3 *db, sqlite3_stmt **st, GHashTable *pending,
+                     GError **error)
+{
+  GHashTableIter it;
+  gpointer key, value;
+
+  if (g_hash_table_size (pending) == 0)
+    return TRUE;
   if (*st == NULL
       && sqlite3_prepare_v3 (db, "INSERT INTO audit_address (hash, address,"
                              " last_seq) VALUES (?1, ?2, ?3) ON CONFLICT"
@@ -119,13 +178,15 @@ audit_address_remember (sqlite3 *db, sqlite3_stmt **st, const char *clear,
                              -1, SQLITE_PREPARE_PERSISTENT, st, NULL)
          != SQLITE_OK)
     return audit_fail (db, error, "prepare address");
-  for (guint i = 0; a[i] != NULL && k[i] != NULL; i++)
+  g_hash_table_iter_init (&it, pending);
+  while (g_hash_table_iter_next (&it, &key, &value))
     {
+      const AddressPending *ap = value;
       int rc;
 
-      sqlite3_bind_text (*st, 1, k[i], -1, SQLITE_STATIC);
-      sqlite3_bind_text (*st, 2, a[i], -1, SQLITE_STATIC);
-      sqlite3_bind_int64 (*st, 3, seq);
+      sqlite3_bind_text (*st, 1, key, -1, SQLITE_STATIC);
+      sqlite3_bind_text (*st, 2, ap->clear, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (*st, 3, ap->seq);
       rc = sqlite3_step (*st);
       sqlite3_reset (*st);
       sqlite3_clear_bindings (*st);

@@ -98,6 +98,7 @@ struct Audit {
   char *path;
   guint8 addr_key[32];      /* keys recipient addresses (audit_address.c) */
   sqlite3_stmt *remember;   /* upserts audit_address */
+  GHashTable *addr_cache;   /* address -> keyed hash, bounded */
   gpointer sealer;          /* the seal layer's state; NULL: no sealing */
   GDestroyNotify sealer_free;
 };
@@ -153,15 +154,19 @@ gboolean audit_address_key_load (sqlite3 *db, guint8 key[32], GError **error);
 /* HMAC-SHA256 (key, local@a-label-domain-lower-case) in hex. */
 void audit_address_hash (const guint8 key[32], const char *addr,
                          char out[65]);
-/* The comma-joined keyed hashes of comma-joined addresses. (transfer
- * full) */
-char *audit_address_keys (const guint8 key[32], const char *recipients);
-/* Keeps each clear address beside its hash (in the caller's
- * transaction); *st is prepared on first use and finalised by the
- * caller. */
-gboolean audit_address_remember (sqlite3 *db, sqlite3_stmt **st,
-                                 const char *clear, const char *keys,
-                                 gint64 seq, GError **error);
+/* The comma-joined keyed hashes of comma-joined addresses, through
+ * cache (address -> hash; may be NULL). (transfer full) */
+char *audit_address_keys (const guint8 key[32], GHashTable *cache,
+                          const char *recipients);
+/* The addresses a batch names, each kept once beside its hash with the
+ * newest row naming it (retention drops it with that row): noted row by
+ * row, flushed in the batch's transaction; *st is prepared on first use
+ * and finalised by the caller. */
+GHashTable *audit_address_pending_new (void);
+void audit_address_note (GHashTable *pending, const char *clear,
+                         const char *keys, gint64 seq);
+gboolean audit_address_flush (sqlite3 *db, sqlite3_stmt **st,
+                              GHashTable *pending, GError **error);
 /* Comma-joined clear addresses for comma-joined hashes, "(erased)" for
  * any no longer kept. (transfer full) */
 char *audit_address_resolve (sqlite3 *db, sqlite3_stmt **st,
