@@ -170,6 +170,16 @@ audit_open_sealing (const char *path, const AuditSealConfig *cfg,
       && (!audit_secret_load (s->key_path, &s->sec, &absent, error)
           || (!absent && !audit_key_continues (a, s, error))))
     return NULL;
+  /* Sealed before, and now no key: someone removed it, or the file
+   * moved without it.  Running on unsealed would hide that. */
+  if (s->key_path != NULL && absent && a->last_seal_epoch >= 0)
+    {
+      g_set_error (error, AUDIT_ERROR, AUDIT_ERROR_IO, "%s holds seals"
+                   " (the last of epoch %" G_GINT64_FORMAT ") but its key"
+                   " file %s is missing: restore it", path,
+                   a->last_seal_epoch, s->key_path);
+      return NULL;
+    }
   return g_steal_pointer (&a);
 }
 
@@ -262,14 +272,9 @@ audit_init (const char *path, const AuditSealConfig *cfg, char *public_text,
                    " already: audit init runs once", cfg->key_file);
       return FALSE;
     }
+  /* Refused there when the file holds seals already (the key missing). */
   if ((a = audit_open_sealing (path, cfg, error)) == NULL)
     return FALSE;
-  if (a->last_seal_epoch >= 0)
-    {
-      g_set_error (error, AUDIT_ERROR, AUDIT_ERROR_IO, "%s holds seals"
-                   " already but its key file is missing: restore it", path);
-      return FALSE;
-    }
   s = audit_sealer (a);
   s->sec.epoch = 0;
   if ((s->sec.key = audit_secret_generate (error)) == NULL

@@ -33,8 +33,8 @@ typedef struct {
  * continues the file's last seal: its public half must be the one that
  * seal named.  A crash between a seal's commit and the key file's
  * replacement is finished here.  A key file of another epoch (a copy
- * restored from elsewhere) is refused.  Shares the files with the
- * group.  (transfer full)
+ * restored from elsewhere) is refused, and so is a missing one once the
+ * file holds seals.  Shares the files with the group.  (transfer full)
  */
 Audit *audit_open_sealing (const char *path, const AuditSealConfig *cfg,
                            GError **error);

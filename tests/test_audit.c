@@ -1025,6 +1025,16 @@ test_key_catch_up (void **state)
   assert_null (audit_open_sealing (fx->path, &sc, &error));
   assert_non_null (strstr (error->message, "mode 0600"));
   g_clear_error (&error);
+  /* Gone, while the file holds seals: refused, not run unsealed. */
+  g_chmod (kp, 0600);
+  {
+    g_autofree char *away = g_build_filename (fx->dir, "away.key", NULL);
+    assert_int_equal (g_rename (kp, away), 0);
+    assert_null (audit_open_sealing (fx->path, &sc, &error));
+    assert_non_null (strstr (error->message, "is missing: restore it"));
+    g_clear_error (&error);
+    assert_int_equal (g_rename (away, kp), 0);
+  }
   /* A symbolic link: refused (O_NOFOLLOW). */
   g_chmod (kp, 0600);
   {
@@ -1060,7 +1070,7 @@ test_init_refuses_twice (void **state)
   audit_close (a);
   /* Seals there but the key gone: restore it, not a new chain. */
   assert_false (audit_init (fx->path, &sc, pub, &error));
-  assert_non_null (strstr (error->message, "holds seals already"));
+  assert_non_null (strstr (error->message, "is missing: restore it"));
 }
 
 /* Time: the clock steps back 10 s; rows keep their order and one
