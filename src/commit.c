@@ -175,10 +175,12 @@ batch_rows (GPtrArray *batch)
 }
 
 /*
- * The audit cannot be written: no item may be answered `queued`, and
- * the refusals go out without their rows.  Both are counted for the
- * audit_resumed row; a send the service already refused as
- * `unavailable` counts as a refused send.
+ * The audit cannot be written: no item may be answered `queued`, no
+ * answer that must be audited first (a status that shows addresses, a
+ * cancel) may go out (COMMIT_UNAUDITED: its handler answers
+ * `unavailable`), and the refusals go out without their rows.  All are
+ * counted for the audit_resumed row; a send the service already refused
+ * as `unavailable` counts as a refused request.
  */
 static void
 batch_unaudited (Committer *c, GPtrArray *batch)
@@ -190,7 +192,7 @@ batch_unaudited (Committer *c, GPtrArray *batch)
       CommitItem *it = g_ptr_array_index (batch, i);
       /* An audit-only item hears it too: what it was to answer (a
        * status showing addresses, a DSN to record) must not go ahead
-       * without its row. */
+       * without its row; a refusal still goes out, without it. */
       if (!it->has_insert && it->has_audit)
         it->result = COMMIT_UNAUDITED;
       if (it->has_insert && it->result != COMMIT_CONFLICT)
@@ -198,6 +200,9 @@ batch_unaudited (Committer *c, GPtrArray *batch)
           it->result = COMMIT_UNAUDITED;
           gate_note_refused_send (c->gate);
         }
+      else if (!it->has_insert && it->has_audit
+               && it->audit.event != AUDIT_REJECTED)
+        gate_note_refused_send (c->gate);
       else if (!it->has_insert
                && g_strcmp0 (it->audit.error_code, "unavailable") == 0)
         gate_note_refused_send (c->gate);

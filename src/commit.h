@@ -55,7 +55,8 @@ typedef enum {
   COMMIT_CONFLICT,      /* key reused for another request */
   COMMIT_FAILED,        /* storage failed: nothing stored */
   COMMIT_UNAUDITED      /* the audit cannot be written: nothing stored
-                         * (an audit-only item: its row is not stored) */
+                         * (an audit-only item: its row is not stored,
+                         * and an answer that needs it is not given) */
 } CommitResult;
 
 /* A new item (transfer full), to be filled and submitted. */

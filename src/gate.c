@@ -113,7 +113,7 @@ gate_gap_detail (Gate *g)
   gint64 secs = (g_get_real_time () - g->closed_at) / G_USEC_PER_SEC;
 
   return g_strdup_printf ("the audit could not be written from %s for %" G_GINT64_FORMAT
-                          " s: %u send(s) refused unavailable, %u refusal(s)"
+                          " s: %u request(s) refused unavailable, %u refusal(s)"
                           " answered without their row; delivery paused",
                           since_s, secs, g->refused_sends, g->unaudited);
 }

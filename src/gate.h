@@ -7,9 +7,11 @@
  * written"):
  *  - nothing is answered `queued` and no delivery outcome is recorded in
  *    the queue unless its audit row is stored first;
- *  - the first append that fails closes the gate: `send` is refused
- *    with `unavailable` at once, delivery claims nothing, outcomes in
- *    hand wait in memory (their recipients stay `sending`);
+ *  - the first append that fails closes the gate: `send` and `cancel`
+ *    are refused with `unavailable` at once, an answer that must be
+ *    audited before it is shown (a status with addresses) is refused
+ *    too, delivery claims nothing, outcomes in hand wait in memory
+ *    (their recipients stay `sending`);
  *  - while closed, the gate's own thread tries every GATE_PROBE_MS to
  *    write an `audit_resumed` row saying how long the audit was
  *    unwritable and what was refused meanwhile (any append through a
@@ -53,7 +55,7 @@ gboolean gate_append (Gate *g, const AuditRecord *recs, guint n,
 gboolean gate_is_open (Gate *g);
 
 /* What was done while the gate was closed, for the `audit_resumed` row:
- * sends answered `unavailable`, refusals answered without their row. */
+ * requests answered `unavailable`, refusals answered without their row. */
 void gate_note_refused_send (Gate *g);
 void gate_note_unaudited (Gate *g, guint n);
 

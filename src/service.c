@@ -822,6 +822,12 @@ handle_cancel (Service *s, const PeerCred *peer, const RawRequest *req,
     return refusal_set (why, REFUSAL_MISSING_FIELD, "id", NULL);
   if (!validate_invite_id (id, why))
     return FALSE;
+  /* Fail closed, as for send: the queue is not changed while its audit
+   * row cannot be stored. */
+  if (!committer_audit_open (s->committer))
+    return refusal_set (why, REFUSAL_UNAVAILABLE, NULL,
+                        "the audit log cannot be written now; nothing was"
+                        " cancelled, try again later");
   st = queue_status (s->queue, id, &error);
   if (st == NULL && !g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND))
     return refusal_set (why, REFUSAL_UNAVAILABLE, NULL, "queue cannot be read now");

@@ -342,7 +342,7 @@ class AuditDiskFull(imtest.DaemonCase):
         self.assertEqual(events.count("audit_resumed"), 1, "no audit_resumed row")
         self.assertEqual(events.count("recovered"), 0)
         resumed = next(r for r in rows if r["event"] == "audit_resumed")
-        self.assertRegex(resumed["detail"], r"\d+ send\(s\) refused unavailable")
+        self.assertRegex(resumed["detail"], r"\d+ request\(s\) refused unavailable")
         # No `audit init` here, so no seal to prove: the chain.
         v = subprocess.run([str(imtest.CLIENT), "audit", "verify", "--chain-only",
                             "--db", str(audit)],

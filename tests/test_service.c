@@ -224,9 +224,14 @@ static void
 test_audit_failure_refuses_sends (void **state)
 {
   Fixture *f = *state;
+  g_autoptr (RawRequest) a0 = ask (f, send_req);
   g_autoptr (RawRequest) a1 = NULL;
   g_autoptr (RawRequest) a2 = NULL;
   g_autoptr (RawRequest) a3 = NULL;
+  g_autoptr (RawRequest) st = NULL;
+  g_autoptr (RawRequest) cancel = NULL;
+  g_autofree char *status_req = NULL;
+  g_autofree char *cancel_req = NULL;
   AuditRecord bad = { .event = AUDIT_DAEMON_START, .peer_uid = -1 };
   g_autoptr (GError) error = NULL;
 
@@ -244,7 +249,19 @@ test_audit_failure_refuses_sends (void **state)
   assert_string_equal (raw_request_get (a1, "status"), "rejected");
   assert_string_equal (raw_request_get (a1, "error"), "unavailable");
   assert_null (raw_request_get (a1, "id"));
-  assert_int_equal (queue_next_due (f->queue, NULL), -1);
+  assert_int_equal (queue_count_undelivered (f->queue, NULL), 2);
+  /* What must be audited before it is shown or done is not: a status
+   * that shows addresses, a cancel. */
+  assert_string_equal (raw_request_get (a0, "status"), "queued");
+  status_req = g_strdup_printf ("request=status\nid=%s\n\n", raw_request_get (a0, "id"));
+  st = ask (f, status_req);
+  assert_string_equal (raw_request_get (st, "status"), "rejected");
+  assert_string_equal (raw_request_get (st, "error"), "unavailable");
+  assert_null (raw_request_get (st, "recipient"));
+  cancel_req = g_strdup_printf ("request=cancel\nid=%s\n\n", raw_request_get (a0, "id"));
+  cancel = ask (f, cancel_req);
+  assert_string_equal (raw_request_get (cancel, "error"), "unavailable");
+  assert_int_equal (queue_count_undelivered (f->queue, NULL), 2);
   /* Still closed: a refusal is answered without its row. */
   a2 = ask (f, "request=bogus\n\n");
   assert_string_equal (raw_request_get (a2, "status"), "rejected");
@@ -257,7 +274,9 @@ test_audit_failure_refuses_sends (void **state)
   a3 = ask (f, send_req);
   assert_string_equal (raw_request_get (a3, "status"), "queued");
   assert_int_equal (audit_count (f, "audit_resumed"), 1);
-  assert_int_equal (audit_count (f, "accepted"), 1);
+  assert_int_equal (audit_count (f, "accepted"), 2);
+  assert_int_equal (audit_count (f, "status_shown"), 0);
+  assert_int_equal (audit_count (f, "cancelled"), 0);
 }
 
 static void
