@@ -200,7 +200,10 @@ verify_kept (AuditVerifier *v, sqlite3 *db, char prev[65], gint64 *expect,
       gint64 seq = sqlite3_column_int64 (st, C_SEQ);
       char p[65];
 
-      g_strlcpy (p, (const char *) sqlite3_column_text (st, C_PREV), 65);
+      const char *cprev = (const char *) sqlite3_column_text (st, C_PREV);
+
+      /* A hostile file may have no such constraint as NOT NULL. */
+      g_strlcpy (p, cprev != NULL ? cprev : "", sizeof p);
       ok = (seq > last || audit_broken (error, "kept seal %" G_GINT64_FORMAT
                                         ": out of order", seq))
            && audit_check_row (st, seq, p, error)

@@ -1255,6 +1255,17 @@ test_purge (void **state)
                       "DELETE FROM audit_kept_seal");
   assert_false (audit_verify_full (fx->copy, &o, &rep, &error));
   assert_non_null (strstr (error->message, "rows 1-4 missing"));
+  g_clear_error (&error);
+  g_unlink (fx->copy);
+  /* A hostile file: the table rebuilt without its constraints, a kept
+   * seal with no prev_hash.  A fault, not a crash. */
+  copy_file (fx->path, fx->copy);
+  testutil_sql (fx->copy, "CREATE TABLE k2 AS SELECT * FROM audit_kept_seal;"
+                "DROP TABLE audit_kept_seal;"
+                "ALTER TABLE k2 RENAME TO audit_kept_seal;"
+                "UPDATE audit_kept_seal SET prev_hash = NULL, seal = NULL");
+  assert_false (audit_verify_full (fx->copy, &o, &rep, &error));
+  assert_non_null (strstr (error->message, "kept seal of purged rows"));
 }
 
 /* A purge the chain does not vouch for: rows deleted up to a seal, the
