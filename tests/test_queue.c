@@ -280,6 +280,29 @@ test_idempotent_key_per_uid (void **state)
   test_insert_clear (&c);
 }
 
+/* The queue cap's count: queued, sending and deferred recipients;
+ * never the finished ones. */
+static void
+test_count_undelivered (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (Queue) q = queue_open (fx->path, NULL);
+  g_autoptr (GPtrArray) jobs = NULL;
+  QueueResult sent = { ID1, 0, RCPT_SENT, 0, "250 ok" };
+  QueueResult later = { ID1, 1, RCPT_DEFERRED, 5000, "451 later" };
+
+  assert_int_equal (queue_count_undelivered (q, NULL), 0);
+  insert_ok (q, ID1, 100, two_rcpts, 2);
+  insert_ok (q, ID2, 200, one_rcpt, 1);
+  assert_int_equal (queue_count_undelivered (q, NULL), 3);
+  jobs = claim (q, 1000, 2);                   /* ID1's two: sending */
+  assert_int_equal (jobs->len, 2);
+  assert_int_equal (queue_count_undelivered (q, NULL), 3);
+  assert_true (queue_record (q, &sent, 1, 1000, NULL));
+  assert_true (queue_record (q, &later, 1, 1000, NULL));
+  assert_int_equal (queue_count_undelivered (q, NULL), 2);
+}
+
 /* A version 3 file's global keys become their sender's on upgrade. */
 static void
 test_schema_upgrade_keys_scoped (void **state)
@@ -1144,6 +1167,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_status_not_found, setup, teardown),
     cmocka_unit_test_setup_teardown (test_idempotent_repeat, setup, teardown),
     cmocka_unit_test_setup_teardown (test_idempotent_key_per_uid, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_count_undelivered, setup, teardown),
     cmocka_unit_test_setup_teardown (test_schema_upgrade_keys_scoped, setup, teardown),
     cmocka_unit_test_setup_teardown (test_idempotent_conflict, setup,
                                      teardown),
