@@ -37,6 +37,14 @@ NOTICE_SV = ("Digitalt när det är möjligt, fysiskt när det behövs Region Ex
              "personuppgifter är du välkommen att kontakta dataskyddsombud@example.org")
 
 
+MEASURED = []
+
+
+def tearDownModule():
+    for line in MEASURED:
+        print(line)
+
+
 def shipped_languages():
     return sorted(p.name.split(".")[1]
                   for p in (imtest.SRCDIR / "templates").glob("evisit.*.xhtml"))
@@ -66,6 +74,10 @@ class Chromium(imtest.DaemonCase):
         r, shots = run_tool("--check", *emls)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(len(shots), 4 * len(emls))
+        MEASURED.append("chromium shots: %d PNGs in %s, lowest text contrast %.2f, "
+                        "widest page at 390 px: %d px"
+                        % (len(shots), SHOTS, min(s["minContrast"] for s in shots),
+                           max(s["scrollWidth"] for s in shots if s["width"] == 390)))
         for s in shots:
             what = "%s %s %s" % (s["file"], s["width"], s["scheme"])
             self.assertTrue(os.path.getsize(s["png"]) > 5000, what)
