@@ -212,11 +212,23 @@ cli_health (CliExchange exchange, gconstpointer ctx, gboolean json)
   if ((ans = exchange (ctx, req, &rc)) == NULL
       || g_strcmp0 (raw_request_get (ans, "status"), "ok") != 0)
     {
+      /* No answer, or a refusal (e.g. not_authorized: this user may
+       * not ask): the monitor must see it, as CRITICAL. */
+      g_autofree char *why = ans == NULL ? g_strdup ("the daemon does not answer")
+        : g_strdup_printf ("the daemon refused: %s",
+                           raw_request_get (ans, "error") ? raw_request_get (ans, "error")
+                           : "?");
+      g_autoptr (GString) js = g_string_new ("{\"status\":\"CRITICAL\",\"checks\":["
+                                             "{\"name\":\"daemon\",\"level\":\"CRITICAL\","
+                                             "\"value\":null,\"text\":");
       if (json)
-        printf ("{\"status\":\"CRITICAL\",\"checks\":[{\"name\":\"daemon\","
-                "\"level\":\"CRITICAL\",\"value\":null,\"text\":\"no answer\"}]}\n");
+        {
+          json_string (js, why);
+          g_string_append (js, "}]}");
+          printf ("%s\n", js->str);
+        }
       else
-        printf ("INVITEMAIL CRITICAL - the daemon does not answer\n");
+        printf ("INVITEMAIL CRITICAL - %s\n", why);
       return 2;
     }
   level = raw_request_get (ans, "health");

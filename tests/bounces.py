@@ -250,6 +250,26 @@ class Bounces(imtest.DaemonCase):
         self.assertTrue(self.daemon.alive())
         self.assertEqual(self.daemon.audit_verify().returncode, 0)
 
+    def test_only_allowed_users_may_report_bounces(self):
+        # A local user who is not allowed cannot mark anything bounced,
+        # even with a real token.
+        if os.geteuid() != 0:
+            self.skipTest("needs root to speak as another user")
+        import grp
+        import pwd
+        self.daemon.stop()
+        # The socket's group lets nobody connect; the peer check refuses.
+        text = self.daemon.conf.read_text().replace(
+            "[daemon]\n", "[daemon]\nsocket_group = nogroup\n", 1)
+        self.daemon.conf.write_text(text)
+        self.daemon.start()
+        nobody = pwd.getpwnam("nobody").pw_uid
+        ans = self.daemon.raw_as(nobody, grp.getgrnam("nogroup").gr_gid, (
+            "request=bounce\ntoken=%s\ndsn_action=failed\ndsn_status=5.1.1\n\n"
+            % self.tokens[0]).encode())
+        self.assertEqual(imtest.answer_get(ans, "error"), "not_authorized", ans)
+        self.assert_unchanged()
+
     def test_daemon_unreachable_means_try_again(self):
         self.daemon.stop()
         r = self.bounce(self.dsn("postfix-failed.eml", self.tokens[0], RCPTS[0]))

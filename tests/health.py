@@ -127,6 +127,18 @@ class Health(imtest.DaemonCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("[health] queue_critical", r.stderr)
 
+    def test_only_allowed_users_may_ask(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to speak as another user")
+        import grp
+        import pwd
+        # The socket's group lets nobody connect; the peer check refuses.
+        d = self.start({"daemon": {"socket_group": "nogroup"}})
+        nobody = pwd.getpwnam("nobody").pw_uid
+        ans = d.raw_as(nobody, grp.getgrnam("nogroup").gr_gid, b"request=health\n\n")
+        self.assertEqual(imtest.answer_get(ans, "error"), "not_authorized", ans)
+        self.assertIsNone(imtest.answer_get(ans, "health"))
+
     def test_critical_when_the_daemon_does_not_answer(self):
         d = self.start()
         d.stop()
