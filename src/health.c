@@ -185,6 +185,9 @@ health_report (const Config *cfg, const HealthFacts *f, GString *out)
   add (&r, "delivery", f->delivery_alive ? HEALTH_OK : HEALTH_CRITICAL, "-",
        f->delivery_alive ? "the delivery workers are alive"
        : "a delivery worker is stuck or gone");
+  add (&r, "audit", f->audit_closed ? HEALTH_CRITICAL : HEALTH_OK, "-",
+       f->audit_closed ? "the audit cannot be written: sends are refused and"
+       " delivery is paused until it can" : "the audit can be written");
   answer_add (out, "health", health_level_name (r.worst));
   for (guint i = 0; i < r.lines->len; i++)
     answer_add (out, "check", g_ptr_array_index (r.lines, i));

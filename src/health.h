@@ -8,7 +8,9 @@
  * hour), relay (SMTP: time since the relay last took a message while
  * deferred work waits; TLS verified or a loopback relay in clear),
  * seal (age of the last audit seal; no key is a WARNING), disk (free
- * space in the state folders), delivery (the workers are alive).
+ * space in the state folders), delivery (the workers are alive), audit
+ * (the audit can be written: while not, sends are refused and delivery
+ * pauses, gate.h).
  *
  * Pure: the daemon gathers HealthFacts, health_report judges and writes
  * the answer lines, so every state can be made in a unit test.
@@ -33,6 +35,7 @@ typedef struct {
   guint disk_free_pct;        /* of the fuller state folder */
   guint64 disk_free_bytes;
   gboolean delivery_alive;
+  gboolean audit_closed;      /* the audit cannot be written (gate.h) */
 } HealthFacts;
 
 const char *health_level_name (HealthLevel l);   /* "OK", ... */

@@ -457,6 +457,7 @@ daemon_health (gpointer data, GString *out)
   if (f.disk_read && pct2 < f.disk_free_pct)
     f.disk_free_pct = pct2, f.disk_free_bytes = bytes2;
   f.delivery_alive = delivery_alive (d->delivery, g_get_monotonic_time ());
+  f.audit_closed = !gate_is_open (d->gate);
   health_report (d->cfg, &f, out);
 }
 

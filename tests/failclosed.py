@@ -268,6 +268,10 @@ class AuditDiskFull(imtest.DaemonCase):
             self.assertIn("audit cannot be written", d.log())
             time.sleep(2.5)   # the held DATA is answered meanwhile
             held = self.held_back(d, audit, answers)
+            h = d.cli("health", "--json")
+            checks = {c["name"]: c for c in json.loads(h.stdout)["checks"]}
+            self.assertEqual(h.returncode, 2, h.stdout)
+            self.assertEqual(checks["audit"]["level"], "CRITICAL", checks)
             undo()
             fixed_at = time.monotonic()
             imtest.wait_for(lambda: "audit can be written again" in d.log(), timeout=30,

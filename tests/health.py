@@ -52,7 +52,7 @@ class Health(imtest.DaemonCase):
         code, status, c = self.checks()
         self.assertEqual(status, "OK")
         self.assertEqual(set(c), {"queue", "deferred", "failures", "relay", "seal", "disk",
-                                  "delivery"})
+                                  "delivery", "audit"})
         self.assertEqual(c["queue"]["value"], 0)
         self.assertIn(f"{len(RCPTS)} sent", c["failures"]["text"])
         self.assertTrue(all(x["level"] == "OK" for x in c.values()), c)

@@ -89,7 +89,7 @@ test_all_ok (void **state)
   g_autoptr (Config) cfg = smtp_config ();
   HealthFacts f = healthy ();
   const char *checks[] = { "queue", "deferred", "failures", "relay", "seal", "disk",
-                           "delivery" };
+                           "delivery", "audit" };
 
   for (guint i = 0; i < G_N_ELEMENTS (checks); i++)
     expect (cfg, &f, checks[i], "OK", HEALTH_OK);
@@ -194,6 +194,17 @@ test_disk (void **state)
   expect (cfg, &f, "disk", "CRITICAL", HEALTH_CRITICAL);
 }
 
+/* The audit cannot be written (gate.h): CRITICAL. */
+static void
+test_audit_closed (void **state)
+{
+  g_autoptr (Config) cfg = smtp_config ();
+  HealthFacts f = healthy ();
+
+  f.audit_closed = TRUE;
+  expect (cfg, &f, "audit", "CRITICAL", HEALTH_CRITICAL);
+}
+
 static void
 test_delivery_dead (void **state)
 {
@@ -245,6 +256,7 @@ main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_all_ok),
+    cmocka_unit_test (test_audit_closed),
     cmocka_unit_test (test_queue_depth),
     cmocka_unit_test (test_oldest_deferred),
     cmocka_unit_test (test_failures_last_hour),
