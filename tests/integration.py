@@ -502,6 +502,16 @@ class Configuration(Base):
         r = d.check_config()
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
+    def test_every_shipped_template_is_installed(self):
+        # make install copies only what Makefile.am lists: a template or
+        # signature left out is missing from every installed system.
+        am = (imtest.SRCDIR / "Makefile.am").read_text()
+        listed = set(re.findall(r"((?:templates|signatures)/[\w.-]+\.(?:xhtml|png))", am))
+        shipped = {"%s/%s" % (d, p.name) for d in ("templates", "signatures")
+                   for p in (imtest.SRCDIR / d).iterdir()
+                   if p.suffix in (".xhtml", ".png")}
+        self.assertEqual(shipped - listed, set())
+
     def test_check_config_warns_placeholders(self):
         # The shipped examples work (exit 0) but each is named.
         d = imtest.Daemon(self.work.path, start=False)
