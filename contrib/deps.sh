@@ -34,6 +34,9 @@ IM_TEST_DEPS+=(chromium fonts-dejavu-core)
 # python3-cryptography: the audit tamper matrix forges Ed25519 seals with
 # a second, independent implementation (tests/audit_compliance.py).
 IM_TEST_DEPS+=(python3-cryptography)
+# strace: tests/tls_policy.py checks the order in which the socket is
+# bound, given its mode and renamed into place.
+IM_TEST_DEPS+=(strace)
 # chromium: tests/life_cycle.py renders the HTML audit report headless.
 IM_TEST_DEPS+=(chromium)
 # contrib/check-debian: build, check and install the Debian package.

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -450,7 +451,7 @@ will_drop (const Config *cfg)
 }
 
 static gboolean
-set_owner_mode (const Config *cfg, GError **error)
+set_owner_mode (const Config *cfg, const char *path, GError **error)
 {
   uid_t owner = will_drop (cfg) ? cfg->run_uid : (uid_t) -1;
   gid_t group = will_drop (cfg) ? cfg->run_gid : (gid_t) -1;
@@ -467,14 +468,14 @@ set_owner_mode (const Config *cfg, GError **error)
       group = gr->gr_gid;
     }
   if ((owner != (uid_t) -1 || group != (gid_t) -1)
-      && chown (cfg->socket, owner, group) != 0)
+      && chown (path, owner, group) != 0)
     {
       g_set_error (error, CONTROL_ERROR, CONTROL_ERROR_BIND, "%s: cannot set owner "
                    "or group %s: %s", cfg->socket,
                    cfg->socket_group ? cfg->socket_group : "", g_strerror (errno));
       return FALSE;
     }
-  if (chmod (cfg->socket, cfg->socket_mode) != 0)
+  if (chmod (path, cfg->socket_mode) != 0)
     {
       g_set_error (error, CONTROL_ERROR, CONTROL_ERROR_BIND, "%s: chmod: %s",
                    cfg->socket, g_strerror (errno));
@@ -516,19 +517,33 @@ bind_socket (const Config *cfg, GError **error)
                      g_strerror (errno));
       return -1;
     }
+  /* Bound under a temporary name and a tight umask, given its owner,
+   * group and mode, and only then renamed into place: the socket never
+   * exists under its real name with another mode, so a client that
+   * connects the moment it appears (the booking tool started beside the
+   * daemon) is never refused by a mode that was about to widen.  A name
+   * too long for the temporary suffix is bound in place instead. */
+  g_autofree char *tmp = g_strconcat (cfg->socket, ".new", NULL);
+  struct sockaddr_un ta = { .sun_family = AF_UNIX };
+  gboolean in_place = strlen (tmp) >= sizeof ta.sun_path;
+
+  g_strlcpy (ta.sun_path, in_place ? cfg->socket : tmp, sizeof ta.sun_path);
+  if (!in_place)
+    unlink (tmp);
   fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  /* Bind under a tight umask, then widen to socket_mode: no moment in
-   * which the socket is more open than configured. */
   old = umask (0177);
-  rc = fd < 0 ? -1 : bind (fd, (struct sockaddr *) &sa, sizeof sa);
+  rc = fd < 0 ? -1 : bind (fd, (struct sockaddr *) &ta, sizeof ta);
   umask (old);
-  if (rc != 0 || listen (fd, 128) != 0 || !set_owner_mode (cfg, error))
+  if (rc != 0 || listen (fd, 128) != 0 || !set_owner_mode (cfg, ta.sun_path, error)
+      || (!in_place && rename (tmp, cfg->socket) != 0))
     {
       if (error != NULL && *error == NULL)
         g_set_error (error, CONTROL_ERROR, CONTROL_ERROR_BIND, "%s: %s",
                      cfg->socket, g_strerror (errno));
       if (fd >= 0)
         close (fd);
+      if (!in_place)
+        unlink (tmp);
       return -1;
     }
   return fd;

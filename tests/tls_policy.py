@@ -390,6 +390,39 @@ class WhoMayAsk(Base):
         self.assertTrue(busy, "busy refusals were not audited")
 
 
+class SocketAppears(Base):
+    """The socket shows up under its name only with its final mode: a
+    client that connects the moment it appears (the booking tool started
+    beside the daemon) must not be refused by a mode about to widen."""
+
+    def test_bound_aside_then_renamed_into_place(self):
+        trace = self.work.path / "strace.out"
+        saved = imtest.WRAPPER
+        imtest.WRAPPER = ["strace", "-f", "-qq", "-o", str(trace), "-e",
+                          "trace=bind,chmod,fchmodat,rename,renameat,renameat2"]
+        try:
+            d = self.start_daemon({"daemon": {"socket_mode": "0660"}})
+        finally:
+            imtest.WRAPPER = saved
+        self.assertEqual(answer_get(d.request(("request", "ping")), "status"), "ok")
+        self.assertEqual(os.stat(d.socket).st_mode & 0o777, 0o660)
+        # strace holds the daemon; stop the daemon itself (its pid leads
+        # every line of the trace) and let strace end with it.
+        os.kill(int(trace.read_text().split()[0]), signal.SIGTERM)
+        d.proc.wait(20)
+        calls = [l for l in trace.read_text().splitlines()
+                 if "invitemail.sock" in l and "= -1" not in l]
+        final = str(d.socket)
+        binds = [l for l in calls if "bind(" in l]
+        self.assertTrue(binds, calls)
+        self.assertFalse([l for l in binds if f'"{final}"' in l],
+                         "bound under its real name: " + repr(binds))
+        order = [("chmod" if "chmod" in l else "rename" if "rename" in l else "bind")
+                 for l in calls]
+        self.assertEqual(order[-3:], ["bind", "chmod", "rename"], calls)
+        self.assertIn(f'"{final}"', calls[-1])
+
+
 class Timeouts(Base):
     def test_started_request_times_out_with_an_answer(self):
         d = self.start_daemon({"daemon": {"client_timeout": "1"}})
