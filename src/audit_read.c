@@ -184,6 +184,34 @@ audit_read_address (const char *path, const char *address,
 }
 
 gboolean
+audit_read_newest (const char *path, guint max, AuditRowFunc fn,
+                   gpointer data, GError **error)
+{
+  g_autoptr (GPtrArray) rows =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) audit_row_free);
+  sqlite3_stmt *st = NULL;
+  sqlite3 *db;
+  int rc;
+
+  g_return_val_if_fail (path != NULL && fn != NULL, FALSE);
+  db = audit_open_read (path, "SELECT " AUDIT_COLUMNS " FROM audit"
+                        " ORDER BY seq DESC LIMIT ?1", &st, error);
+  if (db == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (st, 1, max);
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+    g_ptr_array_add (rows, audit_row_from_stmt (st));
+  if (rc != SQLITE_DONE)
+    audit_fail (db, error, "read");
+  sqlite3_finalize (st);
+  sqlite3_close_v2 (db);
+  for (guint i = 0; rc == SQLITE_DONE && i < rows->len; i++)
+    if (!fn (g_ptr_array_index (rows, i), data))
+      break;
+  return rc == SQLITE_DONE;
+}
+
+gboolean
 audit_read_head (const char *path, gint64 *seq, char hash[65], GError **error)
 {
   sqlite3_stmt *st = NULL;

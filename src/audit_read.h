@@ -26,6 +26,12 @@ typedef gboolean (*AuditRowFunc) (const AuditRow *row, gpointer data);
 gboolean audit_read (const char *path, const AuditFilter *f, AuditRowFunc fn,
                      gpointer data, GError **error);
 
+/* The newest rows, newest first, at most max of them: read in one short
+ * transaction and handed to fn after it ended (addresses stay as their
+ * keyed hashes).  For the daemon's start (commit.c). */
+gboolean audit_read_newest (const char *path, guint max, AuditRowFunc fn,
+                            gpointer data, GError **error);
+
 /* What the file knows of one address (audit_read_address). */
 typedef struct {
   gboolean kept;            /* its clear text is kept beside the chain */

@@ -11,6 +11,8 @@
 
 #include <string.h>
 
+#include "audit_read.h"
+
 struct CommitItem {
   CommitDone done;
   gpointer done_data;
@@ -475,6 +477,82 @@ committer_thread (gpointer data)
       settle (c, batch);
       g_ptr_array_unref (batch);
     }
+}
+
+typedef struct {
+  Queue *queue;
+  gint64 cutoff_ms;         /* rows older were never judged */
+  GHashTable *withdrawn;    /* invite ids with a later `rejected` row */
+  GPtrArray *orphans;       /* invite ids to withdraw (owned) */
+  GError *error;
+} Reconcile;
+
+/* AuditRowFunc over the newest rows, newest first. */
+static gboolean
+reconcile_row (const AuditRow *row, gpointer data)
+{
+  Reconcile *r = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QueueStatus) st = NULL;
+
+  if (g_strcmp0 (row->event, "daemon_stop") == 0
+      || g_strcmp0 (row->event, "daemon_start") == 0)
+    return FALSE;           /* a clean stop drains the committer */
+  if (g_strcmp0 (row->event, "rejected") == 0 && row->invite_id != NULL)
+    g_hash_table_add (r->withdrawn, g_strdup (row->invite_id));
+  if (g_strcmp0 (row->event, "accepted") != 0 || row->invite_id == NULL
+      || g_hash_table_contains (r->withdrawn, row->invite_id))
+    return TRUE;
+  if (row->time_ms < r->cutoff_ms)
+    return FALSE;
+  st = queue_status (r->queue, row->invite_id, &error);
+  if (st != NULL)
+    return FALSE;           /* stored: every older batch was too */
+  if (!g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND))
+    {
+      r->error = g_steal_pointer (&error);
+      return FALSE;
+    }
+  g_ptr_array_add (r->orphans, g_strdup (row->invite_id));
+  return TRUE;
+}
+
+gint
+committer_reconcile (Queue *queue, Gate *gate, const char *audit_path,
+                     guint retention_days, GError **error)
+{
+  Reconcile r = { queue, 0, g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL),
+                  g_ptr_array_new_with_free_func (g_free), NULL };
+  g_autofree AuditRecord *recs = NULL;
+  gint n = -1;
+
+  if (retention_days > 0)
+    r.cutoff_ms = g_get_real_time () / 1000 - (gint64) retention_days * 86400 * 1000;
+  if (!audit_read_newest (audit_path, COMMIT_RECONCILE_ROWS, reconcile_row, &r, error))
+    goto out;
+  if (r.error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&r.error));
+      goto out;
+    }
+  recs = g_new0 (AuditRecord, MAX (r.orphans->len, 1));
+  for (guint i = 0; i < r.orphans->len; i++)
+    recs[i] = (AuditRecord) { .event = AUDIT_REJECTED, .peer_uid = -1,
+                              .invite_id = g_ptr_array_index (r.orphans, i),
+                              .error_code = "unavailable",
+                              .detail = "not stored: the daemon stopped between the"
+                                        " audit and the queue commit; its client got"
+                                        " no answer" };
+  if (r.orphans->len > 0 && !gate_append (gate, recs, r.orphans->len, error))
+    goto out;
+  if (r.orphans->len > 0)
+    g_warning ("%u accepted invite(s) were not stored at a crash: audited as"
+               " rejected (unavailable)", r.orphans->len);
+  n = (gint) r.orphans->len;
+out:
+  g_hash_table_unref (r.withdrawn);
+  g_ptr_array_unref (r.orphans);
+  return n;
 }
 
 Committer *

@@ -22,8 +22,8 @@
  *    `rejected` row (code unavailable, same invite id) after it, and the
  *    send is answered `unavailable`;
  *  - a crash between the two commits leaves an `accepted` row whose
- *    invite is in no queue and was answered nothing: the audit may claim
- *    an acceptance that did not last, never the other way round;
+ *    invite is in no queue and was answered nothing; the next start
+ *    finds it (committer_reconcile) and writes its `rejected` row;
  *  - the queue fails before the audit: every send is audited as
  *    rejected with code unavailable, as before.
  * While the gate is closed nothing reaches the queue and sends are
@@ -73,6 +73,22 @@ void commit_item_set_audit (CommitItem *item, const AuditRecord *rec);
 CommitResult commit_item_result (const CommitItem *item);
 /* The invite id answered: the new id, or the first one for a repeat. */
 const char *commit_item_invite_id (const CommitItem *item);
+
+/*
+ * At start, before the first batch and before daemon_start: a crash
+ * between a batch's audit commit and its queue commit left `accepted`
+ * rows of invites that are in no queue and were answered nothing.
+ * Batches commit one after the other, so only the newest can be so:
+ * the audit's newest rows are read back (COMMIT_RECONCILE_ROWS at most,
+ * back to the last daemon_stop or daemon_start, or to the first
+ * `accepted` row whose invite the queue has; rows older than the queue's
+ * retention are never judged) and each such row gets a `rejected` row
+ * (code unavailable, same invite id) after it.  Returns how many, or -1
+ * with error (then the daemon must not start: fail closed).
+ */
+#define COMMIT_RECONCILE_ROWS 10000
+gint committer_reconcile (Queue *queue, Gate *gate, const char *audit_path,
+                          guint retention_days, GError **error);
 
 /* Starts the thread with its own queue connection; every row goes
  * through gate, which must outlive it. (transfer full) */

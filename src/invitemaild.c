@@ -596,7 +596,11 @@ start (Daemon *d)
     return fail_start ("queue", error);
   d->gate = gate_new (d->audit);
   /* Fail closed from the first row: a daemon that cannot write its
-   * audit at start does not start (the service manager tries again). */
+   * audit at start does not start (the service manager tries again).
+   * First the rows a crash between the two commits left behind. */
+  if (committer_reconcile (d->queue, d->gate, d->cfg->audit_db,
+                           d->cfg->queue_retention_days, &error) < 0)
+    return fail_start ("audit", error);
   detail = g_strdup_printf ("%s; config %s", INVITEMAIL_VERSION_TEXT,
                             d->cfg->path ? d->cfg->path : "(embedded defaults)");
   if (!audit_daemon_event (d, AUDIT_DAEMON_START, detail, &error)

@@ -574,6 +574,32 @@ test_stop_commits_pending (void **state)
     }
 }
 
+/* committer_reconcile: an `accepted` row whose invite no queue holds
+ * (a crash between the batch's audit commit and its queue commit) gets
+ * a `rejected` row after it; a stored invite ends the look back; a
+ * second start writes nothing more. */
+static void
+test_reconcile_after_crash_between_commits (void **state)
+{
+  Fixture *f = *state;
+  Answer *a = submit_plain (f);
+  AuditRecord orphan = { .event = AUDIT_ACCEPTED, .peer_uid = 1000,
+                         .invite_id = "0000000000aaaaaaaaaa" };
+  g_autoptr (GError) error = NULL;
+
+  wait_answers (&a, 1);
+  assert_int_equal (a->result, COMMIT_STORED);
+  assert_int_equal (committer_reconcile (f->reader, f->gate, f->audit_db, 0, &error), 0);
+  /* What the audit holds after such a crash: the row, no invite. */
+  assert_true (gate_append (f->gate, &orphan, 1, &error));
+  assert_int_equal (committer_reconcile (f->reader, f->gate, f->audit_db, 0, &error), 1);
+  assert_int_equal (audit_count (f, "rejected", orphan.invite_id), 1);
+  assert_int_equal (audit_count (f, "rejected", a->id), 0);
+  assert_int_equal (committer_reconcile (f->reader, f->gate, f->audit_db, 0, &error), 0);
+  assert_int_equal (audit_count (f, "rejected", orphan.invite_id), 1);
+  answer_free (a);
+}
+
 int
 main (void)
 {
@@ -583,6 +609,8 @@ main (void)
     cmocka_unit_test_setup_teardown (test_batch_cap, setup, teardown),
     cmocka_unit_test_setup_teardown (test_duplicate_and_conflict, setup, teardown),
     cmocka_unit_test_setup_teardown (test_duplicate_within_one_batch, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_reconcile_after_crash_between_commits,
+                                     setup, teardown),
     cmocka_unit_test_setup_teardown (test_failed_commit_stores_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown (test_bad_item_fails_alone, setup, teardown),
     cmocka_unit_test_setup_teardown (test_audit_only_item, setup, teardown),
