@@ -10,6 +10,7 @@
  * - for epoch 0, the published value), then the whole-file rules (some
  * seal exists, the tail is sealed, the newest purge is sealed and was
  * allowed, the last seal is recent enough), the append-only triggers,
+ * that every clear address kept beside the chain matches its keyed hash,
  * and last the anchors.
  *
  * What it trusts: nothing in the file or the anchors.  Speed: one
@@ -352,6 +353,43 @@ verify_missing_triggers (sqlite3 *db)
   return out->len ? g_string_free (g_steal_pointer (&out), FALSE) : NULL;
 }
 
+/* Each clear address kept beside the chain must be the one its keyed
+ * hash names: the table is outside the chain, so this is what keeps a
+ * changed address from being shown for a sealed row. */
+static gboolean
+verify_addresses (sqlite3 *db, GError **error)
+{
+  sqlite3_stmt *st = NULL;
+  gboolean ok = TRUE;
+  guint8 key[32];
+  int rc = SQLITE_DONE;
+
+  if (!audit_address_key_load (db, key, error))
+    return FALSE;
+  if (sqlite3_prepare_v2 (db, "SELECT hash, address FROM audit_address"
+                          " WHERE address IS NOT NULL", -1, &st, NULL)
+      != SQLITE_OK)
+    ok = audit_fail (db, error, "verify addresses");
+  while (ok && (rc = sqlite3_step (st)) == SQLITE_ROW)
+    {
+      const char *h = (const char *) sqlite3_column_text (st, 0);
+      char want[65];
+
+      audit_address_hash (key, (const char *) sqlite3_column_text (st, 1),
+                          want);
+      if (g_strcmp0 (h, want) != 0)
+        ok = audit_broken (error, "an address kept beside the chain does not"
+                           " match its keyed hash %.12s...: the address"
+                           " table was changed outside invitemail",
+                           h != NULL ? h : "");
+    }
+  if (ok && rc != SQLITE_DONE)
+    ok = audit_fail (db, error, "verify addresses");
+  sqlite3_finalize (st);
+  explicit_bzero (key, sizeof key);
+  return ok;
+}
+
 /* One anchor against the file: the row of its seq must be a seal with
  * the same hash, epoch and time. */
 static gboolean
@@ -436,7 +474,8 @@ audit_verify_full (const char *path, const AuditVerifyOptions *o,
     ok = audit_broken (error, "append-only trigger(s) missing or altered:"
                        " %s (the file was changed outside invitemail)",
                        missing);
-  ok = ok && verify_anchors (&v, db, error);
+  ok = ok && (v.o->chain_only || verify_addresses (db, error))
+       && verify_anchors (&v, db, error);
   sqlite3_close_v2 (db);
   return ok;
 }

@@ -8,7 +8,9 @@
  * seal is exactly what the daemon wrote, in order, none removed or
  * added, because each seal from epoch 0 on is signed by a key the chain
  * named, starting from the published value; row times never go back;
- * every purge was sealed and allowed by the retention signed in force.
+ * every purge was sealed and allowed by the retention signed in force;
+ * every clear address shown beside the chain is the one its row's keyed
+ * hash names.
  * With anchors: the file holds every head the system log recorded, so it
  * was not cut, lost no seal and is not an older copy.
  * What it cannot prove: rows after the last seal (the unsealed tail)

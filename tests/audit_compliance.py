@@ -594,6 +594,7 @@ class Events(Base):
 def detected_by(out):
     """Which check a FAILED message came from, in plain words."""
     for needle, what in (("anchored", "anchors"), ("max-age", "age"),
+                         ("keyed hash", "addresses"),
                          ("trigger", "triggers"), ("purge", "purge rule"),
                          ("come after the last seal", "sealed tail"),
                          ("NO SEALS", "seals"), ("seal", "seals"),
@@ -700,6 +701,16 @@ class TamperMatrix(Base):
         db = open_rw(p)
         db.close()
         self.attack("drop a trigger", p, ALL)
+
+        # The clear address kept beside the chain (outside it, erasable)
+        # changed, so that a list shows another person for a sealed row.
+        p = self.copy()
+        db = sqlite3.connect(str(p))
+        db.execute("UPDATE audit_address SET address = 'forged@example.com'"
+                   " WHERE address = ?", (RCPTS[0],))
+        db.commit()
+        db.close()
+        self.attack("change an address beside the chain", p, ALL)
 
         def append(rows):
             extra = dict(rows[victim - 1], time_ms=rows[-1]["time_ms"] + 1)

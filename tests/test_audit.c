@@ -970,6 +970,22 @@ test_missing_trigger_reported (void **state)
 }
 
 /* No seal at all, or a seal first of epoch 3: both refused. */
+/* The clear addresses live outside the chain: one changed there would
+ * be shown for a sealed row, so verify checks each against its hash. */
+static void
+test_address_table_changed (void **state)
+{
+  Fixture *fx = *state;
+  AuditPublicKey pk;
+
+  audit_close (write_sealed (fx, &pk));
+  copy_file (fx->path, fx->copy);
+  testutil_sql (fx->copy, "UPDATE audit_address SET address ="
+                " 'forged@example.com' WHERE address = 'bo@example.com'");
+  expect_broken_key (fx->copy, &pk, "address changed beside the chain",
+                     "does not match its keyed hash");
+}
+
 static void
 test_no_seals_refused (void **state)
 {
@@ -1458,6 +1474,7 @@ main (void)
     T (test_forward_security),
     T (test_seal_tampering),
     T (test_missing_trigger_reported),
+    T (test_address_table_changed),
     T (test_no_seals_refused),
     T (test_key_catch_up),
     T (test_init_refuses_twice),
