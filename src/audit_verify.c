@@ -45,6 +45,7 @@ typedef struct {
   /* the newest `purged` row so far and whether a seal came after it */
   gint64 purged_seq, purged_time, purged_through;
   gboolean purged_sealed;
+  GHashTable *named;        /* keyed hashes the rows name -> first seq */
 } AuditVerifier;
 
 static char *
@@ -226,6 +227,31 @@ verify_kept (AuditVerifier *v, sqlite3 *db, char prev[65], gint64 *expect,
   return ok;
 }
 
+/* Notes the keyed hashes a row names (comma-joined 64-hex tokens),
+ * each once, without allocating for one seen before. */
+static void
+verify_note_named (AuditVerifier *v, sqlite3_stmt *st, gint64 seq)
+{
+  const char *p = (const char *) sqlite3_column_text (st, C_RCPTS);
+  char h[65];
+
+  while (p != NULL && *p != '\0')
+    {
+      const char *end = strchr (p, ',');
+      gsize len = end != NULL ? (gsize) (end - p) : strlen (p);
+
+      if (len == 64)
+        {
+          memcpy (h, p, 64);
+          h[64] = '\0';
+          if (!g_hash_table_contains (v->named, h))
+            g_hash_table_insert (v->named, g_strdup (h),
+                                 GINT_TO_POINTER ((gint) MIN (seq, G_MAXINT)));
+        }
+      p = end != NULL ? end + 1 : p + len;
+    }
+}
+
 static gboolean
 verify_walk (AuditVerifier *v, sqlite3 *db, sqlite3_stmt *st, GError **error)
 {
@@ -245,6 +271,8 @@ verify_walk (AuditVerifier *v, sqlite3 *db, sqlite3_stmt *st, GError **error)
                                     sqlite3_column_int64 (st, C_TIME), error)
                   || !verify_kind (v, st, error))))
         return FALSE;
+      if (v->named != NULL)
+        verify_note_named (v, st, expect);
       if (rep->first_seq == 0)
         rep->first_seq = expect;
       rep->last_seq = expect++;
@@ -357,15 +385,12 @@ verify_missing_triggers (sqlite3 *db)
  * hash names: the table is outside the chain, so this is what keeps a
  * changed address from being shown for a sealed row. */
 static gboolean
-verify_addresses (sqlite3 *db, GError **error)
+verify_address_rows (sqlite3 *db, const guint8 key[32], GError **error)
 {
   sqlite3_stmt *st = NULL;
   gboolean ok = TRUE;
-  guint8 key[32];
   int rc = SQLITE_DONE;
 
-  if (!audit_address_key_load (db, key, error))
-    return FALSE;
   if (sqlite3_prepare_v2 (db, "SELECT hash, address FROM audit_address"
                           " WHERE address IS NOT NULL", -1, &st, NULL)
       != SQLITE_OK)
@@ -386,6 +411,52 @@ verify_addresses (sqlite3 *db, GError **error)
   if (ok && rc != SQLITE_DONE)
     ok = audit_fail (db, error, "verify addresses");
   sqlite3_finalize (st);
+  return ok;
+}
+
+/* Every keyed hash a row names is kept beside the chain, with its
+ * address or as erased: a row deleted there would show a person as
+ * erased who never was. */
+static gboolean
+verify_address_named (AuditVerifier *v, sqlite3 *db, GError **error)
+{
+  sqlite3_stmt *st = NULL;
+  GHashTableIter it;
+  gpointer h, seq;
+  gboolean ok = TRUE;
+
+  if (sqlite3_prepare_v2 (db, "SELECT 1 FROM audit_address WHERE hash = ?1",
+                          -1, &st, NULL) != SQLITE_OK)
+    return audit_fail (db, error, "verify addresses");
+  g_hash_table_iter_init (&it, v->named);
+  while (ok && g_hash_table_iter_next (&it, &h, &seq))
+    {
+      sqlite3_bind_text (st, 1, h, -1, SQLITE_STATIC);
+      if (sqlite3_step (st) != SQLITE_ROW)
+        ok = audit_broken (error, "row %d names an address that is neither"
+                           " kept nor erased beside the chain: the address"
+                           " table was changed outside invitemail",
+                           GPOINTER_TO_INT (seq));
+      sqlite3_reset (st);
+    }
+  sqlite3_finalize (st);
+  return ok;
+}
+
+/* Each clear address kept beside the chain must be the one its keyed
+ * hash names, and each one a row names must be there: the table is
+ * outside the chain (so that it can be erased), so this is what keeps a
+ * changed or removed address from being shown for a sealed row. */
+static gboolean
+verify_addresses (AuditVerifier *v, sqlite3 *db, GError **error)
+{
+  guint8 key[32];
+  gboolean ok;
+
+  if (!audit_address_key_load (db, key, error))
+    return FALSE;
+  ok = verify_address_rows (db, key, error)
+       && verify_address_named (v, db, error);
   explicit_bzero (key, sizeof key);
   return ok;
 }
@@ -468,14 +539,17 @@ audit_verify_full (const char *path, const AuditVerifyOptions *o,
                         " FROM audit ORDER BY seq", &st, error);
   if (db == NULL)
     return FALSE;
+  if (!v.o->chain_only)
+    v.named = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   ok = verify_walk (&v, db, st, error) && verify_whole (&v, db, error);
   sqlite3_finalize (st);
   if (ok && (missing = verify_missing_triggers (db)) != NULL)
     ok = audit_broken (error, "append-only trigger(s) missing or altered:"
                        " %s (the file was changed outside invitemail)",
                        missing);
-  ok = ok && (v.o->chain_only || verify_addresses (db, error))
+  ok = ok && (v.o->chain_only || verify_addresses (&v, db, error))
        && verify_anchors (&v, db, error);
+  g_clear_pointer (&v.named, g_hash_table_unref);
   sqlite3_close_v2 (db);
   return ok;
 }

@@ -595,6 +595,7 @@ def detected_by(out):
     """Which check a FAILED message came from, in plain words."""
     for needle, what in (("anchored", "anchors"), ("max-age", "age"),
                          ("keyed hash", "addresses"),
+                         ("neither kept nor erased", "addresses"),
                          ("trigger", "triggers"), ("purge", "purge rule"),
                          ("come after the last seal", "sealed tail"),
                          ("NO SEALS", "seals"), ("seal", "seals"),
@@ -711,6 +712,12 @@ class TamperMatrix(Base):
         db.commit()
         db.close()
         self.attack("change an address beside the chain", p, ALL)
+        p = self.copy()
+        db = sqlite3.connect(str(p))
+        db.execute("DELETE FROM audit_address WHERE address = ?", (RCPTS[0],))
+        db.commit()
+        db.close()
+        self.attack("delete an address beside the chain (a fake erasure)", p, ALL)
 
         def append(rows):
             extra = dict(rows[victim - 1], time_ms=rows[-1]["time_ms"] + 1)

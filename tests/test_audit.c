@@ -984,6 +984,13 @@ test_address_table_changed (void **state)
                 " 'forged@example.com' WHERE address = 'bo@example.com'");
   expect_broken_key (fx->copy, &pk, "address changed beside the chain",
                      "does not match its keyed hash");
+  g_unlink (fx->copy);
+  copy_file (fx->path, fx->copy);
+  testutil_sql (fx->copy, "DELETE FROM audit_address WHERE address ="
+                " 'bo@example.com'");
+  expect_broken_key (fx->copy, &pk, "address removed beside the chain",
+                     "row 2 names an address that is neither kept nor"
+                     " erased");
 }
 
 static void
