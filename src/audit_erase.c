@@ -99,9 +99,11 @@ audit_erase_recipient (Audit *a, const char *address, gint64 uid,
   audit_address_hash (a->addr_key, address, h);
   if (!audit_erase_txn (a, h, elsewhere != NULL, n_rows, error))
     return FALSE;
+  /* The keyed hash (which the rows hold already, so it tells nothing
+   * new) ties the tombstone to this row for verify. */
   words = g_strdup_printf ("a recipient address erased: its clear text was"
                            " removed from beside %" G_GINT64_FORMAT " row(s),"
-                           " which keep its keyed hash%s%s", *n_rows,
+                           " which keep its keyed hash %s%s%s", *n_rows, h,
                            elsewhere != NULL ? "; " : "",
                            elsewhere != NULL ? elsewhere : "");
   rec.detail = words;

@@ -7,8 +7,9 @@
  * clear address is kept beside it.  Erasure removes the clear address
  * (with SQLite's secure_delete, and the WAL truncated, so its bytes
  * leave the files), keeps a tombstone (hash, date) so a later search
- * says when it was erased, and appends an `erased` row naming who and
- * how many rows, never the address.  Every row hash, seal and anchor
+ * says when it was erased, and appends an `erased` row naming who, how
+ * many rows and the keyed hash the rows already hold (verify ties each
+ * tombstone to it), never the address.  Every row hash, seal and anchor
  * stays valid.
  */
 #ifndef INVITEMAIL_AUDIT_ERASE_H

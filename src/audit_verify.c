@@ -46,6 +46,7 @@ typedef struct {
   gint64 purged_seq, purged_time, purged_through;
   gboolean purged_sealed;
   GHashTable *named;        /* keyed hashes the rows name -> first seq */
+  GHashTable *erased;       /* keyed hashes `erased` rows name */
 } AuditVerifier;
 
 static char *
@@ -162,6 +163,21 @@ verify_note_purge (AuditVerifier *v, sqlite3_stmt *st)
     }
 }
 
+/* The keyed hash an `erased` row names ("keyed hash HEX"). */
+static void
+verify_note_erased (AuditVerifier *v, sqlite3_stmt *st)
+{
+  const char *d = (const char *) sqlite3_column_text (st, C_DETAIL);
+  const char *p = d != NULL ? strstr (d, "keyed hash ") : NULL;
+  char h[65];
+
+  if (p == NULL)
+    return;
+  g_strlcpy (h, p + strlen ("keyed hash "), sizeof h);
+  if (audit_is_hex64 (h))
+    g_hash_table_add (v->erased, g_strdup (h));
+}
+
 /* Row checks beyond the chain: seal fields only on seal rows. */
 static gboolean
 verify_kind (AuditVerifier *v, sqlite3_stmt *st, GError **error)
@@ -177,6 +193,8 @@ verify_kind (AuditVerifier *v, sqlite3_stmt *st, GError **error)
                            " a %s row", seq, event);
   if (g_strcmp0 (event, "purged") == 0)
     verify_note_purge (v, st);
+  if (g_strcmp0 (event, "erased") == 0 && v->erased != NULL)
+    verify_note_erased (v, st);
   if (g_strcmp0 (event, "clock_back") == 0 && v->rep->n_clock_back++ == 0)
     v->rep->first_clock_back_seq = seq;
   return TRUE;
@@ -381,9 +399,7 @@ verify_missing_triggers (sqlite3 *db)
   return out->len ? g_string_free (g_steal_pointer (&out), FALSE) : NULL;
 }
 
-/* Each clear address kept beside the chain must be the one its keyed
- * hash names: the table is outside the chain, so this is what keeps a
- * changed address from being shown for a sealed row. */
+/* A kept clear address must be the one its keyed hash names. */
 static gboolean
 verify_address_rows (sqlite3 *db, const guint8 key[32], GError **error)
 {
@@ -443,6 +459,34 @@ verify_address_named (AuditVerifier *v, sqlite3 *db, GError **error)
   return ok;
 }
 
+/* Every tombstone (an address erased) has its `erased` row in the
+ * chain: one made outside invitemail would hide who was sent what. */
+static gboolean
+verify_address_erased (AuditVerifier *v, sqlite3 *db, GError **error)
+{
+  sqlite3_stmt *st = NULL;
+  gboolean ok = TRUE;
+  int rc = SQLITE_DONE;
+
+  if (sqlite3_prepare_v2 (db, "SELECT hash FROM audit_address WHERE"
+                          " address IS NULL", -1, &st, NULL) != SQLITE_OK)
+    return audit_fail (db, error, "verify addresses");
+  while (ok && (rc = sqlite3_step (st)) == SQLITE_ROW)
+    {
+      const char *h = (const char *) sqlite3_column_text (st, 0);
+
+      if (h == NULL || !g_hash_table_contains (v->erased, h))
+        ok = audit_broken (error, "an address beside the chain is marked"
+                           " erased (%.12s...) but no `erased` row records"
+                           " it: an erasure made outside invitemail",
+                           h != NULL ? h : "");
+    }
+  if (ok && rc != SQLITE_DONE)
+    ok = audit_fail (db, error, "verify addresses");
+  sqlite3_finalize (st);
+  return ok;
+}
+
 /* Each clear address kept beside the chain must be the one its keyed
  * hash names, and each one a row names must be there: the table is
  * outside the chain (so that it can be erased), so this is what keeps a
@@ -456,7 +500,8 @@ verify_addresses (AuditVerifier *v, sqlite3 *db, GError **error)
   if (!audit_address_key_load (db, key, error))
     return FALSE;
   ok = verify_address_rows (db, key, error)
-       && verify_address_named (v, db, error);
+       && verify_address_named (v, db, error)
+       && verify_address_erased (v, db, error);
   explicit_bzero (key, sizeof key);
   return ok;
 }
@@ -540,7 +585,10 @@ audit_verify_full (const char *path, const AuditVerifyOptions *o,
   if (db == NULL)
     return FALSE;
   if (!v.o->chain_only)
-    v.named = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+    {
+      v.named = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      v.erased = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+    }
   ok = verify_walk (&v, db, st, error) && verify_whole (&v, db, error);
   sqlite3_finalize (st);
   if (ok && (missing = verify_missing_triggers (db)) != NULL)
@@ -550,6 +598,7 @@ audit_verify_full (const char *path, const AuditVerifyOptions *o,
   ok = ok && (v.o->chain_only || verify_addresses (&v, db, error))
        && verify_anchors (&v, db, error);
   g_clear_pointer (&v.named, g_hash_table_unref);
+  g_clear_pointer (&v.erased, g_hash_table_unref);
   sqlite3_close_v2 (db);
   return ok;
 }

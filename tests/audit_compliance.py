@@ -596,6 +596,7 @@ def detected_by(out):
     for needle, what in (("anchored", "anchors"), ("max-age", "age"),
                          ("keyed hash", "addresses"),
                          ("neither kept nor erased", "addresses"),
+                         ("no `erased` row", "addresses"),
                          ("trigger", "triggers"), ("purge", "purge rule"),
                          ("come after the last seal", "sealed tail"),
                          ("NO SEALS", "seals"), ("seal", "seals"),
@@ -717,7 +718,14 @@ class TamperMatrix(Base):
         db.execute("DELETE FROM audit_address WHERE address = ?", (RCPTS[0],))
         db.commit()
         db.close()
-        self.attack("delete an address beside the chain (a fake erasure)", p, ALL)
+        self.attack("delete an address beside the chain", p, ALL)
+        p = self.copy()
+        db = sqlite3.connect(str(p))
+        db.execute("UPDATE audit_address SET address = NULL, erased_ms = 1"
+                   " WHERE address = ?", (RCPTS[0],))
+        db.commit()
+        db.close()
+        self.attack("erase an address by hand (no erased row)", p, ALL)
 
         def append(rows):
             extra = dict(rows[victim - 1], time_ms=rows[-1]["time_ms"] + 1)

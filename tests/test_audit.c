@@ -991,6 +991,12 @@ test_address_table_changed (void **state)
   expect_broken_key (fx->copy, &pk, "address removed beside the chain",
                      "row 2 names an address that is neither kept nor"
                      " erased");
+  g_unlink (fx->copy);
+  copy_file (fx->path, fx->copy);
+  testutil_sql (fx->copy, "UPDATE audit_address SET address = NULL,"
+                " erased_ms = 1 WHERE address = 'bo@example.com'");
+  expect_broken_key (fx->copy, &pk, "erasure made beside the chain",
+                     "no `erased` row records it");
 }
 
 static void
