@@ -1803,3 +1803,42 @@ out:
   *reached = g_steal_pointer (&out);
   return TRUE;
 }
+
+/*
+ * Undoes queue_cancel's stop when the cancel could not be stored with
+ * its audit row: the recipients it made failed with
+ * QUEUE_CANCELLED_REPLY are due again at once (deferred, so the
+ * worker's next claim takes them).
+ */
+gboolean
+queue_cancel_undo (Queue *q, const char *id, gint64 now, GError **error)
+{
+  static const char sql[] =
+    "UPDATE recipients SET state = 'deferred', reply = NULL, next_try = ?2,"
+    " updated = ?2 WHERE invite_id = ?1 AND state = 'failed'"
+    " AND reply = '" QUEUE_CANCELLED_REPLY "'";
+  sqlite3_stmt *st = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (q != NULL, FALSE);
+  if (!queue_id_ok (id))
+    return queue_corrupt (error, "invite id");
+  if (!queue_begin (q, error))
+    return FALSE;
+  ok = sqlite3_prepare_v2 (q->db, sql, -1, &st, NULL) == SQLITE_OK;
+  if (ok)
+    {
+      sqlite3_bind_text (st, 1, id, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (st, 2, now);
+      ok = sqlite3_step (st) == SQLITE_DONE;
+    }
+  if (!ok)
+    queue_fail (q, error, "undo cancel");
+  sqlite3_finalize (st);
+  if (!ok)
+    {
+      queue_rollback (q);
+      return FALSE;
+    }
+  return queue_commit (q, error);
+}

@@ -325,4 +325,8 @@ void queue_set_fail_commit (Queue *q, gboolean fail);
 gboolean queue_cancel (Queue *q, const char *id, gint64 now, GPtrArray **reached,
                        guint *stopped, GError **error);
 
+/* Puts back what queue_cancel stopped (deferred, due at once), for a
+ * cancel whose audit row or cancellation could not be stored. */
+gboolean queue_cancel_undo (Queue *q, const char *id, gint64 now, GError **error);
+
 #endif

@@ -689,6 +689,7 @@ handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
 typedef struct {
   ServiceReply reply;
   gpointer target;
+  Service *service;
   char *id;                 /* the cancelled invite */
   guint stopped;
   guint notified;
@@ -722,8 +723,15 @@ on_cancel_committed (CommitItem *item, gpointer data)
     cancel_answer (out, cp->id, cp->stopped, cp->notified, commit_item_invite_id (item));
   else
     {
+      /* Its row (or the cancellation) was not stored: the recipients
+       * it stopped go back to the queue, so nothing changed unaudited. */
+      g_autoptr (GError) error = NULL;
+      if (cp->stopped > 0
+          && !queue_cancel_undo (cp->service->queue, cp->id,
+                                 g_get_real_time () / G_USEC_PER_SEC, &error))
+        g_warning ("cancel of %s not stored and not undone: %s", cp->id, error->message);
       refusal_set (&why, REFUSAL_UNAVAILABLE, NULL,
-                   "the cancellation could not be stored; try again");
+                   "the cancellation could not be stored; nothing was cancelled, try again");
       answer_refusal (out, &why);
     }
   send_answer (cp->reply, cp->target, out);
@@ -854,12 +862,19 @@ handle_cancel (Service *s, const PeerCred *peer, const RawRequest *req,
   rec.peer_uid = peer->uid;
   rec.recipients = rcpts->str;
   rec.detail = detail;
+  CancelPending *cp = g_new0 (CancelPending, 1);
+  cp->reply = reply;
+  cp->target = target;
+  cp->service = s;
+  cp->id = g_strdup (id);
+  cp->stopped = stopped;
+  cp->notified = reached->len;
+  CommitItem *item = commit_item_new (on_cancel_committed, cp);
   if (reached->len == 0)
     {
       /* nothing went out: stopping it is the whole cancel */
-      GString *out = g_string_new (NULL);
-      cancel_answer (out, id, stopped, 0, NULL);
-      answer_after_audit (s, &rec, out, reply, target);
+      commit_item_set_audit (item, &rec);
+      committer_submit (s->committer, item);
       return TRUE;
     }
   g_ptr_array_add (reached, NULL);
@@ -881,14 +896,6 @@ handle_cancel (Service *s, const PeerCred *peer, const RawRequest *req,
   ins.message_sha256 = msg_sha;
   ins.recipients = (const char **) reached->pdata;
   ins.n_recipients = reached->len - 1;
-
-  CancelPending *cp = g_new0 (CancelPending, 1);
-  cp->reply = reply;
-  cp->target = target;
-  cp->id = g_strdup (id);
-  cp->stopped = stopped;
-  cp->notified = ins.n_recipients;
-  CommitItem *item = commit_item_new (on_cancel_committed, cp);
   commit_item_set_insert (item, &ins);
   commit_item_set_audit (item, &rec);
   committer_submit (s->committer, item);

@@ -375,6 +375,46 @@ test_status_shown_only_when_audited (void **state)
   assert_int_equal (audit_count (f, "status_shown"), 2);
 }
 
+/*
+ * A cancel stops the recipients not yet reached, then stores its
+ * `cancelled` row; when that row cannot be stored (the audit refuses
+ * the insert after the gate let the request in), the stop is undone:
+ * the recipients are due again and the answer is unavailable.  Once
+ * the audit takes rows again the cancel goes through.
+ */
+static void
+test_cancel_undone_without_its_row (void **state)
+{
+  Fixture *f = *state;
+  g_autoptr (RawRequest) sent = ask (f, send_req);
+  g_autofree char *req = g_strdup_printf ("request=cancel\nid=%s\n\n",
+                                          raw_request_get (sent, "id"));
+  g_autoptr (RawRequest) blind = NULL;
+  g_autoptr (RawRequest) again = NULL;
+
+  assert_int_equal (queue_count_undelivered (f->queue, NULL), 2);
+  testutil_sql (f->cfg->audit_db, "CREATE TRIGGER im_test_fail BEFORE INSERT ON audit"
+                " BEGIN SELECT RAISE (ABORT, 'test: audit unwritable'); END");
+  blind = ask (f, req);
+  assert_string_equal (raw_request_get (blind, "error"), "unavailable");
+  assert_int_equal (queue_count_undelivered (f->queue, NULL), 2);
+  testutil_sql (f->cfg->audit_db, "DROP TRIGGER im_test_fail");
+  for (int i = 0; i < 100; i++)
+    {
+      g_clear_pointer (&again, raw_request_free);
+      again = ask (f, req);
+      if (g_strcmp0 (raw_request_get (again, "status"), "cancelled") == 0)
+        break;
+      assert_string_equal (raw_request_get (again, "error"), "unavailable");
+      g_usleep (100 * 1000);
+    }
+  assert_string_equal (raw_request_get (again, "status"), "cancelled");
+  assert_string_equal (raw_request_get (again, "stopped"), "2");
+  assert_string_equal (raw_request_get (again, "notified"), "0");
+  assert_int_equal (queue_count_undelivered (f->queue, NULL), 0);
+  assert_int_equal (audit_count (f, "cancelled"), 1);
+}
+
 static void
 test_refusal_stores_nothing (void **state)
 {
@@ -444,6 +484,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_refusal_stores_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown (test_unit_audited_free_text_refused, setup, teardown),
     cmocka_unit_test_setup_teardown (test_status_shown_only_when_audited, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_cancel_undone_without_its_row, setup, teardown),
     cmocka_unit_test_setup_teardown (test_group_commit_answers_each, setup, teardown),
   };
   int rc;
