@@ -264,6 +264,10 @@ class Bounces(imtest.DaemonCase):
         self.daemon.conf.write_text(text)
         self.daemon.start()
         nobody = pwd.getpwnam("nobody").pw_uid
+        # The socket file shows at bind(), its group a moment later: wait
+        # for an answer before speaking as another user.
+        self.assertEqual(imtest.answer_get(self.daemon.request(("request", "ping")),
+                                           "status"), "ok")
         ans = self.daemon.raw_as(nobody, grp.getgrnam("nogroup").gr_gid, (
             "request=bounce\ntoken=%s\ndsn_action=failed\ndsn_status=5.1.1\n\n"
             % self.tokens[0]).encode())

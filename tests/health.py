@@ -135,6 +135,9 @@ class Health(imtest.DaemonCase):
         # The socket's group lets nobody connect; the peer check refuses.
         d = self.start({"daemon": {"socket_group": "nogroup"}})
         nobody = pwd.getpwnam("nobody").pw_uid
+        # The socket file shows at bind(), its group a moment later: wait
+        # for an answer before speaking as another user.
+        self.assertEqual(imtest.answer_get(d.request(("request", "ping")), "status"), "ok")
         ans = d.raw_as(nobody, grp.getgrnam("nogroup").gr_gid, b"request=health\n\n")
         self.assertEqual(imtest.answer_get(ans, "error"), "not_authorized", ans)
         self.assertIsNone(imtest.answer_get(ans, "health"))
