@@ -181,11 +181,15 @@ class AuditDiskFull(imtest.DaemonCase):
         self.mounted = None
 
     def tearDown(self):
+        # The daemon stops first, then the file system goes, then the
+        # folder (a mount point cannot be removed while mounted).
         try:
-            super().tearDown()
+            if self.daemon is not None:
+                self.daemon.stop()
         finally:
             if self.mounted:
                 subprocess.run(["umount", "-l", str(self.mounted)], check=False)
+            super().tearDown()
 
     def audit_folder(self):
         """A tiny file system of its own (tmpfs, root only) for the audit,
@@ -233,36 +237,49 @@ class AuditDiskFull(imtest.DaemonCase):
         audit = (mnt or self.work.path) / "audit.db"
         print("audit failure by", "a full tmpfs" if mnt else "a held write lock",
               file=sys.stderr)
-        # The relay holds the first DATA 2 s: the disk fills while it is in
-        # flight, so its outcome meets an audit that cannot be written.
+        # The relay holds the first invite's DATA 2 s: the disk fills while
+        # it is in flight, so its outcome meets an audit that cannot be
+        # written.  The load starts once the disk is full: the audit's
+        # WAL is then still short and every append must grow it (a WAL
+        # reset before would let appends rewrite its pages in place for
+        # a while, full disk or not).
         srv = self.smtpd("--auth", "relaybot:pw-Ex4mple", "--fault", "stall-data:2@1")
         conf = imtest.smtp_conf(srv, {"connections": "2"})
         conf["daemon"] = {"audit_db": str(audit)}
         d = self.start_daemon(conf)
         answers, stop, n = [], threading.Event(), iter(range(100000))
 
+        def send(s):
+            addr = "gast.%d@example.com" % next(n)
+            req = ("request=send\nlink=%s\nbcc=%s\nbooking=BK-FULL\n\n"
+                   % (LINK, addr)).encode()
+            ans = d.raw(req, sock=s)
+            answers.append((time.monotonic(), addr, answer_get(ans, "status"),
+                            answer_get(ans, "error"), answer_get(ans, "id")))
+
         def client():
             s = d.connect()
             try:
                 while not stop.is_set():
-                    addr = "gast.%d@example.com" % next(n)
-                    req = ("request=send\nlink=%s\nbcc=%s\nbooking=BK-FULL\n\n"
-                           % (LINK, addr)).encode()
-                    ans = d.raw(req, sock=s)
-                    answers.append((time.monotonic(), addr, answer_get(ans, "status"),
-                                    answer_get(ans, "error"), answer_get(ans, "id")))
+                    send(s)
                     time.sleep(0.01)
             finally:
                 s.close()
 
         threads = [threading.Thread(target=client) for _ in range(3)]
-        for t in threads:
-            t.start()
+        first = d.connect()
+        try:
+            send(first)
+        finally:
+            first.close()
+        self.assertEqual(answers[0][2], "queued", answers)
         try:
             imtest.wait_for(lambda: "DATA" in srv.commands(), timeout=20,
                             what="the first DATA")
             undo = self.break_audit(mnt, audit)
             broken_at = time.monotonic()
+            for t in threads:
+                t.start()
             imtest.wait_for(lambda: sum(a[3] == "unavailable" for a in answers) >= 5,
                             timeout=30, what="sends answered unavailable")
             self.assertIn("audit cannot be written", d.log())
@@ -282,7 +299,8 @@ class AuditDiskFull(imtest.DaemonCase):
         finally:
             stop.set()
             for t in threads:
-                t.join(30)
+                if t.is_alive():
+                    t.join(30)
         self.assertTrue(d.alive(), "the daemon died")
         queued = {a[1]: a[4] for a in answers if a[2] == "queued"}
         refused = {a[1] for a in answers if a[3] == "unavailable"}
