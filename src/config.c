@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "config_keys.h"
 #include "validate.h"
 
 #define AUTH_FIELD_MAX 255
@@ -35,37 +36,6 @@
 #define CONTACT_MAX 200
 
 G_DEFINE_QUARK (invitemail-config-error-quark, config_error)
-
-/* The contract's keys (SPEC "Configuration"); anything else is refused. */
-static const char *const known_keys[] = {
-  "daemon.socket", "daemon.socket_mode", "daemon.socket_group",
-  "daemon.allowed_users", "daemon.allowed_groups", "daemon.queue_db",
-  "daemon.audit_db", "daemon.client_timeout", "daemon.status_groups",
-  "daemon.user", "daemon.group",
-  "organisation.name", "organisation.from", "organisation.envelope_from",
-  "organisation.message_id_domain", "organisation.dpo_email",
-  "organisation.slogan", "organisation.unit",
-  "organisation.timezone", "organisation.contact",
-  "audit.seal_interval", "audit.retention_days", "audit.key_file",
-  "audit.group",
-  "invite.templates_dir", "invite.signatures_dir", "invite.default_lang",
-  "invite.link_hosts", "invite.max_recipients", "invite.to_header",
-  "transport.type", "transport.outbox_dir",
-  "smtp.host", "smtp.port", "smtp.tls", "smtp.ca_file", "smtp.auth_user",
-  "smtp.auth_password_file", "smtp.helo_name", "smtp.timeout", "smtp.connections",
-  "retry.first_delay", "retry.max_delay", "retry.max_age",
-  "queue.retention_days",
-  "limits.invites_per_minute", "limits.recipients_per_day",
-  "limits.queued_recipients",
-  "bounce.verp", "bounce.local_part", "bounce.domain",
-  "health.queue_warning", "health.queue_critical",
-  "health.deferred_warning", "health.deferred_critical",
-  "health.failures_warning", "health.failures_critical",
-  "health.relay_warning", "health.relay_critical",
-  "health.seal_warning", "health.seal_critical",
-  "health.disk_warning", "health.disk_critical",
-  NULL
-};
 
 void
 config_free (Config *cfg)
@@ -76,6 +46,7 @@ config_free (Config *cfg)
   g_free (cfg->socket);
   g_free (cfg->socket_group);
   g_free (cfg->run_user);
+  g_free (cfg->run_group);
   g_array_unref (cfg->allowed_users);
   g_array_unref (cfg->allowed_groups);
   g_array_unref (cfg->allowed_group_members);
@@ -184,6 +155,7 @@ fail (GError **error, ConfigError code, const char *group, const char *key,
   return FALSE;
 }
 
+/* Every key must have a row in the table (config_keys.c). */
 static gboolean
 check_known_keys (GKeyFile *kf, GError **error)
 {
@@ -193,23 +165,12 @@ check_known_keys (GKeyFile *kf, GError **error)
     {
       g_auto (GStrv) keys = g_key_file_get_keys (kf, groups[i], NULL, NULL);
       for (guint j = 0; keys != NULL && keys[j] != NULL; j++)
-        {
-          g_autofree char *full = g_strdup_printf ("%s.%s", groups[i], keys[j]);
-          if (!g_strv_contains (known_keys, full))
-            return fail (error, CONFIG_ERROR_KEY, groups[i], keys[j],
-                         "unknown key (see invitemail.conf(5))");
-        }
-      if (keys == NULL || keys[0] == NULL)
-        {
-          /* An empty section is harmless, but an unknown one is a typo. */
-          g_autofree char *probe = g_strdup_printf ("%s.", groups[i]);
-          gboolean known = FALSE;
-          for (guint k = 0; known_keys[k] != NULL; k++)
-            known = known || g_str_has_prefix (known_keys[k], probe);
-          if (!known)
-            return fail (error, CONFIG_ERROR_KEY, groups[i], "*",
-                         "unknown section");
-        }
+        if (config_key_find (groups[i], keys[j]) == NULL)
+          return fail (error, CONFIG_ERROR_KEY, groups[i], keys[j],
+                       "unknown key (see invitemail.conf(5))");
+      /* An empty section is harmless, but an unknown one is a typo. */
+      if ((keys == NULL || keys[0] == NULL) && !config_section_known (groups[i]))
+        return fail (error, CONFIG_ERROR_KEY, groups[i], "*", "unknown section");
     }
   return TRUE;
 }

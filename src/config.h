@@ -45,6 +45,7 @@ typedef struct {
   char *run_user;             /* key `user`: who to become when started as
                                * root; NULL = not set */
   uid_t run_uid;              /* its uid, resolved at load */
+  char *run_group;            /* key `group`: NULL = the user's primary group */
   gid_t run_gid;              /* key `group`, else the user's primary group */
 
   /* [organisation] */

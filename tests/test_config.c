@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_keys.h"
 
 typedef struct {
   char *dir;
@@ -263,6 +264,186 @@ test_password_file_mode (void **state)
   }
 }
 
+/* ---- the key table against the man page and the example ------------- */
+
+/* The source tree: IM_SRCDIR when set (a moved tree), else the build's. */
+static char *
+source_file (const char *rel)
+{
+  const char *top = g_getenv ("IM_SRCDIR");
+
+  return g_build_filename (top != NULL ? top : TOP_SRCDIR, rel, NULL);
+}
+
+/* A man-page line as words: escapes decoded, quotes dropped, so that a
+ * default reads as the file would write it. */
+static void
+append_roff (GString *text, const char *line)
+{
+  static const char *const from[] = { "\\-", "\\[:a]", "\\[:o]", "\\&", "\"", NULL };
+  static const char *const to[] = { "-", "ä", "ö", "", "", NULL };
+  g_autoptr (GString) l = g_string_new (line);
+
+  for (guint i = 0; from[i] != NULL; i++)
+    g_string_replace (l, from[i], to[i], 0);
+  g_string_append_printf (text, "%s\n", l->str);
+}
+
+/*
+ * "section.key" -> its entry's text, from man/invitemail.conf.5: under
+ * ".SH [section]", each ".TP" followed by ".B key" (or ".BR a \", \" b"
+ * for a pair) starts an entry that runs to the next .TP or .SH.
+ */
+static GHashTable *
+man_entries (void)
+{
+  g_autofree char *path = source_file ("man/invitemail.conf.5");
+  g_autofree char *text = NULL;
+  g_autoptr (GHashTable) entries = g_hash_table_new_full (g_str_hash, g_str_equal,
+                                                          g_free, NULL);
+  g_autoptr (GPtrArray) open = g_ptr_array_new ();
+  g_autofree char *section = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    fail_msg ("cannot read %s (set IM_SRCDIR)", path);
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *l = lines[i];
+      if (g_str_has_prefix (l, ".SH") || g_str_has_prefix (l, ".TP"))
+        g_ptr_array_set_size (open, 0);
+      if (g_str_has_prefix (l, ".SH"))
+        {
+          g_free (section);
+          section = g_str_has_prefix (l, ".SH [") && g_str_has_suffix (l, "]")
+            ? g_strndup (l + 5, strlen (l) - 6) : NULL;
+        }
+      else if (section != NULL && i > 0 && strcmp (lines[i - 1], ".TP") == 0
+               && (g_str_has_prefix (l, ".B ") || g_str_has_prefix (l, ".BR ")))
+        {
+          g_autoptr (GRegex) word = g_regex_new ("[a-z_]+", 0, 0, NULL);
+          g_autoptr (GMatchInfo) m = NULL;
+          g_regex_match (word, strchr (l, ' '), 0, &m);
+          for (; g_match_info_matches (m); g_match_info_next (m, NULL))
+            {
+              g_autofree char *w = g_match_info_fetch (m, 0);
+              char *key = g_strdup_printf ("%s.%s", section, w);
+              GString *body = g_string_new (NULL);
+              if (g_hash_table_contains (entries, key))
+                fail_msg ("%s documented twice", key);
+              g_hash_table_insert (entries, key, body);
+              g_ptr_array_add (open, body);
+            }
+        }
+      else
+        for (guint j = 0; j < open->len; j++)
+          append_roff (open->pdata[j], l);
+    }
+  return g_steal_pointer (&entries);
+}
+
+static void
+free_entries (GHashTable *entries)
+{
+  GHashTableIter it;
+  gpointer body;
+
+  g_hash_table_iter_init (&it, entries);
+  while (g_hash_table_iter_next (&it, NULL, &body))
+    g_string_free (body, TRUE);
+  g_hash_table_unref (entries);
+}
+
+/* "section.key" -> value of the example's "key = value" or "#key = value"
+ * lines (commented keys are shown at their defaults). */
+static GHashTable *
+example_values (void)
+{
+  g_autofree char *path = source_file ("contrib/invitemail.conf");
+  g_autofree char *text = NULL;
+  g_autofree char *section = NULL;
+  g_auto (GStrv) lines = NULL;
+  GHashTable *values = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr (GRegex) kv = g_regex_new ("^#?([a-z_]+) = (.*)$", 0, 0, NULL);
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    fail_msg ("cannot read %s (set IM_SRCDIR)", path);
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_autoptr (GMatchInfo) m = NULL;
+      if (lines[i][0] == '[')
+        {
+          g_free (section);
+          section = g_strndup (lines[i] + 1, strcspn (lines[i] + 1, "]"));
+        }
+      else if (section != NULL && g_regex_match (kv, lines[i], 0, &m))
+        {
+          g_autofree char *k = g_match_info_fetch (m, 1);
+          char *key = g_strdup_printf ("%s.%s", section, k);
+          if (g_hash_table_contains (values, key))
+            fail_msg ("%s twice in the example", key);
+          g_hash_table_insert (values, key, g_match_info_fetch (m, 2));
+        }
+    }
+  return values;
+}
+
+static const ConfigKey *
+config_key_find_full (const char *full)
+{
+  g_autofree char *section = g_strndup (full, strcspn (full, "."));
+
+  return strchr (full, '.') ? config_key_find (section, strchr (full, '.') + 1) : NULL;
+}
+
+/* Every row is documented with its default and shown in the example at
+ * it; every documented or shown key has a row. */
+static void
+test_key_table_matches_docs (void **state)
+{
+  GHashTable *man = man_entries ();
+  g_autoptr (GHashTable) example = example_values ();
+  GHashTableIter it;
+  gpointer key;
+  guint rows = 0;
+
+  (void) state;
+  for (const ConfigKey *k = config_keys; k->section != NULL; k++, rows++)
+    {
+      g_autofree char *full = g_strdup_printf ("%s.%s", k->section, k->name);
+      const char *def = config_key_shown_default (k);
+      GString *body = g_hash_table_lookup (man, full);
+      const char *shown = g_hash_table_lookup (example, full);
+
+      if (body == NULL)
+        fail_msg ("%s is not in man/invitemail.conf.5", full);
+      if (strstr (body->str, "efault") == NULL)
+        fail_msg ("%s: the man page gives no default", full);
+      if (def != NULL && strstr (body->str, def) == NULL)
+        fail_msg ("%s: the man page does not give the default %s", full, def);
+      if (shown == NULL)
+        fail_msg ("%s is not in contrib/invitemail.conf", full);
+      if (def != NULL && strcmp (shown, def) != 0)
+        fail_msg ("%s: the example shows %s, the default is %s", full, shown, def);
+      if (k->help == NULL || *k->help == '\0')
+        fail_msg ("%s has no help", full);
+      if (config_key_find (k->section, k->name) != k)
+        fail_msg ("%s has two rows", full);
+    }
+  g_hash_table_iter_init (&it, man);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    if (config_key_find_full (key) == NULL)
+      fail_msg ("the man page documents %s, which has no row", (char *) key);
+  g_hash_table_iter_init (&it, example);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    if (config_key_find_full (key) == NULL)
+      fail_msg ("the example sets %s, which has no row", (char *) key);
+  assert_int_equal (g_hash_table_size (man), rows);
+  free_entries (man);
+}
+
 int
 main (void)
 {
@@ -274,6 +455,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_tls_none_loopback_allowed, setup, teardown),
     cmocka_unit_test_setup_teardown (test_password_file_mode, setup, teardown),
     cmocka_unit_test_setup_teardown (test_digest_and_changed_keys, setup, teardown),
+    cmocka_unit_test (test_key_table_matches_docs),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
