@@ -395,9 +395,7 @@ delivery_start (const Config *cfg, Gate *gate, GError **error)
 
   d->cfg = cfg;
   d->gate = gate;
-  d->retry.first_delay = cfg->retry_first_delay;
-  d->retry.max_delay = cfg->retry_max_delay;
-  d->retry.max_age = cfg->retry_max_age;
+  d->retry = retry_policy_from_config (cfg);
   d->workers = g_ptr_array_new ();
   g_mutex_init (&d->lock);
   g_cond_init (&d->cond);

@@ -3,6 +3,18 @@
  */
 #include "retry.h"
 
+RetryPolicy
+retry_policy_from_config (const Config *cfg)
+{
+  RetryPolicy p = {
+    .first_delay = cfg->retry_first_delay,
+    .max_delay = cfg->retry_max_delay,
+    .max_age = cfg->retry_max_age,
+  };
+
+  return p;
+}
+
 gint64
 retry_delay (const RetryPolicy *p, guint attempts)
 {

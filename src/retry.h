@@ -12,11 +12,17 @@
 
 #include <glib.h>
 
+#include "config.h"
+
 typedef struct {
   guint first_delay;   /* seconds */
   guint max_delay;     /* seconds */
   guint max_age;       /* seconds */
 } RetryPolicy;
+
+/* The policy the [retry] keys of cfg give: the one place that reads
+ * them, for the service (expiry) and delivery (next try) alike. */
+RetryPolicy retry_policy_from_config (const Config *cfg);
 
 /* Seconds to wait after the attempts-th failed try (attempts >= 1). */
 gint64 retry_delay (const RetryPolicy *p, guint attempts);

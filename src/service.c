@@ -85,9 +85,7 @@ service_set_config (Service *s, const Config *cfg, const Templates *templates)
 {
   s->cfg = cfg;
   s->templates = templates;
-  s->retry.first_delay = cfg->retry_first_delay;
-  s->retry.max_delay = cfg->retry_max_delay;
-  s->retry.max_age = cfg->retry_max_age;
+  s->retry = retry_policy_from_config (cfg);
   g_free (s->logo_cid);
   s->logo_cid = g_strdup_printf ("logo.evisit@%s", cfg->message_id_domain);
 }
