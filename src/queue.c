@@ -242,30 +242,6 @@ queue_token_ok (const char *token)
       return FALSE;
   return TRUE;
 }
-/* The address goes verbatim into MAIL FROM / RCPT TO (LIBS.md 1): only
- * printable ASCII without space, '<' or '>' can never inject a command.
- * It is local@domain as validate.c made it.  The reverse path may be
- * empty (the null sender <>). */
-gboolean
-queue_address_ok (const char *a, gboolean may_be_empty)
-{
-  const char *at;
-  gsize n;
-
-  if (a == NULL)
-    return FALSE;
-  n = strlen (a);
-  if (n == 0)
-    return may_be_empty;
-  at = strrchr (a, '@');
-  if (n > ADDRESS_MAX || at == NULL || at == a || at[1] == '\0')
-    return FALSE;
-  for (const char *p = a; *p != '\0'; p++)
-    if (*p <= ' ' || *p >= 0x7f || *p == '<' || *p == '>')
-      return FALSE;
-  return TRUE;
-}
-
 gboolean
 queue_sha256_ok (const void *data, gsize len, const char *hex)
 {

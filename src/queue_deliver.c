@@ -32,8 +32,8 @@ queue_job_from_row (sqlite3_stmt *st, GError **error)
   gint64 idx, attempts, created, expires;
   QueueJob *j;
 
-  if (!queue_id_ok (id) || !queue_address_ok (addr, FALSE)
-      || !queue_address_ok (from, TRUE)
+  if (!queue_id_ok (id) || !envelope_safe (addr, ENVELOPE_MAILBOX)
+      || !envelope_safe (from, ENVELOPE_REVERSE_PATH)
       || (sqlite3_column_type (st, 7) != SQLITE_NULL && !queue_token_ok (token))
       || !queue_col_int (st, 1, 0, &idx) || idx > G_MAXUINT
       || !queue_col_int (st, 4, 0, &attempts) || attempts > G_MAXUINT
@@ -330,7 +330,7 @@ queue_cancel (Queue *q, const char *id, gint64 now, GPtrArray **reached,
   while ((rc = sqlite3_step (sel)) == SQLITE_ROW)
     {
       const char *a = queue_col_text (sel, 0);
-      if (!queue_address_ok (a, FALSE))
+      if (!envelope_safe (a, ENVELOPE_MAILBOX))
         {
           sqlite3_finalize (stop);
           sqlite3_finalize (sel);

@@ -36,12 +36,12 @@ queue_insert_ok (const QueueInsert *ins, GError **error)
 
   if (!queue_id_ok (ins->id))
     return queue_corrupt (error, "refusing to store a malformed invite id");
-  if (!queue_address_ok (ins->envelope_from, TRUE))
+  if (!envelope_safe (ins->envelope_from, ENVELOPE_REVERSE_PATH))
     return queue_corrupt (error, "refusing to store a bad envelope sender");
   if (!queue_sha256_ok (data, len, ins->message_sha256))
     return queue_corrupt (error, "message_sha256 does not match the message");
   for (guint i = 0; i < ins->n_recipients; i++)
-    if (!queue_address_ok (ins->recipients[i], FALSE))
+    if (!envelope_safe (ins->recipients[i], ENVELOPE_MAILBOX))
       return queue_corrupt (error, "refusing to store a bad recipient");
   return TRUE;
 }

@@ -17,6 +17,7 @@
 
 #include <sqlite3.h>
 
+#include "envelope.h"
 #include "queue.h"
 
 /* Every statement, prepared once at open (SQLITE_PREPARE_PERSISTENT). */
@@ -72,7 +73,6 @@ gboolean queue_commit (Queue *q, GError **error);
 /* Checks shared by writing and reading back. */
 gboolean queue_state_parse (const char *name, RcptState *out);
 gboolean queue_id_ok (const char *id);
-gboolean queue_address_ok (const char *a, gboolean may_be_empty);
 gboolean queue_sha256_ok (const void *data, gsize len, const char *hex);
 gboolean queue_safe_text_ok (const char *t);
 const char *queue_col_text (sqlite3_stmt *st, int col);

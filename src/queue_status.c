@@ -74,7 +74,7 @@ queue_rcpt_from_row (sqlite3_stmt *st, GError **error)
   RcptState state;
   QueueRcptStatus *r;
 
-  if (!queue_address_ok (addr, FALSE)
+  if (!envelope_safe (addr, ENVELOPE_MAILBOX)
       || !queue_state_parse (queue_col_text (st, 4), &state)
       || !queue_col_int (st, 5, 0, &attempts) || attempts > G_MAXUINT
       || !queue_col_int (st, 6, G_MININT64, &next_try)
@@ -181,7 +181,7 @@ queue_domain_row (sqlite3_stmt *st, QueueRecipientFunc fn, gpointer data)
   };
   RcptState state;
 
-  if (!queue_id_ok (row.invite_id) || !queue_address_ok (row.address, FALSE)
+  if (!queue_id_ok (row.invite_id) || !envelope_safe (row.address, ENVELOPE_MAILBOX)
       || !queue_state_parse (row.state, &state)
       || !queue_col_int (st, 3, G_MININT64, &row.created)
       || !queue_col_int (st, 4, G_MININT64, &row.updated)
@@ -272,7 +272,7 @@ queue_token_find (Queue *q, const char *token, GError **error)
   id = queue_col_text (st, 0);
   addr = queue_col_text (st, 2);
   action = queue_col_text (st, 4);
-  if (!queue_id_ok (id) || !queue_address_ok (addr, FALSE)
+  if (!queue_id_ok (id) || !envelope_safe (addr, ENVELOPE_MAILBOX)
       || !queue_col_int (st, 1, 0, &idx) || idx > G_MAXUINT
       || !queue_state_parse (queue_col_text (st, 3), &state)
       || (sqlite3_column_type (st, 4) != SQLITE_NULL

@@ -20,8 +20,6 @@
 
 #include "transport_private.h"
 
-#define ADDRESS_MAX 254          /* RFC 5321 4.5.3.1.3 path minus brackets */
-
 struct Transport {
   const TransportBackend *backend;
   gpointer state;
@@ -54,22 +52,6 @@ transport_safe_text (char *dst, gsize max, const char *src, gsize len)
   while (out > 0 && dst[out - 1] == ' ')
     out--;
   dst[out] = '\0';
-}
-
-gboolean
-transport_address_is_safe (const char *addr)
-{
-  gsize len = addr != NULL ? strlen (addr) : 0;
-
-  if (len == 0 || len > ADDRESS_MAX)
-    return FALSE;
-  for (gsize i = 0; i < len; i++)
-    {
-      unsigned char c = (unsigned char) addr[i];
-      if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>')
-        return FALSE;
-    }
-  return TRUE;
 }
 
 void

@@ -137,8 +137,8 @@ file_deliver_one (int dirfd, DeliveryJob *job)
       transport_job_set (job, DELIVERY_PERMFAIL, 0, "invalid tag");
       return;
     }
-  if (!transport_address_is_safe (job->recipient)
-      || !transport_address_is_safe (job->envelope_from)
+  if (!envelope_safe (job->recipient, ENVELOPE_MAILBOX)
+      || !envelope_safe (job->envelope_from, ENVELOPE_MAILBOX)
       || job->message == NULL)
     {
       transport_job_set (job, DELIVERY_PERMFAIL, 0, "invalid address");

@@ -16,6 +16,7 @@
 #define INVITEMAIL_TRANSPORT_PRIVATE_H
 
 #include <signal.h>
+#include "envelope.h"
 #include "transport.h"
 
 /* ---- backends ---- */
@@ -35,11 +36,6 @@ extern const TransportBackend transport_file_backend;  /* transport_file.c */
 extern const TransportBackend transport_smtp_backend;  /* transport_relay.c */
 
 /* ---- helpers in transport.c ---- */
-
-/* True when addr can go between '<' and '>' in MAIL FROM / RCPT TO:
- * non-empty, at most 254 bytes, printable ASCII without space, '<' or
- * '>' (so no CR, LF or other control can inject a command). */
-gboolean transport_address_is_safe (const char *addr);
 
 /* Sets a job's outcome, code and (made safe) reply. */
 void transport_job_set (DeliveryJob *job, DeliveryOutcome outcome, int code,

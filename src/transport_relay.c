@@ -58,8 +58,8 @@ relay_deliver (gpointer state, const gint *stop, DeliveryJob *jobs,
   for (guint i = 0; i < n; i++)
     {
       DeliveryJob *job = &jobs[i];
-      if (!transport_address_is_safe (job->recipient)
-          || !transport_address_is_safe (job->envelope_from)
+      if (!envelope_safe (job->recipient, ENVELOPE_MAILBOX)
+          || !envelope_safe (job->envelope_from, ENVELOPE_MAILBOX)
           || job->message == NULL)
         transport_job_set (job, DELIVERY_PERMFAIL, 0, "invalid address");
       else
@@ -113,14 +113,14 @@ check_smtp_config (const Config *cfg, GError **error)
   const char *helo = cfg->smtp_helo_name;
   const char *user = cfg->smtp_auth_user;
 
-  if (cfg->smtp_host == NULL || !transport_address_is_safe (cfg->smtp_host))
+  if (cfg->smtp_host == NULL || !envelope_safe (cfg->smtp_host, ENVELOPE_WORD))
     bad = "smtp host";
   else if (strchr (cfg->smtp_host, ':') != NULL)
     /* smtp_set_server splits "host:port" at the first colon. */
     bad = "smtp host: IPv6 literals are not supported, use a name";
-  else if (helo != NULL && !transport_address_is_safe (helo))
+  else if (helo != NULL && !envelope_safe (helo, ENVELOPE_WORD))
     bad = "smtp helo_name";
-  else if (user != NULL && (!transport_address_is_safe (user)
+  else if (user != NULL && (!envelope_safe (user, ENVELOPE_WORD)
                             || strlen (user) > TRANSPORT_AUTH_FIELD_MAX))
     bad = "smtp auth_user";
   else if (user != NULL

@@ -41,7 +41,7 @@
  *  - The message callback is asked to rewind (len == NULL) and its
  *    context pointer is free()d: it is malloc'd.
  *  - Mailboxes go verbatim between '<' and '>': a CRLF would inject
- *    commands, hence transport_address_is_safe before every use.
+ *    commands, hence envelope_safe (envelope.h) before every use.
  *  - Name lookup and connect() have no timeout: both are bounded in
  *    transport_net.c, and libESMTP is handed an IPv4 literal.
  *  - The PLAIN plugin copies user and password into a 513-byte buffer.

@@ -484,6 +484,9 @@ validate_address (const char *addr, char **ascii, Refusal *why)
   if (strlen (result) > ADDRESS_MAX)
     return refusal_set (why, REFUSAL_INVALID_ADDRESS, "bcc",
                         "the recipient address is too long");
+  /* What goes on the wire passes the rule every later wall checks. */
+  if (!envelope_safe (result, ENVELOPE_MAILBOX))
+    return refusal_set (why, REFUSAL_INVALID_ADDRESS, "bcc", NULL);
   if (ascii != NULL)
     *ascii = g_steal_pointer (&result);
   return TRUE;

@@ -18,11 +18,8 @@
 #include <glib.h>
 #include "refusal.h"
 #include "request.h"
+#include "envelope.h"     /* ADDRESS_MAX and the wire's address rule */
 
-/* RFC 5321 4.5.3.1: local part 64, domain 255, path 256 (with <>). */
-#define ADDRESS_MAX_LOCAL   64
-#define ADDRESS_MAX_DOMAIN  253
-#define ADDRESS_MAX         254
 #define LINK_MAX            2048
 #define BOOKING_MAX_CHARS   64    /* booking: characters (validate_free_text) */
 #define UNIT_MAX_CHARS      100   /* unit: characters */
