@@ -225,34 +225,6 @@ audit_broken (GError **error, const char *fmt, ...)
 
 /* ---- hashing --------------------------------------------------------- */
 
-void
-audit_hex (const guint8 *b, gsize n, char *out)
-{
-  static const char hex[] = "0123456789abcdef";
-
-  for (gsize i = 0; i < n; i++)
-    {
-      out[2 * i] = hex[b[i] >> 4];
-      out[2 * i + 1] = hex[b[i] & 0xf];
-    }
-  out[2 * n] = '\0';
-}
-
-void
-audit_sha256_hex (const void *data, gsize len, char out[65])
-{
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-
-  /* EVP_Digest fails only when OpenSSL cannot allocate.  An empty
-   * answer never equals a real hash, so the caller's check fails
-   * instead of a row being chained to a made-up value. */
-  out[0] = '\0';
-  if (!EVP_Digest (data, len, md, &n, EVP_sha256 (), NULL) || n != 32)
-    return;
-  audit_hex (md, 32, out);
-}
-
 static void
 audit_canon_set (AuditCanon *c, int i, const char *s)
 {
@@ -262,7 +234,7 @@ audit_canon_set (AuditCanon *c, int i, const char *s)
 
 /* Streams the fields into SHA-256 without building the encoding. */
 gboolean
-audit_canon_hash (const AuditCanon *c, char out[65])
+audit_canon_hash (const AuditCanon *c, char out[SHA256_HEX_SIZE])
 {
   guint8 md[32];
   unsigned int n = 0;
@@ -282,7 +254,7 @@ audit_canon_hash (const AuditCanon *c, char out[65])
   EVP_MD_CTX_free (ctx);
   out[0] = '\0';
   if (ok)
-    audit_hex (md, 32, out);
+    hex_encode (md, 32, out);
   return ok;
 }
 
@@ -349,13 +321,13 @@ audit_unhex (const char *s, guint8 *out, gsize n)
 }
 
 gboolean
-audit_check_row (sqlite3_stmt *st, gint64 expect, char prev[65],
+audit_check_row (sqlite3_stmt *st, gint64 expect, char prev[SHA256_HEX_SIZE],
                  GError **error)
 {
   gint64 seq = sqlite3_column_int64 (st, C_SEQ);
   const char *stored;
   AuditCanon c;
-  char hash[65];
+  char hash[SHA256_HEX_SIZE];
 
   if (seq > expect + 1)
     return audit_broken (error, "rows %" G_GINT64_FORMAT "-%" G_GINT64_FORMAT
@@ -379,7 +351,7 @@ audit_check_row (sqlite3_stmt *st, gint64 expect, char prev[65],
       < 0)
     return audit_broken (error, "row %" G_GINT64_FORMAT ": unknown event",
                          seq);
-  memcpy (prev, hash, 65);
+  memcpy (prev, hash, SHA256_HEX_SIZE);
   return TRUE;
 }
 
@@ -443,13 +415,13 @@ audit_schema (sqlite3 *db, GError **error)
 }
 
 gboolean
-audit_checkpoint_head (sqlite3 *db, gint64 *seq, char hash[65])
+audit_checkpoint_head (sqlite3 *db, gint64 *seq, char hash[SHA256_HEX_SIZE])
 {
   sqlite3_stmt *st = NULL;
   int rc;
 
   *seq = 0;
-  memcpy (hash, AUDIT_ZERO_HASH, 65);
+  memcpy (hash, AUDIT_ZERO_HASH, SHA256_HEX_SIZE);
   if (sqlite3_prepare_v2 (db, "SELECT seq, row_hash FROM audit_kept_seal"
                           " ORDER BY seq DESC LIMIT 1", -1, &st, NULL)
       != SQLITE_OK)
@@ -459,7 +431,7 @@ audit_checkpoint_head (sqlite3 *db, gint64 *seq, char hash[65])
     {
       const char *h = (const char *) sqlite3_column_text (st, 1);
       *seq = sqlite3_column_int64 (st, 0);
-      g_strlcpy (hash, h != NULL ? h : "", 65);
+      g_strlcpy (hash, h != NULL ? h : "", SHA256_HEX_SIZE);
     }
   sqlite3_finalize (st);
   return rc == SQLITE_ROW || rc == SQLITE_DONE;
@@ -475,7 +447,7 @@ audit_load_last_seal (Audit *a, GError **error)
 
   a->last_seal_seq = 0;
   a->last_seal_epoch = -1;
-  memcpy (a->last_seal_hash, AUDIT_ZERO_HASH, 65);
+  memcpy (a->last_seal_hash, AUDIT_ZERO_HASH, SHA256_HEX_SIZE);
   a->last_seal_next[0] = '\0';
   if (sqlite3_prepare_v2 (a->db, "SELECT seq, epoch, row_hash, next_key FROM"
                           " (SELECT seq, epoch, row_hash, next_key FROM audit"
@@ -492,8 +464,8 @@ audit_load_last_seal (Audit *a, GError **error)
 
       a->last_seal_seq = sqlite3_column_int64 (st, 0);
       a->last_seal_epoch = sqlite3_column_int64 (st, 1);
-      g_strlcpy (a->last_seal_hash, h != NULL ? h : "", 65);
-      g_strlcpy (a->last_seal_next, k != NULL ? k : "", 65);
+      g_strlcpy (a->last_seal_hash, h != NULL ? h : "", SHA256_HEX_SIZE);
+      g_strlcpy (a->last_seal_next, k != NULL ? k : "", SHA256_HEX_SIZE);
     }
   sqlite3_finalize (st);
   return rc == SQLITE_ROW || rc == SQLITE_DONE
@@ -519,11 +491,11 @@ static gboolean
 audit_load_head (Audit *a, GError **error)
 {
   sqlite3_stmt *st = NULL;
-  char hash[65];
+  char hash[SHA256_HEX_SIZE];
   int rc;
 
   a->last_seq = 0;
-  memcpy (a->last_hash, AUDIT_ZERO_HASH, 65);
+  memcpy (a->last_hash, AUDIT_ZERO_HASH, SHA256_HEX_SIZE);
   a->head_intact = TRUE;
   a->last_time_ms = 0;
   if (!audit_load_last_seal (a, error))
@@ -543,7 +515,7 @@ audit_load_head (Audit *a, GError **error)
       audit_canon_from_stmt (&c, st);
       audit_canon_hash (&c, hash);
       a->head_intact = g_strcmp0 (stored, hash) == 0;
-      memcpy (a->last_hash, audit_is_hex64 (stored) ? stored : hash, 65);
+      memcpy (a->last_hash, audit_is_hex64 (stored) ? stored : hash, SHA256_HEX_SIZE);
     }
   sqlite3_finalize (st);
   if (rc == SQLITE_DONE)
@@ -719,7 +691,7 @@ audit_insert (Audit *a, const AuditCanon *c, gint64 seq, gint64 time_ms,
  * signature over all of that from the seal layer's callback. */
 static gboolean
 audit_add_row (Audit *a, const AuditRecord *rec, const AuditSealSpec *seal,
-               GHashTable *pending, gint64 seq, gint64 now, char prev[65],
+               GHashTable *pending, gint64 seq, gint64 now, char prev[SHA256_HEX_SIZE],
                GError **error)
 {
   g_autofree char *keys = rec->recipients != NULL
@@ -727,7 +699,7 @@ audit_add_row (Audit *a, const AuditRecord *rec, const AuditSealSpec *seal,
     : NULL;
   char sig[AUDIT_SIG_HEX + 1];
   AuditCanon c;
-  char hash[65];
+  char hash[SHA256_HEX_SIZE];
 
   audit_canon_from_record (&c, rec, seq, now, prev);
   audit_canon_set (&c, C_RCPTS, keys);
@@ -756,7 +728,7 @@ audit_add_row (Audit *a, const AuditRecord *rec, const AuditSealSpec *seal,
   if (!audit_insert (a, &c, seq, now, rec->peer_uid,
                      seal != NULL ? seal->epoch : -1, hash, error))
     return FALSE;
-  memcpy (prev, hash, 65);
+  memcpy (prev, hash, SHA256_HEX_SIZE);
   return TRUE;
 }
 
@@ -787,7 +759,7 @@ audit_append_locked (Audit *a, const AuditRecord *recs, guint n,
   gint64 clock = a->clock != NULL ? a->clock (a->clock_data)
                                   : g_get_real_time () / 1000;
   gint64 now = MAX (clock, a->last_time_ms), seq = a->last_seq;
-  char prev[65], words[200];
+  char prev[SHA256_HEX_SIZE], words[200];
   AuditRecord clock_rec;
   gboolean stepped = audit_clock_row (a, clock, &clock_rec, words,
                                       sizeof words);
@@ -795,7 +767,7 @@ audit_append_locked (Audit *a, const AuditRecord *recs, guint n,
   guint i;
 
   g_return_val_if_fail (seal == NULL || n == 1, FALSE);
-  memcpy (prev, a->last_hash, 65);
+  memcpy (prev, a->last_hash, SHA256_HEX_SIZE);
   if (!audit_exec (a->db, "BEGIN IMMEDIATE", error))
     return FALSE;
   if (stepped && !audit_add_row (a, &clock_rec, NULL, pending, ++seq, now,
@@ -816,13 +788,13 @@ audit_append_locked (Audit *a, const AuditRecord *recs, guint n,
   /* Only a committed batch moves the head. */
   a->last_seq = seq;
   a->last_time_ms = now;
-  memcpy (a->last_hash, prev, 65);
+  memcpy (a->last_hash, prev, SHA256_HEX_SIZE);
   if (seal != NULL)
     {
       a->last_seal_seq = seq;
       a->last_seal_epoch = seal->epoch;
-      memcpy (a->last_seal_hash, prev, 65);
-      g_strlcpy (a->last_seal_next, seal->next_key, 65);
+      memcpy (a->last_seal_hash, prev, SHA256_HEX_SIZE);
+      g_strlcpy (a->last_seal_next, seal->next_key, SHA256_HEX_SIZE);
     }
   return TRUE;
 }

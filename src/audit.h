@@ -36,6 +36,8 @@
 
 #include <glib.h>
 
+#include "digest.h"
+
 typedef struct Audit Audit;
 
 GQuark audit_error_quark (void);
@@ -154,8 +156,5 @@ typedef struct {
 } AuditRow;
 void audit_row_free (AuditRow *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AuditRow, audit_row_free)
-
-/* Hex SHA-256 of data into out[65]. */
-void audit_sha256_hex (const void *data, gsize len, char out[65]);
 
 #endif

@@ -27,7 +27,7 @@ audit_address_key_ensure (sqlite3 *db, GError **error)
 {
   g_autofree char *sql = NULL;
   guint8 key[32];
-  char hex[65];
+  char hex[SHA256_HEX_SIZE];
 
   if (getrandom (key, sizeof key, 0) != (ssize_t) sizeof key)
     {
@@ -35,7 +35,7 @@ audit_address_key_ensure (sqlite3 *db, GError **error)
                            "audit: no randomness for the address key");
       return FALSE;
     }
-  audit_hex (key, 32, hex);
+  hex_encode (key, 32, hex);
   explicit_bzero (key, sizeof key);
   sql = g_strdup_printf ("INSERT OR IGNORE INTO audit_address_key (id, key)"
                          " VALUES (1, '%s')", hex);
@@ -76,7 +76,7 @@ audit_address_normal (const char *addr)
 }
 
 void
-audit_address_hash (const guint8 key[32], const char *addr, char out[65])
+audit_address_hash (const guint8 key[32], const char *addr, char out[SHA256_HEX_SIZE])
 {
   g_autofree char *n = audit_address_normal (addr);
   guint8 md[EVP_MAX_MD_SIZE];
@@ -85,7 +85,7 @@ audit_address_hash (const guint8 key[32], const char *addr, char out[65])
   out[0] = '\0';
   if (HMAC (EVP_sha256 (), key, 32, (const guint8 *) n, strlen (n), md, &len)
       != NULL && len == 32)
-    audit_hex (md, 32, out);
+    hex_encode (md, 32, out);
 }
 
 /* Addresses recur (an invite's accepted row, then one row per try), so
@@ -102,7 +102,7 @@ audit_address_keys (const guint8 key[32], GHashTable *cache,
   for (char **a = addrs; *a != NULL; a++)
     {
       const char *h = cache != NULL ? g_hash_table_lookup (cache, *a) : NULL;
-      char buf[65];
+      char buf[SHA256_HEX_SIZE];
 
       if (h == NULL)
         {

@@ -115,15 +115,15 @@ anchor_int (const char *s, gsize len, gint64 *out)
 }
 
 static gboolean
-anchor_hash (const char *s, gsize len, char out[65])
+anchor_hash (const char *s, gsize len, char out[SHA256_HEX_SIZE])
 {
-  if (len != 64)
+  if (len != SHA256_HEX_LEN)
     return FALSE;
-  for (gsize i = 0; i < 64; i++)
+  for (gsize i = 0; i < SHA256_HEX_LEN; i++)
     if (!g_ascii_isxdigit (s[i]) || g_ascii_isupper (s[i]))
       return FALSE;
-  memcpy (out, s, 64);
-  out[64] = '\0';
+  memcpy (out, s, SHA256_HEX_LEN);
+  out[SHA256_HEX_LEN] = '\0';
   return TRUE;
 }
 

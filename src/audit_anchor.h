@@ -18,12 +18,14 @@
 
 #include <glib.h>
 
+#include "digest.h"
+
 #define AUDIT_ANCHOR_MESSAGE_ID "04a821d8047a4c3495d12ce6adb6d8d9"
 #define AUDIT_ANCHOR_SD_ID "invitemail-audit@32473"
 
 typedef struct {
   gint64 seq;
-  char hash[65];
+  char hash[SHA256_HEX_SIZE];
   gint64 epoch;
   gint64 time_ms;
 } AuditAnchor;

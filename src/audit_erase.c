@@ -92,7 +92,7 @@ audit_erase_recipient (Audit *a, const char *address, gint64 uid,
   g_autofree char *words = NULL;
   AuditRecord rec = { .event = AUDIT_ERASED, .peer_uid = uid };
   int log = 0, ckpt = 0;
-  char h[65];
+  char h[SHA256_HEX_SIZE];
 
   g_return_val_if_fail (a != NULL && address != NULL && n_rows, FALSE);
   locker = g_mutex_locker_new (&a->lock);

@@ -81,7 +81,7 @@ void
 audit_pubkey_format (const AuditPublicKey *k, char *out)
 {
   memcpy (out, AUDIT_PUBKEY_PREFIX, strlen (AUDIT_PUBKEY_PREFIX));
-  audit_hex (k->pk, 32, out + strlen (AUDIT_PUBKEY_PREFIX));
+  hex_encode (k->pk, 32, out + strlen (AUDIT_PUBKEY_PREFIX));
 }
 
 /* ---- private keys --------------------------------------------------------- */
@@ -105,7 +105,7 @@ audit_secret_generate (GError **error)
 }
 
 gboolean
-audit_secret_public_hex (EVP_PKEY *k, char out[65])
+audit_secret_public_hex (EVP_PKEY *k, char out[SHA256_HEX_SIZE])
 {
   guint8 pk[32];
   size_t len = sizeof pk;
@@ -114,20 +114,20 @@ audit_secret_public_hex (EVP_PKEY *k, char out[65])
   if (k == NULL || EVP_PKEY_get_raw_public_key (k, pk, &len) != 1
       || len != 32)
     return FALSE;
-  audit_hex (pk, 32, out);
+  hex_encode (pk, 32, out);
   return TRUE;
 }
 
-/* The 32-byte seed of k as hex into out[65] (a secret: wipe it). */
+/* The 32-byte seed of k as hex into out[SHA256_HEX_SIZE] (a secret: wipe it). */
 static gboolean
-audit_secret_hex (EVP_PKEY *k, char out[65])
+audit_secret_hex (EVP_PKEY *k, char out[SHA256_HEX_SIZE])
 {
   guint8 sk[32];
   size_t len = sizeof sk;
   gboolean ok = EVP_PKEY_get_raw_private_key (k, sk, &len) == 1 && len == 32;
 
   if (ok)
-    audit_hex (sk, 32, out);
+    hex_encode (sk, 32, out);
   explicit_bzero (sk, sizeof sk);
   return ok;
 }
@@ -293,7 +293,7 @@ audit_write_all (int fd, const char *buf, gsize len)
 static char *
 audit_secret_text (const AuditSecret *s)
 {
-  char key[65], next[65];
+  char key[SHA256_HEX_SIZE], next[SHA256_HEX_SIZE];
   char *text = NULL;
 
   if (!audit_secret_hex (s->key, key)
@@ -437,7 +437,7 @@ audit_seal_sign (EVP_PKEY *k, const AuditSealInput *in, char *sig,
   EVP_MD_CTX_free (ctx);
   sig[0] = '\0';
   if (ok)
-    audit_hex (raw, 64, sig);
+    hex_encode (raw, 64, sig);
   else
     g_set_error_literal (error, AUDIT_ERROR, AUDIT_ERROR_IO,
                          "audit seal: Ed25519 signing failed");

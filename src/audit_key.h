@@ -48,8 +48,8 @@ typedef struct {
 
 /* A fresh Ed25519 private key. (transfer full) NULL with error set. */
 EVP_PKEY *audit_secret_generate (GError **error);
-/* The public half of k as 64 hex digits into out[65]. */
-gboolean audit_secret_public_hex (EVP_PKEY *k, char out[65]);
+/* The public half of k as 64 hex digits into out[SHA256_HEX_SIZE]. */
+gboolean audit_secret_public_hex (EVP_PKEY *k, char out[SHA256_HEX_SIZE]);
 /*
  * Reads the daemon's key file through one descriptor (O_NOFOLLOW):
  * refused unless a regular file owned by the effective user with no

@@ -94,7 +94,7 @@ audit_read (const char *path, const AuditFilter *f, AuditRowFunc fn,
   gint64 after = 0;
   gboolean ok = TRUE, more = TRUE;
   guint8 key[32];
-  char rcpt_key[65];
+  char rcpt_key[SHA256_HEX_SIZE];
 
   g_return_val_if_fail (path != NULL && fn != NULL, FALSE);
   f = f != NULL ? f : &all;
@@ -149,7 +149,7 @@ audit_read_address (const char *path, const char *address,
 {
   sqlite3_stmt *st = NULL;
   guint8 key[32];
-  char h[65];
+  char h[SHA256_HEX_SIZE];
   sqlite3 *db;
   int rc;
 
@@ -212,7 +212,7 @@ audit_read_newest (const char *path, guint max, AuditRowFunc fn,
 }
 
 gboolean
-audit_read_head (const char *path, gint64 *seq, char hash[65], GError **error)
+audit_read_head (const char *path, gint64 *seq, char hash[SHA256_HEX_SIZE], GError **error)
 {
   sqlite3_stmt *st = NULL;
   sqlite3 *db;
@@ -228,7 +228,7 @@ audit_read_head (const char *path, gint64 *seq, char hash[65], GError **error)
     {
       const char *h = (const char *) sqlite3_column_text (st, 1);
       *seq = sqlite3_column_int64 (st, 0);
-      g_strlcpy (hash, h != NULL ? h : "", 65);
+      g_strlcpy (hash, h != NULL ? h : "", SHA256_HEX_SIZE);
     }
   else if (rc == SQLITE_DONE && !audit_checkpoint_head (db, seq, hash))
     rc = SQLITE_ERROR;

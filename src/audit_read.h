@@ -47,7 +47,7 @@ gboolean audit_read_address (const char *path, const char *address,
 
 /* The newest row (seq and hash; 0 and 64 zeros when empty) of a file,
  * read-only: `invitemail audit head`. */
-gboolean audit_read_head (const char *path, gint64 *seq, char hash[65],
+gboolean audit_read_head (const char *path, gint64 *seq, char hash[SHA256_HEX_SIZE],
                           GError **error);
 
 /* The newest seal's head, as the daemon wrote it to the system log:

@@ -106,7 +106,7 @@ audit_share (const Audit *a, const char *group, GError **error)
 static gboolean
 audit_key_named (EVP_PKEY *k, const char *named)
 {
-  char hex[65];
+  char hex[SHA256_HEX_SIZE];
 
   return audit_secret_public_hex (k, hex) && strcmp (hex, named) == 0;
 }
@@ -213,7 +213,7 @@ audit_seal_locked (Audit *a, GError **error)
   g_autofree char *detail = audit_seal_detail (sec->epoch, s->retention_days);
   AuditSealSpec spec = { sec->epoch, NULL, detail, audit_sign_cb, sec->key };
   AuditAnchor head;
-  char next_hex[65];
+  char next_hex[SHA256_HEX_SIZE];
   gboolean ok;
 
   EVP_PKEY_free (sec->next);
@@ -237,7 +237,7 @@ audit_seal_locked (Audit *a, GError **error)
   sec->epoch++;
   head = (AuditAnchor) { a->last_seal_seq, "", a->last_seal_epoch,
                          a->last_time_ms };
-  memcpy (head.hash, a->last_seal_hash, 65);
+  memcpy (head.hash, a->last_seal_hash, SHA256_HEX_SIZE);
   ok = audit_secret_store (s->key_path, sec, error);
   audit_anchor_log (&head);
   return ok;
@@ -263,7 +263,7 @@ audit_init (const char *path, const AuditSealConfig *cfg, char *public_text,
   AuditPublicKey pk;
   AuditSealer *s;
   struct stat st;
-  char hex[65];
+  char hex[SHA256_HEX_SIZE];
 
   g_return_val_if_fail (path != NULL && cfg != NULL && cfg->key_file, FALSE);
   if (lstat (cfg->key_file, &st) == 0)
@@ -327,7 +327,7 @@ audit_check_range (sqlite3 *db, gint64 through, gint64 *first,
                    GError **error)
 {
   sqlite3_stmt *st = NULL;
-  char prev[65];
+  char prev[SHA256_HEX_SIZE];
   gint64 expect;
   gboolean ok = TRUE;
   int rc = SQLITE_DONE;

@@ -84,13 +84,13 @@ struct Audit {
   sqlite3_stmt *insert;
   GMutex lock;              /* guards everything below and the insert */
   gint64 last_seq;
-  char last_hash[65];
+  char last_hash[SHA256_HEX_SIZE];
   gint64 last_time_ms;      /* rows never go back before this */
   gboolean clock_flagged;   /* a clock_back row was written for this step */
   gint64 last_seal_seq;     /* 0: no seal (chain or kept) */
   gint64 last_seal_epoch;   /* -1: no seal */
-  char last_seal_hash[65];  /* zeros: no seal */
-  char last_seal_next[65];  /* the public key the last seal named */
+  char last_seal_hash[SHA256_HEX_SIZE];  /* zeros: no seal */
+  char last_seal_next[SHA256_HEX_SIZE];  /* the public key the last seal named */
   gboolean head_intact;
   AuditClock clock;
   gpointer clock_data;
@@ -109,12 +109,11 @@ gboolean audit_broken (GError **error, const char *fmt, ...)
   G_GNUC_PRINTF (2, 3);
 gboolean audit_is_hex (const char *s, gsize len);
 #define audit_is_hex64(s) audit_is_hex ((s), 64)
-void audit_hex (const guint8 *b, gsize n, char *out);
 /* Lower- or upper-case hex of exactly n bytes (then NUL) into out. */
 gboolean audit_unhex (const char *s, guint8 *out, gsize n);
 
 /* FALSE only when OpenSSL failed. */
-gboolean audit_canon_hash (const AuditCanon *c, char out[65]);
+gboolean audit_canon_hash (const AuditCanon *c, char out[SHA256_HEX_SIZE]);
 void audit_canon_from_stmt (AuditCanon *c, sqlite3_stmt *st);
 
 /* Appends n rows in one transaction under a->lock (held by the caller).
@@ -129,13 +128,13 @@ gboolean audit_check_version (sqlite3 *db, GError **error);
 
 /* The newest kept (purged) seal's seq and row hash: 0 and zeros when
  * none.  FALSE on a read error. */
-gboolean audit_checkpoint_head (sqlite3 *db, gint64 *seq, char hash[65]);
+gboolean audit_checkpoint_head (sqlite3 *db, gint64 *seq, char hash[SHA256_HEX_SIZE]);
 
 /* Checks one chain row (selected as AUDIT_COLUMNS) against the one
  * before: sequence, link, own hash, event name, in that order so the
  * message says what most likely happened.  On success prev gets its
  * hash. */
-gboolean audit_check_row (sqlite3_stmt *st, gint64 expect, char prev[65],
+gboolean audit_check_row (sqlite3_stmt *st, gint64 expect, char prev[SHA256_HEX_SIZE],
                           GError **error);
 
 AuditRow *audit_row_from_stmt (sqlite3_stmt *st);
@@ -153,7 +152,7 @@ gboolean audit_address_key_ensure (sqlite3 *db, GError **error);
 gboolean audit_address_key_load (sqlite3 *db, guint8 key[32], GError **error);
 /* HMAC-SHA256 (key, local@a-label-domain-lower-case) in hex. */
 void audit_address_hash (const guint8 key[32], const char *addr,
-                         char out[65]);
+                         char out[SHA256_HEX_SIZE]);
 /* The comma-joined keyed hashes of comma-joined addresses, through
  * cache (address -> hash; may be NULL). (transfer full) */
 char *audit_address_keys (const guint8 key[32], GHashTable *cache,

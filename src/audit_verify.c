@@ -39,7 +39,7 @@ typedef struct {
   AuditPublicKey pk;        /* the key of the next seal's epoch */
   gboolean have_pk;
   gint64 expect_epoch;
-  char prev_seal[65];       /* row_hash of the last seal seen */
+  char prev_seal[SHA256_HEX_SIZE];       /* row_hash of the last seal seen */
   gint64 last_time;
   gint64 now_ms;
   /* the newest `purged` row so far and whether a seal came after it */
@@ -169,7 +169,7 @@ verify_note_erased (AuditVerifier *v, sqlite3_stmt *st)
 {
   const char *d = (const char *) sqlite3_column_text (st, C_DETAIL);
   const char *p = d != NULL ? strstr (d, "keyed hash ") : NULL;
-  char h[65];
+  char h[SHA256_HEX_SIZE];
 
   if (p == NULL)
     return;
@@ -203,7 +203,7 @@ verify_kind (AuditVerifier *v, sqlite3_stmt *st, GError **error)
 /* The kept seals of purged rows: each one's own hash, in order, and the
  * seal chain through them. */
 static gboolean
-verify_kept (AuditVerifier *v, sqlite3 *db, char prev[65], gint64 *expect,
+verify_kept (AuditVerifier *v, sqlite3 *db, char prev[SHA256_HEX_SIZE], gint64 *expect,
              GError **error)
 {
   sqlite3_stmt *st = NULL;
@@ -218,7 +218,7 @@ verify_kept (AuditVerifier *v, sqlite3 *db, char prev[65], gint64 *expect,
   while (ok && (rc = sqlite3_step (st)) == SQLITE_ROW)
     {
       gint64 seq = sqlite3_column_int64 (st, C_SEQ);
-      char p[65];
+      char p[SHA256_HEX_SIZE];
 
       const char *cprev = (const char *) sqlite3_column_text (st, C_PREV);
 
@@ -233,7 +233,7 @@ verify_kept (AuditVerifier *v, sqlite3 *db, char prev[65], gint64 *expect,
       if (!ok)
         g_prefix_error (error, "kept seal of purged rows: ");
       last = seq;
-      memcpy (prev, p, 65);
+      memcpy (prev, p, SHA256_HEX_SIZE);
       v->rep->n_kept_seals++;
       v->rep->checkpoint_seq = seq;
       v->rep->checkpoint_time_ms = sqlite3_column_int64 (st, C_TIME);
@@ -251,17 +251,17 @@ static void
 verify_note_named (AuditVerifier *v, sqlite3_stmt *st, gint64 seq)
 {
   const char *p = (const char *) sqlite3_column_text (st, C_RCPTS);
-  char h[65];
+  char h[SHA256_HEX_SIZE];
 
   while (p != NULL && *p != '\0')
     {
       const char *end = strchr (p, ',');
       gsize len = end != NULL ? (gsize) (end - p) : strlen (p);
 
-      if (len == 64)
+      if (len == SHA256_HEX_LEN)
         {
-          memcpy (h, p, 64);
-          h[64] = '\0';
+          memcpy (h, p, SHA256_HEX_LEN);
+          h[SHA256_HEX_LEN] = '\0';
           if (!g_hash_table_contains (v->named, h))
             g_hash_table_insert (v->named, g_strdup (h),
                                  GINT_TO_POINTER ((gint) MIN (seq, G_MAXINT)));
@@ -274,11 +274,11 @@ static gboolean
 verify_walk (AuditVerifier *v, sqlite3 *db, sqlite3_stmt *st, GError **error)
 {
   AuditVerifyReport *rep = v->rep;
-  char prev[65];
+  char prev[SHA256_HEX_SIZE];
   gint64 expect = 1;
   int rc;
 
-  memcpy (prev, AUDIT_ZERO_HASH, 65);
+  memcpy (prev, AUDIT_ZERO_HASH, SHA256_HEX_SIZE);
   if (!verify_kept (v, db, prev, &expect, error))
     return FALSE;
   while ((rc = sqlite3_step (st)) == SQLITE_ROW)
@@ -414,7 +414,7 @@ verify_address_rows (sqlite3 *db, const guint8 key[32], GError **error)
   while (ok && (rc = sqlite3_step (st)) == SQLITE_ROW)
     {
       const char *h = (const char *) sqlite3_column_text (st, 0);
-      char want[65];
+      char want[SHA256_HEX_SIZE];
 
       audit_address_hash (key, (const char *) sqlite3_column_text (st, 1),
                           want);
@@ -573,7 +573,7 @@ audit_verify_full (const char *path, const AuditVerifyOptions *o,
 
   g_return_val_if_fail (path != NULL && rep != NULL, FALSE);
   *rep = (AuditVerifyReport) { .last_seal_epoch = -1 };
-  memcpy (v.prev_seal, AUDIT_ZERO_HASH, 65);
+  memcpy (v.prev_seal, AUDIT_ZERO_HASH, SHA256_HEX_SIZE);
   v.now_ms = v.o->now_ms > 0 ? v.o->now_ms : g_get_real_time () / 1000;
   if (v.o->key != NULL)
     {

@@ -443,7 +443,7 @@ static int
 do_head (const char *db, const AuditOptions *o)
 {
   g_autoptr (GError) error = NULL;
-  char hash[65];
+  char hash[SHA256_HEX_SIZE];
   gint64 seq = 0;
   AuditAnchor h;
 

@@ -6,6 +6,7 @@
 #define INVITEMAIL_CLI_REPORT_PRIVATE_H
 
 #include "cli_compliance.h"
+#include "digest.h"
 
 /* The report's words in one language. */
 typedef struct {
@@ -68,7 +69,7 @@ typedef struct {
   gboolean verified;
   char *verify_text;
   gint64 head_seq;
-  char head_hash[65];
+  char head_hash[SHA256_HEX_SIZE];
 } Report;
 
 typedef struct {

@@ -16,6 +16,8 @@
 #define INVITEMAIL_CONFIG_H
 
 #include <glib.h>
+
+#include "digest.h"
 #include <sys/types.h>
 
 #include "secret.h"
@@ -165,10 +167,10 @@ GPtrArray *config_placeholders (const Config *cfg);
 /* ---- configuration evidence (config_digest.c) ------------------------ */
 
 /* Hex SHA-256 over the file's settings (file_settings, one per line),
- * into out[65]: equal files give equal hashes whatever their layout.
+ * into out[SHA256_HEX_SIZE]: equal files give equal hashes whatever their layout.
  * Secrets are never in the file (the SMTP password has its own file),
  * and the password file's contents are not hashed. */
-void config_digest (const Config *cfg, char out[65]);
+void config_digest (const Config *cfg, char out[SHA256_HEX_SIZE]);
 
 /* The keys whose values differ between two configurations, sorted and
  * joined by ','; "smtp.password" when the password file's contents

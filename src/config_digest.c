@@ -15,7 +15,7 @@
 #include <string.h>
 
 void
-config_digest (const Config *cfg, char out[65])
+config_digest (const Config *cfg, char out[SHA256_HEX_SIZE])
 {
   g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
 
@@ -25,7 +25,7 @@ config_digest (const Config *cfg, char out[65])
       g_checksum_update (sum, (const guchar *) *s, -1);
       g_checksum_update (sum, (const guchar *) "\n", 1);
     }
-  g_strlcpy (out, g_checksum_get_string (sum), 65);
+  g_strlcpy (out, g_checksum_get_string (sum), SHA256_HEX_SIZE);
 }
 
 /* "group.key" of a "group.key=value" entry. (transfer full) */

@@ -232,7 +232,7 @@ audit_config_event (Daemon *d, AuditEvent ev, const Config *old, GError **error)
 {
   g_autofree char *changed = old ? config_changed_keys (old, d->cfg) : NULL;
   g_autofree char *detail = NULL;
-  char digest[65];
+  char digest[SHA256_HEX_SIZE];
 
   config_digest (d->cfg, digest);
   detail = evidence_config (digest, changed, d->cfg->path ? d->cfg->path

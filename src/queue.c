@@ -242,17 +242,6 @@ queue_token_ok (const char *token)
       return FALSE;
   return TRUE;
 }
-gboolean
-queue_sha256_ok (const void *data, gsize len, const char *hex)
-{
-  g_autofree char *sum = NULL;
-
-  if (hex == NULL)
-    return FALSE;
-  sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, data, len);
-  return g_ascii_strcasecmp (sum, hex) == 0;
-}
-
 /* The text of a column, or NULL when it is not text (NULL, blob, ...). */
 const char *
 queue_col_text (sqlite3_stmt *st, int col)

@@ -151,7 +151,7 @@ queue_message (Queue *q, const char *invite_id, GError **error)
   /* The bytes are what goes on the wire: check them against the hash
    * that was audited when the invite was accepted. */
   if (sqlite3_column_type (st, 0) != SQLITE_BLOB
-      || !queue_sha256_ok (data, len, queue_col_text (st, 1)))
+      || !sha256_hex_matches (data, len, queue_col_text (st, 1)))
     {
       queue_corrupt (error, "message bytes");
       return NULL;

@@ -38,7 +38,7 @@ queue_insert_ok (const QueueInsert *ins, GError **error)
     return queue_corrupt (error, "refusing to store a malformed invite id");
   if (!envelope_safe (ins->envelope_from, ENVELOPE_REVERSE_PATH))
     return queue_corrupt (error, "refusing to store a bad envelope sender");
-  if (!queue_sha256_ok (data, len, ins->message_sha256))
+  if (!sha256_hex_matches (data, len, ins->message_sha256))
     return queue_corrupt (error, "message_sha256 does not match the message");
   for (guint i = 0; i < ins->n_recipients; i++)
     if (!envelope_safe (ins->recipients[i], ENVELOPE_MAILBOX))

@@ -17,6 +17,7 @@
 
 #include <sqlite3.h>
 
+#include "digest.h"
 #include "envelope.h"
 #include "queue.h"
 
@@ -73,7 +74,6 @@ gboolean queue_commit (Queue *q, GError **error);
 /* Checks shared by writing and reading back. */
 gboolean queue_state_parse (const char *name, RcptState *out);
 gboolean queue_id_ok (const char *id);
-gboolean queue_sha256_ok (const void *data, gsize len, const char *hex);
 gboolean queue_safe_text_ok (const char *t);
 const char *queue_col_text (sqlite3_stmt *st, int col);
 gboolean queue_col_int (sqlite3_stmt *st, int col, gint64 min, gint64 *out);

@@ -46,7 +46,7 @@
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
 #include <libxml/xmlsave.h>
-#include <openssl/evp.h>
+#include "digest.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlDoc, xmlFreeDoc)
 
@@ -130,7 +130,7 @@ typedef struct {
                              unapproved translation, else NULL */
   gboolean is_cancel;     /* CANCEL_NAME.LANG: the cancellation, no link */
   char *version;          /* notices only: the version attribute, or NULL */
-  char sha256[65];
+  char sha256[SHA256_HEX_SIZE];
 } Part;
 
 struct Templates {
@@ -138,7 +138,7 @@ struct Templates {
   GHashTable *notices;    /* LANG -> Part */
   GHashTable *signatures; /* LANG -> Part */
   GBytes *logo;
-  char logo_sha256[65];
+  char logo_sha256[SHA256_HEX_SIZE];
   guint logo_width;
   guint logo_height;
 };
@@ -230,18 +230,6 @@ attr_get (const xmlNode *el, const char *name)
   char *copy = g_strdup ((const char *) v);
   xmlFree (v);
   return copy;
-}
-
-static void
-sha256_hex (const void *data, gsize len, char out[65])
-{
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
-
-  if (EVP_Digest (data, len, md, &md_len, EVP_sha256 (), NULL) != 1 || md_len != 32)
-    g_error ("SHA-256 unavailable");   /* libcrypto broken: nothing is safe */
-  for (unsigned int i = 0; i < md_len; i++)
-    g_snprintf (out + 2 * i, 3, "%02x", md[i]);
 }
 
 /* Collapses runs of ASCII white space to one space and trims. (transfer full) */
@@ -1442,7 +1430,7 @@ rendered_new (const Templates *t, const Fill *f, const Part *tpl,
 
 /* SHA-256 of the filled notice section's XHTML (Rendered). */
 static gboolean
-hash_rendered_notice (xmlDoc *doc, xmlNode *cell, char out[65], GError **error)
+hash_rendered_notice (xmlDoc *doc, xmlNode *cell, char out[SHA256_HEX_SIZE], GError **error)
 {
   xmlBuffer *buf = xmlBufferCreate ();
   gboolean ok = FALSE;

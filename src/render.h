@@ -33,6 +33,8 @@
 #define INVITEMAIL_RENDER_H
 
 #include <glib.h>
+
+#include "digest.h"
 #include "validate.h"
 
 #define TEMPLATE_MAX_BYTES (256 * 1024)
@@ -94,15 +96,15 @@ typedef struct {
   char *text;             /* plain text, UTF-8, LF */
   char *lang;
   GBytes *logo;           /* PNG bytes (shared with Templates) */
-  char template_sha256[65];   /* of the template file's bytes */
-  char notice_sha256[65];     /* of the notice file's bytes */
-  char signature_sha256[65];  /* of the signature file's bytes */
+  char template_sha256[SHA256_HEX_SIZE];   /* of the template file's bytes */
+  char notice_sha256[SHA256_HEX_SIZE];     /* of the notice file's bytes */
+  char signature_sha256[SHA256_HEX_SIZE];  /* of the signature file's bytes */
   /* For the audit: the notice's version name (the `version` attribute
    * on its <html>, [A-Za-z0-9._-]{1,64}; NULL when it has none) and the
    * SHA-256 of the notice as this mail shows it: the XHTML of its
    * filled section, so a changed dpo_email or name shows too. */
   char *notice_version;
-  char notice_rendered_sha256[65];
+  char notice_rendered_sha256[SHA256_HEX_SIZE];
 } Rendered;
 
 /*

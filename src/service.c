@@ -523,14 +523,14 @@ handle_preview (Service *s, const RawRequest *req, GString *out, Refusal *why)
 static void
 fill_accepted (Service *s, AuditRecord *rec, const PeerCred *peer, const Invitation *inv,
                const char *id, const Rendered *r, const char *msg_sha,
-               char link_sha[65], GString *rcpts)
+               char link_sha[SHA256_HEX_SIZE], GString *rcpts)
 {
   const char *link = invitation_link (inv);
 
   for (guint i = 0; i < invitation_n_recipients (inv); i++)
     g_string_append_printf (rcpts, "%s%s", i ? "," : "",
                             invitation_recipient (inv, i));
-  audit_sha256_hex (link, strlen (link), link_sha);
+  sha256_hex (link, strlen (link), link_sha);
   rec->event = AUDIT_ACCEPTED;
   rec->invite_id = id;
   rec->peer_uid = peer->uid;
@@ -633,7 +633,7 @@ handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
   g_autofree const char **rcpt_v = NULL;
   g_autofree char *evidence = NULL;
   g_autofree char *msgid = NULL;
-  char id[INVITE_ID_LEN + 1], msg_sha[65], link_sha[65];
+  char id[INVITE_ID_LEN + 1], msg_sha[SHA256_HEX_SIZE], link_sha[SHA256_HEX_SIZE];
   QueueInsert ins = { 0 };
   AuditRecord rec = { 0 };
   Pending pend = { 0 };
@@ -662,7 +662,7 @@ handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
       return FALSE;
     }
   data = g_bytes_get_data (msg, &len);
-  audit_sha256_hex (data, len, msg_sha);
+  sha256_hex (data, len, msg_sha);
   fp = invitation_fingerprint (inv);
   rcpt_v = g_new0 (const char *, invitation_n_recipients (inv) + 1);
   fill_insert (s, &ins, peer, inv, id, msgid, msg, msg_sha, fp, rcpt_v);
@@ -816,10 +816,11 @@ handle_cancel (Service *s, const PeerCred *peer, const RawRequest *req,
   g_autoptr (GPtrArray) reached = NULL;
   g_autoptr (GDateTime) start = NULL;
   g_autoptr (GString) rcpts = g_string_new (NULL);
-  g_autofree char *detail = NULL, *msgid = NULL, *key = NULL, *fp = NULL;
+  g_autofree char *detail = NULL, *msgid = NULL, *key = NULL;
+  char fp[SHA256_HEX_SIZE];
   const char *id = raw_request_get (req, "id");
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  char new_id[INVITE_ID_LEN + 1], msg_sha[65];
+  char new_id[INVITE_ID_LEN + 1], msg_sha[SHA256_HEX_SIZE];
   guint stopped = 0;
   AuditRecord rec = { 0 };
   QueueInsert ins = { 0 };
@@ -878,10 +879,10 @@ handle_cancel (Service *s, const PeerCred *peer, const RawRequest *req,
   g_ptr_array_add (reached, NULL);
   gsize len;
   const void *data = g_bytes_get_data (msg, &len);
-  audit_sha256_hex (data, len, msg_sha);
+  sha256_hex (data, len, msg_sha);
   rec.message_sha256 = msg_sha;
   key = g_strdup_printf ("cancel:%s", id);
-  fp = g_compute_checksum_for_string (G_CHECKSUM_SHA256, key, -1);
+  sha256_hex (key, strlen (key), fp);
   ins.id = new_id;
   ins.created = now;
   ins.expires = retry_expires (&s->retry, now, start ? g_date_time_to_unix (start) : 0);

@@ -43,7 +43,7 @@
 #include "validate.h"
 
 #include <string.h>
-#include <openssl/evp.h>
+#include "digest.h"
 
 struct Invitation {
   char *link;
@@ -981,22 +981,6 @@ fp_add (GString *buf, const char *tag, const char *value)
   g_string_append_c (buf, ';');
 }
 
-/* Lowercase hex of n bytes. (transfer full) */
-static char *
-fp_hex (const unsigned char *md, unsigned int n)
-{
-  static const char digits[] = "0123456789abcdef";
-  char *hex = g_malloc (2 * n + 1);
-
-  for (unsigned int i = 0; i < n; i++)
-    {
-      hex[2 * i] = digits[md[i] >> 4];
-      hex[2 * i + 1] = digits[md[i] & 0xf];
-    }
-  hex[2 * n] = '\0';
-  return hex;
-}
-
 /*
  * Every field that shapes the mail or its delivery, in a fixed order,
  * recipients in their (de-duplicated) order.  The idempotency key is
@@ -1009,8 +993,7 @@ invitation_fingerprint (const Invitation *inv)
   g_autoptr (GString) buf = g_string_new ("invitemail-fingerprint-1;");
   g_autofree char *n = NULL;
   g_autofree char *when = NULL;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
+  char hex[SHA256_HEX_SIZE];
 
   g_return_val_if_fail (inv != NULL, NULL);
   fp_add (buf, "link", inv->link);
@@ -1038,7 +1021,6 @@ invitation_fingerprint (const Invitation *inv)
                                               g_date_time_to_unix (inv->meeting_end));
       fp_add (buf, "meeting_end", end);
     }
-  if (EVP_Digest (buf->str, buf->len, md, &mdlen, EVP_sha256 (), NULL) != 1)
-    g_error ("SHA-256 is not available");   /* OpenSSL broken: not input */
-  return fp_hex (md, mdlen);
+  sha256_hex (buf->str, buf->len, hex);
+  return g_strdup (hex);
 }

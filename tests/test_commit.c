@@ -181,7 +181,7 @@ submit (Fixture *f, const ItemSpec *spec)
 
   a->f = f;
   a->id = g_strdup_printf ("%020u", ++f->next_id);
-  audit_sha256_hex (body, sizeof body - 1, sha);
+  sha256_hex (body, sizeof body - 1, sha);
   ins.id = a->id;
   ins.created = g_get_real_time () / G_USEC_PER_SEC;
   ins.expires = ins.created + 3600;

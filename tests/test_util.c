@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "digest.h"
 #include "envelope.h"
 #include "retry.h"
 
@@ -97,12 +98,66 @@ test_envelope_safe (void **state)
   assert_false (envelope_safe (over_max, ENVELOPE_WORD));
 }
 
+/* ---- SHA-256 in hex ---- */
+
+static void
+test_sha256_hex (void **state)
+{
+  /* FIPS 180-2 vectors and the empty input (the queue's tombstones). */
+  static const struct { const char *in; const char *hex; } cases[] = {
+    { "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+    { "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+    { "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+      "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+  };
+  (void) state;
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      char out[SHA256_HEX_SIZE];
+      g_autofree char *upper = g_ascii_strup (cases[i].hex, -1);
+      gsize n = strlen (cases[i].in);
+
+      memset (out, 'x', sizeof out);
+      sha256_hex (cases[i].in, n, out);
+      if (strcmp (out, cases[i].hex) != 0)
+        fail_msg ("case %zu: %s", i, out);
+      assert_int_equal (strlen (out), SHA256_HEX_LEN);
+      assert_true (sha256_hex_matches (cases[i].in, n, cases[i].hex));
+      assert_true (sha256_hex_matches (cases[i].in, n, upper));
+      assert_false (sha256_hex_matches (cases[i].in, n, NULL));
+      assert_false (sha256_hex_matches (cases[i].in, n, ""));
+      assert_false (sha256_hex_matches ("other", 5, cases[i].hex));
+    }
+}
+
+static void
+test_hex_encode (void **state)
+{
+  static const struct { guint8 in[4]; gsize n; const char *hex; } cases[] = {
+    { { 0 }, 0, "" },
+    { { 0x00 }, 1, "00" },
+    { { 0xff, 0x0f, 0xf0, 0xa5 }, 4, "ff0ff0a5" },
+    { { 0x01, 0x23, 0x45 }, 3, "012345" },
+  };
+  (void) state;
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      char out[9];
+      memset (out, 'x', sizeof out);
+      hex_encode (cases[i].in, cases[i].n, out);
+      if (strcmp (out, cases[i].hex) != 0)
+        fail_msg ("case %zu: %s", i, out);
+    }
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_retry_policy_from_config),
     cmocka_unit_test (test_envelope_safe),
+    cmocka_unit_test (test_sha256_hex),
+    cmocka_unit_test (test_hex_encode),
   };
 
   return cmocka_run_group_tests (tests, NULL, NULL);
