@@ -1,17 +1,19 @@
 /*
  * config.c - the INI file into a Config, with every key's default.
  *
- * What it does: reads one GKeyFile, refuses unknown sections and keys
- * (a misspelt key must not silently become a default), checks types and
- * ranges, resolves relative paths against the file's folder, resolves
- * user and group names, and reads the SMTP password file.
+ * What it does: reads one GKeyFile driven by the key table
+ * (config_keys.c): refuses keys without a row (a misspelt key must not
+ * silently become a default), reads each row by its type (range, words,
+ * paths against the file's folder, typed hooks for user and group
+ * names) from the file or its default, then applies the rules between
+ * keys and reads the SMTP password file.
  *
  * What it trusts: the administrator who wrote the file, only so far as
  * to follow it; every value is still checked.  It does not look at
  * templates (render.c) or open databases (queue.c, audit.c).
  *
  * Limits: auth user and password at most 255 bytes each (libESMTP's
- * PLAIN plugin copies both into a 513-byte buffer, LIBS.md 3).
+ * PLAIN plugin copies both into a 513-byte buffer without checking).
  */
 #include "config.h"
 
@@ -31,8 +33,6 @@
 #include "validate.h"
 
 #define AUTH_FIELD_MAX 255
-#define SMTP_TIMEOUT_MAX_S 3600
-#define RETRY_MAX_S (30 * 86400)
 #define CONTACT_MAX 200
 
 G_DEFINE_QUARK (invitemail-config-error-quark, config_error)
@@ -83,7 +83,7 @@ config_free (Config *cfg)
 }
 
 /* Relative paths are relative to the configuration file's folder, so a
- * configuration and its data can live together anywhere (SPEC). */
+ * configuration and its data can live together anywhere. */
 static char *
 resolve_path (const char *base_dir, const char *value)
 {
@@ -92,67 +92,110 @@ resolve_path (const char *base_dir, const char *value)
   return g_build_filename (base_dir, value, NULL);
 }
 
-static Config *
-config_new_defaults (const char *base_dir)
-{
-  Config *cfg = g_new0 (Config, 1);
-
-  cfg->socket = g_strdup ("/run/invitemail/invitemail.sock");
-  cfg->socket_mode = 0660;
-  cfg->allowed_users = g_array_new (FALSE, FALSE, sizeof (uid_t));
-  cfg->allowed_groups = g_array_new (FALSE, FALSE, sizeof (gid_t));
-  cfg->allowed_group_members = g_array_new (FALSE, FALSE, sizeof (uid_t));
-  cfg->status_groups = g_array_new (FALSE, FALSE, sizeof (gid_t));
-  cfg->status_group_members = g_array_new (FALSE, FALSE, sizeof (uid_t));
-  cfg->queue_db = resolve_path (base_dir, "queue.db");
-  cfg->audit_db = resolve_path (base_dir, "audit.db");
-  cfg->client_timeout = 30;
-  cfg->org_name = g_strdup ("Region Exempel");
-  cfg->from = g_strdup ("evisit@example.org");
-  cfg->dpo_email = g_strdup ("dataskyddsombud@example.org");
-  cfg->slogan = g_strdup ("Digitalt när det är möjligt, fysiskt när det behövs");
-  cfg->timezone = g_strdup ("Europe/Stockholm");
-  cfg->templates_dir = g_strdup (PKGDATADIR "/templates");
-  cfg->signatures_dir = g_strdup (PKGDATADIR "/signatures");
-  cfg->default_lang = g_strdup ("sv");
-  cfg->link_hosts = g_strsplit ("*.example.org;example.org", ";", -1);
-  cfg->max_recipients = 10;
-  cfg->to_header = TO_HEADER_NONE;
-  cfg->transport = TRANSPORT_FILE;
-  cfg->outbox_dir = resolve_path (base_dir, "outbox");
-  cfg->smtp_host = g_strdup ("localhost");
-  cfg->smtp_port = 587;
-  cfg->smtp_tls = TLS_STARTTLS;
-  cfg->smtp_helo_name = g_strdup (g_get_host_name ());
-  cfg->smtp_timeout_ms = 60 * 1000;
-  cfg->smtp_connections = 2;
-  cfg->retry_first_delay = 60;
-  cfg->retry_max_delay = 15 * 60;
-  cfg->retry_max_age = 24 * 3600;
-  cfg->audit_seal_interval = 900;
-  cfg->audit_retention_days = 1830;
-  cfg->queue_retention_days = 30;
-  cfg->limit_invites_per_minute = 60;
-  cfg->limit_recipients_per_day = 5000;
-  cfg->limit_queued_recipients = 20000;
-  cfg->bounce_verp = TRUE;
-  cfg->bounce_local_part = g_strdup ("bounces");
-  cfg->health_queue[0] = 100, cfg->health_queue[1] = 1000;
-  cfg->health_deferred[0] = 1800, cfg->health_deferred[1] = 4 * 3600;
-  cfg->health_failures[0] = 5, cfg->health_failures[1] = 50;
-  cfg->health_relay[0] = 1800, cfg->health_relay[1] = 4 * 3600;
-  cfg->health_seal[0] = 3600, cfg->health_seal[1] = 6 * 3600;
-  cfg->health_disk[0] = 10, cfg->health_disk[1] = 5;
-  cfg->file_settings = g_new0 (char *, 1);
-  return cfg;
-}
-
 static gboolean
 fail (GError **error, ConfigError code, const char *group, const char *key,
       const char *what)
 {
   g_set_error (error, CONFIG_ERROR, code, "[%s] %s: %s", group, key, what);
   return FALSE;
+}
+
+static gboolean
+set_uint (Config *cfg, const ConfigKey *k, const char *v, GError **error)
+{
+  guint64 n = 0;
+
+  if (!g_ascii_string_to_unsigned (v, 10, k->min, k->max, &n, NULL))
+    {
+      g_autofree char *what = g_strdup_printf ("not a whole number from %u to %u",
+                                               k->min, k->max);
+      return fail (error, CONFIG_ERROR_VALUE, k->section, k->name, what);
+    }
+  G_STRUCT_MEMBER (guint, cfg, k->offset) = (guint) n * (k->scale ? k->scale : 1);
+  return TRUE;
+}
+
+/* Never a bit for others: any local user could then send mail in the
+ * organisation's name. */
+static gboolean
+set_mode (Config *cfg, const ConfigKey *k, const char *v, GError **error)
+{
+  guint64 m = 0;
+
+  if (!g_ascii_string_to_unsigned (v, 8, 0, k->max, &m, NULL) || (m & 07) != 0)
+    return fail (error, CONFIG_ERROR_VALUE, k->section, k->name,
+                 "octal mode without bits for others (at most 0770)");
+  G_STRUCT_MEMBER (guint, cfg, k->offset) = (guint) m;
+  return TRUE;
+}
+
+/* A word of k->words, in any case, into its index. */
+static gboolean
+set_choice (Config *cfg, const ConfigKey *k, const char *v, GError **error)
+{
+  for (int i = 0; k->words[i] != NULL; i++)
+    if (g_ascii_strcasecmp (v, k->words[i]) == 0)
+      {
+        G_STRUCT_MEMBER (int, cfg, k->offset) = i;
+        return TRUE;
+      }
+  g_autofree char *all = g_strjoinv (" or ", (char **) k->words);
+  g_autofree char *what = g_strdup_printf ("must be %s", all);
+  return fail (error, CONFIG_ERROR_VALUE, k->section, k->name, what);
+}
+
+/* One key's value, from the file or its row's default, into its field:
+ * the one way every key is read. */
+static gboolean
+set_value (Config *cfg, const ConfigKey *k, const char *dir, const char *v,
+           GError **error)
+{
+  char **str = &G_STRUCT_MEMBER (char *, cfg, k->offset);
+
+  switch (k->type)
+    {
+    case CONFIG_TYPE_STRING:
+      g_free (*str);
+      *str = g_strdup (v);
+      return TRUE;
+    case CONFIG_TYPE_PATH:
+      g_free (*str);
+      *str = resolve_path (dir, v);
+      return TRUE;
+    case CONFIG_TYPE_UINT:
+      return set_uint (cfg, k, v, error);
+    case CONFIG_TYPE_MODE:
+      return set_mode (cfg, k, v, error);
+    case CONFIG_TYPE_CHOICE:
+      return set_choice (cfg, k, v, error);
+    case CONFIG_TYPE_LIST:
+      g_strfreev (G_STRUCT_MEMBER (char **, cfg, k->offset));
+      G_STRUCT_MEMBER (char **, cfg, k->offset) = config_split_list (v);
+      return TRUE;
+    case CONFIG_TYPE_HOOK:
+      return k->hook (cfg, k, v, error);
+    default:
+      g_return_val_if_reached (FALSE);
+    }
+}
+
+static Config *
+config_new_defaults (const char *base_dir)
+{
+  Config *cfg = g_new0 (Config, 1);
+
+  cfg->allowed_users = g_array_new (FALSE, FALSE, sizeof (uid_t));
+  cfg->allowed_groups = g_array_new (FALSE, FALSE, sizeof (gid_t));
+  cfg->allowed_group_members = g_array_new (FALSE, FALSE, sizeof (uid_t));
+  cfg->status_groups = g_array_new (FALSE, FALSE, sizeof (gid_t));
+  cfg->status_group_members = g_array_new (FALSE, FALSE, sizeof (uid_t));
+  for (const ConfigKey *k = config_keys; k->section != NULL; k++)
+    if (k->def != NULL && !set_value (cfg, k, base_dir, k->def, NULL))
+      g_error ("config_keys.c: [%s] %s: its default is refused", k->section, k->name);
+  /* the one default that is not a constant */
+  cfg->smtp_helo_name = g_strdup (g_get_host_name ());
+  cfg->file_settings = g_new0 (char *, 1);
+  return cfg;
 }
 
 /* Every key must have a row in the table (config_keys.c). */
@@ -175,200 +218,50 @@ check_known_keys (GKeyFile *kf, GError **error)
   return TRUE;
 }
 
-/* A string value: trimmed, non-empty, UTF-8 without control characters.
- * Replaces *dst only when the key is present. */
+/* The file's value of k, trimmed, non-empty, UTF-8 without control
+ * characters; *out NULL when the file does not set it. */
 static gboolean
-get_string (GKeyFile *kf, const char *group, const char *key, char **dst,
-            GError **error)
+get_value (GKeyFile *kf, const ConfigKey *k, char **out, GError **error)
 {
   g_autoptr (GError) local = NULL;
-  g_autofree char *v = g_key_file_get_string (kf, group, key, &local);
+  g_autofree char *v = g_key_file_get_string (kf, k->section, k->name, &local);
 
+  *out = NULL;
   if (v == NULL)
     {
       if (g_error_matches (local, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND)
           || g_error_matches (local, G_KEY_FILE_ERROR,
                               G_KEY_FILE_ERROR_GROUP_NOT_FOUND))
         return TRUE;
-      return fail (error, CONFIG_ERROR_VALUE, group, key, local->message);
+      return fail (error, CONFIG_ERROR_VALUE, k->section, k->name, local->message);
     }
   g_strstrip (v);
   if (*v == '\0' || !g_utf8_validate (v, -1, NULL))
-    return fail (error, CONFIG_ERROR_VALUE, group, key,
+    return fail (error, CONFIG_ERROR_VALUE, k->section, k->name,
                  "empty or not UTF-8");
   for (const char *p = v; *p; p++)
     if ((unsigned char) *p < 0x20 || *p == 0x7f)
-      return fail (error, CONFIG_ERROR_VALUE, group, key,
+      return fail (error, CONFIG_ERROR_VALUE, k->section, k->name,
                    "control character in value");
-  g_free (*dst);
-  *dst = g_steal_pointer (&v);
+  *out = g_steal_pointer (&v);
   return TRUE;
 }
 
+/* Every row the file sets, in the table's order. */
 static gboolean
-get_path (GKeyFile *kf, const char *base_dir, const char *group,
-          const char *key, char **dst, GError **error)
+read_keys (GKeyFile *kf, const char *dir, Config *cfg, GError **error)
 {
-  char *before = *dst;
-  char *v = NULL;
-
-  if (!get_string (kf, group, key, &v, error))
-    return FALSE;
-  if (v == NULL)
-    return TRUE;
-  g_free (before);
-  *dst = resolve_path (base_dir, v);
-  g_free (v);
-  return TRUE;
-}
-
-static gboolean
-get_uint (GKeyFile *kf, const char *group, const char *key, guint min,
-          guint max, guint *dst, GError **error)
-{
-  g_autofree char *v = NULL;
-  guint64 n = 0;
-
-  if (!get_string (kf, group, key, &v, error))
-    return FALSE;
-  if (v == NULL)
-    return TRUE;
-  if (!g_ascii_string_to_unsigned (v, 10, min, max, &n, NULL))
+  for (const ConfigKey *k = config_keys; k->section != NULL; k++)
     {
-      g_autofree char *what = g_strdup_printf ("not a whole number from %u to %u",
-                                               min, max);
-      return fail (error, CONFIG_ERROR_VALUE, group, key, what);
-    }
-  *dst = (guint) n;
-  return TRUE;
-}
-
-/* Maps a word to an enum value through a NULL-terminated word list. */
-static gboolean
-get_choice (GKeyFile *kf, const char *group, const char *key,
-            const char *const *words, int *dst, GError **error)
-{
-  g_autofree char *v = NULL;
-
-  if (!get_string (kf, group, key, &v, error))
-    return FALSE;
-  if (v == NULL)
-    return TRUE;
-  for (int i = 0; words[i] != NULL; i++)
-    if (g_ascii_strcasecmp (v, words[i]) == 0)
-      {
-        *dst = i;
-        return TRUE;
-      }
-  g_autofree char *all = g_strjoinv (" or ", (char **) words);
-  g_autofree char *what = g_strdup_printf ("must be %s", all);
-  return fail (error, CONFIG_ERROR_VALUE, group, key, what);
-}
-
-static gboolean
-get_list (GKeyFile *kf, const char *group, const char *key, char ***dst,
-          GError **error)
-{
-  g_autofree char *v = NULL;
-  g_autoptr (GPtrArray) items = NULL;
-
-  if (!get_string (kf, group, key, &v, error))
-    return FALSE;
-  if (v == NULL)
-    return TRUE;
-  items = g_ptr_array_new_with_free_func (g_free);
-  g_auto (GStrv) parts = g_strsplit (v, ";", -1);
-  for (guint i = 0; parts[i] != NULL; i++)
-    {
-      g_strstrip (parts[i]);
-      if (parts[i][0] != '\0')
-        g_ptr_array_add (items, g_strdup (parts[i]));
-    }
-  g_ptr_array_add (items, NULL);
-  g_strfreev (*dst);
-  *dst = (char **) g_ptr_array_free (g_steal_pointer (&items), FALSE);
-  return TRUE;
-}
-
-/* The uids of a group's listed (supplementary) members; names that do
- * not resolve are skipped. */
-static void
-add_group_members (const struct group *gr, GArray *members)
-{
-  g_auto (GStrv) names = g_strdupv (gr->gr_mem);
-
-  /* Copied first: getpwnam may reuse the buffer getgrnam returned. */
-  for (guint i = 0; names != NULL && names[i] != NULL; i++)
-    {
-      struct passwd *pw = getpwnam (names[i]);
-      if (pw != NULL)
-        g_array_append_val (members, pw->pw_uid);
-    }
-}
-
-/*
- * [daemon] KEY: group names or numbers into gids, and their listed
- * members into uids.  Membership is read here, at start and at each
- * reload, so that deciding about a peer never waits on the name service
- * (NSS, LDAP) on the main loop; a change to /etc/group takes effect at
- * the next SIGHUP.
- */
-static gboolean
-resolve_groups (GKeyFile *kf, const char *key, GArray *gids, GArray *members,
-                GError **error)
-{
-  g_auto (GStrv) groups = NULL;
-
-  if (!get_list (kf, "daemon", key, &groups, error))
-    return FALSE;
-  for (guint i = 0; groups != NULL && groups[i] != NULL; i++)
-    {
-      guint64 n;
-      struct group *gr = getgrnam (groups[i]);
-      if (gr == NULL && g_ascii_string_to_unsigned (groups[i], 10, 0, G_MAXUINT32 - 1,
-                                                     &n, NULL))
-        {
-          gid_t gid = (gid_t) n;
-          g_array_append_val (gids, gid);
-          gr = getgrgid (gid);
-          if (gr != NULL)
-            add_group_members (gr, members);
-          continue;
-        }
-      if (gr == NULL)
-        return fail (error, CONFIG_ERROR_VALUE, "daemon", key, "no such group");
-      g_array_append_val (gids, gr->gr_gid);
-      add_group_members (gr, members);
+      g_autofree char *v = NULL;
+      if (!get_value (kf, k, &v, error)
+          || (v != NULL && !set_value (cfg, k, dir, v, error)))
+        return FALSE;
     }
   return TRUE;
 }
 
-static gboolean
-resolve_users (GKeyFile *kf, Config *cfg, GError **error)
-{
-  g_auto (GStrv) users = NULL;
-
-  if (!get_list (kf, "daemon", "allowed_users", &users, error))
-    return FALSE;
-  for (guint i = 0; users != NULL && users[i] != NULL; i++)
-    {
-      guint64 n;
-      struct passwd *pw = getpwnam (users[i]);
-      uid_t uid;
-      if (pw != NULL)
-        uid = pw->pw_uid;
-      else if (g_ascii_string_to_unsigned (users[i], 10, 0, G_MAXUINT32 - 1, &n, NULL))
-        uid = (uid_t) n;
-      else
-        return fail (error, CONFIG_ERROR_VALUE, "daemon", "allowed_users",
-                     "no such user");
-      g_array_append_val (cfg->allowed_users, uid);
-    }
-  return resolve_groups (kf, "allowed_groups", cfg->allowed_groups,
-                         cfg->allowed_group_members, error)
-    && resolve_groups (kf, "status_groups", cfg->status_groups,
-                       cfg->status_group_members, error);
-}
+/* ---- rules between keys, and values checked beyond their type --------- */
 
 /*
  * [daemon] user and group: whom the daemon becomes when started as root
@@ -376,61 +269,36 @@ resolve_users (GKeyFile *kf, Config *cfg, GError **error)
  * at start and reload.  group defaults to the user's primary group.
  */
 static gboolean
-read_run_user (GKeyFile *kf, Config *cfg, GError **error)
+check_run_user (Config *cfg, GError **error)
 {
-  g_autofree char *group = NULL;
   struct passwd *pw;
   struct group *gr;
 
-  if (!get_string (kf, "daemon", "user", &cfg->run_user, error)
-      || !get_string (kf, "daemon", "group", &group, error))
-    return FALSE;
   if (cfg->run_user == NULL)
-    return group == NULL
+    return cfg->run_group == NULL
       || fail (error, CONFIG_ERROR_VALUE, "daemon", "group", "needs user as well");
   if ((pw = getpwnam (cfg->run_user)) == NULL)
     return fail (error, CONFIG_ERROR_VALUE, "daemon", "user", "no such user");
   cfg->run_uid = pw->pw_uid;
   cfg->run_gid = pw->pw_gid;
-  if (group == NULL)
+  if (cfg->run_group == NULL)
     return TRUE;
-  if ((gr = getgrnam (group)) == NULL)
+  if ((gr = getgrnam (cfg->run_group)) == NULL)
     return fail (error, CONFIG_ERROR_VALUE, "daemon", "group", "no such group");
   cfg->run_gid = gr->gr_gid;
   return TRUE;
 }
 
 static gboolean
-read_daemon (GKeyFile *kf, const char *dir, Config *cfg, GError **error)
+check_daemon (Config *cfg, GError **error)
 {
-  g_autofree char *mode = NULL;
-  guint64 m = 0;
-
-  if (!get_path (kf, dir, "daemon", "socket", &cfg->socket, error)
-      || !get_string (kf, "daemon", "socket_group", &cfg->socket_group, error)
-      || !get_string (kf, "daemon", "socket_mode", &mode, error)
-      || !get_path (kf, dir, "daemon", "queue_db", &cfg->queue_db, error)
-      || !get_path (kf, dir, "daemon", "audit_db", &cfg->audit_db, error)
-      || !get_uint (kf, "daemon", "client_timeout", 1, 3600, &cfg->client_timeout, error)
-      || !resolve_users (kf, cfg, error)
-      || !read_run_user (kf, cfg, error))
-    return FALSE;
-  if (mode != NULL)
-    {
-      /* Never world-accessible: any local user could then send mail
-       * in the organisation's name. */
-      if (!g_ascii_string_to_unsigned (mode, 8, 0, 0770, &m, NULL) || (m & 07) != 0)
-        return fail (error, CONFIG_ERROR_VALUE, "daemon", "socket_mode",
-                     "octal mode without bits for others (at most 0770)");
-      cfg->socket_mode = (guint) m;
-    }
   if (strlen (cfg->socket) >= 108)
     return fail (error, CONFIG_ERROR_VALUE, "daemon", "socket",
                  "path longer than a Unix socket address allows");
   if (cfg->socket_group != NULL && getgrnam (cfg->socket_group) == NULL)
     return fail (error, CONFIG_ERROR_VALUE, "daemon", "socket_group",
                  "no such group");
-  return TRUE;
+  return check_run_user (cfg, error);
 }
 
 static gboolean
@@ -446,18 +314,23 @@ check_mailbox (const char *group, const char *key, char **value, GError **error)
   return TRUE;
 }
 
-static gboolean
-read_organisation (GKeyFile *kf, Config *cfg, GError **error)
+/* A domain name as its ASCII form, or NULL. (transfer full) */
+static char *
+domain_ascii (const char *domain)
 {
-  if (!get_string (kf, "organisation", "name", &cfg->org_name, error)
-      || !get_string (kf, "organisation", "from", &cfg->from, error)
-      || !get_string (kf, "organisation", "envelope_from", &cfg->envelope_from, error)
-      || !get_string (kf, "organisation", "message_id_domain",
-                      &cfg->message_id_domain, error)
-      || !get_string (kf, "organisation", "dpo_email", &cfg->dpo_email, error)
-      || !get_string (kf, "organisation", "slogan", &cfg->slogan, error)
-      || !get_string (kf, "organisation", "unit", &cfg->org_unit, error))
-    return FALSE;
+  g_autofree char *probe = g_strconcat ("x@", domain, NULL);
+  g_autofree char *ascii = NULL;
+  Refusal why;
+
+  if (!validate_address (probe, &ascii, &why))
+    return NULL;
+  return g_strdup (ascii + 2);
+}
+
+/* The addresses, and what defaults to from. */
+static gboolean
+check_organisation (Config *cfg, GError **error)
+{
   if (!check_mailbox ("organisation", "from", &cfg->from, error)
       || !check_mailbox ("organisation", "dpo_email", &cfg->dpo_email, error))
     return FALSE;
@@ -469,15 +342,12 @@ read_organisation (GKeyFile *kf, Config *cfg, GError **error)
     cfg->message_id_domain = g_strdup (strrchr (cfg->from, '@') + 1);
   else
     {
-      g_autofree char *probe = g_strconcat ("x@", cfg->message_id_domain, NULL);
-      char *ascii = NULL;
-      Refusal why;
-      if (!validate_address (probe, &ascii, &why))
+      char *ascii = domain_ascii (cfg->message_id_domain);
+      if (ascii == NULL)
         return fail (error, CONFIG_ERROR_VALUE, "organisation",
                      "message_id_domain", "not a domain name");
       g_free (cfg->message_id_domain);
-      cfg->message_id_domain = g_strdup (ascii + 2);
-      g_free (ascii);
+      cfg->message_id_domain = ascii;
     }
   return TRUE;
 }
@@ -486,12 +356,10 @@ read_organisation (GKeyFile *kf, Config *cfg, GError **error)
  * in (an IANA name the system's zone database knows, so a typo cannot
  * quietly show UTC) and whom to call when the link fails. */
 static gboolean
-read_message_keys (GKeyFile *kf, Config *cfg, GError **error)
+check_message_keys (Config *cfg, GError **error)
 {
-  if (!get_string (kf, "organisation", "timezone", &cfg->timezone, error)
-      || !get_string (kf, "organisation", "contact", &cfg->contact, error))
-    return FALSE;
   g_autoptr (GTimeZone) tz = g_time_zone_new_identifier (cfg->timezone);
+
   /* names only: GLib would also take "+01:00", which has no summer time */
   if (tz == NULL || (strchr (cfg->timezone, '/') == NULL
                      && strcmp (cfg->timezone, "UTC") != 0))
@@ -528,20 +396,8 @@ check_link_hosts (Config *cfg, GError **error)
 }
 
 static gboolean
-read_invite (GKeyFile *kf, const char *dir, Config *cfg, GError **error)
+check_invite (Config *cfg, GError **error)
 {
-  static const char *const to_words[] = { "none", "undisclosed", NULL };
-  int to = cfg->to_header;
-
-  if (!get_path (kf, dir, "invite", "templates_dir", &cfg->templates_dir, error)
-      || !get_path (kf, dir, "invite", "signatures_dir", &cfg->signatures_dir, error)
-      || !get_string (kf, "invite", "default_lang", &cfg->default_lang, error)
-      || !get_list (kf, "invite", "link_hosts", &cfg->link_hosts, error)
-      || !get_uint (kf, "invite", "max_recipients", 1, RECIPIENTS_HARD_MAX,
-                    &cfg->max_recipients, error)
-      || !get_choice (kf, "invite", "to_header", to_words, &to, error))
-    return FALSE;
-  cfg->to_header = (ToHeader) to;
   if (!g_regex_match_simple ("^[a-z]{2,3}$", cfg->default_lang, 0, 0))
     return fail (error, CONFIG_ERROR_VALUE, "invite", "default_lang",
                  "a language code such as sv or en");
@@ -562,33 +418,6 @@ read_secret (const Config *cfg, const char *path, Secret *out, GError **error)
   if (!secret_read_file (path, owner, AUTH_FIELD_MAX, out, &local))
     return fail (error, CONFIG_ERROR_SECRET, "smtp", "auth_password_file",
                  local->message);
-  return TRUE;
-}
-
-static gboolean
-read_transport (GKeyFile *kf, const char *dir, Config *cfg, GError **error)
-{
-  static const char *const type_words[] = { "file", "smtp", NULL };
-  static const char *const tls_words[] = { "starttls", "none", NULL };
-  int type = cfg->transport, tls = cfg->smtp_tls;
-  guint timeout_s = cfg->smtp_timeout_ms / 1000;
-
-  if (!get_choice (kf, "transport", "type", type_words, &type, error)
-      || !get_path (kf, dir, "transport", "outbox_dir", &cfg->outbox_dir, error)
-      || !get_string (kf, "smtp", "host", &cfg->smtp_host, error)
-      || !get_uint (kf, "smtp", "port", 1, 65535, &cfg->smtp_port, error)
-      || !get_choice (kf, "smtp", "tls", tls_words, &tls, error)
-      || !get_path (kf, dir, "smtp", "ca_file", &cfg->smtp_ca_file, error)
-      || !get_string (kf, "smtp", "auth_user", &cfg->smtp_auth_user, error)
-      || !get_path (kf, dir, "smtp", "auth_password_file",
-                    &cfg->smtp_auth_password_file, error)
-      || !get_string (kf, "smtp", "helo_name", &cfg->smtp_helo_name, error)
-      || !get_uint (kf, "smtp", "timeout", 1, SMTP_TIMEOUT_MAX_S, &timeout_s, error)
-      || !get_uint (kf, "smtp", "connections", 1, 16, &cfg->smtp_connections, error))
-    return FALSE;
-  cfg->transport = (TransportType) type;
-  cfg->smtp_tls = (TlsMode) tls;
-  cfg->smtp_timeout_ms = timeout_s * 1000;
   return TRUE;
 }
 
@@ -618,15 +447,8 @@ check_smtp (Config *cfg, gboolean read_secrets, GError **error)
 }
 
 static gboolean
-read_retry (GKeyFile *kf, Config *cfg, GError **error)
+check_retry (Config *cfg, GError **error)
 {
-  if (!get_uint (kf, "retry", "first_delay", 1, RETRY_MAX_S,
-                 &cfg->retry_first_delay, error)
-      || !get_uint (kf, "retry", "max_delay", 1, RETRY_MAX_S,
-                    &cfg->retry_max_delay, error)
-      || !get_uint (kf, "retry", "max_age", 1, RETRY_MAX_S,
-                    &cfg->retry_max_age, error))
-    return FALSE;
   if (cfg->retry_max_delay < cfg->retry_first_delay)
     return fail (error, CONFIG_ERROR_VALUE, "retry", "max_delay",
                  "smaller than first_delay");
@@ -644,43 +466,6 @@ default_key_file (Config *cfg)
   cfg->audit_key_file = g_build_filename (db_dir, "audit.key", NULL);
 }
 
-/* [audit]: the key file defaults to audit.key beside audit_db, so the
- * daemon's state stays together. */
-static gboolean
-read_audit (GKeyFile *kf, const char *dir, Config *cfg, GError **error)
-{
-  if (!get_uint (kf, "audit", "seal_interval", 1, 24 * 3600,
-                 &cfg->audit_seal_interval, error)
-      || !get_uint (kf, "audit", "retention_days", 0, 100 * 366,
-                    &cfg->audit_retention_days, error)
-      || !get_path (kf, dir, "audit", "key_file", &cfg->audit_key_file, error)
-      || !get_string (kf, "audit", "group", &cfg->audit_group, error))
-    return FALSE;
-  default_key_file (cfg);
-  return TRUE;
-}
-
-/* [queue]: how long finished invites stay (queue.c, retention.c). */
-static gboolean
-read_queue (GKeyFile *kf, Config *cfg, GError **error)
-{
-  return get_uint (kf, "queue", "retention_days", 0, 100 * 366,
-                   &cfg->queue_retention_days, error);
-}
-
-/* [limits]: what one uid may send, and how much may wait in the queue
- * in all (service.c, limits.c).  0 turns a limit off. */
-static gboolean
-read_limits (GKeyFile *kf, Config *cfg, GError **error)
-{
-  return get_uint (kf, "limits", "invites_per_minute", 0, 100000,
-                   &cfg->limit_invites_per_minute, error)
-    && get_uint (kf, "limits", "recipients_per_day", 0, 10000000,
-                 &cfg->limit_recipients_per_day, error)
-    && get_uint (kf, "limits", "queued_recipients", 0, 10000000,
-                 &cfg->limit_queued_recipients, error);
-}
-
 static gint
 compare_settings (gconstpointer a, gconstpointer b)
 {
@@ -689,7 +474,9 @@ compare_settings (gconstpointer a, gconstpointer b)
 
 /* Every "group.key=value" the file sets, sorted, for config_digest.
  * Values as the file has them (trimmed): they are the administrator's
- * words, and the file holds no secret. */
+ * words.  A row flagged secret whose value is not a path to the secret
+ * (none today) is kept without its value: a hash of a short secret
+ * could be guessed. */
 static char **
 collect_settings (GKeyFile *kf)
 {
@@ -702,6 +489,9 @@ collect_settings (GKeyFile *kf)
       for (guint j = 0; keys != NULL && keys[j] != NULL; j++)
         {
           g_autofree char *v = g_key_file_get_value (kf, groups[i], keys[j], NULL);
+          const ConfigKey *k = config_key_find (groups[i], keys[j]);
+          if (k->secret && k->type != CONFIG_TYPE_PATH)
+            g_clear_pointer (&v, g_free);
           g_ptr_array_add (out, g_strdup_printf ("%s.%s=%s", groups[i], keys[j],
                                                  v ? g_strstrip (v) : ""));
         }
@@ -725,16 +515,8 @@ config_defaults (void)
 
 /* [bounce]: the return address LOCAL+TOKEN@DOMAIN of each recipient. */
 static gboolean
-read_bounce (GKeyFile *kf, Config *cfg, GError **error)
+check_bounce (Config *cfg, GError **error)
 {
-  static const char *const yes_no[] = { "false", "true", NULL };
-  int verp = cfg->bounce_verp ? 1 : 0;
-
-  if (!get_choice (kf, "bounce", "verp", yes_no, &verp, error)
-      || !get_string (kf, "bounce", "local_part", &cfg->bounce_local_part, error)
-      || !get_string (kf, "bounce", "domain", &cfg->bounce_domain, error))
-    return FALSE;
-  cfg->bounce_verp = verp == 1;
   /* Letters, digits, '.', '-', '_' only, not '+': the token follows the
    * first '+', and the address goes verbatim into MAIL FROM. */
   if (strlen (cfg->bounce_local_part) > 32
@@ -744,46 +526,35 @@ read_bounce (GKeyFile *kf, Config *cfg, GError **error)
                  "letters, digits, '.', '-' and '_' only, at most 32");
   if (cfg->bounce_domain != NULL)
     {
-      g_autofree char *probe = g_strconcat ("x@", cfg->bounce_domain, NULL);
-      char *ascii = NULL;
-      Refusal why;
-      if (!validate_address (probe, &ascii, &why))
+      char *ascii = domain_ascii (cfg->bounce_domain);
+      if (ascii == NULL)
         return fail (error, CONFIG_ERROR_VALUE, "bounce", "domain", "not a domain name");
       g_free (cfg->bounce_domain);
-      cfg->bounce_domain = g_strdup (ascii + 2);
-      g_free (ascii);
+      cfg->bounce_domain = ascii;
     }
   return TRUE;
 }
 
-/* One warning/critical pair; critical must be the worse one. */
+/* [health]: of each warning/critical pair, critical must be the worse
+ * one; for free disk space lower is worse. */
 static gboolean
-get_threshold (GKeyFile *kf, const char *what, guint max, gboolean lower_is_worse,
-               guint pair[2], GError **error)
+check_health (Config *cfg, GError **error)
 {
-  g_autofree char *w = g_strconcat (what, "_warning", NULL);
-  g_autofree char *c = g_strconcat (what, "_critical", NULL);
+  static const char *const names[] = { "queue", "deferred", "failures", "relay", "seal" };
+  const guint *pairs[] = { cfg->health_queue, cfg->health_deferred, cfg->health_failures,
+                           cfg->health_relay, cfg->health_seal };
 
-  if (!get_uint (kf, "health", w, lower_is_worse ? 0 : 1, max, &pair[0], error)
-      || !get_uint (kf, "health", c, lower_is_worse ? 0 : 1, max, &pair[1], error))
-    return FALSE;
-  if (lower_is_worse ? pair[1] > pair[0] : pair[1] < pair[0])
-    return fail (error, CONFIG_ERROR_VALUE, "health", c,
-                 lower_is_worse ? "must not be above the warning value"
-                 : "must not be below the warning value");
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    if (pairs[i][1] < pairs[i][0])
+      {
+        g_autofree char *key = g_strconcat (names[i], "_critical", NULL);
+        return fail (error, CONFIG_ERROR_VALUE, "health", key,
+                     "must not be below the warning value");
+      }
+  if (cfg->health_disk[1] > cfg->health_disk[0])
+    return fail (error, CONFIG_ERROR_VALUE, "health", "disk_critical",
+                 "must not be above the warning value");
   return TRUE;
-}
-
-/* [health]: thresholds of `invitemail health` (seconds, counts, % free). */
-static gboolean
-read_health (GKeyFile *kf, Config *cfg, GError **error)
-{
-  return get_threshold (kf, "queue", G_MAXINT, FALSE, cfg->health_queue, error)
-    && get_threshold (kf, "deferred", 366 * 86400, FALSE, cfg->health_deferred, error)
-    && get_threshold (kf, "failures", G_MAXINT, FALSE, cfg->health_failures, error)
-    && get_threshold (kf, "relay", 366 * 86400, FALSE, cfg->health_relay, error)
-    && get_threshold (kf, "seal", 366 * 86400, FALSE, cfg->health_seal, error)
-    && get_threshold (kf, "disk", 100, TRUE, cfg->health_disk, error);
 }
 
 static Config *
@@ -808,19 +579,17 @@ load (const char *path, gboolean read_secrets, GError **error)
   cfg = config_new_defaults (dir);
   cfg->path = g_strdup (abs);
   if (!check_known_keys (kf, error)
-      || !read_daemon (kf, dir, cfg, error)
-      || !read_organisation (kf, cfg, error)
-      || !read_message_keys (kf, cfg, error)
-      || !read_invite (kf, dir, cfg, error)
-      || !read_transport (kf, dir, cfg, error)
+      || !read_keys (kf, dir, cfg, error)
+      || !check_daemon (cfg, error)
+      || !check_organisation (cfg, error)
+      || !check_message_keys (cfg, error)
+      || !check_invite (cfg, error)
       || !check_smtp (cfg, read_secrets, error)
-      || !read_retry (kf, cfg, error)
-      || !read_audit (kf, dir, cfg, error)
-      || !read_queue (kf, cfg, error)
-      || !read_limits (kf, cfg, error)
-      || !read_bounce (kf, cfg, error)
-      || !read_health (kf, cfg, error))
+      || !check_retry (cfg, error)
+      || !check_bounce (cfg, error)
+      || !check_health (cfg, error))
     return NULL;
+  default_key_file (cfg);
   g_strfreev (cfg->file_settings);
   cfg->file_settings = collect_settings (kf);
   return g_steal_pointer (&cfg);

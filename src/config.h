@@ -1,8 +1,8 @@
 /*
  * config.h - the daemon's configuration: one INI file read with GKeyFile.
  *
- * Every key has an embedded default (config_defaults), so the daemon runs
- * with an empty or absent file.  Relative paths are resolved against the
+ * Every key has one row in the table of config_keys.c (type, default,
+ * range, help), so the daemon runs with an empty or absent file.  Relative paths are resolved against the
  * folder of the file, or the current folder when there is no file.
  *
  * SECURITY: the file is trusted to be written by an administrator, but

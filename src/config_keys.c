@@ -147,7 +147,7 @@ const ConfigKey config_keys[] = {
   PATH ("daemon", "socket", socket, "/run/invitemail/invitemail.sock", NULL,
         "Unix socket requests arrive on, shorter than 108 bytes"),
   { "daemon", "socket_mode", CONFIG_TYPE_MODE, AT (socket_mode), "0660", NULL, 0, 0770, 0,
-    NULL, NULL, FALSE, "socket permissions in octal, never a bit for others" },
+    NULL, NULL, FALSE, "socket permissions, never a bit for others" },
   STR ("daemon", "socket_group", socket_group, NULL,
        "group given to the socket (default: the daemon's)"),
   HOOK ("daemon", "allowed_users", hook_allowed_users,
@@ -264,6 +264,16 @@ const ConfigKey config_keys[] = {
   { NULL, NULL, CONFIG_TYPE_STRING, 0, NULL, NULL, 0, 0, 0, NULL, NULL, FALSE, NULL }
 };
 
+guint
+config_keys_count (void)
+{
+  guint n = 0;
+
+  while (config_keys[n].section != NULL)
+    n++;
+  return n;
+}
+
 const ConfigKey *
 config_key_find (const char *section, const char *name)
 {
@@ -331,8 +341,10 @@ config_keys_print_defaults (void)
       section = k->section;
       g_string_append_printf (out, "# %s", k->help);
       print_range (out, k);
-      g_string_append_printf (out, "\n%s%s = %s\n", k->def ? "" : "#", k->name,
-                              k->def ? k->def : "");
+      if (k->def != NULL)
+        g_string_append_printf (out, "\n%s = %s\n", k->name, k->def);
+      else
+        g_string_append_printf (out, "\n#%s =\n", k->name);
     }
   return g_string_free (out, FALSE);
 }

@@ -49,13 +49,18 @@ struct ConfigKey {
   guint scale;             /* UINT: stored value = value * scale (0 = 1) */
   const char *const *words;  /* CHOICE */
   ConfigHook hook;         /* HOOK */
-  gboolean secret;         /* the value, or the file it names, is a secret:
-                            * never hashed or shown by value */
+  gboolean secret;         /* the value, or the file a PATH names, is a
+                            * secret: a value is never hashed (config.c
+                            * collect_settings); a file's contents are
+                            * compared in memory only (config_digest.c) */
   const char *help;        /* one line */
 };
 
 /* The rows, ended by one with section NULL. */
 extern const ConfigKey config_keys[];
+
+/* The number of rows. */
+guint config_keys_count (void);
 
 /* The row of section.name, or NULL. */
 const ConfigKey *config_key_find (const char *section, const char *name);

@@ -25,6 +25,7 @@
 #include "audit_read.h"
 #include "audit_seal.h"
 #include "config.h"
+#include "config_keys.h"
 #include "control.h"
 #include "delivery.h"
 #include "evidence.h"
@@ -46,6 +47,7 @@ typedef struct {
   char *config_path;
   gboolean foreground;
   gboolean check_config;
+  gboolean print_defaults;
   gboolean version;
 } Options;
 
@@ -115,6 +117,9 @@ parse_options (int *argc, char ***argv, Options *o)
     { "check-config", 0, 0, G_OPTION_ARG_NONE, &o->check_config,
       "Check configuration, templates, notice, signature, logo and TLS "
       "settings, say what is wrong, and exit (0 when all is right)", NULL },
+    { "print-defaults", 0, 0, G_OPTION_ARG_NONE, &o->print_defaults,
+      "Print every configuration key at its default, with its range, and exit",
+      NULL },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &o->version, "Print the version", NULL },
     { NULL }
   };
@@ -206,6 +211,8 @@ check_config (Daemon *d)
   printf ("  templates: %s\n  signatures: %s\n", d->cfg->templates_dir,
           d->cfg->signatures_dir);
   printf ("  transport: %s\n", d->cfg->transport == TRANSPORT_SMTP ? "smtp" : "file");
+  printf ("  keys set: %u of %u, the rest at their defaults (--print-defaults)\n",
+          g_strv_length (d->cfg->file_settings), config_keys_count ());
   if (d->cfg->run_user != NULL)
     printf ("  user: %s (uid %lu, gid %lu) when started as root\n", d->cfg->run_user,
             (unsigned long) d->cfg->run_uid, (unsigned long) d->cfg->run_gid);
@@ -696,6 +703,12 @@ main (int argc, char **argv)
   if (o.version)
     {
       printf ("%s\n", INVITEMAIL_VERSION_TEXT);
+      return EXIT_OK;
+    }
+  if (o.print_defaults)
+    {
+      g_autofree char *text = config_keys_print_defaults ();
+      fputs (text, stdout);
       return EXIT_OK;
     }
   signal (SIGPIPE, SIG_IGN);

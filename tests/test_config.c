@@ -444,6 +444,68 @@ test_key_table_matches_docs (void **state)
   free_entries (man);
 }
 
+/* The parser reads every row by its type: a number past a row's range
+ * and a word not in its list are refused, naming the key; the largest
+ * number lands in the row's field (scaled) unless a rule between keys
+ * refuses it. */
+static void
+test_rows_drive_parser (void **state)
+{
+  Fixture *f = *state;
+  guint stored = 0;
+
+  for (const ConfigKey *k = config_keys; k->section != NULL; k++)
+    {
+      g_autofree char *name = g_strdup_printf ("[%s] %s: ", k->section, k->name);
+      g_autofree char *over = NULL, *top = NULL;
+      g_autoptr (GError) error = NULL;
+      if (k->type == CONFIG_TYPE_CHOICE)
+        over = g_strdup_printf ("[%s]\n%s = maybe\n", k->section, k->name);
+      else if (k->type == CONFIG_TYPE_UINT && k->max < G_MAXUINT)
+        over = g_strdup_printf ("[%s]\n%s = %u\n", k->section, k->name, k->max + 1);
+      else
+        continue;
+      g_autoptr (Config) bad = load_text (f, over, &error);
+      if (bad != NULL || !g_error_matches (error, CONFIG_ERROR, CONFIG_ERROR_VALUE)
+          || strstr (error->message, name) == NULL)
+        fail_msg ("%s accepted or refused oddly: %s", over, error ? error->message : "");
+      if (k->type != CONFIG_TYPE_UINT)
+        continue;
+      top = g_strdup_printf ("[%s]\n%s = %u\n", k->section, k->name, k->max);
+      g_autoptr (Config) good = load_text (f, top, NULL);
+      if (good != NULL)
+        {
+          assert_int_equal (G_STRUCT_MEMBER (guint, good, k->offset),
+                            k->max * (k->scale ? k->scale : 1));
+          stored++;
+        }
+    }
+  assert_int_equal (stored, 19);   /* 26 numbers; 7 meet a rule between keys */
+}
+
+/* --print-defaults writes a file the parser takes, with every row. */
+static void
+test_print_defaults_loads (void **state)
+{
+  Fixture *f = *state;
+  g_autofree char *text = config_keys_print_defaults ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (Config) cfg = load_text (f, text, &error);
+
+  if (cfg == NULL)
+    fail_msg ("%s", error->message);
+  for (const ConfigKey *k = config_keys; k->section != NULL; k++)
+    {
+      g_autofree char *line = g_strdup_printf ("\n%s%s =", k->def ? "" : "#", k->name);
+      assert_non_null (strstr (text, line));
+    }
+  assert_int_equal (cfg->socket_mode, 0660);
+  assert_int_equal (cfg->smtp_timeout_ms, 60000);
+  assert_true (cfg->bounce_verp);
+  assert_int_equal (cfg->health_disk[1], 5);
+  assert_string_equal (cfg->link_hosts[1], "example.org");
+}
+
 int
 main (void)
 {
@@ -456,6 +518,8 @@ main (void)
     cmocka_unit_test_setup_teardown (test_password_file_mode, setup, teardown),
     cmocka_unit_test_setup_teardown (test_digest_and_changed_keys, setup, teardown),
     cmocka_unit_test (test_key_table_matches_docs),
+    cmocka_unit_test_setup_teardown (test_rows_drive_parser, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_print_defaults_loads, setup, teardown),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
