@@ -506,6 +506,39 @@ test_print_defaults_loads (void **state)
   assert_string_equal (cfg->link_hosts[1], "example.org");
 }
 
+/* The row flagged secret (the password file): a new password is named
+ * "smtp.password" at reload, and the digest, which covers the path
+ * only, does not change with the contents. */
+static void
+test_secret_never_hashed (void **state)
+{
+  Fixture *f = *state;
+  g_autofree char *pw = g_build_filename (f->dir, "pw", NULL);
+  const char *text = "[transport]\ntype = smtp\n[smtp]\nauth_user = bot\n"
+                     "auth_password_file = pw\n";
+  const ConfigKey *k = config_key_find ("smtp", "auth_password_file");
+  g_autofree char *changed = NULL;
+  char ha[65], hb[65];
+
+  assert_non_null (k);
+  assert_true (k->secret);
+  assert_true (g_file_set_contents (pw, "first-s3cret\n", -1, NULL));
+  assert_int_equal (chmod (pw, 0600), 0);
+  g_autoptr (Config) a = load_text (f, text, NULL);
+  assert_true (g_file_set_contents (pw, "second-s3cret\n", -1, NULL));
+  assert_int_equal (chmod (pw, 0600), 0);   /* a new file: set its mode again */
+  g_autoptr (Config) b = load_text (f, text, NULL);
+  assert_non_null (a);
+  assert_non_null (b);
+  config_digest (a, ha);
+  config_digest (b, hb);
+  assert_string_equal (ha, hb);
+  changed = config_changed_keys (a, b);
+  assert_string_equal (changed, "smtp.password");
+  for (char **s = b->file_settings; *s != NULL; s++)
+    assert_null (strstr (*s, "s3cret"));
+}
+
 int
 main (void)
 {
@@ -520,6 +553,7 @@ main (void)
     cmocka_unit_test (test_key_table_matches_docs),
     cmocka_unit_test_setup_teardown (test_rows_drive_parser, setup, teardown),
     cmocka_unit_test_setup_teardown (test_print_defaults_loads, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_secret_never_hashed, setup, teardown),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
