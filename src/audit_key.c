@@ -27,6 +27,8 @@
 
 #include <openssl/evp.h>
 
+#include "fileio.h"
+
 #define KEY_FILE_MAX 4096
 
 static const char seal_label[] = "invitemail-audit-seal-v3";
@@ -273,22 +275,6 @@ audit_secret_load (const char *path, AuditSecret *out, gboolean *absent,
   return FALSE;
 }
 
-static gboolean
-audit_write_all (int fd, const char *buf, gsize len)
-{
-  while (len > 0)
-    {
-      ssize_t w = write (fd, buf, len);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        return FALSE;
-      buf += w;
-      len -= (gsize) w;
-    }
-  return TRUE;
-}
-
 /* The key file's text (a secret: the caller wipes it). */
 static char *
 audit_secret_text (const AuditSecret *s)
@@ -308,38 +294,6 @@ audit_secret_text (const AuditSecret *s)
   explicit_bzero (key, sizeof key);
   explicit_bzero (next, sizeof next);
   return text;
-}
-
-/* The new key durably in a temp file beside path (0600). */
-static gboolean
-audit_secret_write_temp (const char *tmp, const AuditSecret *s,
-                         GError **error)
-{
-  char *text = audit_secret_text (s);
-  gboolean ok;
-  int fd;
-
-  if (text == NULL)
-    {
-      g_set_error (error, AUDIT_ERROR, AUDIT_ERROR_IO,
-                   "audit key %s: cannot export the key", tmp);
-      return FALSE;
-    }
-  unlink (tmp);
-  fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  ok = fd >= 0 && fchmod (fd, 0600) == 0
-       && audit_write_all (fd, text, strlen (text)) && fsync (fd) == 0;
-  explicit_bzero (text, strlen (text));
-  g_free (text);
-  if (!ok)
-    {
-      audit_errno (error, "write", tmp);
-      if (fd >= 0)
-        close (fd);
-      unlink (tmp);
-      return FALSE;
-    }
-  return close (fd) == 0 || audit_errno (error, "close", tmp);
 }
 
 /* Overwrites what an old key file held (through a descriptor opened
@@ -363,28 +317,38 @@ audit_secret_shred (int fd)
 gboolean
 audit_secret_store (const char *path, const AuditSecret *s, GError **error)
 {
-  g_autofree char *tmp = g_strconcat (path, ".new", NULL);
   g_autofree char *dir = g_path_get_dirname (path);
-  gboolean ok = TRUE;
+  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *tmp = g_strconcat (base, ".new", NULL);
+  char *text = audit_secret_text (s);
+  struct stat st;
+  gboolean ok;
   int old, dfd;
 
-  if (!audit_secret_write_temp (tmp, s, error))
-    return FALSE;
-  old = open (path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-  if (rename (tmp, path) != 0)
+  if (text == NULL)
     {
-      audit_errno (error, "rename", path);
-      unlink (tmp);
-      if (old >= 0)
-        close (old);
+      g_set_error (error, AUDIT_ERROR, AUDIT_ERROR_IO,
+                   "audit key %s: cannot export the key", path);
       return FALSE;
     }
   dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || fsync (dfd) != 0)
-    ok = audit_errno (error, "sync folder of", path);
+  /* Opened before the rename: the old key's blocks, shredded after. */
+  old = open (path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+  /* One fixed temporary name (PATH.new, 0600): a crash leaves at most
+   * one copy of a key behind, and the next store removes it. */
+  ok = dfd >= 0 && fileio_replace_at (dfd, base, tmp, text, strlen (text), 0600);
+  if (!ok)
+    audit_errno (error, "replace", path);
+  explicit_bzero (text, strlen (text));
+  g_free (text);
   if (dfd >= 0)
     close (dfd);
-  audit_secret_shred (old);
+  /* Replaced (no name left), even when only the folder's fsync failed:
+   * the old key goes.  Still named: it is the live key, kept. */
+  if (old >= 0 && fstat (old, &st) == 0 && st.st_nlink == 0)
+    audit_secret_shred (old);
+  else if (old >= 0)
+    close (old);
   return ok;
 }
 

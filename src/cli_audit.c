@@ -39,6 +39,7 @@
 #include "queue.h"
 #include "retention.h"
 #include "exitcodes.h"
+#include "fileio.h"
 #include "version.h"
 
 typedef struct {
@@ -478,8 +479,7 @@ write_public (const char *path, const char *text, GError **error)
   int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                  0644);
   gboolean ok = fd >= 0
-    && write (fd, line, strlen (line)) == (ssize_t) strlen (line)
-    && fsync (fd) == 0;
+    && fileio_write_all (fd, line, strlen (line)) && fsync (fd) == 0;
 
   if (!ok)
     g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),

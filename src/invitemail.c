@@ -20,6 +20,7 @@
 #include "cli_ops.h"
 #include "config.h"
 #include "exitcodes.h"
+#include "fileio.h"
 #include "request.h"
 #include "version.h"
 
@@ -102,22 +103,6 @@ connect_socket (const char *path)
   return fd;
 }
 
-static gboolean
-write_all (int fd, const char *buf, gsize len)
-{
-  while (len > 0)
-    {
-      ssize_t n = send (fd, buf, len, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return FALSE;
-      buf += n;
-      len -= (gsize) n;
-    }
-  return TRUE;
-}
-
 /* Reads one answer frame (answer_frame bounds it: a preview carries a
  * whole base64 message on one line). */
 static RawRequest *
@@ -165,7 +150,7 @@ exchange (const ClientOptions *o, const GString *req, int *rc)
       *rc = EXIT_UNREACHABLE;
       return NULL;
     }
-  if (!write_all (fd, req->str, req->len) || (ans = read_answer (fd)) == NULL)
+  if (!fileio_send_all (fd, req->str, req->len) || (ans = read_answer (fd)) == NULL)
     {
       fprintf (stderr, "invitemail: no answer from invitemaild at %s\n", path);
       close (fd);

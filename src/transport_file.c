@@ -5,9 +5,9 @@
  *   TAG.eml       the exact message bytes (CRLF, as mime_build made them)
  *   TAG.envelope  "MAIL FROM:<from>\nRCPT TO:<rcpt>\n"
  *
- * Each file is written under a temporary name in the same folder
- * (O_CREAT|O_EXCL, 0640), fsynced, renamed into place, and the folder is
- * fsynced.  The .eml goes first, so a reader that sees an envelope always
+ * Each file is replaced durably (fileio_replace_at: a temporary name in
+ * the same folder, O_CREAT|O_EXCL, mode 0640, fsynced, renamed into
+ * place, the folder fsynced).  The .eml goes first, so a reader that sees an envelope always
  * finds its message, even after a crash.  Writing a tag again replaces
  * both files (a retry after a crash writes the same bytes).
  *
@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "transport_private.h"
 
 #define TAG_MAX 128
@@ -74,61 +75,6 @@ tag_is_safe (const char *tag)
   return TRUE;
 }
 
-static gboolean
-write_all (int fd, const char *data, gsize len)
-{
-  while (len > 0)
-    {
-      ssize_t w = write (fd, data, len);
-
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        return FALSE;
-      data += w;
-      len -= (gsize) w;
-    }
-  return TRUE;
-}
-
-/* Opens a fresh temporary file ".tmp-NAME-RANDOM" in dirfd; the leading
- * dot keeps it apart from every valid tag.  Returns the fd, or -1. */
-static int
-open_temp (int dirfd, const char *name, char *tmp, gsize tmp_size)
-{
-  for (int tries = 0; tries < 16; tries++)
-    {
-      g_snprintf (tmp, tmp_size, ".tmp-%s-%08x", name, g_random_int ());
-      int fd = openat (dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                       0640);
-      if (fd >= 0 || errno != EEXIST)
-        return fd;
-    }
-  return -1;
-}
-
-/* Writes name atomically in dirfd; on failure sets errno and leaves no
- * temporary file behind. */
-static gboolean
-write_atomic (int dirfd, const char *name, const char *data, gsize len)
-{
-  char tmp[TAG_MAX + 64];
-  int fd = open_temp (dirfd, name, tmp, sizeof tmp);
-  gboolean ok;
-
-  if (fd < 0)
-    return FALSE;
-  ok = write_all (fd, data, len) && fsync (fd) == 0;
-  int saved = errno;
-  ok = (close (fd) == 0) && ok;
-  if (ok && renameat (dirfd, tmp, dirfd, name) == 0 && fsync (dirfd) == 0)
-    return TRUE;
-  saved = errno ? errno : saved;
-  unlinkat (dirfd, tmp, 0);
-  errno = saved;
-  return FALSE;
-}
-
 static void
 file_deliver_one (int dirfd, DeliveryJob *job)
 {
@@ -153,8 +99,8 @@ file_deliver_one (int dirfd, DeliveryJob *job)
   const char *data = g_bytes_get_data (job->message, &size);
 
   errno = 0;
-  if (write_atomic (dirfd, eml, data != NULL ? data : "", size)
-      && write_atomic (dirfd, env_name, env, strlen (env)))
+  if (fileio_replace_at (dirfd, eml, NULL, data != NULL ? data : "", size, 0640)
+      && fileio_replace_at (dirfd, env_name, NULL, env, strlen (env), 0640))
     {
       transport_job_set (job, DELIVERY_SENT, 0, "written to outbox");
       return;

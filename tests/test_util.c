@@ -9,11 +9,18 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "digest.h"
 #include "envelope.h"
+#include "fileio.h"
+#include "testutil.h"
 #include "retry.h"
 
 /* ---- the retry policy from [retry] ---- */
@@ -150,6 +157,136 @@ test_hex_encode (void **state)
     }
 }
 
+/* ---- whole writes ---- */
+
+static void
+test_write_all (void **state)
+{
+  static const gsize sizes[] = { 0, 1, 4096, 200000 };   /* past a pipe's buffer */
+  (void) state;
+  for (gsize i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      g_autofree char *dir = g_dir_make_tmp ("imutil-XXXXXX", NULL);
+      g_autofree char *path = g_build_filename (dir, "f", NULL);
+      g_autofree char *buf = g_malloc (sizes[i] + 1);
+      g_autofree char *got = NULL;
+      gsize len = 0;
+      int fd = open (path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+
+      memset (buf, 'a' + (int) i, sizes[i]);
+      assert_true (fd >= 0);
+      if (!fileio_write_all (fd, buf, sizes[i]))
+        fail_msg ("case %zu: %s", i, g_strerror (errno));
+      close (fd);
+      assert_true (g_file_get_contents (path, &got, &len, NULL));
+      assert_int_equal (len, sizes[i]);
+      assert_memory_equal (got, buf, sizes[i]);
+      testutil_rm_rf (dir);
+    }
+  /* A closed descriptor: FALSE, not a crash. */
+  assert_false (fileio_write_all (-1, "x", 1));
+}
+
+/* A peer that went away: EPIPE, and no SIGPIPE kills the test. */
+static void
+test_send_all_peer_gone (void **state)
+{
+  int sv[2];
+  char big[65536] = { 0 };
+
+  (void) state;
+  assert_int_equal (socketpair (AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  assert_true (fileio_send_all (sv[0], "ping\n", 5));
+  close (sv[1]);
+  errno = 0;
+  assert_false (fileio_send_all (sv[0], big, sizeof big));
+  assert_int_equal (errno, EPIPE);
+  close (sv[0]);
+}
+
+/* ---- durable replace ---- */
+
+static void
+test_replace_at (void **state)
+{
+  static const struct {
+    const char *before;    /* NULL: no file yet */
+    const char *tmp_name;  /* NULL: a random one */
+    gboolean leftover;     /* a crash left tmp_name behind */
+    mode_t mode;
+  } cases[] = {
+    { NULL, NULL, FALSE, 0640 },
+    { "old bytes, longer than the new", NULL, FALSE, 0640 },
+    { NULL, "key.new", FALSE, 0600 },
+    { "old key", "key.new", TRUE, 0600 },
+    { "", NULL, FALSE, 0644 },
+  };
+  (void) state;
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *dir = g_dir_make_tmp ("imutil-XXXXXX", NULL);
+      g_autofree char *path = g_build_filename (dir, "key", NULL);
+      g_autofree char *got = NULL;
+      g_autoptr (GDir) d = NULL;
+      struct stat st;
+      mode_t old_mask = umask (077);   /* the mode is the caller's, not the umask's */
+      int dfd = open (dir, O_RDONLY | O_DIRECTORY);
+      guint entries = 0;
+
+      if (cases[i].before != NULL)
+        assert_true (g_file_set_contents (path, cases[i].before, -1, NULL));
+      if (cases[i].leftover)
+        {
+          g_autofree char *t = g_build_filename (dir, cases[i].tmp_name, NULL);
+          assert_true (g_file_set_contents (t, "stale", -1, NULL));
+        }
+      if (!fileio_replace_at (dfd, "key", cases[i].tmp_name, "new", 3, cases[i].mode))
+        fail_msg ("case %zu: %s", i, g_strerror (errno));
+      umask (old_mask);
+      assert_true (g_file_get_contents (path, &got, NULL, NULL));
+      assert_string_equal (got, "new");
+      assert_int_equal (stat (path, &st), 0);
+      if ((st.st_mode & 07777) != cases[i].mode)
+        fail_msg ("case %zu: mode %o", i, st.st_mode & 07777);
+      d = g_dir_open (dir, 0, NULL);
+      while (g_dir_read_name (d) != NULL)
+        entries++;
+      if (entries != 1)
+        fail_msg ("case %zu: %u names in the folder, want only the file", i, entries);
+      close (dfd);
+      testutil_rm_rf (dir);
+    }
+}
+
+/* A failed rename (the name is a folder) leaves no temporary file. */
+static void
+test_replace_at_failure_leaves_nothing (void **state)
+{
+  static const char *const tmp_names[] = { NULL, "x.new" };
+  (void) state;
+  for (gsize i = 0; i < G_N_ELEMENTS (tmp_names); i++)
+    {
+      g_autofree char *dir = g_dir_make_tmp ("imutil-XXXXXX", NULL);
+      g_autofree char *sub = g_build_filename (dir, "taken", NULL);
+      g_autofree char *inner = g_build_filename (sub, "keep", NULL);
+      g_autoptr (GDir) d = NULL;
+      int dfd = open (dir, O_RDONLY | O_DIRECTORY);
+      guint entries = 0;
+
+      assert_int_equal (mkdir (sub, 0700), 0);
+      assert_true (g_file_set_contents (inner, "x", -1, NULL));
+      assert_false (fileio_replace_at (dfd, "taken", tmp_names[i], "new", 3, 0600));
+      assert_true (errno != 0);
+      d = g_dir_open (dir, 0, NULL);
+      while (g_dir_read_name (d) != NULL)
+        entries++;
+      if (entries != 1)
+        fail_msg ("case %zu: %u names left", i, entries);
+      close (dfd);
+      testutil_rm_rf (dir);
+    }
+}
+
 int
 main (void)
 {
@@ -158,6 +295,10 @@ main (void)
     cmocka_unit_test (test_envelope_safe),
     cmocka_unit_test (test_sha256_hex),
     cmocka_unit_test (test_hex_encode),
+    cmocka_unit_test (test_write_all),
+    cmocka_unit_test (test_send_all_peer_gone),
+    cmocka_unit_test (test_replace_at),
+    cmocka_unit_test (test_replace_at_failure_leaves_nothing),
   };
 
   return cmocka_run_group_tests (tests, NULL, NULL);
