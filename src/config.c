@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 
 #include "config_keys.h"
+#include "names.h"
 #include "validate.h"
 
 #define AUTH_FIELD_MAX 255
@@ -398,7 +399,7 @@ check_link_hosts (Config *cfg, GError **error)
 static gboolean
 check_invite (Config *cfg, GError **error)
 {
-  if (!g_regex_match_simple ("^[a-z]{2,3}$", cfg->default_lang, 0, 0))
+  if (!lang_tag_ok (cfg->default_lang, -1))
     return fail (error, CONFIG_ERROR_VALUE, "invite", "default_lang",
                  "a language code such as sv or en");
   return check_link_hosts (cfg, error);

@@ -35,18 +35,16 @@
 #include <string.h>
 #include <gmime/gmime.h>
 
+#include "envelope.h"
+#include "names.h"
+
 /* GMime 3.2 declares no autoptr cleanups for its objects. */
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (InternetAddress, g_object_unref)
 
 /* RFC 5322 2.1.1: a line may hold 998 characters; a header value that
  * long is already absurd for a subject or a display name. */
 #define MIME_HEADER_VALUE_MAX 998
-/* RFC 5321 4.5.3.1: a path holds at most 256 octets with its <>. */
-#define MIME_ADDR_MAX   254
-#define MIME_DOMAIN_MAX 253
 #define MIME_ID_MAX     255
-/* RFC 5646 4.4.1: implementations must handle tags of 35 characters. */
-#define MIME_LANG_MAX   35
 
 static const guint8 png_signature[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
 
@@ -125,19 +123,16 @@ check_ascii_token (const char *s, const char *what, guint ats, gsize max,
   return TRUE;
 }
 
-/* RFC 5646 shape only: letters, digits and '-'. */
+/* The language tag every wall checks (names.h): it goes verbatim into
+ * Content-Language. */
 static gboolean
 check_lang (const char *lang, GError **error)
 {
-  gsize len = lang ? strlen (lang) : 0;
-  gboolean ok = len > 0 && len <= MIME_LANG_MAX && lang[0] != '-';
-
-  for (gsize i = 0; ok && i < len; i++)
-    ok = g_ascii_isalnum (lang[i]) || lang[i] == '-';
-  if (!ok)
-    g_set_error (error, MIME_ERROR, MIME_ERROR_FAILED,
-                 "language tag is not a plain RFC 5646 tag");
-  return ok;
+  if (lang_tag_ok (lang, -1))
+    return TRUE;
+  g_set_error (error, MIME_ERROR, MIME_ERROR_FAILED,
+               "language tag is not 2 or 3 letters a-z");
+  return FALSE;
 }
 
 static gboolean
@@ -178,7 +173,7 @@ check_inputs (const Rendered *r, const MimeOptions *opt, GError **error)
       || !check_logo (r->logo, error)
       || !check_header_text (opt->from_name, "sender name", TRUE, error)
       || !check_ascii_token (opt->from_addr, "sender address", 1,
-                             MIME_ADDR_MAX, error)
+                             ADDRESS_MAX, error)
       || !check_ascii_token (opt->logo_cid, "logo Content-ID", 1,
                              MIME_ID_MAX, error))
     return FALSE;
@@ -198,7 +193,7 @@ check_inputs (const Rendered *r, const MimeOptions *opt, GError **error)
   /* Generating needs an explicit domain: with NULL GMime would ask the
    * resolver for our host name (LIBS.md 4). */
   return check_ascii_token (opt->message_id_domain, "Message-ID domain", 0,
-                            MIME_DOMAIN_MAX, error);
+                            ADDRESS_MAX_DOMAIN, error);
 }
 
 /* ---- writing ------------------------------------------------------ */

@@ -47,6 +47,7 @@
 #include <libxml/xmlerror.h>
 #include <libxml/xmlsave.h>
 #include "digest.h"
+#include "names.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlDoc, xmlFreeDoc)
 
@@ -68,11 +69,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlDoc, xmlFreeDoc)
  * a placeholder, not the organisation's own logo. */
 #define PLACEHOLDER_LOGO_SHA256 \
   "47871f7cf4927fcd3fbef5b25b95192b532e7ba63b88e124e3fae8e4afca062b"
-#define LANG_MAX       3
 /* Plain-text lines: 78 characters, RFC 5322's advice, and what fits a
  * phone without reflowing. */
 #define TEXT_WIDTH     78
-#define NAME_MAX_LEN   64
 
 /*
  * Layout: tables, inline styles and bgcolor, because that is what every
@@ -695,28 +694,6 @@ part_load (const char *path, PartKind kind, gboolean is_cancel, GError **error)
 
 /* ---- loading directories --------------------------------------------- */
 
-static gboolean
-name_ok (const char *s, gsize len)
-{
-  if (len == 0 || len > NAME_MAX_LEN || !(g_ascii_islower (s[0]) || g_ascii_isdigit (s[0])))
-    return FALSE;
-  for (gsize i = 1; i < len; i++)
-    if (!g_ascii_islower (s[i]) && !g_ascii_isdigit (s[i]) && s[i] != '_' && s[i] != '-')
-      return FALSE;
-  return TRUE;
-}
-
-static gboolean
-lang_ok (const char *s, gsize len)
-{
-  if (len < 2 || len > LANG_MAX)
-    return FALSE;
-  for (gsize i = 0; i < len; i++)
-    if (!g_ascii_islower (s[i]))
-      return FALSE;
-  return TRUE;
-}
-
 /* Splits "NAME.LANG.xhtml"; FALSE when it has another shape. */
 static gboolean
 split_file_name (const char *file, char **name, char **lang)
@@ -724,8 +701,8 @@ split_file_name (const char *file, char **name, char **lang)
   gsize len = strlen (file) - strlen (".xhtml");
   const char *dot = g_strrstr_len (file, (gssize) len, ".");
 
-  if (dot == NULL || !name_ok (file, (gsize) (dot - file))
-      || !lang_ok (dot + 1, len - (gsize) (dot - file) - 1))
+  if (dot == NULL || !template_name_ok (file, dot - file)
+      || !lang_tag_ok (dot + 1, (gssize) (len - (gsize) (dot - file) - 1)))
     return FALSE;
   *name = g_strndup (file, (gsize) (dot - file));
   *lang = g_strndup (dot + 1, len - (gsize) (dot - file) - 1);

@@ -44,6 +44,7 @@
 
 #include <string.h>
 #include "digest.h"
+#include "names.h"
 
 struct Invitation {
   char *link;
@@ -64,7 +65,6 @@ struct Invitation {
  * fit ADDRESS_MAX.  A UTF-8 domain may be longer in bytes than its
  * A-labels, hence the slack. */
 #define ADDRESS_RAW_MAX (4 * ADDRESS_MAX)
-#define TEMPLATE_NAME_MAX 32
 #define HOST_LABEL_MAX 63
 
 /* Template names that are files of the template folder but never an
@@ -677,13 +677,13 @@ check_lang_template (const RawRequest *req, const ValidateContext *ctx,
 
   lang = lang != NULL ? lang : def;
   tmpl = tmpl != NULL ? tmpl : ctx->default_template;
-  if (lang == NULL || !token_ok (lang, 2, 3, CC_LOWER, NULL))
+  if (!lang_tag_ok (lang, -1))
     return refusal_set (why, REFUSAL_INVALID_VALUE, "lang",
                         "lang must be 2 or 3 letters a-z");
-  if (tmpl == NULL || !char_in (tmpl[0], CC_LOWER | CC_DIGIT, NULL)
-      || !token_ok (tmpl, 1, TEMPLATE_NAME_MAX, CC_LOWER | CC_DIGIT, "_-"))
+  if (!template_name_ok (tmpl, -1))
     return refusal_set (why, REFUSAL_INVALID_VALUE, "template",
-                        "template must be a-z 0-9 _ - and start with a-z 0-9");
+                        "template must be 1 to %d of a-z 0-9 _ - and start"
+                        " with a-z 0-9", TEMPLATE_NAME_MAX);
   if (g_strv_contains (reserved_templates, tmpl) || have == NULL)
     return refusal_set (why, REFUSAL_UNKNOWN_TEMPLATE, "template", NULL);
   if (!have (tmpl, lang, data))

@@ -554,6 +554,9 @@ static const BadCase bad_cases[] = {
   { "lang NULL", F_LANG, NULL, FALSE },
   { "lang LF", F_LANG, "sv\nX: y", FALSE },
   { "lang space", F_LANG, "s v", FALSE },
+  /* One language rule for request, templates and message (names.h). */
+  { "lang region", F_LANG, "en-GB", FALSE },
+  { "lang upper", F_LANG, "SV", FALSE },
   { "html NULL", F_HTML, NULL, FALSE },
   { "html not UTF-8", F_HTML, "<p>\xe5</p>", FALSE },
   { "text NULL", F_TEXT, NULL, FALSE },
@@ -631,14 +634,14 @@ test_accepted_edges (void **state)
 
   o.from_name = NULL;   /* address only */
   g_free (r->lang);
-  r->lang = g_strdup ("en-GB");
+  r->lang = g_strdup ("fil");   /* three letters: the longest tag */
   raw = mime_build (r, &o, NULL, &error);
   assert_null (error);
   assert_non_null (raw);
   msg = parse_back (raw);
   assert_string_equal (g_mime_message_get_subject (msg), "ASCII only");
   assert_string_equal (g_mime_object_get_header (g_mime_message_get_mime_part (msg),
-                                                 "Content-Language"), "en-GB");
+                                                 "Content-Language"), "fil");
   g_object_unref (msg);
 }
 

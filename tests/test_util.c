@@ -20,6 +20,7 @@
 #include "digest.h"
 #include "envelope.h"
 #include "fileio.h"
+#include "names.h"
 #include "testutil.h"
 #include "retry.h"
 
@@ -155,6 +156,42 @@ test_hex_encode (void **state)
       if (strcmp (out, cases[i].hex) != 0)
         fail_msg ("case %zu: %s", i, out);
     }
+}
+
+/* ---- the language tag and the template name ---- */
+
+static void
+test_names (void **state)
+{
+  static const struct { const char *s; gboolean lang, tmpl; } cases[] = {
+    { "sv", TRUE, TRUE }, { "en", TRUE, TRUE }, { "fil", TRUE, TRUE },
+    { "s", FALSE, TRUE }, { "svse", FALSE, TRUE }, { "", FALSE, FALSE },
+    { "SV", FALSE, FALSE }, { "sv-SE", FALSE, FALSE }, { "s1", FALSE, TRUE },
+    { "evisit", FALSE, TRUE }, { "e-visit_2", FALSE, TRUE }, { "2fa", FALSE, TRUE },
+    { "_x", FALSE, FALSE }, { "-x", FALSE, FALSE }, { "a.b", FALSE, FALSE },
+    { "../x", FALSE, FALSE }, { "a/b", FALSE, FALSE }, { "sv\n", FALSE, FALSE },
+    { "s\xc3\xa5", FALSE, FALSE }, { "e visit", FALSE, FALSE },
+  };
+  char name[TEMPLATE_NAME_MAX + 2];
+
+  (void) state;
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      gboolean l = lang_tag_ok (cases[i].s, -1);
+      gboolean t = template_name_ok (cases[i].s, -1);
+      if (l != cases[i].lang || t != cases[i].tmpl)
+        fail_msg ("case %zu (%s): lang %d template %d", i, cases[i].s, l, t);
+    }
+  assert_false (lang_tag_ok (NULL, -1));
+  assert_false (template_name_ok (NULL, -1));
+  /* A length inside a longer string: the part of a file name. */
+  assert_true (lang_tag_ok ("sv.xhtml", 2));
+  assert_false (lang_tag_ok ("sv.xhtml", 3));
+  assert_true (template_name_ok ("evisit.sv.xhtml", 6));
+  assert_false (template_name_ok ("evisit.sv.xhtml", 9));
+  memset (name, 'a', sizeof name);
+  assert_true (template_name_ok (name, TEMPLATE_NAME_MAX));
+  assert_false (template_name_ok (name, TEMPLATE_NAME_MAX + 1));
 }
 
 /* ---- whole writes ---- */
@@ -295,6 +332,7 @@ main (void)
     cmocka_unit_test (test_envelope_safe),
     cmocka_unit_test (test_sha256_hex),
     cmocka_unit_test (test_hex_encode),
+    cmocka_unit_test (test_names),
     cmocka_unit_test (test_write_all),
     cmocka_unit_test (test_send_all_peer_gone),
     cmocka_unit_test (test_replace_at),

@@ -584,7 +584,7 @@ static const InvCase inv_cases[] = {
     "template" },
   { "template leading hyphen", BASE "template=-x\n\n", REFUSAL_INVALID_VALUE,
     "template" },
-  { "template of 33", BASE "template=abcdefghijklmnopqrstuvwxyzabcdefg\n\n",
+  { "template of 65", BASE "template=abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklm\n\n",
     REFUSAL_INVALID_VALUE, "template" },
   { "meeting time with offset", BASE "meeting_time=2030-01-01T10:00:00+01:00\n\n",
     0, NULL },
