@@ -80,7 +80,8 @@ typedef struct {
 } QueueInsert;
 
 /*
- * Stores one invite durably.  Idempotency keys are per uid: a key is
+ * Stores one invite durably: a batch of one (queue_insert_batch), so
+ * there is one path for storing.  Idempotency keys are per uid: a key is
  * looked up only among the invites of ins->peer_uid.  When
  * ins->idempotency_key was seen before from that uid with the same
  * fingerprint, stores nothing and sets *existing_id to the

@@ -148,11 +148,12 @@ queue_insert_recipients (Queue *q, const QueueInsert *ins, GError **error)
   return TRUE;
 }
 
+/* A batch of one: one path for storing, whatever the caller. */
 gboolean
 queue_insert (Queue *q, const QueueInsert *ins, char **existing_id,
               GError **error)
 {
-  int seen = 0;
+  QueueBatchItem item = { .ins = ins };
 
   g_return_val_if_fail (q != NULL && ins != NULL, FALSE);
   g_return_val_if_fail (ins->message != NULL, FALSE);
@@ -160,20 +161,18 @@ queue_insert (Queue *q, const QueueInsert *ins, char **existing_id,
                         FALSE);
   if (existing_id != NULL)
     *existing_id = NULL;
-  if (ins->n_recipients == 0)
-    return queue_corrupt (error, "refusing to store an invite without "
-                          "recipients");
-  if (!queue_insert_ok (ins, error) || !queue_begin (q, error))
+  if (!queue_insert_batch (q, &item, 1, error))
     return FALSE;
-  /* The key check and the insert share one IMMEDIATE transaction, so
-   * two requests with one key cannot both be stored. */
-  if (ins->idempotency_key != NULL)
-    seen = queue_check_key (q, ins, existing_id, error);
-  if (seen == 0 && queue_insert_invite (q, ins, error)
-      && queue_insert_recipients (q, ins, error))
-    return queue_commit (q, error);
-  queue_rollback (q);
-  return seen == 1;
+  if (item.error != NULL)
+    {
+      g_propagate_error (error, item.error);
+      return FALSE;
+    }
+  if (existing_id != NULL)
+    *existing_id = item.existing_id;
+  else
+    g_free (item.existing_id);
+  return TRUE;
 }
 
 /* One invite inside the batch's transaction, under a savepoint so that
