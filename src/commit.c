@@ -29,7 +29,8 @@ struct CommitItem {
 struct Committer {
   Queue *queue;
   Gate *gate;
-  Delivery *delivery;
+  CommitStoredFunc on_stored;   /* under lock */
+  gpointer on_stored_data;
   GThread *thread;
   GMutex lock;
   GCond cond;
@@ -459,13 +460,13 @@ committer_thread (gpointer data)
           if (it->has_insert && it->result == COMMIT_STORED)
             stored += it->ins.n_recipients;
         }
-      /* Under the lock: once committer_set_delivery has returned, a
-       * retired delivery (SIGHUP) is never woken, so it may be freed. */
+      /* Under the lock: once committer_set_on_stored has returned, a
+       * retired listener (SIGHUP) is never called, so it may be freed. */
       if (stored > 0)
         {
           g_mutex_lock (&c->lock);
-          if (c->delivery != NULL)
-            delivery_wake (c->delivery, stored);
+          if (c->on_stored != NULL)
+            c->on_stored (c->on_stored_data, stored);
           g_mutex_unlock (&c->lock);
         }
       /* Queued on the main context before in_flight drops: once
@@ -575,10 +576,11 @@ committer_start (const char *queue_path, Gate *gate, GError **error)
 }
 
 void
-committer_set_delivery (Committer *c, Delivery *d)
+committer_set_on_stored (Committer *c, CommitStoredFunc fn, gpointer data)
 {
   g_mutex_lock (&c->lock);
-  c->delivery = d;
+  c->on_stored = fn;
+  c->on_stored_data = data;
   g_mutex_unlock (&c->lock);
 }
 

@@ -34,7 +34,6 @@
 
 #include <glib.h>
 #include "audit.h"
-#include "delivery.h"
 #include "gate.h"
 #include "queue.h"
 
@@ -99,9 +98,17 @@ Committer *committer_start (const char *queue_path, Gate *gate,
  * `unavailable` before any work (thread-safe, lock-free). */
 gboolean committer_audit_open (Committer *c);
 
-/* Whom to wake after invites are stored (may be set later; NULL = none).
- * Once it returns the previous one is never used again: it may be freed. */
-void committer_set_delivery (Committer *c, Delivery *d);
+/*
+ * Told after a group commit stored invites: n recipients are new work.
+ * Runs on the committer's thread, under its lock: keep it short (the
+ * daemon wakes the delivery workers).  The committer knows nothing of
+ * who listens.
+ */
+typedef void (*CommitStoredFunc) (gpointer data, guint n);
+
+/* Whom to tell (may be set later; fn NULL = none).  Once it returns the
+ * previous listener is never called again: its data may be freed. */
+void committer_set_on_stored (Committer *c, CommitStoredFunc fn, gpointer data);
 
 /* Hands the item over (transfer full); thread-safe. */
 void committer_submit (Committer *c, CommitItem *item);

@@ -480,6 +480,13 @@ delivery_wake (Delivery *d, guint n)
   g_mutex_unlock (&d->lock);
 }
 
+void
+delivery_wake_stored (gpointer delivery, guint n)
+{
+  if (delivery != NULL)
+    delivery_wake (delivery, n);
+}
+
 gboolean
 delivery_stop_within (Delivery *d, guint seconds)
 {

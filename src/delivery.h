@@ -56,6 +56,10 @@ Delivery *delivery_start (const Config *cfg, Gate *gate, GError **error);
  * already paid for.
  */
 void delivery_wake (Delivery *d, guint n);
+
+/* delivery_wake with the Delivery as a gpointer: the committer's
+ * listener for stored invites (committer_set_on_stored). */
+void delivery_wake_stored (gpointer delivery, guint n);
 #define DELIVERY_SLOW_BATCH_MS 1000
 
 /*

@@ -25,6 +25,7 @@
 #include "audit_read.h"
 #include "audit_seal.h"
 #include "config.h"
+#include "commit.h"
 #include "config_keys.h"
 #include "control.h"
 #include "delivery.h"
@@ -358,7 +359,7 @@ reload (Daemon *d)
   d->delivery = fresh;
   service_set_config (d->service, d->cfg, d->templates);
   control_set_config (d->control, d->cfg);
-  committer_set_delivery (d->committer, d->delivery);
+  committer_set_on_stored (d->committer, delivery_wake_stored, d->delivery);
   retention_set_config (d->retention, d->cfg);
   if (!audit_config_event (d, AUDIT_CONFIG_RELOADED, old->cfg, &error))
     g_critical ("configuration reloaded but not audited: %s", error->message);
@@ -632,7 +633,7 @@ start (Daemon *d)
   if (!delivery_recover (d->cfg->queue_db, d->gate, &error)
       || (d->delivery = delivery_start (d->cfg, d->gate, &error)) == NULL)
     return fail_start ("delivery", error);
-  committer_set_delivery (d->committer, d->delivery);
+  committer_set_on_stored (d->committer, delivery_wake_stored, d->delivery);
   d->sealer = sealer_start (d->gate, d->cfg->audit_seal_interval);
   d->retention = retention_start (d->cfg, d->audit);
   g_message ("%s started, socket %s, transport %s", INVITEMAIL_VERSION_TEXT,

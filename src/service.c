@@ -18,10 +18,14 @@
 
 #include <openssl/rand.h>
 
+#include "audit.h"
 #include "bounce.h"
+#include "commit.h"
 #include "evidence.h"
 #include "ratelimit.h"
 #include "mime.h"
+#include "queue.h"
+#include "render.h"
 #include "calendar.h"
 #include "request.h"
 #include "retry.h"

@@ -450,7 +450,7 @@ test_committer_wakes_worker (void **state)
   c = committer_start (f->cfg->queue_db, f->gate, &error);
   assert_non_null (c);
   start (f);
-  committer_set_delivery (c, f->delivery);
+  committer_set_on_stored (c, delivery_wake_stored, f->delivery);
   g_usleep (200 * 1000);      /* the worker is idle now */
   item = commit_item_new (on_committed, &done);
   commit_item_set_insert (item, &ins);
@@ -462,7 +462,7 @@ test_committer_wakes_worker (void **state)
       g_usleep (1000);
   assert_true (done.done);
   assert_int_equal (done.result, COMMIT_STORED);
-  committer_set_delivery (c, NULL);
+  committer_set_on_stored (c, NULL, NULL);
   committer_stop (c);
   g_main_context_release (NULL);
 }

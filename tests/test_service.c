@@ -18,6 +18,7 @@
 
 #include "audit.h"
 #include "audit_read.h"
+#include "commit.h"
 #include "config.h"
 #include "mime.h"
 #include "queue.h"
