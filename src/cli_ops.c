@@ -57,8 +57,8 @@ read_stdin (gboolean *too_big)
   return g_steal_pointer (&in);
 }
 
-static int
-print_refusal (const RawRequest *ans)
+int
+cli_print_refusal (const RawRequest *ans)
 {
   const char *code = raw_request_get (ans, "error");
   const char *msg = raw_request_get (ans, "message");
@@ -135,7 +135,7 @@ cli_bounce (CliExchange exchange, gconstpointer ctx, const char *recipient)
   if ((ans = exchange (ctx, req, &rc)) == NULL)
     return EXIT_TEMPFAIL;
   if (g_strcmp0 (raw_request_get (ans, "status"), "rejected") == 0)
-    return print_refusal (ans);
+    return cli_print_refusal (ans);
   printf ("%s %s\n", raw_request_get (ans, "id"), raw_request_get (ans, "state"));
   return EXIT_OK;
 }

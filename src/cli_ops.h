@@ -15,6 +15,10 @@
 typedef RawRequest *(*CliExchange) (gconstpointer ctx, const GString *req, int *rc);
 
 /* recipient: --recipient, or NULL to take it from the environment. */
+/* Prints a daemon's refusal (error, field, message) to stderr and
+ * returns its exit code: one wording and one mapping for every command. */
+int cli_print_refusal (const RawRequest *ans);
+
 int cli_bounce (CliExchange exchange, gconstpointer ctx, const char *recipient);
 int cli_health (CliExchange exchange, gconstpointer ctx, gboolean json);
 

@@ -175,24 +175,13 @@ add_line (GString *req, const char *name, const char *value)
   return TRUE;
 }
 
-/* Prints a refusal and maps it to an exit code. */
+/* A refusal's words and exit code (cli_print_refusal); 0 otherwise. */
 static int
 report_answer (const RawRequest *ans)
 {
-  const char *status = raw_request_get (ans, "status");
-  const char *code = raw_request_get (ans, "error");
-  const char *field = raw_request_get (ans, "field");
-  const char *msg = raw_request_get (ans, "message");
-
-  if (g_strcmp0 (status, "rejected") != 0)
+  if (g_strcmp0 (raw_request_get (ans, "status"), "rejected") != 0)
     return EXIT_OK;
-  fprintf (stderr, "invitemail: refused: %s%s%s%s%s%s\n", code ? code : "?",
-           field ? " (" : "", field ? field : "", field ? ")" : "",
-           msg ? ": " : "", msg ? msg : "");
-  for (int c = 0; c < REFUSAL_N_CODES; c++)
-    if (g_strcmp0 (code, refusal_code_name (c)) == 0)
-      return exit_code_for_refusal (c);
-  return EXIT_REJECTED;
+  return cli_print_refusal (ans);
 }
 
 static gboolean
