@@ -22,6 +22,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "envelope.h"
+
 gboolean
 audit_address_key_ensure (sqlite3 *db, GError **error)
 {
@@ -60,25 +62,10 @@ audit_address_key_load (sqlite3 *db, guint8 key[32], GError **error)
   return ok || audit_broken (error, "the audit file has no address key");
 }
 
-/* local@DOMAIN with the domain as a lower-case A-label. (transfer full) */
-static char *
-audit_address_normal (const char *addr)
-{
-  const char *at = strrchr (addr, '@');
-  g_autofree char *ascii = NULL;
-  g_autofree char *lower = NULL;
-
-  if (at == NULL)
-    return g_strdup (addr);
-  ascii = g_hostname_to_ascii (at + 1);
-  lower = g_ascii_strdown (ascii != NULL ? ascii : at + 1, -1);
-  return g_strdup_printf ("%.*s@%s", (int) (at - addr), addr, lower);
-}
-
 void
 audit_address_hash (const guint8 key[32], const char *addr, char out[SHA256_HEX_SIZE])
 {
-  g_autofree char *n = audit_address_normal (addr);
+  g_autofree char *n = envelope_address_normal (addr);
   guint8 md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
 

@@ -19,6 +19,7 @@
 
 #include "audit.h"
 #include "audit_read.h"
+#include "envelope.h"
 #include "evidence.h"
 #include "exitcodes.h"
 #include "queue.h"
@@ -110,14 +111,10 @@ subject_clear (Subject *s)
 static gboolean
 subject_matches (const Subject *s, const char *stored)
 {
-  const char *at = strrchr (stored, '@');
-  g_autofree char *ascii = NULL;
+  g_autofree char *mine = g_strdup_printf ("%s@%s", s->local, s->domain);
 
-  if (at == NULL || (gsize) (at - stored) != strlen (s->local)
-      || strncmp (stored, s->local, (gsize) (at - stored)) != 0)
-    return FALSE;
-  ascii = g_hostname_to_ascii (at + 1);
-  return ascii != NULL && g_ascii_strcasecmp (ascii, s->domain) == 0;
+  return stored != NULL && strchr (stored, '@') != NULL
+         && envelope_same_address (stored, mine);
 }
 
 /* Whether a comma-joined list holds the subject; *n gets its length. */

@@ -1,6 +1,6 @@
 /*
  * envelope.c - what may go verbatim into an SMTP command.  See
- * envelope.h.  Pure: no state, no allocation.
+ * envelope.h.  Pure: no state.
  */
 #include "envelope.h"
 
@@ -26,4 +26,31 @@ envelope_safe (const char *s, EnvelopeKind kind)
     return TRUE;
   at = strrchr (s, '@');
   return at != NULL && at != s && at[1] != '\0';
+}
+
+char *
+envelope_address_normal (const char *addr)
+{
+  const char *at = strrchr (addr, '@');
+  g_autofree char *ascii = NULL;
+  g_autofree char *lower = NULL;
+
+  if (at == NULL)
+    return g_strdup (addr);
+  ascii = g_hostname_to_ascii (at + 1);
+  lower = g_ascii_strdown (ascii != NULL ? ascii : at + 1, -1);
+  return g_strdup_printf ("%.*s@%s", (int) (at - addr), addr, lower);
+}
+
+gboolean
+envelope_same_address (const char *a, const char *b)
+{
+  g_autofree char *na = NULL;
+  g_autofree char *nb = NULL;
+
+  if (a == NULL || b == NULL)
+    return FALSE;
+  na = envelope_address_normal (a);
+  nb = envelope_address_normal (b);
+  return strcmp (na, nb) == 0;
 }

@@ -33,4 +33,16 @@ typedef enum {
 /* TRUE when s (NULL: never) is safe on the wire as kind. */
 gboolean envelope_safe (const char *s, EnvelopeKind kind);
 
+/*
+ * When two addresses are one mailbox: the local part as written (it is
+ * the receiving system's to interpret), the domain without case and as
+ * an A-label (so "example.org" and "EXAMPLE.org", "xn--exmple-cua.se"
+ * and "exämple.se" are one).  The normal form is local@a-label in lower
+ * case; without an '@' it is addr itself.  (transfer full)
+ */
+char *envelope_address_normal (const char *addr);
+
+/* envelope_address_normal (a) equals envelope_address_normal (b). */
+gboolean envelope_same_address (const char *a, const char *b);
+
 #endif

@@ -161,38 +161,29 @@ queue_purge (Queue *q, gint64 cutoff, guint max, QueuePurged *out,
 
 /* ---- erasure of one address -------------------------------------------- */
 
-/* The local part as written, the domain without case. */
-static gboolean
-queue_same_address (const char *stored, const char *asked)
-{
-  const char *a = strrchr (stored, '@'), *b = strrchr (asked, '@');
-
-  if (a == NULL || b == NULL)
-    return strcmp (stored, asked) == 0;
-  return a - stored == b - asked && strncmp (stored, asked, a - stored) == 0
-         && g_ascii_strcasecmp (a, b) == 0;
-}
-
 /* The matching rows: "ID.IDX" tags into tags; *busy counts those still
  * in delivery. */
 static gboolean
 queue_erase_select (Queue *q, const char *address, GPtrArray *tags,
                     guint *busy, GError **error)
 {
+  g_autofree char *norm = envelope_address_normal (address);
   sqlite3_stmt *st = NULL;
   int rc;
 
+  /* lower () only narrows the rows; each is then compared as a mailbox
+   * (envelope_same_address).  Stored domains are lower-case A-labels,
+   * so the asked one is made one too. */
   if (sqlite3_prepare_v2 (q->db, "SELECT invite_id, idx, address, state FROM"
                           " recipients WHERE lower (address) = lower (?1)",
                           -1, &st, NULL) != SQLITE_OK)
     return queue_fail (q, error, "prepare erase");
-  sqlite3_bind_text (st, 1, address, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 1, norm, -1, SQLITE_STATIC);
   while ((rc = sqlite3_step (st)) == SQLITE_ROW)
     {
       const char *id = queue_col_text (st, 0), *state = queue_col_text (st, 3);
 
-      if (!queue_id_ok (id) || !queue_same_address (queue_col_text (st, 2),
-                                                    address))
+      if (!queue_id_ok (id) || !envelope_same_address (queue_col_text (st, 2), address))
         continue;
       if (g_strcmp0 (state, "queued") == 0 || g_strcmp0 (state, "sending") == 0
           || g_strcmp0 (state, "deferred") == 0)

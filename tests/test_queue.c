@@ -1157,6 +1157,49 @@ test_purge_finished (void **state)
   assert_true (file_holds (fx->path, "invite " ID3));
 }
 
+/* Erasure finds one mailbox however its domain is written (case,
+ * U-label or A-label: envelope_same_address), never another local part. */
+static void
+test_erase_address_forms (void **state)
+{
+  static const char *const rcpts[] = { "ann@xn--exmple-cua.se", "Ann@xn--exmple-cua.se" };
+  static const struct { const char *asked; gint erased; } cases[] = {
+    { "ann@xn--exmple-cua.se", 1 },
+    { "ann@XN--EXMPLE-CUA.SE", 1 },
+    { "ann@ex\xc3\xa4mple.se", 1 },
+    { "ann@EX\xc3\x84MPLE.se", 1 },
+    { "ANN@xn--exmple-cua.se", 0 },   /* the local part as written */
+    { "ann@example.se", 0 },
+  };
+  Fixture *fx = *state;
+
+  for (gsize c = 0; c < G_N_ELEMENTS (cases); c++)
+    {
+      g_autoptr (Queue) q = NULL;
+      g_autoptr (GPtrArray) tags = g_ptr_array_new_with_free_func (g_free);
+      g_autoptr (GError) error = NULL;
+      gint n;
+
+      g_unlink (fx->path);
+      q = queue_open (fx->path, NULL);
+      assert_non_null (q);
+      insert_ok (q, ID1, 100, rcpts, 2);
+      for (guint i = 0; i < 2; i++)
+        {
+          QueueResult r = { ID1, i, RCPT_SENT, 0, "250 ok" };
+          assert_true (queue_record (q, &r, 1, 1000, NULL));
+        }
+      n = queue_erase_address (q, cases[c].asked, tags, &error);
+      if (n != cases[c].erased || error != NULL)
+        fail_msg ("case %zu (%s): erased %d", c, cases[c].asked, n);
+      g_clear_pointer (&q, queue_close);
+      g_autofree char *wal = g_strconcat (fx->path, "-wal", NULL);
+      g_autofree char *shm = g_strconcat (fx->path, "-shm", NULL);
+      g_unlink (wal);
+      g_unlink (shm);
+    }
+}
+
 int
 main (void)
 {
@@ -1164,6 +1207,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_db_settings, setup, teardown),
     cmocka_unit_test_setup_teardown (test_checkpointer_bounds_wal, setup, teardown),
     cmocka_unit_test_setup_teardown (test_insert_and_status, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_erase_address_forms, setup, teardown),
     cmocka_unit_test_setup_teardown (test_status_not_found, setup, teardown),
     cmocka_unit_test_setup_teardown (test_idempotent_repeat, setup, teardown),
     cmocka_unit_test_setup_teardown (test_idempotent_key_per_uid, setup, teardown),

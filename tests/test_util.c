@@ -106,6 +106,36 @@ test_envelope_safe (void **state)
   assert_false (envelope_safe (over_max, ENVELOPE_WORD));
 }
 
+/* ---- one mailbox ---- */
+
+static void
+test_same_address (void **state)
+{
+  static const struct { const char *a, *b; gboolean same; const char *normal_a; } cases[] = {
+    { "anna@example.org", "anna@example.org", TRUE, "anna@example.org" },
+    { "anna@example.org", "anna@EXAMPLE.Org", TRUE, "anna@example.org" },
+    { "Anna@example.org", "anna@example.org", FALSE, "Anna@example.org" },  /* local part as written */
+    { "anna@xn--exmple-cua.se", "anna@ex\xc3\xa4mple.se", TRUE, "anna@xn--exmple-cua.se" },
+    { "anna@EX\xc3\x84MPLE.se", "anna@xn--exmple-cua.se", TRUE, "anna@xn--exmple-cua.se" },
+    { "anna@example.org", "anna@example.com", FALSE, "anna@example.org" },
+    { "a@b@example.org", "a@b@EXAMPLE.org", TRUE, "a@b@example.org" },    /* the last '@' */
+    { "no-at", "no-at", TRUE, "no-at" },
+    { "no-at", "NO-AT", FALSE, "no-at" },
+  };
+  (void) state;
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *n = envelope_address_normal (cases[i].a);
+      if (envelope_same_address (cases[i].a, cases[i].b) != cases[i].same
+          || envelope_same_address (cases[i].b, cases[i].a) != cases[i].same)
+        fail_msg ("case %zu: %s ~ %s", i, cases[i].a, cases[i].b);
+      if (strcmp (n, cases[i].normal_a) != 0)
+        fail_msg ("case %zu: normal %s", i, n);
+    }
+  assert_false (envelope_same_address (NULL, "anna@example.org"));
+  assert_false (envelope_same_address ("anna@example.org", NULL));
+}
+
 /* ---- SHA-256 in hex ---- */
 
 static void
@@ -330,6 +360,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_retry_policy_from_config),
     cmocka_unit_test (test_envelope_safe),
+    cmocka_unit_test (test_same_address),
     cmocka_unit_test (test_sha256_hex),
     cmocka_unit_test (test_hex_encode),
     cmocka_unit_test (test_names),
