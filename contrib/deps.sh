@@ -25,19 +25,19 @@ IM_TEST_DEPS=(python3 python3-aiosmtpd openssl socat valgrind)
 IM_TEST_DEPS+=(systemd binutils passwd)
 # faketime: the retention test runs the daemon once with its clock days back.
 IM_TEST_DEPS+=(faketime)
-# spamassassin: tests/inbox.py scores every shipped language with its
+# spamassassin: tests/system/inbox.py scores every shipped language with its
 # local rules (spamassassin -L -t).
 IM_TEST_DEPS+=(spamassassin)
-# chromium (also below): tests/screenshots.py and contrib/preview-shots
+# chromium (also below): tests/system/screenshots.py and contrib/preview-shots
 # draw the mail headless; fonts-dejavu-core gives the same glyphs everywhere.
 IM_TEST_DEPS+=(chromium fonts-dejavu-core)
 # python3-cryptography: the audit tamper matrix forges Ed25519 seals with
-# a second, independent implementation (tests/audit_compliance.py).
+# a second, independent implementation (tests/system/audit_compliance.py).
 IM_TEST_DEPS+=(python3-cryptography)
-# strace: tests/tls_policy.py checks the order in which the socket is
+# strace: tests/system/tls_policy.py checks the order in which the socket is
 # bound, given its mode and renamed into place.
 IM_TEST_DEPS+=(strace)
-# chromium: tests/life_cycle.py renders the HTML audit report headless.
+# chromium: tests/system/life_cycle.py renders the HTML audit report headless.
 IM_TEST_DEPS+=(chromium)
 # contrib/check-debian: build, check and install the Debian package.
 IM_DEB_DEPS=(debhelper dpkg-dev fakeroot lintian)

@@ -6,7 +6,7 @@
  * The parser (config.c) reads, checks and defaults each key from its
  * row and refuses any key without one; --check-config and
  * --print-defaults (invitemaild) show it; the digest (config_digest.c)
- * leaves secrets out by the flag; tests/test_config.c checks that every
+ * leaves secrets out by the flag; tests/unit/test_config.c checks that every
  * row is documented in man/invitemail.conf.5 with its default and shown
  * in contrib/invitemail.conf, and that neither names a key without a
  * row.  A new key is one row here, one field in Config, its man-page

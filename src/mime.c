@@ -205,7 +205,7 @@ check_inputs (const Rendered *r, const MimeOptions *opt, GError **error)
  * encoders its serialiser runs).  Building GMime's object tree per
  * invite and serialising it through stream filters cost two thirds of
  * the accept path's CPU; the output is the same shape, byte for byte
- * apart from the boundaries (tests/test_mime.c parses it back with
+ * apart from the boundaries (tests/unit/test_mime.c parses it back with
  * GMime and checks the raw bytes).
  *
  * Everything is written with LF and turned into CRLF in one pass at

@@ -5,7 +5,7 @@ audit key; a bounce counted in the last hour), CRITICAL (recipients
 piling up behind a relay that takes nothing, a stale seal, a full disk
 by the thresholds, no daemon at all), each with the monitoring plugin's
 exit code 0/1/2 and the same verdict in JSON.  The pure judgement of
-every check is in tests/test_health.c.
+every check is in tests/unit/test_health.c.
 """
 
 import json

@@ -4,7 +4,7 @@
  * only, 7-bit only, short lines, no To/Cc/Bcc, no recipient address.
  *
  * With MIME_TEST_OUT=FILE in the environment, the sample message is
- * also written to FILE so that tests/parse_message.py (an independent
+ * also written to FILE so that tests/system/parse_message.py (an independent
  * parser) can be run on it.
  */
 #include <stdarg.h>
@@ -648,7 +648,7 @@ test_accepted_edges (void **state)
 /* ---- sample for the independent parser ---------------------------- */
 
 /* The second, independent parser: Python's email package reads the
- * sample back through tests/parse_message.py.  MIME_TEST_OUT keeps a
+ * sample back through tests/system/parse_message.py.  MIME_TEST_OUT keeps a
  * copy for a person to look at. */
 static void
 test_independent_parser (void **state)
@@ -660,7 +660,7 @@ test_independent_parser (void **state)
   g_autoptr (GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp ("immime-XXXXXX", &error);
   g_autofree char *path = g_build_filename (dir, "sample.eml", NULL);
-  g_autofree char *script = g_build_filename (srcdir, "tests", "parse_message.py", NULL);
+  g_autofree char *script = g_build_filename (srcdir, "tests", "system", "parse_message.py", NULL);
   g_autofree char *out = NULL;
   int status = -1;
 

@@ -1,6 +1,6 @@
 """audit_compliance.py - the audit log as compliance uses it, end to end.
 
-One real run of invitemaild (tests/imtest.py: the daemon from the build
+One real run of invitemaild (tests/system/imtest.py: the daemon from the build
 tree, a real SMTP server on 127.0.0.1) made to produce every event the
 daemon writes, after `invitemail audit init`: first three days back under
 faketime(1), then on the real clock, with a crash in between.  The heads

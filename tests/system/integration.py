@@ -1,6 +1,6 @@
 """integration.py - invitemaild end to end, started as a user would.
 
-A real SMTP server on 127.0.0.1 (tests/smtpd.py, aiosmtpd) with STARTTLS
+A real SMTP server on 127.0.0.1 (tests/system/smtpd.py, aiosmtpd) with STARTTLS
 from a throwaway CA and AUTH PLAIN; the real daemon from the build tree;
 its real socket; the real client.  Every message the server captures is
 checked by an independent parser (Python's email package).

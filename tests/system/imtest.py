@@ -1,8 +1,8 @@
 """imtest - shared parts of invitemail's integration tests.
 
-Starts the real programs as a user would: tests/smtpd.py (a real SMTP
+Starts the real programs as a user would: tests/system/smtpd.py (a real SMTP
 server on 127.0.0.1, Debian's aiosmtpd) with TLS material made at test
-time by tests/mkcerts.sh, and invitemaild from the build tree with a
+time by tests/system/mkcerts.sh, and invitemaild from the build tree with a
 configuration written into a temporary folder.  Talks to the daemon over
 its real Unix socket and with the real invitemail client.
 
@@ -29,9 +29,9 @@ SRCDIR = pathlib.Path(os.environ.get("srcdir", ".")).resolve()
 PYTHON = os.environ.get("PYTHON3", "/usr/bin/python3")
 DAEMON = TOP_BUILDDIR / "src" / "invitemaild"
 CLIENT = TOP_BUILDDIR / "src" / "invitemail"
-SMTPD = SRCDIR / "tests" / "smtpd.py"
-MKCERTS = SRCDIR / "tests" / "mkcerts.sh"
-PARSE = SRCDIR / "tests" / "parse_message.py"
+SMTPD = SRCDIR / "tests" / "system" / "smtpd.py"
+MKCERTS = SRCDIR / "tests" / "system" / "mkcerts.sh"
+PARSE = SRCDIR / "tests" / "system" / "parse_message.py"
 
 LINK = "https://meet.example.org/evisit/room-4711?k=a1b2&lang=sv"
 NOTICE_SV = "dataskyddsombud"
@@ -87,7 +87,7 @@ def certs():
 
 
 class Smtpd:
-    """tests/smtpd.py as a child process."""
+    """tests/system/smtpd.py as a child process."""
 
     def __init__(self, workdir, *args, cert="server-localhost"):
         self.dir = pathlib.Path(workdir) / f"smtpd-{time.monotonic_ns()}"
@@ -157,7 +157,7 @@ class Daemon:
         if os.geteuid() == 0:
             # Started as root the daemon refuses to run without [daemon]
             # user; the suites keep root deliberately (files and sockets
-            # of several users), tests/local_users.py drops for real.
+            # of several users), tests/system/local_users.py drops for real.
             sections["daemon"]["user"] = "root"
         for sec, keys in (extra or {}).items():
             sections.setdefault(sec, {}).update(keys)

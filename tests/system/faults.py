@@ -1,7 +1,7 @@
 """faults.py - the fault matrix: invitemaild against a misbehaving relay.
 
 The real daemon from the build tree, [transport] type=smtp, talks to
-tests/smtpd.py on 127.0.0.1 (STARTTLS with a throwaway CA, AUTH PLAIN),
+tests/system/smtpd.py on 127.0.0.1 (STARTTLS with a throwaway CA, AUTH PLAIN),
 which misbehaves on request (--fault; "@N" makes a fault fire only the
 first N times, so the same server behaves on the retry).  Each case
 checks, through the real client, every recipient's end state

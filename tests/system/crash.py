@@ -6,7 +6,7 @@ Usage: crash.py [KILLS] [--clients N] [--pace SECONDS] [--seed N]
        KILLS defaults to $CRASH_KILLS, else 50 when CI is set, else 10.
 
 What it does:
-  1. starts tests/smtpd.py (aiosmtpd on 127.0.0.1, no TLS: tls=none is
+  1. starts tests/system/smtpd.py (aiosmtpd on 127.0.0.1, no TLS: tls=none is
      allowed toward loopback) as the relay, its capture folder being the
      record of what was delivered, and invitemaild on a throw-away config;
   2. runs several client threads that each keep one connection and send

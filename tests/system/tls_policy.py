@@ -1,6 +1,6 @@
 """tls_policy.py - what reaches the wire, and who may ask.
 
-TLS policy is judged by what the SMTP server received (tests/smtpd.py's
+TLS policy is judged by what the SMTP server received (tests/system/smtpd.py's
 command log and capture folder), never by what the daemon says about
 itself: a relay that offers no STARTTLS, shows a certificate from an
 untrusted CA, for another name, or expired, or speaks only TLS 1.1 or

@@ -1,6 +1,6 @@
 """hostile.py - the hostile-input corpus against a real invitemaild.
 
-Starts the daemon from the build tree (tests/imtest.py, file transport)
+Starts the daemon from the build tree (tests/system/imtest.py, file transport)
 and sends it well over 300 hostile requests over its real Unix socket:
 every field with CR, LF, NUL, other C0/C1 controls and bidi or invisible
 characters; invalid and overlong UTF-8; header and SMTP-command

@@ -1,7 +1,7 @@
 /*
  * test_transport.c - transport.c against a real SMTP server on 127.0.0.1
- * (tests/smtpd.py, aiosmtpd) with real TLS from a throwaway CA made by
- * tests/mkcerts.sh, and the file transport against a real folder.
+ * (tests/system/smtpd.py, aiosmtpd) with real TLS from a throwaway CA made by
+ * tests/system/mkcerts.sh, and the file transport against a real folder.
  *
  * Each case starts its own server (its own capture folder and command
  * log) and stops it with SIGTERM.  Exit 77 (skip) only when
@@ -110,7 +110,7 @@ server_start (const char *name, const char *const *extra)
   s->log = g_build_filename (s->dir, "log", NULL);
   ready = g_build_filename (s->dir, "ready", NULL);
   g_ptr_array_add (argv, g_strdup (PYTHON));
-  g_ptr_array_add (argv, g_build_filename (srcdir, "tests", "smtpd.py", NULL));
+  g_ptr_array_add (argv, g_build_filename (srcdir, "tests", "system", "smtpd.py", NULL));
   const char *fixed[] = { "--ready-file", ready, "--capture", s->capture,
                           "--log", s->log, "--max-seconds", "60" };
   for (gsize i = 0; i < G_N_ELEMENTS (fixed); i++)
@@ -1263,7 +1263,7 @@ group_setup (void **state)
 
   tmp_root = g_dir_make_tmp ("test_transport-XXXXXX", NULL);
   certs = g_build_filename (tmp_root, "certs", NULL);
-  script = g_build_filename (srcdir, "tests", "mkcerts.sh", NULL);
+  script = g_build_filename (srcdir, "tests", "system", "mkcerts.sh", NULL);
   const char *argv[] = { "/bin/sh", script, certs, NULL };
   if (tmp_root == NULL
       || !g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL,
