@@ -6,25 +6,8 @@
 #include "queue_private.h"
 
 #include <string.h>
-#include <sys/random.h>
 
-/* QUEUE_TOKEN_LEN characters of [0-9a-v], 5 random bits each (130
- * bits from the kernel's CSPRNG): guessing one is hopeless, and it says
- * nothing about the invite id or the address. */
-static gboolean
-queue_new_token (char out[QUEUE_TOKEN_LEN + 1])
-{
-  static const char alphabet[] = "0123456789abcdefghijklmnopqrstuv";
-  unsigned char raw[QUEUE_TOKEN_LEN];
-
-  if (getrandom (raw, sizeof raw, 0) != (ssize_t) sizeof raw)
-    return FALSE;
-  for (guint i = 0; i < QUEUE_TOKEN_LEN; i++)
-    out[i] = alphabet[raw[i] & 31];
-  out[QUEUE_TOKEN_LEN] = '\0';
-  explicit_bzero (raw, sizeof raw);
-  return TRUE;
-}
+#include "token.h"
 
 /* ---- insert ---------------------------------------------------------- */
 
@@ -136,7 +119,7 @@ queue_insert_recipients (Queue *q, const QueueInsert *ins, GError **error)
       sqlite3_bind_int64 (st, 2, i);
       char token[QUEUE_TOKEN_LEN + 1];
 
-      if (!queue_new_token (token))
+      if (!token_random (token, QUEUE_TOKEN_LEN))
         return queue_fail (q, error, "no randomness for a return token");
       sqlite3_bind_text (st, 3, ins->recipients[i], -1, SQLITE_STATIC);
       /* next_try = created: queued recipients go oldest first. */

@@ -16,8 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
-
 #include "audit.h"
 #include "bounce.h"
 #include "commit.h"
@@ -29,6 +27,7 @@
 #include "calendar.h"
 #include "request.h"
 #include "retry.h"
+#include "token.h"
 #include "validate.h"
 
 
@@ -164,19 +163,14 @@ peer_may_see (Service *s, const PeerCred *peer, gint64 sender_uid)
 static gboolean
 make_invite_id (char out[INVITE_ID_LEN + 1])
 {
-  static const char alphabet[] = "0123456789abcdefghijklmnopqrstuv";
   enum { TIME_CHARS = 9 };
   guint64 ms = (guint64) (g_get_real_time () / 1000);
-  unsigned char raw[INVITE_ID_LEN - TIME_CHARS];
 
   G_STATIC_ASSERT (INVITE_ID_LEN > TIME_CHARS);
-  if (RAND_bytes (raw, sizeof raw) != 1)
+  if (!token_random (out + TIME_CHARS, INVITE_ID_LEN - TIME_CHARS))
     return FALSE;
   for (int i = TIME_CHARS - 1; i >= 0; i--, ms >>= 5)
-    out[i] = alphabet[ms & 31];
-  for (guint i = TIME_CHARS; i < INVITE_ID_LEN; i++)
-    out[i] = alphabet[raw[i - TIME_CHARS] & 31];
-  out[INVITE_ID_LEN] = '\0';
+    out[i] = token_digit (ms);
   return TRUE;
 }
 
@@ -190,15 +184,10 @@ make_invite_id (char out[INVITE_ID_LEN + 1])
 static gboolean
 make_message_id (const char *domain, char **out)
 {
-  static const char alphabet[] = "0123456789abcdefghijklmnopqrstuv";
-  unsigned char raw[26];
   char local[27];
 
-  if (RAND_bytes (raw, sizeof raw) != 1)
+  if (!token_random (local, sizeof local - 1))
     return FALSE;
-  for (guint i = 0; i < sizeof raw; i++)
-    local[i] = alphabet[raw[i] & 31];
-  local[sizeof raw] = '\0';
   *out = g_strdup_printf ("%s@%s", local, domain);
   return TRUE;
 }

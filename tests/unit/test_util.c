@@ -21,6 +21,7 @@
 #include "envelope.h"
 #include "fileio.h"
 #include "names.h"
+#include "token.h"
 #include "testutil.h"
 #include "retry.h"
 
@@ -224,6 +225,48 @@ test_names (void **state)
   assert_false (template_name_ok (name, TEMPLATE_NAME_MAX + 1));
 }
 
+/* ---- random base-32 names ---- */
+
+static void
+test_token_random (void **state)
+{
+  static const gsize sizes[] = { 0, 1, 11, 26, 64, 65, 200, 2000 };
+  static const struct { guint64 v; char digit; } digits[] = {
+    { 0, '0' }, { 9, '9' }, { 10, 'a' }, { 31, 'v' }, { 32, '0' }, { 33, '1' },
+    { G_MAXUINT64, 'v' },
+  };
+  guint seen[32] = { 0 };
+
+  (void) state;
+  for (gsize i = 0; i < G_N_ELEMENTS (digits); i++)
+    if (token_digit (digits[i].v) != digits[i].digit)
+      fail_msg ("digit case %zu: %c", i, token_digit (digits[i].v));
+  for (gsize i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      g_autofree char *a = g_malloc (sizes[i] + 2);
+      g_autofree char *b = g_malloc (sizes[i] + 2);
+
+      a[sizes[i] + 1] = b[sizes[i] + 1] = 'X';   /* not written past n + 1 */
+      assert_true (token_random (a, sizes[i]));
+      assert_true (token_random (b, sizes[i]));
+      assert_int_equal (strlen (a), sizes[i]);
+      assert_int_equal (a[sizes[i] + 1], 'X');
+      for (gsize k = 0; k < sizes[i]; k++)
+        {
+          if (!g_ascii_isdigit (a[k]) && !(a[k] >= 'a' && a[k] <= 'v'))
+            fail_msg ("size %zu: '%c' outside [0-9a-v]", sizes[i], a[k]);
+          seen[g_ascii_isdigit (a[k]) ? a[k] - '0' : a[k] - 'a' + 10]++;
+        }
+      if (sizes[i] >= 11)
+        assert_string_not_equal (a, b);   /* 55 bits: never twice */
+    }
+  /* 2367 digits drawn: every one of the 32 shows up (a 5-bit mask, not
+   * a modulo over a narrower range). */
+  for (guint d = 0; d < 32; d++)
+    if (seen[d] == 0)
+      fail_msg ("digit %u never drawn", d);
+}
+
 /* ---- whole writes ---- */
 
 static void
@@ -364,6 +407,7 @@ main (void)
     cmocka_unit_test (test_sha256_hex),
     cmocka_unit_test (test_hex_encode),
     cmocka_unit_test (test_names),
+    cmocka_unit_test (test_token_random),
     cmocka_unit_test (test_write_all),
     cmocka_unit_test (test_send_all_peer_gone),
     cmocka_unit_test (test_replace_at),
