@@ -10,7 +10,7 @@
  *
  * What it trusts: the administrator who wrote the file, only so far as
  * to follow it; every value is still checked.  It does not look at
- * templates (render.c) or open databases (queue.c, audit.c).
+ * templates (render_load.c) or open databases (queue.c, audit.c).
  *
  * Limits: auth user and password at most 255 bytes each (libESMTP's
  * PLAIN plugin copies both into a 513-byte buffer without checking).

@@ -3,7 +3,7 @@
  * evidence.h.
  *
  * What it trusts: the daemon's own values when writing (versions are
- * checked by render.c, hashes are hex, times made here).  When reading,
+ * checked by render_policy.c, hashes are hex, times made here).  When reading,
  * nothing: a detail that is not in this shape simply has no values.
  */
 #include "evidence.h"

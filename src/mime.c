@@ -20,7 +20,7 @@
  * (GMime writes a space before the `;`, which RFC 5322 allows as CFWS).
  * Never Cc or Bcc: this module is never given a recipient address.
  *
- * TRUSTS: the Rendered values (made by render.c) and the options (from
+ * TRUSTS: the Rendered values (made by render_fill.c) and the options (from
  * the configuration) to be what they say, but checks them anyway: a
  * header value with CR/LF or a control character, a non-ASCII or
  * spaced address, domain or id, or invalid UTF-8 is refused with

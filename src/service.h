@@ -3,7 +3,7 @@
  * check-then-proceed sequence from parsed bytes to an answer.
  *
  *   parse (request.c) -> kind, validate (validate.c) -> render
- *   (render.c) -> build (mime.c) -> store durably and audit, in a
+ *   (render_fill.c) -> build (mime.c) -> store durably and audit, in a
  *   group commit (commit.c) -> the worker is woken -> answer `queued`.
  *
  * Runs on the main loop's thread.  Every refusal is audited with the

@@ -1,5 +1,5 @@
 /*
- * fuzz_render.c - libFuzzer target for the renderer (render.c) fed
+ * fuzz_render.c - libFuzzer target for the renderer (render_*.c) fed
  * hostile request values.  Only a validated Invitation can reach
  * render_invitation, so the input goes through request_parse and
  * validate_invitation first (fuzz_common.c); render_plain_text is also

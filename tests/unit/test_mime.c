@@ -52,7 +52,7 @@ static const guint8 tiny_png[] = {
 
 /* ---- fixtures ----------------------------------------------------- */
 
-/* rendered_free lives in render.c; the tests make and free their own. */
+/* rendered_free lives in render_fill.c; the tests make and free their own. */
 static Rendered *
 fake_new (const char *subject, const char *text, const char *html)
 {
