@@ -124,6 +124,19 @@ Rendered *render_invitation (const Templates *t, const RenderOrg *org,
 Rendered *render_cancellation (const Templates *t, const RenderOrg *org, const char *lang,
                                GDateTime *start, GDateTime *end, GError **error);
 
+/*
+ * The template policy alone, on one file's bytes, as templates_load
+ * would check the file: parsed with the safe options, the tree, URL and
+ * style checks, then the rules of its kind (a template's subject and
+ * link, a cancellation's subject, a notice's dpo_email and version).
+ * FALSE with RENDER_ERROR_INVALID when templates_load would refuse it.
+ * For the policy's fuzz target.
+ */
+typedef enum {
+  RENDER_FILE_TEMPLATE, RENDER_FILE_CANCEL, RENDER_FILE_NOTICE, RENDER_FILE_SIGNATURE
+} RenderFile;
+gboolean render_check_file (const char *data, gsize len, RenderFile kind, GError **error);
+
 void rendered_free (Rendered *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Rendered, rendered_free)
 

@@ -18,7 +18,8 @@
  *
  * LIMITS: the callers bound the bytes (TEMPLATE_MAX_BYTES); nesting
  * depth is libxml2's default (256) since XML_PARSE_HUGE is never set,
- * which also bounds check_tree's recursion.
+ * which also bounds check_tree's recursion.  Fuzzed by
+ * tests/fuzz_policy.c.
  */
 #include "render_private.h"
 
@@ -465,4 +466,24 @@ part_parse (const char *data, gsize len, const char *what, PartKind kind,
     }
   part->body = child_element (xmlDocGetRootElement (part->doc), "body");
   return g_steal_pointer (&part);
+}
+
+gboolean
+render_check_file (const char *data, gsize len, RenderFile kind, GError **error)
+{
+  static const PartKind kinds[] = {
+    [RENDER_FILE_TEMPLATE] = PART_TEMPLATE, [RENDER_FILE_CANCEL] = PART_TEMPLATE,
+    [RENDER_FILE_NOTICE] = PART_NOTICE, [RENDER_FILE_SIGNATURE] = PART_SIGNATURE,
+  };
+
+  g_return_val_if_fail (data != NULL || len == 0, FALSE);
+  g_return_val_if_fail ((guint) kind < G_N_ELEMENTS (kinds), FALSE);
+  if (len > TEMPLATE_MAX_BYTES)
+    {
+      g_set_error (error, RENDER_ERROR, RENDER_ERROR_INVALID, "file too large");
+      return FALSE;
+    }
+  g_autoptr(Part) part = part_parse (data ? data : "", len, "file", kinds[kind],
+                                     kind == RENDER_FILE_CANCEL, error);
+  return part != NULL;
 }

@@ -1,6 +1,6 @@
 /*
- * test_render.c - templates_load, render_invitation, render_format_time
- * and render_plain_text.
+ * test_render.c - templates_load, render_check_file (the template policy
+ * alone), render_invitation, render_format_time and render_plain_text.
  *
  * Loads the real templates from $srcdir/templates and $srcdir/signatures,
  * renders in every shipped language and parses the HTML back; checks
@@ -1235,6 +1235,68 @@ test_rejected (void **state)
   assert_lacks (error->message, "root:");    /* nothing of /etc/passwd */
 }
 
+/* The policy alone (render_check_file) refuses the same files, with
+ * the same reason, as templates_load. */
+static void
+test_policy_rejected (void **state)
+{
+  const RejectCase *c = *state;
+  g_autofree char *rel = g_build_filename ("tests", "data", "render", c->fixture, NULL);
+  g_autofree char *path = src_path (rel);
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  g_autoptr(GError) error = NULL;
+
+  assert_true (g_file_get_contents (path, &data, &len, NULL));
+  assert_false (render_check_file (data, len, RENDER_FILE_TEMPLATE, &error));
+  assert_true (g_error_matches (error, RENDER_ERROR, RENDER_ERROR_INVALID));
+  assert_true (g_str_has_prefix (error->message, "file: "));
+  assert_contains (error->message, c->reason);
+}
+
+typedef struct {
+  const char *file;
+  RenderFile kind;
+  gboolean ok;
+  const char *reason;         /* when refused: a part of the message */
+} PolicyFileCase;
+
+static const PolicyFileCase policy_file_cases[] = {
+  { "templates/evisit.sv.xhtml", RENDER_FILE_TEMPLATE, TRUE, NULL },
+  { "templates/evisit.ar.xhtml", RENDER_FILE_TEMPLATE, TRUE, NULL },
+  { "templates/cancel.en.xhtml", RENDER_FILE_CANCEL, TRUE, NULL },
+  { "templates/cancel.en.xhtml", RENDER_FILE_TEMPLATE, FALSE, "no data-im=\"link\"" },
+  { "templates/privacy-notice.sv.xhtml", RENDER_FILE_NOTICE, TRUE, NULL },
+  { "signatures/evisit.en.xhtml", RENDER_FILE_SIGNATURE, TRUE, NULL },
+  { "signatures/evisit.en.xhtml", RENDER_FILE_NOTICE, FALSE, "no data-im=\"dpo_email\"" },
+  { "tests/data/render/bad-notice-no-dpo.xhtml", RENDER_FILE_NOTICE, FALSE, "dpo_email" },
+};
+
+/* Each kind's own rules, on the shipped files; too large is refused. */
+static void
+test_policy_kinds (void **state)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (policy_file_cases); i++)
+    {
+      const PolicyFileCase *c = &policy_file_cases[i];
+      g_autofree char *path = src_path (c->file);
+      g_autofree char *data = NULL;
+      gsize len = 0;
+      g_autoptr(GError) error = NULL;
+
+      assert_true (g_file_get_contents (path, &data, &len, NULL));
+      assert_int_equal (render_check_file (data, len, c->kind, &error), c->ok);
+      if (c->ok)
+        assert_null (error);
+      else
+        assert_contains (error->message, c->reason);
+    }
+  g_autofree char *big = g_malloc0 (TEMPLATE_MAX_BYTES + 1);
+  g_autoptr(GError) error = NULL;
+  assert_false (render_check_file (big, TEMPLATE_MAX_BYTES + 1, RENDER_FILE_TEMPLATE, &error));
+  assert_true (g_error_matches (error, RENDER_ERROR, RENDER_ERROR_INVALID));
+}
+
 typedef struct {
   const char *fixture;
   const char *phrase;         /* of the template, in the invitation div */
@@ -1467,6 +1529,10 @@ main (void)
   for (gsize i = 0; i < G_N_ELEMENTS (reject_cases); i++)
     add_test (tests, "rejected", reject_cases[i].fixture, test_rejected,
               &reject_cases[i], names);
+  for (gsize i = 0; i < G_N_ELEMENTS (reject_cases); i++)
+    add_test (tests, "policy", reject_cases[i].fixture, test_policy_rejected,
+              &reject_cases[i], names);
+  add_test (tests, "policy", "kinds", test_policy_kinds, NULL, names);
   for (gsize i = 0; i < G_N_ELEMENTS (hostile_cases); i++)
     add_test (tests, "hostile", hostile_cases[i].fixture, test_hostile_rendered,
               &hostile_cases[i], names);
