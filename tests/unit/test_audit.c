@@ -1044,7 +1044,7 @@ test_key_catch_up (void **state)
   verify_key (fx->path, &pk, &rep);
   assert_int_equal (rep.seals_checked, 3);
   /* The key file of epoch 1 again (restored from a backup): refused. */
-  before.next = NULL;
+  EVP_PKEY_free (g_steal_pointer (&before.next));
   assert_true (audit_secret_store (kp, &before, NULL));
   assert_null (audit_open_sealing (fx->path, &sc, &error));
   assert_non_null (strstr (error->message, "does not continue"));
