@@ -244,22 +244,6 @@ print_csv (const AuditRow *r, gpointer data)
   return TRUE;
 }
 
-static void
-json_string (GString *out, const char *s)
-{
-  g_string_append_c (out, '"');
-  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-    {
-      if (*p == '"' || *p == '\\')
-        g_string_append_printf (out, "\\%c", *p);
-      else if (*p < 0x20 || *p == 0x7f)
-        g_string_append_printf (out, "\\u%04x", *p);
-      else
-        g_string_append_c (out, (char) *p);
-    }
-  g_string_append_c (out, '"');
-}
-
 static gboolean
 print_jsonl (const AuditRow *r, gpointer data)
 {
@@ -275,7 +259,7 @@ print_jsonl (const AuditRow *r, gpointer data)
       else if (IS_NUMBER (i))
         g_string_append (out, s);
       else
-        json_string (out, s);
+        cli_json_string (out, s);
     }
   g_string_append (out, "}\n");
   fwrite (out->str, 1, out->len, stdout);

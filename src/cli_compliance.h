@@ -31,8 +31,9 @@ typedef struct {
 /* `invitemail audit report`: an exit code (exitcodes.h). */
 int cli_report (const ReportOptions *o);
 
-/* Shared by both: CSV with a separator (every field quoted, quotes
- * doubled, CRLF), and a JSON string. */
+/* Shared by every command: CSV with a separator (every field quoted,
+ * quotes doubled, CRLF), and a JSON string (UTF-8 as it is, '"', '\\'
+ * and controls escaped; NULL is null). */
 void cli_csv_line (GString *out, const char *const *fields, guint n, char sep);
 void cli_json_string (GString *out, const char *s);
 /* Unix ms as ISO 8601 with the zone's offset. (transfer full) */

@@ -26,6 +26,11 @@ cli_csv_line (GString *out, const char *const *fields, guint n, char sep)
 void
 cli_json_string (GString *out, const char *s)
 {
+  if (s == NULL)
+    {
+      g_string_append (out, "null");
+      return;
+    }
   g_string_append_c (out, '"');
   for (const unsigned char *p = (const unsigned char *) s; *p; p++)
     {

@@ -18,6 +18,8 @@
  */
 #include "cli_ops.h"
 
+#include "cli_compliance.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -152,13 +154,6 @@ level_code (const char *level)
   return 2;
 }
 
-static void
-json_string (GString *js, const char *s)
-{
-  g_autofree char *e = g_strescape (s != NULL ? s : "", NULL);
-  g_string_append_printf (js, "\"%s\"", e);
-}
-
 /* check=NAME LEVEL VALUE TEXT... */
 static void
 print_health_json (const RawRequest *ans, const char *level)
@@ -166,7 +161,7 @@ print_health_json (const RawRequest *ans, const char *level)
   g_autoptr (GString) js = g_string_new ("{\"status\":");
   guint n = 0;
 
-  json_string (js, level);
+  cli_json_string (js, level);
   g_string_append (js, ",\"checks\":[");
   for (guint i = 0; i < ans->attrs->len; i++)
     {
@@ -178,9 +173,9 @@ print_health_json (const RawRequest *ans, const char *level)
       if (g_strv_length (f) < 4)
         continue;
       g_string_append (js, n++ ? ",{\"name\":" : "{\"name\":");
-      json_string (js, f[0]);
+      cli_json_string (js, f[0]);
       g_string_append (js, ",\"level\":");
-      json_string (js, f[1]);
+      cli_json_string (js, f[1]);
       g_string_append (js, ",\"value\":");
       if (strcmp (f[2], "-") == 0)
         g_string_append (js, "null");
@@ -191,10 +186,10 @@ print_health_json (const RawRequest *ans, const char *level)
           if (end != NULL && *end == '\0')
             g_string_append (js, f[2]);
           else
-            json_string (js, f[2]);
+            cli_json_string (js, f[2]);
         }
       g_string_append (js, ",\"text\":");
-      json_string (js, f[3]);
+      cli_json_string (js, f[3]);
       g_string_append_c (js, '}');
     }
   g_string_append (js, "]}");
@@ -223,7 +218,7 @@ cli_health (CliExchange exchange, gconstpointer ctx, gboolean json)
                                              "\"value\":null,\"text\":");
       if (json)
         {
-          json_string (js, why);
+          cli_json_string (js, why);
           g_string_append (js, "}]}");
           printf ("%s\n", js->str);
         }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli_audit.h"
+#include "cli_compliance.h"
 #include "cli_ops.h"
 #include "config.h"
 #include "exitcodes.h"
@@ -237,11 +238,12 @@ cmd_send_or_preview (const ClientOptions *o, const char *kind)
 static void
 print_status_json (const RawRequest *ans)
 {
-  g_autoptr (GString) js = g_string_new ("{");
-  g_autofree char *id = g_strescape (raw_request_get (ans, "id"), NULL);
-  g_autofree char *state = g_strescape (raw_request_get (ans, "state"), NULL);
+  g_autoptr (GString) js = g_string_new ("{\"id\":");
 
-  g_string_append_printf (js, "\"id\":\"%s\",\"state\":\"%s\",\"recipients\":[", id, state);
+  cli_json_string (js, raw_request_get (ans, "id"));
+  g_string_append (js, ",\"state\":");
+  cli_json_string (js, raw_request_get (ans, "state"));
+  g_string_append (js, ",\"recipients\":[");
   for (guint i = 0, n = 0; i < ans->attrs->len; i++)
     {
       RawAttr *a = g_ptr_array_index (ans->attrs, i);
@@ -250,15 +252,24 @@ print_status_json (const RawRequest *ans)
       g_auto (GStrv) f = g_strsplit (a->value, " ", 5);
       if (g_strv_length (f) < 5)
         continue;
-      g_autofree char *reply = strcmp (f[4], "-") ? g_strescape (f[4], NULL) : NULL;
-      g_autofree char *addr = g_strescape (f[0], NULL);
-      g_string_append_printf (js, "%s{\"address\":\"%s\",\"state\":\"%s\",\"attempts\":%s,"
-                              "\"next_try\":%s%s%s,\"reply\":%s%s%s}",
-                              n++ ? "," : "", addr, f[1], f[2],
-                              strcmp (f[3], "-") ? "\"" : "",
-                              strcmp (f[3], "-") ? f[3] : "null",
-                              strcmp (f[3], "-") ? "\"" : "", reply ? "\"" : "",
-                              reply ? reply : "null", reply ? "\"" : "");
+      g_string_append (js, n++ ? ",{\"address\":" : "{\"address\":");
+      cli_json_string (js, f[0]);
+      g_string_append (js, ",\"state\":");
+      cli_json_string (js, f[1]);
+      /* attempts is a number: anything else from the daemon is null. */
+      g_string_append_printf (js, ",\"attempts\":%s,\"next_try\":",
+                              f[2][0] != '\0' && strspn (f[2], "0123456789") == strlen (f[2])
+                              ? f[2] : "null");
+      if (strcmp (f[3], "-") != 0)
+        cli_json_string (js, f[3]);
+      else
+        g_string_append (js, "null");
+      g_string_append (js, ",\"reply\":");
+      if (strcmp (f[4], "-") != 0)
+        cli_json_string (js, f[4]);
+      else
+        g_string_append (js, "null");
+      g_string_append_c (js, '}');
     }
   g_string_append (js, "]}");
   printf ("%s\n", js->str);
