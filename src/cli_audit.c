@@ -1,7 +1,7 @@
 /*
  * cli_audit.c - the audit review commands.  See cli_audit.h.
  *
- * A table of commands (smtpctl's shape): list, show, export, verify,
+ * One branch per command in dispatch(): list, show, export, verify,
  * head, subject and report only read (the last two live in
  * cli_subject.c and cli_report.c), through a read-only connection that works
  * for a compliance user with no write access (audit_read.c); init is

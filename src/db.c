@@ -3,7 +3,8 @@
  *
  * What it does: creates the file 0600 (& ~umask) before SQLite sees it,
  * opens it, and sets the per-connection settings that the queue and the
- * audit rely on (LIBS.md 6): WAL (checked: the answer must be "wal"),
+ * audit rely on (doc/ARCHITECTURE.md, SQLite traps): WAL (checked: the
+ * answer must be "wal"),
  * synchronous=FULL so a commit survives power loss, a busy timeout,
  * foreign keys, trusted_schema=OFF and defensive mode.
  *
@@ -134,8 +135,8 @@ db_busy (void *data, int count)
   return 1;
 }
 
-/* Settings that are per connection (LIBS.md 6) and safe on a read-only
- * connection: none of them writes to the file. */
+/* Settings that are per connection (doc/ARCHITECTURE.md, SQLite traps)
+ * and safe on a read-only connection: none of them writes to the file. */
 static gboolean
 db_set_common (sqlite3 *db, GError **error)
 {

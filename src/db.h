@@ -2,7 +2,8 @@
  * db.h - opening SQLite files the way every state file here needs.
  *
  * The only home of connection settings: WAL, synchronous=FULL (a commit
- * survives power loss, LIBS.md 6), a busy timeout, foreign keys.  These
+ * survives power loss: doc/ARCHITECTURE.md, SQLite traps), a busy
+ * timeout, foreign keys.  These
  * are per connection, so every open goes through here.  Writers use
  * BEGIN IMMEDIATE (a deferred read-then-write gets SQLITE_BUSY_SNAPSHOT
  * without waiting).
@@ -45,9 +46,8 @@ sqlite3 *db_open_readonly (const char *path, GError **error);
  */
 /* A checkpoint ends with an fsync of everything it copied, and the
  * commits' own fsyncs queue behind it on the disk: small ones often
- * beat big ones rarely.  Accepts with the relay held, 16 clients, p99
- * over three to six runs: 4000 pages 8.7 ms, 1000 5.3-6.2 ms, 250
- * 3.7-5.7 ms (mean 4.8). */
+ * beat big ones rarely (the p99 figures that chose 250 are in commit
+ * 15af64b). */
 #define DB_CHECKPOINT_PAGES 250
 typedef struct DbCheckpointer DbCheckpointer;
 

@@ -1,8 +1,8 @@
 /*
  * invitemail.c - the command line for staff, the booking tool and
  * compliance: send, preview, status, ping (over the socket) and audit
- * (read-only, straight from the audit file).  A table of commands, as
- * OpenSMTPD's smtpctl.
+ * (read-only, straight from the audit file).  run() dispatches
+ * on the command's name.
  *
  * The client is a convenience, not a gate: the daemon validates
  * everything again.  It refuses locally only what cannot be framed (a

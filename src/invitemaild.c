@@ -6,7 +6,7 @@
  * from exitcodes.h).  Order matters: everything that can be wrong with
  * the configuration, templates, notice, signature, logo and TLS
  * settings is checked before the socket is bound, so a broken notice
- * means the daemon never takes a request (SPEC).
+ * means the daemon never takes a request.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -10,7 +10,8 @@
  *       text/html; charset=utf-8             quoted-printable
  *       image/png                            base64, inline, Content-ID
  * UTF-8 and the transfer encodings are forced: GMime would otherwise
- * pick ISO-8859-1 and 8bit for Swedish text (LIBS.md 4).  With QP,
+ * pick ISO-8859-1 and 8bit for Swedish text (doc/ARCHITECTURE.md, GMime
+ * traps).  With QP,
  * base64 and RFC 2047 headers every byte written is 7-bit ASCII and
  * every line is at most 78 characters, so no relay has to re-encode.
  *
@@ -191,7 +192,7 @@ check_inputs (const Rendered *r, const MimeOptions *opt, GError **error)
     return check_ascii_token (opt->message_id, "Message-ID", 1, MIME_ID_MAX,
                               error);
   /* Generating needs an explicit domain: with NULL GMime would ask the
-   * resolver for our host name (LIBS.md 4). */
+   * resolver for our host name (doc/ARCHITECTURE.md, GMime traps). */
   return check_ascii_token (opt->message_id_domain, "Message-ID domain", 0,
                             ADDRESS_MAX_DOMAIN, error);
 }
@@ -422,7 +423,8 @@ append_headers (GString *out, GMimeFormatOptions *fo, const Rendered *r,
   g_string_append_printf (out, "Content-Language: %s\nMIME-Version: 1.0\n", r->lang);
 }
 
-/* LF to CRLF (libESMTP sends the bytes as they are, LIBS.md 1).
+/* LF to CRLF (libESMTP sends the bytes as they are: doc/ARCHITECTURE.md,
+ * libESMTP traps).
  * (transfer full) */
 static GBytes *
 to_crlf (const GString *lf)

@@ -19,7 +19,7 @@
  * Every input is checked: CR/LF or controls in a header value, a
  * non-ASCII or spaced address/domain/id, or a logo that is not a PNG
  * give MIME_ERROR_FAILED.
- * Serialised with CRLF line ends (libESMTP needs them, LIBS.md 1).
+ * Serialised with CRLF line ends (libESMTP splits lines only at CRLF).
  *
  * SECURITY: no recipient address is ever given to this module, so no
  * address can reach the message bytes.

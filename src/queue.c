@@ -5,8 +5,9 @@
  *
  * What it does: opens the file (schema: queue_schema.c), caches every
  * statement at open, and runs each change in one
- * BEGIN IMMEDIATE transaction (LIBS.md 6: a deferred read-then-write
- * gets SQLITE_BUSY_SNAPSHOT without waiting).  A function that changes
+ * BEGIN IMMEDIATE transaction (a deferred read-then-write gets
+ * SQLITE_BUSY_SNAPSHOT without waiting: doc/ARCHITECTURE.md, SQLite
+ * traps).  A function that changes
  * state returns TRUE only after COMMIT came back, on a connection with
  * WAL + synchronous=FULL (db.c): that is what makes `status=queued`
  * survive a crash or power loss.

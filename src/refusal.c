@@ -2,7 +2,7 @@
  * refusal.c - names and default texts of the stable refusal codes, and
  * the one way to fill a Refusal.
  *
- * The code names are part of the protocol contract (SPEC "Answers"): the
+ * The code names are part of the protocol contract (invitemaild(8)): the
  * table below may only grow.  The test suite checks that every code has
  * a distinct, lowercase name and a text.
  *

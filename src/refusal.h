@@ -3,8 +3,9 @@
  *
  * Every refusal the daemon answers carries one of these codes as
  * `error=CODE`.  The strings are part of the contract with the booking
- * tool (SPEC "Answers"): never rename one, only add.  A Refusal also
- * names the one field at fault (or none) and plain words for a person.
+ * tool (invitemaild(8), Refusal codes): never rename one, only add.  A
+ * Refusal also names the one field at fault (or none) and plain words
+ * for a person.
  *
  * SECURITY: Refusal.message is built by us, never copied from the
  * request, so it can be logged and sent back without leaking input.

@@ -44,7 +44,7 @@ static const FrameLimits answer_limits = {
   ANSWER_MAX_BYTES, ANSWER_MAX_BYTES, ANSWER_MAX_ATTRS
 };
 
-/* The attributes of the SPEC table; only bcc may repeat. */
+/* The request attributes (invitemaild(8), PROTOCOL); only bcc repeats. */
 typedef struct {
   const char *name;
   gboolean multi;

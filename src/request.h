@@ -52,7 +52,7 @@ typedef struct {
 /*
  * Parses one frame (as found by request_frame) into *out (transfer full).
  * Checks: every line is name=value with name [a-z_]{1,32}; no CR or NUL;
- * the name is a known attribute (SPEC table) else unknown_attribute;
+ * the name is a known attribute (request.c) else unknown_attribute;
  * a single-valued attribute appears at most once else repeated_attribute;
  * values are valid UTF-8 without C0/C1 controls or DEL else invalid_value
  * (field set).  Returns FALSE and fills *why on refusal.

@@ -1,7 +1,7 @@
 /*
  * retry.h - when to try a deferred recipient again, and when to stop.
  *
- * Capped exponential backoff (SPEC "Delivery"): the n-th retry waits
+ * Capped exponential backoff ([retry] keys): the n-th retry waits
  * first_delay * 2^(n-1), at most max_delay.  An invite expires at
  * min(created + max_age, meeting_time): no retry goes out after the
  * meeting has started.  Pure functions of their arguments, so the

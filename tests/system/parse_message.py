@@ -2,7 +2,7 @@
 """parse_message.py - check an invitemail message with an independent parser.
 
 Parses FILE.eml with Python's own email package (policy.default, not
-GMime) and checks the shape SPEC "The message" promises:
+GMime) and checks the shape invitemaild(8), THE MESSAGE, promises:
 
   - no parser defects on any part;
   - multipart/alternative(text/plain, multipart/related(text/html, image/png)),

@@ -13,7 +13,7 @@ rcpt_tos, tls {on, version, cipher}, auth_user (or null), peer and sni (the
 server name the client sent, or null).  Both are written atomically
 (temporary name, then rename), the .eml first.
 
-Faults (--fault SPEC, repeatable).  A SPEC may end in "@N": the fault then
+Faults (--fault FAULT, repeatable).  A FAULT may end in "@N": the fault then
 fires only the first N times it matches, e.g. "data:451@1".
   greeting:CODE       answer the connection with CODE (e.g. 421) and close
   rcpt:ADDR:CODE      answer RCPT TO:<ADDR> with CODE (e.g. 451, 550)
@@ -387,7 +387,7 @@ def parse_args(argv):
     p.add_argument("--require-auth", action="store_true", help="530 to MAIL before AUTH")
     p.add_argument("--tls-max", choices=["1.1", "1.2"],
                    help="offer only TLS up to this version")
-    p.add_argument("--fault", action="append", default=[], metavar="SPEC")
+    p.add_argument("--fault", action="append", default=[], metavar="FAULT")
     p.add_argument("--max-seconds", type=float, default=300)
     return p.parse_args(argv)
 
