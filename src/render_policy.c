@@ -19,7 +19,7 @@
  * LIMITS: the callers bound the bytes (TEMPLATE_MAX_BYTES); nesting
  * depth is libxml2's default (256) since XML_PARSE_HUGE is never set,
  * which also bounds check_tree's recursion.  Fuzzed by
- * tests/fuzz_policy.c.
+ * tests/fuzz/fuzz_policy.c.
  */
 #include "render_private.h"
 
