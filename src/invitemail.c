@@ -275,28 +275,53 @@ print_status_json (const RawRequest *ans)
   printf ("%s\n", js->str);
 }
 
+/*
+ * Sends `request=VERB` with `id=` the one argument and checks the answer
+ * (status and cancel).  Returns EXIT_OK with *ans set (transfer full),
+ * or the exit code with *ans NULL.
+ */
 static int
-cmd_status (const ClientOptions *o, int argc, char **argv)
+ask_about_invite (const ClientOptions *o, const char *verb, int argc,
+                  char **argv, RawRequest **ans)
 {
-  g_autoptr (GString) req = g_string_new ("request=status\n");
-  g_autoptr (RawRequest) ans = NULL;
+  g_autoptr (GString) req = g_string_new (NULL);
+  g_autoptr (RawRequest) got = NULL;
   int rc = EXIT_OK;
 
+  *ans = NULL;
   if (argc != 1)
-    return usage_error ("status takes one invite id");
+    {
+      g_autofree char *what = g_strdup_printf ("%s takes one invite id", verb);
+      return usage_error (what);
+    }
+  g_string_printf (req, "request=%s\n", verb);
   if (!add_line (req, "id", argv[0]))
     return EXIT_USAGE;
   g_string_append_c (req, '\n');
-  if ((ans = exchange (o, req, &rc)) == NULL)
+  if ((got = exchange (o, req, &rc)) == NULL)
     return rc;
-  if ((rc = report_answer (ans)) != EXIT_OK)
+  if ((rc = report_answer (got)) != EXIT_OK)
+    return rc;
+  *ans = g_steal_pointer (&got);
+  return EXIT_OK;
+}
+
+static int
+cmd_status (const ClientOptions *o, int argc, char **argv)
+{
+  g_autoptr (RawRequest) ans = NULL;
+  int rc = ask_about_invite (o, "status", argc, argv, &ans);
+
+  if (rc != EXIT_OK)
     return rc;
   if (o->json)
     {
       print_status_json (ans);
       return EXIT_OK;
     }
-  printf ("%s %s\n", raw_request_get (ans, "id"), raw_request_get (ans, "state"));
+  const char *id = raw_request_get (ans, "id");
+  const char *state = raw_request_get (ans, "state");
+  printf ("%s %s\n", id ? id : "?", state ? state : "?");
   for (guint i = 0; i < ans->attrs->len; i++)
     {
       RawAttr *a = g_ptr_array_index (ans->attrs, i);
@@ -310,22 +335,19 @@ cmd_status (const ClientOptions *o, int argc, char **argv)
 static int
 cmd_cancel (const ClientOptions *o, int argc, char **argv)
 {
-  g_autoptr (GString) req = g_string_new ("request=cancel\n");
   g_autoptr (RawRequest) ans = NULL;
-  int rc = EXIT_OK;
+  int rc = ask_about_invite (o, "cancel", argc, argv, &ans);
 
-  if (argc != 1)
-    return usage_error ("cancel takes one invite id");
-  if (!add_line (req, "id", argv[0]))
-    return EXIT_USAGE;
-  g_string_append_c (req, '\n');
-  if ((ans = exchange (o, req, &rc)) == NULL)
+  if (rc != EXIT_OK)
     return rc;
-  if ((rc = report_answer (ans)) != EXIT_OK)
-    return rc;
+  /* The daemon's answer is not trusted to carry every name: a missing
+   * one prints "?", never a NULL through printf. */
   const char *by = raw_request_get (ans, "cancellation");
-  printf ("%s cancelled: %s stopped, %s notified%s%s\n", raw_request_get (ans, "id"),
-          raw_request_get (ans, "stopped"), raw_request_get (ans, "notified"),
+  const char *id = raw_request_get (ans, "id");
+  const char *stopped = raw_request_get (ans, "stopped");
+  const char *notified = raw_request_get (ans, "notified");
+  printf ("%s cancelled: %s stopped, %s notified%s%s\n", id ? id : "?",
+          stopped ? stopped : "?", notified ? notified : "?",
           by ? " by " : "", by ? by : "");
   return EXIT_OK;
 }
