@@ -18,6 +18,7 @@
 #include <string.h>
 #include <gmime/gmime.h>
 
+#include "digest.h"
 #include "mime.h"
 
 #define SUBJECT   "Inbjudan till videomöte – Åsa"
@@ -701,6 +702,77 @@ teardown (void **state)
   return 0;
 }
 
+/* ---- byte-identity ------------------------------------------------------ */
+
+/* Bodies that reach every branch of the quoted-printable writer: lines
+ * just under, at and over 76 characters, '=' and multi-byte characters
+ * at the soft break, trailing blanks before line ends and at the end,
+ * CRLF and bare CR, a lone dot, "From ", empty lines.  (transfer full) */
+static char *
+qp_edges (void)
+{
+  GString *s = g_string_new ("Rad ett\r\nRad två\rRad tre\n\n.\nFrom x\n");
+
+  for (int len = 70; len <= 80; len++)
+    {
+      for (int i = 0; i < len; i++)
+        if ((i + len) % 11 == 0)
+          g_string_append (s, "ä");
+        else
+          g_string_append_c (s, "abc= \tx"[(i * 3 + len) % 7]);
+      g_string_append (s, len % 3 == 0 ? " \n" : len % 3 == 1 ? "\t\r\n" : "\n");
+      for (int i = 0; i < len; i++)
+        g_string_append_c (s, 'a' + i % 26);
+      g_string_append (s, len % 2 ? "=\n" : "Å\n");
+    }
+  for (int i = 0; i < 300; i++)
+    g_string_append (s, i % 50 == 49 ? "ö" : "y");
+  g_string_append (s, "\n   \n\t\nslut med blank ");
+  return g_string_free (s, FALSE);
+}
+
+/*
+ * The whole message, boundaries included (GLib's generator seeded),
+ * against the digests of the bytes mime_build wrote before its CPU work
+ * (commit 1deaff6): a faster writer must write the same bytes.
+ */
+static void
+test_golden_bytes (void **state)
+{
+  static const char *const want[] = {
+    "cdba0c8ed2f0d153fe94aa398be6cf9d11ace8111dae8f656fc22ff81aff8536",
+    "3ec40a213686805cd09c5c58030f583bb870d4d9011f3044a564373eaa94ffea",
+  };
+  (void) state;
+  g_autofree char *edges = qp_edges ();
+  g_autofree char *html = g_strconcat (SAMPLE_HTML, edges, NULL);
+  g_autoptr (GDateTime) date = fixed_date ();
+
+  for (gsize i = 0; i < G_N_ELEMENTS (want); i++)
+    {
+      g_autoptr (FakeRendered) r = fake_new (SUBJECT, edges, html);
+      MimeOptions o = options_default (date);
+      g_autoptr (GError) error = NULL;
+      char sum[SHA256_HEX_SIZE];
+
+      if (i == 1)
+        {
+          o.to_undisclosed = TRUE;
+          o.calendar = "BEGIN:VCALENDAR\r\nSUMMARY:Möte = viktigt \r\n"
+                       "DESCRIPTION:lång rad lång rad lång rad lång rad lång rad lång r\r\n"
+                       " ad\r\nEND:VCALENDAR\r\n";
+          o.calendar_method = "PUBLISH";
+        }
+      g_random_set_seed (4711);
+      g_autoptr (GBytes) raw = mime_build (r, &o, NULL, &error);
+      if (raw == NULL)
+        fail_msg ("message %" G_GSIZE_FORMAT ": %s", i, error->message);
+      sha256_hex (g_bytes_get_data (raw, NULL), g_bytes_get_size (raw), sum);
+      if (strcmp (sum, want[i]) != 0)
+        fail_msg ("message %" G_GSIZE_FORMAT " differs: %s", i, sum);
+    }
+}
+
 int
 main (void)
 {
@@ -716,6 +788,7 @@ main (void)
     cmocka_unit_test (test_refusals),
     cmocka_unit_test (test_accepted_edges),
     cmocka_unit_test (test_independent_parser),
+    cmocka_unit_test (test_golden_bytes),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }

@@ -1481,6 +1481,132 @@ test_placeholders (void **state)
 
 /* ---- main --------------------------------------------------------------------- */
 
+/* ---- byte-identity ------------------------------------------------------ */
+
+/*
+ * Every output byte of a set of renders, as SHA-256 digests of the
+ * subject, the HTML, the plain text and the notice's own hash, against
+ * tests/data/render/golden.txt.  The file was written by the renderer
+ * before its CPU work (commit 1deaff6); a faster renderer must make
+ * the same bytes for the same input and time.  After a change that is
+ * meant to alter the output, RENDER_GOLDEN_OUT=FILE writes the current
+ * lines to FILE for review and replacement.
+ */
+typedef struct {
+  const char *name;
+  const char *fixture;        /* NULL: the shipped templates; else a file in
+                                 tests/data/render as the Swedish template */
+  const char *lang;
+  gboolean full;              /* booking, start, end and unit given */
+  gboolean org_full;          /* contact and a time zone configured */
+  gboolean cancel;            /* render_cancellation */
+} GoldenCase;
+
+static const GoldenCase golden_cases[] = {
+  { "sv-minimal", NULL, "sv", FALSE, FALSE, FALSE },
+  { "sv-full", NULL, "sv", TRUE, TRUE, FALSE },
+  { "en-minimal", NULL, "en", FALSE, FALSE, FALSE },
+  { "en-full", NULL, "en", TRUE, TRUE, FALSE },
+  { "ar-minimal", NULL, "ar", FALSE, FALSE, FALSE },
+  { "ar-full", NULL, "ar", TRUE, TRUE, FALSE },
+  { "sv-cancel", NULL, "sv", TRUE, TRUE, TRUE },
+  { "en-cancel-no-time", NULL, "en", FALSE, FALSE, TRUE },
+  { "ar-cancel", NULL, "ar", TRUE, FALSE, TRUE },
+  { "features-minimal", "golden-features.xhtml", "sv", FALSE, FALSE, FALSE },
+  { "features-full", "golden-features.xhtml", "sv", TRUE, TRUE, FALSE },
+  { "comments", "hostile-comments.xhtml", "sv", TRUE, FALSE, FALSE },
+  { "minimal", "hostile-minimal.xhtml", "sv", FALSE, TRUE, FALSE },
+};
+
+static void
+golden_digest (GString *out, const char *s)
+{
+  char hex[SHA256_HEX_SIZE];
+
+  sha256_hex (s, strlen (s), hex);
+  g_string_append_printf (out, " %s", hex);
+}
+
+/* One line: the case's name and the digests of what it rendered. */
+static void
+golden_line (GString *out, const GoldenCase *c)
+{
+  const RenderOrg full = { ORG_NAME, DPO_EMAIL, SLOGAN, LOGO_CID, "Europe/Helsinki",
+                           "Barnkliniken <b>010-123 45 67</b> & co" };
+  const RenderOrg plain = { ORG_NAME, DPO_EMAIL, NULL, LOGO_CID, NULL, NULL };
+  const RenderOrg *o = c->org_full ? &full : &plain;
+  Ask ask = { c->lang, NULL, NULL, NULL, NULL, NULL, NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Templates) own = NULL;
+  TmpDirs d;
+
+  if (c->fixture != NULL)
+    {
+      own = load_with_template (c->fixture, &d, &error);
+      tmp_dirs_clear (&d);
+      if (own == NULL)
+        fail_msg ("load failed: %s", error->message);
+    }
+  if (c->full)
+    {
+      ask.booking = "R&D 'A' &amp; #1 (x)";
+      ask.meeting_time = "2026-12-03T10:00:00Z";
+      ask.meeting_end = "2026-12-03T11:45:00Z";
+      ask.unit = "Barn- & ungdomsklinik (BUP)";
+    }
+  g_autoptr(Rendered) r = NULL;
+  if (c->cancel)
+    {
+      g_autoptr(GDateTime) start = g_date_time_new_from_iso8601 ("2026-12-03T10:00:00Z", NULL);
+      g_autoptr(GDateTime) end = g_date_time_new_from_iso8601 ("2026-12-03T10:30:00Z", NULL);
+      r = render_cancellation (real, o, c->lang, c->full ? start : NULL,
+                               c->full ? end : NULL, &error);
+      if (r == NULL)
+        fail_msg ("render failed: %s", error->message);
+    }
+  else
+    r = render_ask (own ? own : real, o, &ask);
+  g_string_append (out, c->name);
+  golden_digest (out, r->subject);
+  golden_digest (out, r->title);
+  golden_digest (out, r->html);
+  golden_digest (out, r->text);
+  g_string_append_printf (out, " %s\n", r->notice_rendered_sha256);
+}
+
+static void
+test_golden (void **state)
+{
+  (void) state;
+  g_autoptr(GString) got = g_string_new (NULL);
+  g_autofree char *path = g_build_filename (srcdir (), "tests", "data", "render",
+                                            "golden.txt", NULL);
+  g_autofree char *want = NULL;
+  const char *out = g_getenv ("RENDER_GOLDEN_OUT");
+
+  for (gsize i = 0; i < G_N_ELEMENTS (golden_cases); i++)
+    {
+      /* the same render twice: nothing may be left over from the first */
+      g_autoptr(GString) again = g_string_new (NULL);
+      gsize at = got->len;
+      golden_line (got, &golden_cases[i]);
+      golden_line (again, &golden_cases[i]);
+      assert_string_equal (got->str + at, again->str);
+    }
+  if (out != NULL)
+    assert_true (g_file_set_contents (out, got->str, (gssize) got->len, NULL));
+  if (!g_file_get_contents (path, &want, NULL, NULL))
+    fail_msg ("cannot read %s", path);
+  g_auto(GStrv) want_lines = g_strsplit (want, "\n", -1);
+  g_auto(GStrv) got_lines = g_strsplit (got->str, "\n", -1);
+  for (gsize i = 0; got_lines[i] != NULL || want_lines[i] != NULL; i++)
+    if (got_lines[i] == NULL || want_lines[i] == NULL
+        || strcmp (got_lines[i], want_lines[i]) != 0)
+      fail_msg ("output differs from %s:\n  got  %s\n  want %s", path,
+                got_lines[i] ? got_lines[i] : "(none)",
+                want_lines[i] ? want_lines[i] : "(none)");
+}
+
 static int
 group_setup (void **state)
 {
@@ -1550,6 +1676,7 @@ main (void)
   for (gsize i = 0; i < G_N_ELEMENTS (layout_langs); i++)
     add_test (tests, "layout", layout_langs[i], test_layout, (void *) layout_langs[i], names);
   add_test (tests, "render", "text-matches-html", test_text_matches_html, NULL, names);
+  add_test (tests, "render", "golden", test_golden, NULL, names);
   add_test (tests, "render", "bad-org-utf8", test_bad_org_utf8, NULL, names);
   add_test (tests, "render", "unknown-language", test_render_unknown_language, NULL, names);
   for (gsize i = 0; i < G_N_ELEMENTS (link_cases); i++)
