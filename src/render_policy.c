@@ -77,6 +77,33 @@ attr_get (const xmlNode *el, const char *name)
   return copy;
 }
 
+/*
+ * The value of attribute name (no namespace) on el, or NULL, as
+ * attr_get gives it, without a copy in the common case of one text
+ * child; otherwise the copy is put in *owned for the caller to free.
+ * (transfer none, or full through *owned)
+ */
+const char *
+attr_peek (const xmlNode *el, const char *name, char **owned)
+{
+  for (const xmlAttr *a = el->properties; a != NULL; a = a->next)
+    {
+      if (a->ns != NULL || strcmp ((const char *) a->name, name) != 0)
+        continue;
+      if (a->children == NULL)
+        return "";
+      if (a->children->next == NULL
+          && (a->children->type == XML_TEXT_NODE
+              || a->children->type == XML_CDATA_SECTION_NODE))
+        return (const char *) a->children->content;
+      break;
+    }
+  /* an attribute of several nodes, or one a DTD gives a default:
+   * libxml2's own lookup */
+  *owned = attr_get (el, name);
+  return *owned;
+}
+
 /* Collapses runs of ASCII white space to one space and trims. (transfer full) */
 static char *
 normalize_space (const char *s)

@@ -66,6 +66,9 @@ xmlNode *child_element (const xmlNode *parent, const char *name);
 int placeholder_find (const char *name);
 /* The value of attribute name on el, or NULL. (transfer full) */
 char *attr_get (const xmlNode *el, const char *name);
+/* The same without a copy when it can: the value lives as long as el;
+ * a copy, when one is needed, goes to *owned. (transfer none) */
+const char *attr_peek (const xmlNode *el, const char *name, char **owned);
 /* Is name (ASCII case-insensitive) in the NULL-terminated list? */
 gboolean name_in (const char *name, const char *const *list);
 /*

@@ -32,19 +32,55 @@ typedef struct {
   gboolean failed;
 } TextWriter;
 
-static const char *const skip_elements[] = {
-  "head", "title", "style", "script", "template", "img", NULL
+/* What the walker does with an element, looked up once per element. */
+enum {
+  EL_SKIP = 1 << 0,       /* left out with its content */
+  EL_PARAGRAPH = 1 << 1,  /* blank line before and after */
+  EL_LINE = 1 << 2,       /* own line */
 };
-/* Blank line before and after. */
-static const char *const paragraph_elements[] = {
-  "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "blockquote", "pre",
-  "table", "dl", "hr", "address", "figure", NULL
+
+/* Names compared without ASCII case, as HTML readers do; the few
+ * elements that change the walk itself (lists, br, pre, links, cells)
+ * are recognised by their exact lower-case name (node_is). */
+static const struct {
+  const char *name;
+  guint flags;
+} element_kinds[] = {
+  { "head", EL_SKIP }, { "title", EL_SKIP }, { "style", EL_SKIP },
+  { "script", EL_SKIP }, { "template", EL_SKIP }, { "img", EL_SKIP },
+  { "p", EL_PARAGRAPH }, { "h1", EL_PARAGRAPH }, { "h2", EL_PARAGRAPH },
+  { "h3", EL_PARAGRAPH }, { "h4", EL_PARAGRAPH }, { "h5", EL_PARAGRAPH },
+  { "h6", EL_PARAGRAPH }, { "ul", EL_PARAGRAPH }, { "ol", EL_PARAGRAPH },
+  { "blockquote", EL_PARAGRAPH }, { "pre", EL_PARAGRAPH }, { "table", EL_PARAGRAPH },
+  { "dl", EL_PARAGRAPH }, { "hr", EL_PARAGRAPH }, { "address", EL_PARAGRAPH },
+  { "figure", EL_PARAGRAPH },
+  { "div", EL_LINE }, { "li", EL_LINE }, { "tr", EL_LINE }, { "dt", EL_LINE },
+  { "dd", EL_LINE }, { "section", EL_LINE }, { "article", EL_LINE },
+  { "header", EL_LINE }, { "footer", EL_LINE }, { "nav", EL_LINE },
+  { "main", EL_LINE }, { "aside", EL_LINE }, { "caption", EL_LINE },
+  { "center", EL_LINE }, { "figcaption", EL_LINE }, { "body", EL_LINE },
 };
-/* Own line. */
-static const char *const line_elements[] = {
-  "div", "li", "tr", "dt", "dd", "section", "article", "header", "footer",
-  "nav", "main", "aside", "caption", "center", "figcaption", "body", NULL
-};
+
+/* The EL_ flags of an element name, without ASCII case.  The names
+ * above are at most 10 characters, so a longer name has none. */
+static guint
+element_kind (const char *name)
+{
+  char low[12];
+  gsize n = 0;
+
+  for (; name[n] != '\0'; n++)
+    {
+      if (n == sizeof low - 1)
+        return 0;
+      low[n] = g_ascii_tolower (name[n]);
+    }
+  low[n] = '\0';
+  for (gsize i = 0; i < G_N_ELEMENTS (element_kinds); i++)
+    if (element_kinds[i].name[0] == low[0] && strcmp (element_kinds[i].name, low) == 0)
+      return element_kinds[i].flags;
+  return 0;
+}
 
 static gboolean
 tw_at_line_start (const TextWriter *w)
@@ -79,20 +115,36 @@ tw_raw (TextWriter *w, const char *s)
   g_string_append (w->out, s);
 }
 
+/* Text as a reader sees it: outside <pre>, runs of white space are one
+ * space; inside, line breaks stay.  Appended a run at a time: the
+ * flush before a run pays everything owed, so the rest of the run
+ * owes nothing. */
 static void
 tw_text (TextWriter *w, const char *s)
 {
-  for (; *s != '\0'; s++)
+  while (*s != '\0')
     {
+      const char *run = s;
       if (w->pre > 0 && *s == '\n')
-        w->newlines++;
-      else if (w->pre == 0 && g_ascii_isspace (*s))
-        w->space = TRUE;
-      else
         {
-          tw_flush (w);
-          g_string_append_c (w->out, *s);
+          w->newlines++;
+          s++;
+          continue;
         }
+      if (w->pre == 0 && g_ascii_isspace (*s))
+        {
+          w->space = TRUE;
+          s++;
+          continue;
+        }
+      if (w->pre > 0)
+        while (*s != '\0' && *s != '\n')
+          s++;
+      else
+        while (*s != '\0' && !g_ascii_isspace (*s))
+          s++;
+      tw_flush (w);
+      g_string_append_len (w->out, run, s - run);
     }
 }
 
@@ -104,17 +156,25 @@ static void tw_children (TextWriter *w, const xmlNode *n);
 static gboolean
 is_button (const xmlNode *el)
 {
-  g_autofree char *cls = node_is (el, "a") ? attr_get (el, "class") : NULL;
-  g_auto(GStrv) words = cls ? g_strsplit (cls, " ", -1) : NULL;
+  g_autofree char *owned = NULL;
+  const char *cls = node_is (el, "a") ? attr_peek (el, "class", &owned) : NULL;
 
-  return words != NULL && g_strv_contains ((const char *const *) words, "button");
+  for (const char *p = cls; p != NULL; p = strchr (p, ' '))
+    {
+      if (*p == ' ')
+        p++;
+      if (strncmp (p, "button", 6) == 0 && (p[6] == ' ' || p[6] == '\0'))
+        return TRUE;
+    }
+  return FALSE;
 }
 
 /* "text <href>", or the href alone when the text is the address. */
 static void
 tw_link (TextWriter *w, const xmlNode *a)
 {
-  g_autofree char *href = attr_get (a, "href");
+  g_autofree char *owned = NULL;
+  const char *href = attr_peek (a, "href", &owned);
   gsize mark = w->out->len;
 
   tw_children (w, a->children);
@@ -144,14 +204,16 @@ static void
 tw_element (TextWriter *w, const xmlNode *el)
 {
   const char *name = (const char *) el->name;
-  gboolean list = node_is (el, "ul") || node_is (el, "ol");
+  guint kind = element_kind (name);
+  gboolean list = strcmp (name, "ul") == 0 || strcmp (name, "ol") == 0;
+  gboolean pre = strcmp (name, "pre") == 0;
   /* a list inside a list item is one more line, not a paragraph */
-  guint gap = name_in (name, paragraph_elements) && !(list && w->lists > 0) ? 2
-              : name_in (name, line_elements) || list ? 1 : 0;
+  guint gap = (kind & EL_PARAGRAPH) && !(list && w->lists > 0) ? 2
+              : (kind & EL_LINE) || list ? 1 : 0;
 
-  if (name_in (name, skip_elements) || is_button (el))
+  if ((kind & EL_SKIP) || is_button (el))
     return;
-  if (node_is (el, "br"))
+  if (strcmp (name, "br") == 0)
     {
       w->newlines = MIN (w->newlines + 1, 2u);
       w->space = FALSE;
@@ -160,18 +222,18 @@ tw_element (TextWriter *w, const xmlNode *el)
   if (gap > 0)
     tw_break (w, gap);
   w->lists += list;
-  w->pre += node_is (el, "pre");
-  if (node_is (el, "li"))
+  w->pre += pre;
+  if (strcmp (name, "li") == 0)
     tw_list_item (w, el);
-  else if (node_is (el, "a"))
+  else if (strcmp (name, "a") == 0)
     tw_link (w, el);
   else
     tw_children (w, el->children);
   w->lists -= list;
-  w->pre -= node_is (el, "pre");
+  w->pre -= pre;
   if (gap > 0)
     tw_break (w, gap);
-  else if (node_is (el, "td") || node_is (el, "th"))
+  else if (strcmp (name, "td") == 0 || strcmp (name, "th") == 0)
     w->space = TRUE;
 }
 
@@ -198,32 +260,40 @@ tw_children (TextWriter *w, const xmlNode *n)
 
 /* One line folded at spaces into lines of at most width characters; a
  * word longer than that (a link) stays whole on a line of its own, so
- * it can be clicked and copied.  List items hang under their text. */
+ * it can be clicked and copied.  List items hang under their text.
+ * Words are the runs between single spaces; empty ones (two spaces in
+ * a row) are dropped. */
 static void
-wrap_line (GString *out, const char *line, guint width)
+wrap_line (GString *out, const char *line, gsize len, guint width)
 {
+  const char *end = line + len;
   guint lead = 0;
 
-  while (line[lead] == ' ')
+  while (lead < len && line[lead] == ' ')
     lead++;
-  guint hang = lead + (g_str_has_prefix (line + lead, "- ") ? 2 : 0);
-  g_autoptr(GString) cur = g_string_new (NULL);
+  guint hang = lead + (len - lead >= 2 && line[lead] == '-' && line[lead + 1] == ' ' ? 2 : 0);
+  g_autoptr(GString) cur = g_string_sized_new (width * 2);
   glong cur_chars = lead;
   guint on_line = 0;       /* words on cur */
   gsize last_at = 0;       /* where cur's last word starts */
   glong last_chars = 0;
-  g_auto(GStrv) words = g_strsplit (line + lead, " ", -1);
 
   g_string_append_len (cur, line, lead);
-  for (char **w = words; *w != NULL; w++)
+  for (const char *w = line + lead; w <= end;)
     {
-      glong n = g_utf8_strlen (*w, -1);
-      if (**w == '\0')
-        continue;
+      const char *stop = memchr (w, ' ', (gsize) (end - w));
+      gsize bytes = stop ? (gsize) (stop - w) : (gsize) (end - w);
+      const char *next = w + bytes + 1;
+      if (bytes == 0)
+        {
+          w = next;
+          continue;
+        }
+      glong n = g_utf8_strlen (w, (gssize) bytes);
       if (on_line > 0 && (guint) (cur_chars + 1 + n) > width)
         {
           /* "kl." or "at" stays with the time that follows it */
-          gboolean carry = on_line > 1 && last_chars <= 3 && g_ascii_isdigit (**w);
+          gboolean carry = on_line > 1 && last_chars <= 3 && g_ascii_isdigit (*w);
           g_autofree char *moved = carry ? g_strdup (cur->str + last_at) : NULL;
           if (carry)
             g_string_truncate (cur, last_at - 1);
@@ -249,28 +319,34 @@ wrap_line (GString *out, const char *line, guint width)
         }
       last_at = cur->len;
       last_chars = n;
-      g_string_append (cur, *w);
+      g_string_append_len (cur, w, (gssize) bytes);
       cur_chars += n;
       on_line++;
+      w = next;
     }
   g_string_append_len (out, cur->str, (gssize) cur->len);
 }
 
-/* RFC 3676 4.1 / RFC 5322 2.1.1: lines of at most TEXT_WIDTH characters. */
+/* RFC 3676 4.1 / RFC 5322 2.1.1: lines of at most TEXT_WIDTH characters.
+ * A line of at most width bytes has at most width characters and is
+ * copied as it is, uncounted. */
 static char *
-wrap_text (const char *text, guint width)
+wrap_text (const char *text, gsize len, guint width)
 {
-  GString *out = g_string_new (NULL);
-  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+  GString *out = g_string_sized_new (len + len / 16 + 1);
+  const char *end = text + len;
 
-  for (char **l = lines; *l != NULL; l++)
+  for (const char *l = text; l <= end;)
     {
-      if (l != lines)
+      const char *nl = memchr (l, '\n', (gsize) (end - l));
+      gsize n = nl ? (gsize) (nl - l) : (gsize) (end - l);
+      if (l != text)
         g_string_append_c (out, '\n');
-      if ((guint) g_utf8_strlen (*l, -1) <= width)
-        g_string_append (out, *l);
+      if (n <= width || (guint) g_utf8_strlen (l, (gssize) n) <= width)
+        g_string_append_len (out, l, (gssize) n);
       else
-        wrap_line (out, *l, width);
+        wrap_line (out, l, n, width);
+      l += n + 1;
     }
   return g_string_free (out, FALSE);
 }
@@ -278,7 +354,7 @@ wrap_text (const char *text, guint width)
 char *
 tree_to_text (xmlNode *root, GError **error)
 {
-  TextWriter w = { g_string_new (NULL), 0, FALSE, 0, 0, error, FALSE };
+  TextWriter w = { g_string_sized_new (4096), 0, FALSE, 0, 0, error, FALSE };
   xmlNode *body = child_element (root, "body");
 
   if (body != NULL)
@@ -294,7 +370,7 @@ tree_to_text (xmlNode *root, GError **error)
     g_string_truncate (w.out, w.out->len - 1);
   g_string_append_c (w.out, '\n');
   g_autoptr(GString) raw = w.out;
-  return wrap_text (raw->str, TEXT_WIDTH);
+  return wrap_text (raw->str, raw->len, TEXT_WIDTH);
 }
 
 char *
