@@ -215,32 +215,49 @@ check_inputs (const Rendered *r, const MimeOptions *opt, GError **error)
  */
 
 /* LF in, LF out: a stray CRLF or bare CR from a template becomes LF so
- * that the final pass makes exactly one CRLF of it.  Appended to out. */
+ * that the final pass makes exactly one CRLF of it.  Appended to out,
+ * a run between CRs at a time. */
 static void
-append_lf_only (GString *out, const char *s)
+append_lf_only (GString *out, const char *s, gsize len)
 {
-  for (const char *p = s; *p != '\0'; p++)
+  const char *end = s + len;
+
+  for (const char *p = s; p < end;)
     {
-      if (*p != '\r')
-        g_string_append_c (out, *p);
-      else if (p[1] != '\n')
+      const char *cr = memchr (p, '\r', (gsize) (end - p));
+      gsize run = cr ? (gsize) (cr - p) : (gsize) (end - p);
+      g_string_append_len (out, p, (gssize) run);
+      if (cr == NULL)
+        break;
+      if (cr + 1 == end || cr[1] != '\n')
         g_string_append_c (out, '\n');
+      p = cr + 1;
     }
 }
 
-/* Quoted-printable of a UTF-8 body, lines of at most 76 characters. */
+/* Quoted-printable of a UTF-8 body, lines of at most 76 characters.
+ * Bodies without a CR (all the renderer makes) are encoded in place,
+ * without the LF-only copy. */
 static void
 append_qp (GString *out, const char *utf8)
 {
-  g_autoptr (GString) lf = g_string_sized_new (strlen (utf8));
+  gsize len = strlen (utf8);
+  g_autoptr (GString) lf = NULL;
+  const char *in = utf8;
   gsize at = out->len;
   int state = -1;
   guint32 save = 0;
   size_t n;
 
-  append_lf_only (lf, utf8);
-  g_string_set_size (out, at + GMIME_QP_ENCODE_LEN (lf->len));
-  n = g_mime_encoding_quoted_encode_close ((const guchar *) lf->str, lf->len,
+  if (memchr (utf8, '\r', len) != NULL)
+    {
+      lf = g_string_sized_new (len);
+      append_lf_only (lf, utf8, len);
+      in = lf->str;
+      len = lf->len;
+    }
+  g_string_set_size (out, at + GMIME_QP_ENCODE_LEN (len));
+  n = g_mime_encoding_quoted_encode_close ((const guchar *) in, len,
                                            (guchar *) out->str + at, &state, &save);
   g_string_set_size (out, at + n);
 }
@@ -429,23 +446,26 @@ append_headers (GString *out, GMimeFormatOptions *fo, const Rendered *r,
 static GBytes *
 to_crlf (const GString *lf)
 {
+  const char *end = lf->str + lf->len;
   gsize lines = 0;
-  GByteArray *out;
 
-  for (gsize i = 0; i < lf->len; i++)
-    lines += lf->str[i] == '\n';
-  out = g_byte_array_sized_new ((guint) (lf->len + lines));
-  for (const char *p = lf->str, *end = lf->str + lf->len; p < end;)
+  for (const char *p = lf->str; (p = memchr (p, '\n', (gsize) (end - p))) != NULL; p++)
+    lines++;
+  guint8 *out = g_malloc (lf->len + lines);
+  guint8 *o = out;
+  for (const char *p = lf->str; p < end;)
     {
-      const char *nl = memchr (p, '\n', (size_t) (end - p));
+      const char *nl = memchr (p, '\n', (gsize) (end - p));
       gsize run = nl ? (gsize) (nl - p) : (gsize) (end - p);
-      g_byte_array_append (out, (const guint8 *) p, (guint) run);
+      memcpy (o, p, run);
+      o += run;
       if (nl == NULL)
         break;
-      g_byte_array_append (out, (const guint8 *) "\r\n", 2);
+      *o++ = '\r';
+      *o++ = '\n';
       p = nl + 1;
     }
-  return g_byte_array_free_to_bytes (out);
+  return g_bytes_new_take (out, (gsize) (o - out));
 }
 
 /* The first text/calendar part under obj, depth-first. */
