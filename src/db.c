@@ -221,19 +221,35 @@ struct DbCheckpointer {
   gboolean wanted;
   gboolean stop;
   guint runs;
+  gint copied;              /* atomic: WAL frames the last checkpoint had
+                             * copied into the database */
   gint64 wal_limit;         /* bytes; see db_checkpointer_set_wal_limit */
   gint64 wal_warned;        /* size last warned about; 0 = under the limit */
   guint truncates;          /* TRUNCATE checkpoints that reset the WAL */
 };
 
+/*
+ * After each commit of a watched connection, with the WAL's length in
+ * frames.  What counts is what the WAL gained since the last
+ * checkpoint: under a steady stream of commits a PASSIVE checkpoint
+ * never catches up with the writer, the WAL is not reset, and a test
+ * of its length alone woke the checkpointer after every commit, each
+ * time to copy a few frames and fsync the database again (per 8,000
+ * invites: 1,150 queue checkpoints, 2,300 fdatasyncs, 159 MB copied
+ * into a 78 MB file).  A WAL shorter than what was copied has been
+ * reset since: all of it is new.
+ */
 static int
 db_wal_hook (void *data, sqlite3 *db, const char *name, int pages)
 {
   DbCheckpointer *c = data;
+  int copied = g_atomic_int_get (&c->copied);
 
   (void) db;
   (void) name;
-  if (pages >= DB_CHECKPOINT_PAGES)
+  if (pages < copied)
+    copied = 0;
+  if (pages - copied >= DB_CHECKPOINT_PAGES)
     {
       g_mutex_lock (&c->lock);
       c->wanted = TRUE;
@@ -282,6 +298,7 @@ db_bound_wal (DbCheckpointer *c)
                                   NULL, NULL);
   if (rc == SQLITE_OK)
     {
+      g_atomic_int_set (&c->copied, 0);
       g_mutex_lock (&c->lock);
       c->truncates++;
       g_mutex_unlock (&c->lock);
@@ -303,6 +320,8 @@ db_checkpoint_now (DbCheckpointer *c)
   int log = 0, done = 0;
   int rc = sqlite3_wal_checkpoint_v2 (c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
 
+  if (rc == SQLITE_OK)
+    g_atomic_int_set (&c->copied, done);
   /* BUSY: another checkpoint is running; the next wake tries again. */
   if (rc != SQLITE_OK && rc != SQLITE_BUSY)
     g_warning ("checkpoint of %s failed: %s", sqlite3_db_filename (c->db, NULL),

@@ -40,9 +40,10 @@ sqlite3 *db_open_readonly (const char *path, GError **error);
  * benchmark's p99).  A checkpointer is a thread with its own connection
  * to path; the writer connections it watches (db_checkpointer_watch)
  * no longer checkpoint themselves but wake it when their commit left
- * the WAL at DB_CHECKPOINT_PAGES or more, and it runs a PASSIVE
- * checkpoint, which never blocks a writer.  It also runs one when
- * stopped.
+ * the WAL DB_CHECKPOINT_PAGES or more longer than what the last
+ * checkpoint copied (not merely that long: under a steady stream of
+ * commits the WAL is not reset), and it runs a PASSIVE checkpoint,
+ * which never blocks a writer.  It also runs one when stopped.
  */
 /* A checkpoint ends with an fsync of everything it copied, and the
  * commits' own fsyncs queue behind it on the disk: small ones often

@@ -954,6 +954,55 @@ wal_size (const char *path)
   return g_stat (wal, &st) == 0 ? (gint64) st.st_size : 0;
 }
 
+/*
+ * The checkpointer runs once per DB_CHECKPOINT_PAGES frames the WAL
+ * gained, not after every commit once the WAL is that long.  A reader
+ * that starts a new read transaction after each commit lets every
+ * checkpoint copy the whole WAL yet keeps the writer from resetting it
+ * (what a writer that never pauses does too): the WAL only grows.
+ * Before, each of these commits woke a checkpoint and its fsyncs.
+ */
+static void
+test_checkpointer_not_every_commit (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GError) error = NULL;
+  sqlite3 *db = db_open (fx->path, &error);
+  sqlite3 *reader = NULL;
+  sqlite3_stmt *st = NULL;
+  DbCheckpointer *c = db_checkpointer_start (fx->path, &error);
+  const guint commits = 400;
+  gint64 frames;
+  guint runs;
+
+  assert_non_null (db);
+  assert_non_null (c);
+  db_checkpointer_watch (c, db);
+  assert_true (db_exec (db, "CREATE TABLE t (x BLOB)", &error));
+  reader = db_open_readonly (fx->path, &error);
+  assert_non_null (reader);
+  assert_int_equal (sqlite3_prepare_v2 (reader, "SELECT count(*) FROM t", -1, &st,
+                                        NULL), SQLITE_OK);
+  for (guint i = 0; i < commits; i++)
+    {
+      assert_true (db_exec (db, "INSERT INTO t VALUES (zeroblob(100))", &error));
+      /* A snapshot at the newest frame: checkpoints may copy it all. */
+      sqlite3_reset (st);
+      assert_int_equal (sqlite3_step (st), SQLITE_ROW);
+      /* Let a woken checkpointer finish before the next commit. */
+      g_usleep (2000);
+    }
+  frames = wal_size (fx->path) / (4096 + 24);
+  runs = db_checkpointer_runs (c);
+  assert_true (frames >= commits);   /* never reset: one frame or more each */
+  assert_true (runs >= 1);
+  assert_true (runs <= frames / DB_CHECKPOINT_PAGES + 1);
+  sqlite3_finalize (st);
+  sqlite3_close_v2 (reader);
+  sqlite3_close_v2 (db);
+  db_checkpointer_stop (c);
+}
+
 /* The checkpointer bounds the WAL: a reader holding an old snapshot
  * lets it grow past the limit (warned about, with the size); once that
  * reader is gone, a TRUNCATE checkpoint brings it back under. */
@@ -1232,6 +1281,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_schema_upgrade_from_5, setup, teardown),
     cmocka_unit_test_setup_teardown (test_return_tokens_and_dsn, setup, teardown),
     cmocka_unit_test_setup_teardown (test_checkpointer, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_checkpointer_not_every_commit, setup, teardown),
     cmocka_unit_test_setup_teardown (test_many_inserts, setup, teardown),
     cmocka_unit_test_setup_teardown (test_purge_finished, setup, teardown),
   };
