@@ -1531,7 +1531,8 @@ golden_digest (GString *out, const char *s)
 static void
 golden_line (GString *out, const GoldenCase *c)
 {
-  const RenderOrg full = { ORG_NAME, DPO_EMAIL, SLOGAN, LOGO_CID, "Europe/Helsinki",
+  const RenderOrg full = { "Region Skåne \"Öst\" & <Väst>", DPO_EMAIL, SLOGAN, LOGO_CID,
+                           "Europe/Helsinki",
                            "Barnkliniken <b>010-123 45 67</b> & co" };
   const RenderOrg plain = { ORG_NAME, DPO_EMAIL, NULL, LOGO_CID, NULL, NULL };
   const RenderOrg *o = c->org_full ? &full : &plain;
