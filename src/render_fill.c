@@ -9,8 +9,9 @@
  * mode and given its plain-text twin (render_text.c).
  *
  * SECURITY: request values (untrusted, though validated) enter the
- * output only through xmlNodeAddContent and xmlSetProp, which escape
- * them; nothing is ever pasted into markup.  Organisation values are
+ * output only through xmlNodeAddContent and xmlSetProp or xmlNewProp,
+ * whose values libxml2 escapes when it writes them; nothing is ever
+ * pasted into markup.  Organisation values are
  * checked for UTF-8 once more, as libxml2 would write bad bytes through.
  */
 #include "render_private.h"
@@ -94,12 +95,21 @@ absent_target (xmlNode *el, const xmlNode *section)
   return el;
 }
 
+/* The Placeholder that attribute attr of el names, or -1. */
+static int
+attr_placeholder (const xmlNode *el, const char *attr)
+{
+  g_autofree char *owned = NULL;
+  const char *name = attr_peek (el, attr, &owned);
+
+  return name ? placeholder_find (name) : -1;
+}
+
 /* Is the value named by attribute attr of el absent? */
 static gboolean
 value_absent (const xmlNode *el, const char *attr, const Fill *f)
 {
-  g_autofree char *name = attr_get (el, attr);
-  int ph = name ? placeholder_find (name) : -1;
+  int ph = attr_placeholder (el, attr);
 
   return ph >= 0 && (f->values[ph] == NULL || f->values[ph][0] == '\0');
 }
@@ -108,10 +118,21 @@ value_absent (const xmlNode *el, const char *attr, const Fill *f)
 static gboolean
 value_present (const xmlNode *el, const char *attr, const Fill *f)
 {
-  g_autofree char *name = attr_get (el, attr);
-  int ph = name ? placeholder_find (name) : -1;
+  int ph = attr_placeholder (el, attr);
 
   return ph >= 0 && f->values[ph] != NULL && f->values[ph][0] != '\0';
+}
+
+/* Does el carry any data-im marker?  Most elements carry none, and
+ * then no lookup of one can find it (the output's DOCTYPE declares no
+ * attributes, so none has a default). */
+static gboolean
+has_markers (const xmlNode *el)
+{
+  for (const xmlAttr *a = el->properties; a != NULL; a = a->next)
+    if (strncmp ((const char *) a->name, "data-im", 7) == 0)
+      return TRUE;
+  return FALSE;
 }
 
 static void
@@ -121,7 +142,9 @@ collect_absent (xmlNode *n, const xmlNode *section, const Fill *f, GHashTable *d
     {
       if (n->type != XML_ELEMENT_NODE)
         continue;
-      if (value_absent (n, "data-im-block", f))
+      if (!has_markers (n))
+        collect_absent (n->children, section, f, drop);
+      else if (value_absent (n, "data-im-block", f))
         g_hash_table_add (drop, n);
       else if (value_present (n, "data-im-absent", f))
         g_hash_table_add (drop, n);   /* the words for when it is missing */
@@ -194,11 +217,13 @@ fill_present (xmlNode *n, const Fill *f)
           xmlUnlinkNode (n);
           xmlFreeNode (n);
         }
+      else if (n->type == XML_ELEMENT_NODE && !has_markers (n))
+        fill_present (n->children, f);
       else if (n->type == XML_ELEMENT_NODE)
         {
-          g_autofree char *name = attr_get (n, "data-im");
-          g_autofree char *href = attr_get (n, "data-im-href");
-          int ph = name ? placeholder_find (name) : -1;
+          g_autofree char *owned = NULL;
+          int ph = attr_placeholder (n, "data-im");
+          const char *href = attr_peek (n, "data-im-href", &owned);
           if (href != NULL && node_is (n, "a"))
             /* a button: the link as its target, the template's words
              * as its text (a screen reader says them, not the URL) */
@@ -213,6 +238,14 @@ fill_present (xmlNode *n, const Fill *f)
     }
 }
 
+/* An attribute of an element made here: it cannot be there yet, so
+ * libxml2's search for one to replace (xmlSetProp) is skipped. */
+static void
+prop_new (xmlNode *el, const char *name, const char *value)
+{
+  xmlNewProp (el, BAD_CAST name, BAD_CAST value);
+}
+
 static xmlNode *
 new_child (xmlNode *parent, const Fill *f, const char *name, const char *cls,
            const char *style)
@@ -220,9 +253,9 @@ new_child (xmlNode *parent, const Fill *f, const char *name, const char *cls,
   xmlNode *el = xmlNewChild (parent, f->ns, BAD_CAST name, NULL);
 
   if (cls != NULL)
-    xmlSetProp (el, BAD_CAST "class", BAD_CAST cls);
+    prop_new (el, "class", cls);
   if (style != NULL)
-    xmlSetProp (el, BAD_CAST "style", BAD_CAST style);
+    prop_new (el, "style", style);
   return el;
 }
 
@@ -235,7 +268,7 @@ add_section (xmlNode *card, const Fill *f, const char *cls, const char *style,
   xmlNode *tr = new_child (card, f, "tr", NULL, NULL);
   xmlNode *cell = new_child (tr, f, "td", cls, style);
 
-  xmlSetProp (cell, BAD_CAST "bgcolor", BAD_CAST bgcolor);
+  prop_new (cell, "bgcolor", bgcolor);
   for (xmlNode *c = part->body->children; c != NULL; c = c->next)
     xmlAddChild (cell, xmlDocCopyNode (c, card->doc, 1));
   adopt_namespace (cell->children, f->ns);
@@ -259,10 +292,10 @@ add_logo (xmlNode *signature, const Templates *t, const Fill *f, const char *cid
   /* shown at half its pixels: sharp on the 2x screens of phones */
   g_snprintf (width, sizeof width, "%u", MAX (t->logo_width / 2, 1u));
   g_snprintf (height, sizeof height, "%u", MAX (t->logo_height / 2, 1u));
-  xmlSetProp (img, BAD_CAST "src", BAD_CAST src);
-  xmlSetProp (img, BAD_CAST "alt", BAD_CAST alt);
-  xmlSetProp (img, BAD_CAST "width", BAD_CAST width);
-  xmlSetProp (img, BAD_CAST "height", BAD_CAST height);
+  prop_new (img, "src", src);
+  prop_new (img, "alt", alt);
+  prop_new (img, "width", width);
+  prop_new (img, "height", height);
 }
 
 /* Right-to-left scripts; everything else is left-to-right. */
@@ -280,12 +313,12 @@ new_table (xmlNode *parent, const Fill *f, const char *cls, const char *style,
 {
   xmlNode *table = new_child (parent, f, "table", cls, style);
 
-  xmlSetProp (table, BAD_CAST "role", BAD_CAST "presentation");
-  xmlSetProp (table, BAD_CAST "width", BAD_CAST "100%");
-  xmlSetProp (table, BAD_CAST "cellpadding", BAD_CAST "0");
-  xmlSetProp (table, BAD_CAST "cellspacing", BAD_CAST "0");
-  xmlSetProp (table, BAD_CAST "border", BAD_CAST "0");
-  xmlSetProp (table, BAD_CAST "bgcolor", BAD_CAST bgcolor);
+  prop_new (table, "role", "presentation");
+  prop_new (table, "width", "100%");
+  prop_new (table, "cellpadding", "0");
+  prop_new (table, "cellspacing", "0");
+  prop_new (table, "border", "0");
+  prop_new (table, "bgcolor", bgcolor);
   return table;
 }
 
@@ -301,12 +334,12 @@ add_wrapper (xmlNode *body, const Fill *f)
                            STYLE_OUTER_TD);
   xmlNode *card;
 
-  xmlSetProp (wrapper, BAD_CAST "lang", BAD_CAST f->lang);
+  prop_new (wrapper, "lang", f->lang);
   xmlNodeSetLang (wrapper, BAD_CAST f->lang);
-  xmlSetProp (wrapper, BAD_CAST "dir", BAD_CAST lang_dir (f->lang));
-  xmlSetProp (td, BAD_CAST "align", BAD_CAST "center");
+  prop_new (wrapper, "dir", lang_dir (f->lang));
+  prop_new (td, "align", "center");
   card = new_table (td, f, "card", STYLE_CARD, COLOR_CARD);
-  xmlSetProp (card, BAD_CAST "align", BAD_CAST "center");
+  prop_new (card, "align", "center");
   return card;
 }
 
@@ -317,19 +350,19 @@ add_head (xmlNode *html, const Fill *f, const char *subject)
   xmlNode *meta = new_child (head, f, "meta", NULL, NULL);
 
   /* Our own, so libxml2's XHTML mode does not add a second one. */
-  xmlSetProp (meta, BAD_CAST "http-equiv", BAD_CAST "Content-Type");
-  xmlSetProp (meta, BAD_CAST "content", BAD_CAST "text/html; charset=UTF-8");
+  prop_new (meta, "http-equiv", "Content-Type");
+  prop_new (meta, "content", "text/html; charset=UTF-8");
   /* phones: the layout's own width, no zoomed-out desktop page */
   meta = new_child (head, f, "meta", NULL, NULL);
-  xmlSetProp (meta, BAD_CAST "name", BAD_CAST "viewport");
-  xmlSetProp (meta, BAD_CAST "content", BAD_CAST "width=device-width, initial-scale=1");
+  prop_new (meta, "name", "viewport");
+  prop_new (meta, "content", "width=device-width, initial-scale=1");
   /* the design is light with explicit colours: do not invert it */
   meta = new_child (head, f, "meta", NULL, NULL);
-  xmlSetProp (meta, BAD_CAST "name", BAD_CAST "color-scheme");
-  xmlSetProp (meta, BAD_CAST "content", BAD_CAST "light");
+  prop_new (meta, "name", "color-scheme");
+  prop_new (meta, "content", "light");
   meta = new_child (head, f, "meta", NULL, NULL);
-  xmlSetProp (meta, BAD_CAST "name", BAD_CAST "supported-color-schemes");
-  xmlSetProp (meta, BAD_CAST "content", BAD_CAST "light");
+  prop_new (meta, "name", "supported-color-schemes");
+  prop_new (meta, "content", "light");
   xmlNewTextChild (head, f->ns, BAD_CAST "title", BAD_CAST subject);
   return head;
 }
@@ -344,19 +377,24 @@ build_doc (const Templates *t, const RenderOrg *org, Fill *f, const char *subjec
            const Part *tpl, const Part *sig, const Part *notice, xmlNode **notice_cell)
 {
   xmlDoc *doc = xmlNewDoc (BAD_CAST "1.0");
+  /* Element and attribute names go into a dictionary instead of one
+   * copy each (freed with the document).  It is this document's own:
+   * renders run on several threads at once, and a libxml2 dictionary
+   * must not be shared by documents being built. */
+  doc->dict = xmlDictCreate ();
   xmlCreateIntSubset (doc, BAD_CAST "html", BAD_CAST XHTML_PUBLIC, BAD_CAST XHTML_SYSTEM);
   xmlNode *html = xmlNewDocNode (doc, NULL, BAD_CAST "html", NULL);
   xmlDocSetRootElement (doc, html);
   f->ns = xmlNewNs (html, BAD_CAST XHTML_NS, NULL);
   xmlSetNs (html, f->ns);
-  xmlSetProp (html, BAD_CAST "lang", BAD_CAST f->lang);
+  prop_new (html, "lang", f->lang);
   xmlNodeSetLang (html, BAD_CAST f->lang);
 
-  xmlSetProp (html, BAD_CAST "dir", BAD_CAST lang_dir (f->lang));
+  prop_new (html, "dir", lang_dir (f->lang));
 
   add_head (html, f, subject);
   xmlNode *body = new_child (html, f, "body", NULL, STYLE_BODY);
-  xmlSetProp (body, BAD_CAST "bgcolor", BAD_CAST COLOR_PAGE);
+  prop_new (body, "bgcolor", COLOR_PAGE);
   xmlNode *card = add_wrapper (body, f);
   add_section (card, f, "invitation", STYLE_INVITE, COLOR_CARD, tpl);
   xmlNode *signature = add_section (card, f, "signature", STYLE_SIGNATURE, COLOR_CARD, sig);
