@@ -661,6 +661,8 @@ shutdown_daemon (Daemon *d)
    * the committer once it is stopped. */
   if (d->control != NULL)
     control_drain (d->control);
+  /* The sends being built reach the committer before it stops. */
+  service_drain (d->service);
   /* Commits what was submitted; the answers go out if the peer still
    * listens. */
   committer_stop (d->committer);

@@ -10,6 +10,11 @@
  * audited with the code, field and peer uid only: no value from a
  * refused request is written anywhere.  Operational logs get the invite
  * id and counts, never an address or a link.
+ *
+ * Threads: everything here runs on the main thread except build_send(),
+ * which runs on the builder's pool (builder.h) and touches only its own
+ * job, the configuration and templates (read-only until a drain), the
+ * committer (thread-safe) and the limits (under limits_lock).
  */
 #include "service.h"
 
@@ -18,6 +23,7 @@
 
 #include "audit.h"
 #include "bounce.h"
+#include "builder.h"
 #include "commit.h"
 #include "evidence.h"
 #include "ratelimit.h"
@@ -39,7 +45,9 @@ struct Service {
   RetryPolicy retry;
   char *logo_cid;
   GTimeZone *tz;            /* local zone for Date:, looked up once */
-  Limits *limits;           /* per-uid windows */
+  Limits *limits;           /* per-uid windows, under limits_lock */
+  GMutex limits_lock;       /* a pool thread gives back what it could not build */
+  Builder *builder;         /* render + MIME + hash, off the main thread */
   gint64 undelivered;       /* recipients waiting in the queue, as counted */
   gint64 undelivered_at;    /* monotonic ms of that count; 0 = never */
   ServiceHealth health;     /* answers request=health; NULL = none */
@@ -83,9 +91,13 @@ typedef struct {
   gint64 taken_ms;
 } Pending;
 
+static void build_send (gpointer job, gpointer data);
+
+/* The jobs in hand read the old configuration: they finish first. */
 void
 service_set_config (Service *s, const Config *cfg, const Templates *templates)
 {
+  builder_drain (s->builder);
   s->cfg = cfg;
   s->templates = templates;
   s->retry = retry_policy_from_config (cfg);
@@ -103,8 +115,17 @@ service_new (const Config *cfg, const Templates *templates, Queue *queue,
   s->committer = committer;
   s->tz = g_time_zone_new_local ();
   s->limits = limits_new ();
+  g_mutex_init (&s->limits_lock);
+  s->builder = builder_new (0, build_send, s);
   service_set_config (s, cfg, templates);
   return s;
+}
+
+void
+service_drain (Service *s)
+{
+  if (s != NULL)
+    builder_drain (s->builder);
 }
 
 void
@@ -112,6 +133,8 @@ service_free (Service *s)
 {
   if (s == NULL)
     return;
+  builder_free (s->builder);
+  g_mutex_clear (&s->limits_lock);
   g_free (s->logo_cid);
   g_time_zone_unref (s->tz);
   limits_free (s->limits);
@@ -193,6 +216,14 @@ make_message_id (const char *domain, char **out)
 }
 
 static void
+give_back (Service *s, const Pending *p)
+{
+  g_mutex_lock (&s->limits_lock);
+  limits_give_back (s->limits, p->uid, p->n_rcpts, p->taken_ms);
+  g_mutex_unlock (&s->limits_lock);
+}
+
+static void
 send_answer (ServiceReply reply, gpointer target, GString *out)
 {
   reply (target, out->str, out->len);
@@ -208,7 +239,7 @@ on_committed (CommitItem *item, gpointer data)
   Refusal why;
 
   if (p->limited && commit_item_result (item) != COMMIT_STORED)
-    limits_give_back (p->service->limits, p->uid, p->n_rcpts, p->taken_ms);
+    give_back (p->service, p);
   switch (commit_item_result (item))
     {
     case COMMIT_STORED:
@@ -306,9 +337,10 @@ refused_value (const RawRequest *req, const Refusal *why, const char *name)
   return v;
 }
 
+/* booking and staff: harmless values for the row, or NULL. */
 static void
-refuse_request (Service *s, const PeerCred *peer, const RawRequest *req,
-                const Refusal *why, ServiceReply reply, gpointer target)
+refuse_with (Service *s, const PeerCred *peer, const Refusal *why,
+             const char *booking, const char *staff, ServiceReply reply, gpointer target)
 {
   AuditRecord rec = { 0 };
   GString *answer = g_string_new (NULL);
@@ -319,13 +351,21 @@ refuse_request (Service *s, const PeerCred *peer, const RawRequest *req,
   rec.error_code = refusal_code_name (why->code);
   rec.field = why->field[0] != '\0' ? why->field : NULL;
   rec.detail = why->message;
-  rec.booking = refused_value (req, why, "booking");
-  rec.staff = refused_value (req, why, "staff");
+  rec.booking = booking;
+  rec.staff = staff;
   g_message ("refused request from uid %ld: %s%s%s", (long) rec.peer_uid,
              refusal_code_name (why->code), why->field[0] ? " field=" : "",
              why->field);
   /* Answered only once the refusal is in the audit. */
   answer_after_audit (s, &rec, answer, reply, target);
+}
+
+static void
+refuse_request (Service *s, const PeerCred *peer, const RawRequest *req,
+                const Refusal *why, ServiceReply reply, gpointer target)
+{
+  refuse_with (s, peer, why, refused_value (req, why, "booking"),
+               refused_value (req, why, "staff"), reply, target);
 }
 
 void
@@ -586,6 +626,7 @@ check_limits (Service *s, const PeerCred *peer, guint n_rcpts, Pending *p,
                       s->cfg->limit_recipients_per_day };
   gint64 mono_ms = g_get_monotonic_time () / 1000;
   guint cap = s->cfg->limit_queued_recipients;
+  gboolean taken;
 
   if (peer->uid == 0 || peer->uid == geteuid ())
     return TRUE;
@@ -603,7 +644,10 @@ check_limits (Service *s, const PeerCred *peer, guint n_rcpts, Pending *p,
     return refusal_set (why, REFUSAL_BUSY, NULL,
                         "%u recipients are waiting to be delivered; try again later", cap);
   p->taken_ms = g_get_real_time () / 1000;
-  if (!limits_take (s->limits, &lc, peer->uid, n_rcpts, p->taken_ms, why))
+  g_mutex_lock (&s->limits_lock);
+  taken = limits_take (s->limits, &lc, peer->uid, n_rcpts, p->taken_ms, why);
+  g_mutex_unlock (&s->limits_lock);
+  if (!taken)
     return FALSE;
   p->limited = TRUE;
   p->uid = peer->uid;
@@ -612,28 +656,34 @@ check_limits (Service *s, const PeerCred *peer, guint n_rcpts, Pending *p,
   return TRUE;
 }
 
-/* Check, build, then hand to the committer: the answer `queued` is
- * given by on_committed, after the transaction holding it. */
+/* A send between the main thread's checks and the committer: all owned. */
+typedef struct {
+  Pending pend;             /* reply, target, service, what limits took */
+  PeerCred peer;
+  Invitation *inv;
+  char id[INVITE_ID_LEN + 1];
+  char *msgid;
+} SendJob;
+
+static void
+send_job_free (SendJob *job)
+{
+  invitation_free (job->inv);
+  g_free (job->msgid);
+  g_free (job);
+}
+
+/* Checks, then hands the build to the pool (build_send): the answer
+ * `queued` is given by on_committed, after the transaction holding it. */
 static gboolean
 handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
              ServiceReply reply, gpointer target, Refusal *why)
 {
   g_autoptr (Invitation) inv = NULL;
-  g_autoptr (Rendered) r = NULL;
-  g_autoptr (GBytes) msg = NULL;
-  g_autoptr (GString) rcpts = g_string_new (NULL);
-  g_autofree char *fp = NULL;
-  g_autofree const char **rcpt_v = NULL;
-  g_autofree char *evidence = NULL;
   g_autofree char *msgid = NULL;
-  char id[INVITE_ID_LEN + 1], msg_sha[SHA256_HEX_SIZE], link_sha[SHA256_HEX_SIZE];
-  QueueInsert ins = { 0 };
-  AuditRecord rec = { 0 };
   Pending pend = { 0 };
-  Pending *p;
-  CommitItem *item;
-  gsize len;
-  const void *data;
+  SendJob *job;
+  char id[INVITE_ID_LEN + 1];
 
   /* Fail closed: while no audit row can be stored, nothing is queued
    * (commit.h); say so at once rather than after the work. */
@@ -645,34 +695,75 @@ handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
       || !check_limits (s, peer, invitation_n_recipients (inv), &pend, why))
     return FALSE;
   if (!make_invite_id (id) || !make_message_id (s->cfg->message_id_domain, &msgid))
-    refusal_set (why, REFUSAL_INTERNAL, NULL, "no randomness for an id");
-  else
-    msg = build_message (s, inv, msgid, &r, why);
-  if (msg == NULL)
     {
       if (pend.limited)
-        limits_give_back (s->limits, pend.uid, pend.n_rcpts, pend.taken_ms);
-      return FALSE;
+        give_back (s, &pend);
+      return refusal_set (why, REFUSAL_INTERNAL, NULL, "no randomness for an id");
     }
-  data = g_bytes_get_data (msg, &len);
-  sha256_hex (data, len, msg_sha);
+  job = g_new0 (SendJob, 1);
+  job->pend = pend;
+  job->pend.reply = reply;
+  job->pend.target = target;
+  job->pend.service = s;
+  job->peer = *peer;
+  job->inv = g_steal_pointer (&inv);
+  memcpy (job->id, id, sizeof id);
+  job->msgid = g_steal_pointer (&msgid);
+  builder_push (s->builder, job);
+  return TRUE;
+}
+
+/* BuilderFunc, on a pool thread: render, build, hash, then the insert
+ * and its `accepted` row go to the committer.  A message that cannot be
+ * built is refused (internal) and audited like any refusal; booking and
+ * staff come from the checked invitation. */
+static void
+build_send (gpointer data, gpointer service)
+{
+  SendJob *job = data;
+  Service *s = service;
+  const Invitation *inv = job->inv;
+  g_autoptr (Rendered) r = NULL;
+  g_autoptr (GBytes) msg = NULL;
+  g_autoptr (GString) rcpts = g_string_new (NULL);
+  g_autofree char *fp = NULL;
+  g_autofree const char **rcpt_v = NULL;
+  g_autofree char *evidence = NULL;
+  char msg_sha[SHA256_HEX_SIZE], link_sha[SHA256_HEX_SIZE];
+  QueueInsert ins = { 0 };
+  AuditRecord rec = { 0 };
+  CommitItem *item;
+  Refusal why;
+  gsize len;
+  const void *data_;
+
+  refusal_clear (&why);
+  msg = build_message (s, inv, job->msgid, &r, &why);
+  if (msg == NULL)
+    {
+      if (job->pend.limited)
+        give_back (s, &job->pend);
+      refuse_with (s, &job->peer, &why, invitation_booking (inv),
+                   invitation_staff (inv), job->pend.reply, job->pend.target);
+      send_job_free (job);
+      return;
+    }
+  data_ = g_bytes_get_data (msg, &len);
+  sha256_hex (data_, len, msg_sha);
   fp = invitation_fingerprint (inv);
   rcpt_v = g_new0 (const char *, invitation_n_recipients (inv) + 1);
-  fill_insert (s, &ins, peer, inv, id, msgid, msg, msg_sha, fp, rcpt_v);
-  fill_accepted (s, &rec, peer, inv, id, r, msg_sha, link_sha, rcpts);
+  fill_insert (s, &ins, &job->peer, inv, job->id, job->msgid, msg, msg_sha, fp, rcpt_v);
+  fill_accepted (s, &rec, &job->peer, inv, job->id, r, msg_sha, link_sha, rcpts);
   /* Which notice the person was shown, as shown, and for when. */
   evidence = evidence_accepted (r->notice_version, r->notice_rendered_sha256,
                                 invitation_meeting_time (inv));
   rec.detail = evidence;
-  p = g_memdup2 (&pend, sizeof pend);
-  p->reply = reply;
-  p->target = target;
-  p->service = s;
-  item = commit_item_new (on_committed, p);
+  /* The item copies every string it keeps: the job can go now. */
+  item = commit_item_new (on_committed, g_memdup2 (&job->pend, sizeof job->pend));
   commit_item_set_insert (item, &ins);
   commit_item_set_audit (item, &rec);
   committer_submit (s->committer, item);
-  return TRUE;
+  send_job_free (job);
 }
 
 /* ---- cancel ------------------------------------------------------------ */

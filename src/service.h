@@ -50,6 +50,10 @@ Service *service_new (const Config *cfg, const Templates *templates,
                       Queue *queue, Committer *committer);
 void service_free (Service *s);
 
+/* Waits until every send handed to the build pool has reached the
+ * committer (or been refused): call before the committer stops. */
+void service_drain (Service *s);
+
 /* Replaces configuration and templates (after a reload).  Borrowed. */
 void service_set_config (Service *s, const Config *cfg, const Templates *templates);
 

@@ -474,6 +474,80 @@ test_group_commit_answers_each (void **state)
   assert_int_equal (audit_count (f, "accepted"), N);
 }
 
+static gboolean
+message_has (Fixture *f, const char *id, const char *needle)
+{
+  g_autoptr (GBytes) msg = queue_message (f->queue, id, NULL);
+  gsize len;
+  const char *data;
+
+  assert_non_null (msg);
+  data = g_bytes_get_data (msg, &len);
+  return g_strstr_len (data, (gssize) len, needle) != NULL;
+}
+
+/*
+ * SIGHUP while sends are being built on the pool: service_set_config
+ * returns only once every send handed over before it has been built,
+ * with the configuration it was accepted under; the old configuration
+ * may go right after (the daemon frees it).  Here it is scribbled on
+ * instead, so a build that read it late would show.
+ */
+static void
+test_reload_waits_for_sends_in_hand (void **state)
+{
+  Fixture *f = *state;
+  enum { N = 100 };
+  g_autoptr (GPtrArray) outs = g_ptr_array_new_with_free_func (free_string);
+  g_autofree char *conf = g_build_filename (f->dir, "reloaded.conf", NULL);
+  g_autofree char *text = NULL;
+  g_autoptr (Config) cfg2 = NULL;
+  gint64 until = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+  guint answered = 0;
+
+  text = g_strdup_printf ("[organisation]\nname = Region Omega\n"
+                          "[invite]\ntemplates_dir = %s\nsignatures_dir = %s\n"
+                          "link_hosts = meet.example.org\n",
+                          f->cfg->templates_dir, f->cfg->signatures_dir);
+  assert_true (g_file_set_contents (conf, text, -1, NULL));
+  cfg2 = config_load (conf, NULL);
+  assert_non_null (cfg2);
+  assert_string_equal (f->cfg->org_name, "Region Exempel");
+  for (guint i = 0; i < N; i++)
+    {
+      GString *out = g_string_new (NULL);
+      g_ptr_array_add (outs, out);
+      service_handle (f->service, &f->peer, send_req, strlen (send_req), collect, out);
+    }
+  service_set_config (f->service, cfg2, f->templates);
+  memcpy (f->cfg->org_name, "Region Scribbl", strlen ("Region Scribbl"));
+  while (answered < N && g_get_monotonic_time () < until)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      answered = 0;
+      for (guint i = 0; i < N; i++)
+        answered += ((GString *) g_ptr_array_index (outs, i))->len > 0;
+    }
+  assert_int_equal (answered, N);
+  for (guint i = 0; i < N; i++)
+    {
+      GString *out = g_ptr_array_index (outs, i);
+      g_autoptr (RawRequest) ans = NULL;
+      Refusal why;
+      assert_true (request_parse_answer (out->str, out->len, &ans, &why));
+      assert_string_equal (raw_request_get (ans, "status"), "queued");
+      assert_true (message_has (f, raw_request_get (ans, "id"), "Region Scribbl") == FALSE);
+      assert_true (message_has (f, raw_request_get (ans, "id"), "Region Exempel"));
+    }
+  /* and a send after the reload is built on the new one */
+  {
+    g_autoptr (RawRequest) ans = ask (f, send_req);
+    assert_string_equal (raw_request_get (ans, "status"), "queued");
+    assert_true (message_has (f, raw_request_get (ans, "id"), "Region Omega"));
+  }
+  service_set_config (f->service, f->cfg, f->templates);
+}
+
 int
 main (void)
 {
@@ -487,6 +561,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_status_shown_only_when_audited, setup, teardown),
     cmocka_unit_test_setup_teardown (test_cancel_undone_without_its_row, setup, teardown),
     cmocka_unit_test_setup_teardown (test_group_commit_answers_each, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_reload_waits_for_sends_in_hand, setup, teardown),
   };
   int rc;
 
