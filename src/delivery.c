@@ -5,10 +5,16 @@
  * (one SMTP connection at a time).  Loop: claim due recipients (they
  * become `sending` in the queue, so a crash now is found by
  * queue_recover at the next start), expire those past their invite's
- * deadline without sending, deliver the rest in one transport batch,
- * then record every outcome in one queue transaction and the audit rows
- * in one audit transaction.  Claims are transactional, so workers never
- * take the same recipient.
+ * deadline without sending, deliver the rest in one transport batch.
+ * The outcomes are recorded while the batch runs, not after it: the
+ * transport hands over each one as soon as it is final (for SMTP right
+ * after the relay's reply to that transaction's data), and the worker
+ * records what it holds, the audit rows in one audit transaction, then
+ * the queue in one queue transaction, whenever its last record is
+ * DELIVERY_RECORD_MS old (delivery.h), and the rest at the batch's end.
+ * So a crash re-sends what the relay took since the last record, not
+ * the whole batch.  Claims are transactional, so workers never take the
+ * same recipient.
  *
  * Ordering: the audit rows are written before the queue is updated, so
  * no outcome can be missing from the audit: a crash between the two
@@ -17,7 +23,8 @@
  * It also means that whoever sees an outcome in `status` finds it in
  * the audit.  When the audit cannot be written (gate.h) the workers
  * claim nothing, and a worker holding outcomes keeps them until their
- * rows are stored (record()).
+ * rows are stored (record()): inside a batch it does not wait for the
+ * audit (the relay's session goes on), at the batch's end it does.
  *
  * Logs carry invite ids and counts, never addresses.
  */
@@ -78,7 +85,8 @@ audit_outcomes (Gate *gate, GPtrArray *jobs, const AuditEvent *evs,
   return gate_append (gate, recs, jobs->len, error);
 }
 
-/* Maps a transport outcome to the recipient's next state. */
+/* Maps a transport outcome to the recipient's next state; res->reply
+ * points into dj. */
 static void
 decide (Delivery *d, const QueueJob *job, const DeliveryJob *dj, gint64 now,
         QueueResult *res, AuditEvent *ev)
@@ -129,39 +137,53 @@ worker_pause (Worker *w, guint ms)
 }
 
 /*
- * Audit first, then the queue (header comment).  When the rows cannot
- * be stored the outcomes stay here, in memory, and the recipients stay
- * `sending`: nothing is recorded without its row, and a message the
- * relay took is not tried again while this process lives.  The append
- * is retried once the gate is open again.  If the daemon stops
- * first they stay `sending`; the next start audits them `recovered` and
- * tries them again (the relay may then get a second copy, which that
- * row says).
+ * Audit first, then the queue (header comment), for n outcomes: jobs[i]
+ * with res[i] and evs[i].  When the rows cannot be stored the outcomes
+ * stay in memory and the recipients stay `sending`: nothing is recorded
+ * without its row, and a message the relay took is not tried again
+ * while this process lives.  With wait FALSE (inside a batch: the
+ * session must not wait on the audit) that returns FALSE and the caller
+ * keeps them for later; with wait TRUE (the batch's end) the append is
+ * retried once the gate is open again.  If the daemon stops first they
+ * stay `sending`; the next start audits them `recovered` and tries them
+ * again (the relay may then get a second copy, which that row says).
+ * TRUE once handled (recorded, or its queue write failed after the rows
+ * were stored, or given up because the daemon stops).
  */
-static void
-record (Worker *w, GPtrArray *jobs, QueueResult *res, AuditEvent *evs)
+static gboolean
+record (Worker *w, const QueueJob *const *jobs, const QueueResult *res,
+        const AuditEvent *evs, guint n, gboolean wait)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree const char **replies = g_new0 (const char *, jobs->len);
+  g_autofree const char **replies = g_new0 (const char *, n);
+  g_autofree AuditRecord *recs = g_new0 (AuditRecord, n);
 
-  for (guint i = 0; i < jobs->len; i++)
-    replies[i] = res[i].reply;
+  for (guint i = 0; i < n; i++)
+    {
+      recs[i].event = evs[i];
+      recs[i].invite_id = jobs[i]->invite_id;
+      recs[i].peer_uid = -1;
+      recs[i].recipients = jobs[i]->address;
+      recs[i].smtp_reply = res[i].reply;
+    }
   /* While the gate is closed only its own thread tries the audit. */
   while (!gate_is_open (w->d->gate)
-         || !audit_outcomes (w->d->gate, jobs, evs, replies, &error))
+         || !gate_append (w->d->gate, recs, n, &error))
     {
       g_clear_error (&error);
+      if (!wait)
+        return FALSE;
       if (!worker_pause (w, GATE_PROBE_MS))
         {
           g_warning ("stopping with %u outcome(s) not audited: their recipients"
-                     " stay sending and are retried after the next start",
-                     jobs->len);
-          return;
+                     " stay sending and are retried after the next start", n);
+          return TRUE;
         }
     }
-  if (!queue_record (w->queue, res, jobs->len, now_s (), &error))
+  if (!queue_record (w->queue, res, n, now_s (), &error))
     /* The recipients stay `sending`; the next start recovers them. */
-    g_warning ("recording %u outcome(s) failed: %s", jobs->len, error->message);
+    g_warning ("recording %u outcome(s) failed: %s", n, error->message);
+  return TRUE;
 }
 
 /* Fetches each invite's message once per batch. */
@@ -183,6 +205,83 @@ message_for (Worker *w, GHashTable *cache, const char *invite_id)
   return msg;
 }
 
+/* One batch's outcomes on their way to the audit and the queue: those
+ * final but not yet recorded wait in pending, in the order they came. */
+typedef struct {
+  Worker *w;
+  GPtrArray *jobs;            /* QueueJob*, the claim */
+  DeliveryJob *dj;            /* per claimed job */
+  QueueResult *res;
+  AuditEvent *evs;
+  guint *of_sent;             /* index in the transport's jobs -> in jobs */
+  guint *pending;             /* indexes in jobs, n_pending of them */
+  guint n_pending;
+  gint64 last_flush;          /* monotonic us of the last record; 0 none */
+} Batch;
+
+/* Records what is pending, in one audit and one queue transaction.
+ * Inside the batch (wait FALSE) a closed gate keeps them pending. */
+static void
+flush (Batch *b, gboolean wait)
+{
+  guint n = b->n_pending;
+
+  if (n == 0)
+    return;
+  g_autofree const QueueJob **jobs = g_new (const QueueJob *, n);
+  g_autofree QueueResult *res = g_new (QueueResult, n);
+  g_autofree AuditEvent *evs = g_new (AuditEvent, n);
+  for (guint k = 0; k < n; k++)
+    {
+      guint i = b->pending[k];
+      jobs[k] = g_ptr_array_index (b->jobs, i);
+      res[k] = b->res[i];
+      evs[k] = b->evs[i];
+    }
+  b->last_flush = g_get_monotonic_time ();
+  if (record (b->w, jobs, res, evs, n, wait))
+    b->n_pending = 0;
+}
+
+/* Maps claimed job i's final outcome to its next state, and queues it
+ * for the record.  Backoff counts from the failure, not from before a
+ * session that may have run into its timeout. */
+static void
+settle (Batch *b, guint i, gboolean expired)
+{
+  decide (b->w->d, g_ptr_array_index (b->jobs, i), &b->dj[i], now_s (),
+          &b->res[i], &b->evs[i]);
+  if (expired && b->dj[i].outcome == DELIVERY_TEMPFAIL)
+    {
+      b->res[i].state = RCPT_EXPIRED;
+      b->res[i].next_try = 0;
+      b->evs[i] = AUDIT_EXPIRED;
+    }
+  b->pending[b->n_pending++] = i;
+}
+
+/*
+ * TransportDone: one outcome is final, and for SMTP a 250 means the
+ * relay holds the message.  It is recorded soon, not after the rest of
+ * the batch (up to DELIVERY_BATCH_MAX transactions later, long enough
+ * for a crash to send every one of them again): at once when the last
+ * record was DELIVERY_RECORD_MS ago or longer, else with the next
+ * outcome after that (or at the batch's end).  So a slow relay gets
+ * each outcome recorded as it comes, and a fast one pays one audit and
+ * one queue commit per DELIVERY_RECORD_MS, not per recipient.
+ */
+static void
+on_done (DeliveryJob *sent, guint index, gpointer data)
+{
+  Batch *b = data;
+  guint i = b->of_sent[index];
+
+  b->dj[i] = sent[index];
+  settle (b, i, FALSE);
+  if (g_get_monotonic_time () - b->last_flush >= DELIVERY_RECORD_MS * 1000)
+    flush (b, FALSE);
+}
+
 static void
 run_batch (Worker *w, GPtrArray *jobs)
 {
@@ -191,9 +290,12 @@ run_batch (Worker *w, GPtrArray *jobs)
   g_autofree DeliveryJob *dj = g_new0 (DeliveryJob, jobs->len);
   g_autofree QueueResult *res = g_new0 (QueueResult, jobs->len);
   g_autofree AuditEvent *evs = g_new0 (AuditEvent, jobs->len);
-  g_autofree gboolean *skip = g_new0 (gboolean, jobs->len);
+  g_autofree guint *of_sent = g_new0 (guint, jobs->len);
+  g_autofree guint *pending = g_new0 (guint, jobs->len);
   g_autoptr (GPtrArray) tags = g_ptr_array_new_with_free_func (g_free);
   g_autofree DeliveryJob *send = g_new0 (DeliveryJob, jobs->len);
+  Batch b = { .w = w, .jobs = jobs, .dj = dj, .res = res, .evs = evs,
+              .of_sent = of_sent, .pending = pending };
   guint n_send = 0;
   gint64 now = now_s ();
 
@@ -214,32 +316,20 @@ run_batch (Worker *w, GPtrArray *jobs)
       if (now >= job->expires || msg == NULL)
         {
           /* Past its deadline (max_age or the meeting's start): no try. */
-          skip[i] = TRUE;
           dj[i].outcome = msg == NULL ? DELIVERY_PERMFAIL : DELIVERY_TEMPFAIL;
           g_strlcpy (dj[i].reply, msg == NULL ? "message unreadable in queue"
                      : "expired before delivery", sizeof dj[i].reply);
+          settle (&b, i, TRUE);
           continue;
         }
+      of_sent[n_send] = i;
       send[n_send++] = dj[i];
     }
   if (n_send > 0)
-    transport_deliver (w->transport, send, n_send);
-  /* Backoff counts from the failure, not from before a session that may
-   * have run into its timeout. */
-  now = now_s ();
-  for (guint i = 0, k = 0; i < jobs->len; i++)
-    {
-      if (!skip[i])
-        dj[i] = send[k++];
-      decide (w->d, g_ptr_array_index (jobs, i), &dj[i], now, &res[i], &evs[i]);
-      if (skip[i] && dj[i].outcome == DELIVERY_TEMPFAIL)
-        {
-          res[i].state = RCPT_EXPIRED;
-          res[i].next_try = 0;
-          evs[i] = AUDIT_EXPIRED;
-        }
-    }
-  record (w, jobs, res, evs);
+    transport_deliver_each (w->transport, send, n_send, on_done, &b);
+  /* What is left, and what a closed gate kept back, waits for the
+   * audit here (record). */
+  flush (&b, TRUE);
   g_message ("delivery batch: %u recipient(s), %u tried", jobs->len, n_send);
 }
 

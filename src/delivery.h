@@ -18,11 +18,21 @@
 #include "retry.h"
 
 /* Recipients handed to one connection at most.  A batch costs a
- * session (connect, EHLO, QUIT) and three commits however many it
- * holds; under a backlog a bigger one is what lets one connection keep
- * up with the accepts.  Bounded so that a crash re-sends (and the
- * audit flags) at most this many per connection. */
+ * session (connect, EHLO, QUIT) and a claim however many it holds;
+ * under a backlog a bigger one is what lets one connection keep up with
+ * the accepts.  Its size does not bound what a crash re-sends: the
+ * outcomes are recorded while it runs (DELIVERY_RECORD_MS). */
 #define DELIVERY_BATCH_MAX 100
+/* Inside a batch, an outcome (a message the relay took, or refused) is
+ * recorded, audit row first, as soon as it is final when the worker's
+ * last record was at least this long ago, else with the next outcome
+ * after that or at the batch's end.  A crash re-sends (and the audit
+ * flags `recovered`) what the relay took since the last record: about
+ * this long's worth of transactions per connection, plus the one in
+ * flight.  One audit and one queue commit per this long is what it
+ * costs a fast relay; a slow one gets every outcome recorded as it
+ * comes. */
+#define DELIVERY_RECORD_MS 20
 /* The worker looks at the queue at least this often (seconds). */
 #define DELIVERY_IDLE_POLL 30
 

@@ -10,7 +10,9 @@
  *                           per job, judged by transport_wire.c
  *
  * It also holds the small helpers every backend uses: hostile text made
- * safe, the envelope address check, setting a job's outcome.
+ * safe, the envelope address check, setting a job's outcome, telling the
+ * caller that one is final (transport_report: once per job; whatever a
+ * backend left unreported is reported when it returns).
  *
  * TRUSTS: the Config (checked by config.c).  The jobs' addresses and
  * replies are not trusted: backends check the former, and every reply
@@ -73,6 +75,28 @@ transport_jobs_fail (DeliveryJob *jobs, guint n, const gboolean *which,
       transport_job_set (&jobs[i], DELIVERY_TEMPFAIL, 0, why);
 }
 
+gint64
+transport_report (TransportRun *run, guint i)
+{
+  gint64 start;
+
+  g_return_val_if_fail (run != NULL && i < run->n, 0);
+  if (run->reported[i])
+    return 0;
+  run->reported[i] = TRUE;
+  if (run->done == NULL)
+    return 0;
+  start = g_get_monotonic_time ();
+  run->done (run->jobs, i, run->data);
+  return g_get_monotonic_time () - start;
+}
+
+gboolean
+transport_stopping (const TransportRun *run)
+{
+  return run->stop != NULL && g_atomic_int_get (run->stop);
+}
+
 /* ---- the contract ---- */
 
 static const TransportBackend *
@@ -110,11 +134,24 @@ transport_new (const Config *cfg, GError **error)
 }
 
 void
-transport_deliver (Transport *t, DeliveryJob *jobs, guint n)
+transport_deliver_each (Transport *t, DeliveryJob *jobs, guint n,
+                        TransportDone done, gpointer data)
 {
   g_return_if_fail (t != NULL && (jobs != NULL || n == 0));
 
-  t->backend->deliver (t->state, t->stop, jobs, n);
+  g_autofree gboolean *reported = g_new0 (gboolean, n);
+  TransportRun run = { .jobs = jobs, .n = n, .stop = t->stop, .done = done,
+                       .data = data, .reported = reported };
+  t->backend->deliver (t->state, &run);
+  /* Every job is reported once, whatever the backend did. */
+  for (guint i = 0; i < n; i++)
+    transport_report (&run, i);
+}
+
+void
+transport_deliver (Transport *t, DeliveryJob *jobs, guint n)
+{
+  transport_deliver_each (t, jobs, n, NULL, NULL);
 }
 
 void

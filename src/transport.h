@@ -7,7 +7,8 @@
  * One call delivers a batch over one connection: one SMTP transaction
  * (MAIL, one RCPT, DATA) per job, so a relay that copies the envelope
  * into headers can never show one recipient's address to another, and
- * each recipient gets its own exact outcome.
+ * each recipient gets its own exact outcome, handed to the caller as
+ * soon as the relay gave it (TransportDone), not at the batch's end.
  *
  * SECURITY:
  *  - our own SSL_CTX: verify peer, configured host name checked
@@ -72,6 +73,22 @@ Transport *transport_new (const Config *cfg, GError **error);
 void transport_free (Transport *t);
 
 /*
+ * Told that jobs[index] (of the jobs handed to transport_deliver_each)
+ * has its final outcome, code and reply, on the delivering thread.
+ * Called once per job, as soon as the outcome is known: for SMTP right
+ * after the relay's reply to the end of that job's data (the relay holds
+ * the message from then on, while the session goes on with the next
+ * transaction), for the file transport once its files are in place;
+ * jobs that end without a reply of their own (refused before any
+ * session, a session lost or cut) when their session ends, at the
+ * latest before transport_deliver_each returns.  It may block, e.g. to
+ * record the outcome durably: the session waits, and the time spent
+ * here does not count against its deadline.  It must not call into the
+ * Transport.
+ */
+typedef void (*TransportDone) (DeliveryJob *jobs, guint index, gpointer data);
+
+/*
  * Delivers n jobs over one connection (or n files) and fills each job's
  * outcome, code and reply.  Never fails as a whole: a connection that
  * cannot be made marks every job DELIVERY_TEMPFAIL with the reason.
@@ -79,8 +96,15 @@ void transport_free (Transport *t);
  * a new connection (see TRANSPORT_MAX_SESSIONS), but only after a
  * session that delivered something.  Blocks for at most the name
  * lookup's timeout plus, per session, about
- * (TRANSPORT_SESSION_TIMEOUTS + 2) * cfg->smtp_timeout_ms.
+ * (TRANSPORT_SESSION_TIMEOUTS + 2) * cfg->smtp_timeout_ms, plus the
+ * time spent in done.  done (NULL: none) hears of each job's outcome as
+ * soon as it is final (TransportDone).
  */
+void transport_deliver_each (Transport *t, DeliveryJob *jobs, guint n,
+                             TransportDone done, gpointer data);
+
+/* transport_deliver_each without a TransportDone: the outcomes are read
+ * once it returns. */
 void transport_deliver (Transport *t, DeliveryJob *jobs, guint n);
 
 /* While *stop (read atomically) is non-zero, transport_deliver opens no

@@ -110,25 +110,27 @@ file_deliver_one (int dirfd, DeliveryJob *job)
   transport_job_set (job, DELIVERY_TEMPFAIL, 0, why);
 }
 
-/* Writes each job as dir/TAG.eml then dir/TAG.envelope, atomically. */
+/* Writes each job as dir/TAG.eml then dir/TAG.envelope, atomically,
+ * and reports it once both are in place.  A batch of files is quick:
+ * no early stop. */
 static void
-file_deliver (gpointer state, const gint *stop, DeliveryJob *jobs, guint n)
+file_deliver (gpointer state, TransportRun *run)
 {
   const char *dir = ((const FileOutbox *) state)->dir;
   int dirfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-  (void) stop;                  /* a batch of files is quick: no early stop */
 
   if (dirfd < 0)
     {
       g_autofree char *why = g_strdup_printf ("outbox unavailable: %s",
                                               g_strerror (errno));
-      for (guint i = 0; i < n; i++)
-        transport_job_set (&jobs[i], DELIVERY_TEMPFAIL, 0, why);
+      transport_jobs_fail (run->jobs, run->n, NULL, why);
       return;
     }
-  for (guint i = 0; i < n; i++)
-    file_deliver_one (dirfd, &jobs[i]);
+  for (guint i = 0; i < run->n; i++)
+    {
+      file_deliver_one (dirfd, &run->jobs[i]);
+      transport_report (run, i);
+    }
   close (dirfd);
 }
 

@@ -21,14 +21,25 @@
 
 /* ---- backends ---- */
 
+/* One transport_deliver_each call, as the backends see it. */
+typedef struct {
+  DeliveryJob *jobs;
+  guint n;
+  const gint *stop;     /* as in transport_set_stop; NULL: never */
+  TransportDone done;   /* NULL: nobody listens */
+  gpointer data;
+  gboolean *reported;   /* per job: done was called for it */
+} TransportRun;
+
 typedef struct {
   const char *name;
   /* Checks the configuration and builds what every delivery needs (cfg
    * outlives it).  NULL with *error set.  (transfer full) */
   gpointer (*prepare) (const Config *cfg, GError **error);
-  /* transport_deliver's contract; stop as in transport_set_stop. */
-  void (*deliver) (gpointer state, const gint *stop, DeliveryJob *jobs,
-                   guint n);
+  /* transport_deliver_each's contract for run->jobs: fills every job's
+   * outcome, and calls transport_report for each as soon as it is final
+   * (transport.c reports the rest when this returns). */
+  void (*deliver) (gpointer state, TransportRun *run);
   void (*free) (gpointer state);
 } TransportBackend;
 
@@ -45,6 +56,14 @@ void transport_job_set (DeliveryJob *job, DeliveryOutcome outcome, int code,
  * which is NULL). */
 void transport_jobs_fail (DeliveryJob *jobs, guint n, const gboolean *which,
                           const char *why);
+
+/* run->jobs[i]'s outcome is final: tells the caller's TransportDone, the
+ * first time only.  Returns the microseconds spent in it (the SMTP
+ * session's deadline moves by as much). */
+gint64 transport_report (TransportRun *run, guint i);
+
+/* TRUE once the daemon is stopping (transport_set_stop). */
+gboolean transport_stopping (const TransportRun *run);
 
 /* ---- transport_net.c: bounds for what libESMTP leaves unbounded ---- */
 

@@ -8,7 +8,10 @@
  * A relay may end a session after some messages (a cap per connection,
  * a 421 between two): the transactions it never began go out at once on
  * a new connection, as long as the last one delivered something, up to
- * TRANSPORT_MAX_SESSIONS.
+ * TRANSPORT_MAX_SESSIONS.  Each job is reported (transport_report) as
+ * soon as its outcome is final: a transaction the relay answered, from
+ * inside the session (transport_smtp.c); the others when their session
+ * ends.
  *
  * tls=none: config.c let only loopback hosts through, but a name is
  * resolved again for every batch, so only the loopback literals it has
@@ -48,10 +51,11 @@ targets_loopback_only (GPtrArray *targets)
 }
 
 static void
-relay_deliver (gpointer state, const gint *stop, DeliveryJob *jobs,
-                    guint n)
+relay_deliver (gpointer state, TransportRun *run)
 {
   const SmtpRelay *t = state;
+  DeliveryJob *jobs = run->jobs;
+  guint n = run->n;
 
   g_autofree gboolean *to_send = g_new0 (gboolean, n);
   guint count = 0;
@@ -92,13 +96,18 @@ relay_deliver (gpointer state, const gint *stop, DeliveryJob *jobs,
   g_autofree gboolean *untried = g_new0 (gboolean, n);
   for (guint round = 0; round < TRANSPORT_MAX_SESSIONS; round++)
     {
-      guint sent = transport_smtp_session (t, jobs, n, to_send, targets,
-                                           untried);
+      guint sent = transport_smtp_session (t, run, to_send, targets, untried);
       guint again = 0;
+      /* What this session tried is final; what it never began may go
+       * over the next one (transport.c reports it if there is none). */
       for (guint i = 0; i < n; i++)
-        again += (to_send[i] = untried[i]);
+        {
+          if (to_send[i] && !untried[i])
+            transport_report (run, i);
+          again += (to_send[i] = untried[i]);
+        }
       /* Stopping: no new session; the rest stays deferred. */
-      if (sent == 0 || again == 0 || (stop != NULL && g_atomic_int_get (stop)))
+      if (sent == 0 || again == 0 || transport_stopping (run))
         break;
       memset (untried, 0, n * sizeof *untried);
     }

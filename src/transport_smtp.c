@@ -2,7 +2,8 @@
  * transport_smtp.c - the SMTP backend: delivers finished messages to the
  * relay through libESMTP 1.1.0, the only file that includes it.  One
  * connection per batch, one transaction (MAIL, one RCPT, DATA) per job,
- * each job judged from its own statuses.  TLS comes from
+ * each job judged from its own statuses and reported to the caller as
+ * soon as the relay answered its data (message_done).  TLS comes from
  * transport_tls.c, the lookup and connect bounds from transport_net.c.
  *
  * TRUSTS: the Config (checked by config.c) and the message bytes (CRLF
@@ -95,12 +96,15 @@ typedef struct {
   gboolean cut;             /* we severed the connection before MAIL */
   gboolean connected;       /* libESMTP reported SMTP_EV_CONNECT */
   ConnectWatch *watch;      /* bounds connect(), NULL outside it */
+  TransportRun *run;        /* the caller's jobs and its TransportDone */
   char reason[DELIVERY_REPLY_MAX];       /* first session-level failure */
 } Attempt;
 
 /* What the message callback needs for one job. */
 typedef struct {
-  const DeliveryJob *job;
+  DeliveryJob *job;
+  guint index;              /* of job in run->jobs */
+  gboolean judged;          /* its outcome is final (message_done) */
   const Attempt *attempt;
   smtp_message_t message;
   smtp_recipient_t recipient;
@@ -195,6 +199,8 @@ attempt_tls_start (void *arg, SSL *ssl)
 
 /* ---- events ---- */
 
+static void message_done (Attempt *a, smtp_message_t m);
+
 /* The TLS 1.3 ticket barrier (transport_tls.c); a failed one has shut
  * the connection down, and nothing more may leave (monitor_write). */
 static void
@@ -259,6 +265,9 @@ event_cb (smtp_session_t session, int event, void *arg, ...)
           attempt_fail (a, "TLS certificate does not name the relay");
         break;
       }
+    case SMTP_EV_MESSAGESENT:
+      message_done (a, va_arg (ap, smtp_message_t));
+      break;
     case SMTP_EV_NO_PEER_CERTIFICATE:
       attempt_fail (a, "relay sent no TLS certificate");
       break;
@@ -402,6 +411,8 @@ feed_add (const SmtpRelay *t, smtp_session_t s, Feed *f)
   f->message = smtp_add_message (s);
   if (f->message == NULL)
     return FALSE;
+  /* message_done finds the job from libESMTP's message. */
+  smtp_message_set_application_data_release (f->message, f, NULL);
   /* Recipients live only in the envelope: no To (unless configured),
    * Cc or Bcc header may carry them. */
   gboolean ok = smtp_set_reverse_path (f->message, job->envelope_from)
@@ -504,6 +515,30 @@ judge (Feed *f, Attempt *a, DeliveryJob *job)
   transport_job_set (job, DELIVERY_TEMPFAIL, 0, a->reason);
 }
 
+/* SMTP_EV_MESSAGESENT: the relay answered the end of this transaction's
+ * data (2xx, 4xx or 5xx; libESMTP raises it before the next MAIL FROM,
+ * with nothing of ours in flight).  Its outcome is final now: a 250
+ * means the relay holds the message, and the caller must hear of it
+ * before the session goes on, not at the batch's end, so a crash in
+ * between cannot send it again.  A reply read after a cut is silenced
+ * (no event); a cut after it does not undo it.  The caller's time is
+ * not the relay's: the session's deadline moves by as much. */
+static void
+message_done (Attempt *a, smtp_message_t m)
+{
+  Feed *f = m != NULL ? smtp_message_get_application_data (m) : NULL;
+
+  if (f == NULL || f->judged || a->cut)
+    return;
+  judge (f, a, f->job);
+  f->judged = TRUE;
+  gint64 spent = transport_report (a->run, f->index);
+  if (a->wire.deadline != 0)
+    a->wire.deadline += spent;
+  if (a->tls.deadline != 0)
+    a->tls.deadline += spent;
+}
+
 /* Runs the session against each resolved address in turn until one
  * connects; connect() is bounded by one watch over them all.  A second
  * smtp_start_session after a failed connect is safe: nothing was sent,
@@ -538,9 +573,11 @@ session_run (const SmtpRelay *t, smtp_session_t s, Attempt *a,
 }
 
 guint
-transport_smtp_session (const SmtpRelay *t, DeliveryJob *jobs, guint n,
+transport_smtp_session (const SmtpRelay *t, TransportRun *run,
               const gboolean *to_send, GPtrArray *targets, gboolean *untried)
 {
+  DeliveryJob *jobs = run->jobs;
+  guint n = run->n;
   guint sent = 0;
   gint64 deadline = g_get_monotonic_time ()
     + (gint64) TRANSPORT_SESSION_TIMEOUTS
@@ -550,7 +587,8 @@ transport_smtp_session (const SmtpRelay *t, DeliveryJob *jobs, guint n,
                          .verify_error = X509_V_OK, .deadline = deadline,
                          .handshake_start = attempt_tls_start },
                 .wire = { .auth_required = t->cfg->smtp_auth_user != NULL,
-                          .deadline = deadline } };
+                          .deadline = deadline },
+                .run = run };
   g_autofree Feed *feeds = g_new0 (Feed, n);
   smtp_session_t s = smtp_create_session ();
 
@@ -564,7 +602,7 @@ transport_smtp_session (const SmtpRelay *t, DeliveryJob *jobs, guint n,
   for (guint i = 0; ok && i < n; i++)
     if (to_send[i])
       {
-        feeds[i] = (Feed) { .job = &jobs[i], .attempt = &a };
+        feeds[i] = (Feed) { .job = &jobs[i], .index = i, .attempt = &a };
         ok = feed_add (t, s, &feeds[i]);
       }
   if (!ok)
@@ -575,9 +613,11 @@ transport_smtp_session (const SmtpRelay *t, DeliveryJob *jobs, guint n,
       for (guint i = 0; i < n; i++)
         if (to_send[i])
           {
-            judge (&feeds[i], &a, &jobs[i]);
+            if (!feeds[i].judged)
+              judge (&feeds[i], &a, &jobs[i]);
             sent += jobs[i].outcome == DELIVERY_SENT;
-            untried[i] = !a.cut && jobs[i].outcome == DELIVERY_TEMPFAIL
+            untried[i] = !feeds[i].judged && !a.cut
+                         && jobs[i].outcome == DELIVERY_TEMPFAIL
                          && never_tried (&feeds[i]);
           }
     }

@@ -29,11 +29,13 @@ void transport_smtp_init (void);
  * transport_relay.c. */
 guint transport_smtp_timeout (const Config *cfg);
 
-/* Runs one session over the jobs marked in to_send, trying targets (from
- * transport_resolve) in turn until one connects, and fills each such
- * job's outcome.  Returns how many were sent; marks in untried those the
- * session never began (no reply to their MAIL, RCPT or data). */
-guint transport_smtp_session (const SmtpRelay *r, DeliveryJob *jobs, guint n,
+/* Runs one session over the jobs of run marked in to_send, trying
+ * targets (from transport_resolve) in turn until one connects, and fills
+ * each such job's outcome.  A job whose data the relay answered is
+ * reported (transport_report) at once, inside the session; the caller
+ * reports the rest.  Returns how many were sent; marks in untried those
+ * the session never began (no reply to their MAIL, RCPT or data). */
+guint transport_smtp_session (const SmtpRelay *r, TransportRun *run,
                               const gboolean *to_send, GPtrArray *targets,
                               gboolean *untried);
 

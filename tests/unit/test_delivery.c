@@ -5,7 +5,9 @@
  * queue and the audit; past their deadline they expire unsent; an
  * outbox that is gone defers them with backoff; a crash's `sending`
  * recipients wait for delivery_recover; the committer wakes a worker;
- * a stopped worker takes nothing more.
+ * a stopped worker takes nothing more.  Against a slow relay on
+ * loopback (tests/system/smtpd.py; skipped without aiosmtpd), each
+ * outcome is recorded while its batch still runs.
  *
  * Only the public headers are used.
  */
@@ -17,7 +19,10 @@
 
 #include "testutil.h"
 
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -280,6 +285,133 @@ test_delivers_and_records (void **state)
   g_hash_table_unref (sent.recipients);
 }
 
+/* ---- a slow relay: tests/system/smtpd.py on 127.0.0.1 ---- */
+
+typedef struct {
+  GPid pid;
+  char *capture;
+} Relay;
+
+/* Starts smtpd.py taking stall_s per transaction; its port, or 0 when
+ * /usr/bin/python3 has no aiosmtpd (the caller skips). */
+static int
+relay_start (Fixture *f, Relay *r, const char *stall_s)
+{
+  const char *srcdir = g_getenv ("srcdir") ? g_getenv ("srcdir") : ".";
+  g_autofree char *script = g_build_filename (srcdir, "tests", "system",
+                                              "smtpd.py", NULL);
+  g_autofree char *ready = g_build_filename (f->dir, "relay-port", NULL);
+  g_autofree char *stall = g_strdup_printf ("stall-data:%s", stall_s);
+  const char *probe[] = { "/usr/bin/python3", "-c", "import aiosmtpd", NULL };
+  int status = -1;
+  int port = 0;
+
+  if (!g_spawn_sync (NULL, (char **) probe, NULL, G_SPAWN_STDOUT_TO_DEV_NULL
+                     | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL,
+                     &status, NULL)
+      || !g_spawn_check_wait_status (status, NULL))
+    return 0;
+  r->capture = g_build_filename (f->dir, "relay", NULL);
+  const char *argv[] = { "/usr/bin/python3", script, "--ready-file", ready,
+                         "--capture", r->capture, "--fault", stall,
+                         "--max-seconds", "60", NULL };
+  assert_true (g_spawn_async (NULL, (char **) argv, NULL,
+                              G_SPAWN_DO_NOT_REAP_CHILD
+                              | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                              &r->pid, NULL));
+  for (int i = 0; i < 500 && port == 0; i++)
+    {
+      g_autofree char *text = NULL;
+      if (g_file_get_contents (ready, &text, NULL, NULL))
+        port = atoi (text);
+      else
+        g_usleep (20 * 1000);
+    }
+  assert_true (port > 0);
+  return port;
+}
+
+static void
+relay_stop (Relay *r)
+{
+  int status;
+
+  kill (r->pid, SIGTERM);
+  waitpid (r->pid, &status, 0);
+  g_spawn_close_pid (r->pid);
+  g_free (r->capture);
+}
+
+static guint
+relay_count (const Relay *r)
+{
+  g_autoptr (GDir) d = g_dir_open (r->capture, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    n += g_str_has_suffix (name, ".json");
+  return n;
+}
+
+/* Recipients of id in state s. */
+static guint
+count_in (Fixture *f, const char *id, RcptState s)
+{
+  g_autoptr (QueueStatus) st = queue_status (f->q, id, NULL);
+  guint n = 0;
+
+  for (guint i = 0; st != NULL && i < st->recipients->len; i++)
+    n += ((QueueRcptStatus *) g_ptr_array_index (st->recipients, i))->state == s;
+  return n;
+}
+
+/* One batch of 4 to a relay that takes 0.3 s per transaction: the first
+ * message the relay took is `sent` in the queue, with its audit row,
+ * while the batch still runs (the relay has not yet taken all 4).
+ * Recorded only at the batch's end, a crash in between would send them
+ * all again. */
+static void
+test_recorded_while_batch_runs (void **state)
+{
+  Fixture *f = *state;
+  Relay relay = { 0 };
+  int port = relay_start (f, &relay, "0.3");
+  g_autofree char *conf = g_build_filename (f->dir, "smtp.conf", NULL);
+  g_autofree char *text = NULL;
+  g_autofree char *id = NULL;
+  gint64 until;
+  guint taken = 0;
+
+  if (port == 0)
+    skip ();
+  text = g_strdup_printf ("[daemon]\nqueue_db = queue.db\naudit_db = audit.db\n"
+                          "[transport]\ntype = smtp\n"
+                          "[smtp]\nhost = 127.0.0.1\nport = %d\ntls = none\n"
+                          "timeout = 5\nconnections = 1\n"
+                          "[retry]\nfirst_delay = 60\n", port);
+  assert_true (g_file_set_contents (conf, text, -1, NULL));
+  config_free (f->cfg);
+  f->cfg = config_load (conf, NULL);
+  assert_non_null (f->cfg);
+  id = insert (f, 4, in_an_hour ());
+  start (f);
+  delivery_wake (f->delivery, 4);
+  until = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (count_in (f, id, RCPT_SENT) == 0 && g_get_monotonic_time () < until)
+    g_usleep (5 * 1000);
+  taken = relay_count (&relay);
+  if (count_in (f, id, RCPT_SENT) == 0 || taken >= 4)
+    fail_msg ("first `sent` seen with %u of 4 at the relay", taken);
+  assert_true (scan (f, id, "sent", NULL).n >= 1);
+  assert_true (wait_all_in (f, id, RCPT_SENT, 10000));
+  assert_int_equal (scan (f, id, "sent", NULL).n, 4);
+  assert_int_equal (relay_count (&relay), 4);
+  delivery_stop (f->delivery);
+  f->delivery = NULL;
+  relay_stop (&relay);
+}
+
 /* More recipients than one batch takes: every one is delivered once. */
 static void
 test_more_than_a_batch (void **state)
@@ -494,6 +626,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown (test_delivers_and_records, setup, teardown),
     cmocka_unit_test_setup_teardown (test_more_than_a_batch, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_recorded_while_batch_runs, setup, teardown),
     cmocka_unit_test_setup_teardown (test_expired_not_sent, setup, teardown),
     cmocka_unit_test_setup_teardown (test_corrupt_message_fails, setup, teardown),
     cmocka_unit_test_setup_teardown (test_outbox_gone_defers, setup, teardown),

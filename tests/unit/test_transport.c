@@ -1180,6 +1180,162 @@ test_file_transport (void **state)
   cfg_free (cfg);
 }
 
+/* ---------------------------------------------------------------- */
+/* TransportDone: each outcome as soon as it is final, once           */
+
+typedef struct {
+  const char *capture;        /* folder whose files are counted, or NULL */
+  const char *suffix;
+  guint calls;
+  guint index[8];             /* the job each call was about */
+  int outcome[8];             /* its outcome then */
+  guint files[8];             /* files with suffix in capture then */
+  guint sleep_ms;             /* time each call takes */
+} DoneLog;
+
+static void
+done_log (DeliveryJob *jobs, guint index, gpointer data)
+{
+  DoneLog *d = data;
+
+  if (d->calls < G_N_ELEMENTS (d->index))
+    {
+      d->index[d->calls] = index;
+      d->outcome[d->calls] = jobs[index].outcome;
+      d->files[d->calls] = d->capture != NULL
+        ? count_files (d->capture, d->suffix) : 0;
+    }
+  d->calls++;
+  if (d->sleep_ms > 0)
+    g_usleep (d->sleep_ms * 1000);
+}
+
+static void
+deliver_each (Config *cfg, DeliveryJob *jobs, guint n, DoneLog *log)
+{
+  g_autoptr (GError) error = NULL;
+  Transport *t = transport_new (cfg, &error);
+
+  if (t == NULL)
+    fail_msg ("transport_new: %s", error->message);
+  transport_deliver_each (t, jobs, n, done_log, log);
+  transport_free (t);
+}
+
+/* SMTP: each transaction is reported right after the relay answered its
+ * data, before the next one begins (the capture holds exactly the
+ * messages up to it), not at the batch's end. */
+static void
+test_done_per_transaction (void **state)
+{
+  (void) state;
+  Server *s = server_start ("done-each", NULL);
+  Config *cfg = cfg_new (s->port, TLS_NONE, NULL, NULL);
+  g_autoptr (GBytes) msg = message_bytes ();
+  g_autofree DeliveryJob *jobs = jobs_new (3, msg);
+  DoneLog log = { .capture = s->capture, .suffix = ".json" };
+
+  deliver_each (cfg, jobs, 3, &log);
+  assert_int_equal (log.calls, 3);
+  for (guint k = 0; k < 3; k++)
+    {
+      assert_int_equal (log.index[k], k);
+      assert_int_equal (log.outcome[k], DELIVERY_SENT);
+      assert_int_equal (jobs[k].outcome, DELIVERY_SENT);
+      if (log.files[k] != k + 1)
+        fail_msg ("job %u reported with %u message(s) at the relay", k,
+                  log.files[k]);
+    }
+  server_stop (s);
+  cfg_free (cfg);
+}
+
+/* A relay that takes one message per connection (421 to the next MAIL,
+ * then the job after it goes over a new session) and a job refused
+ * before any session: each job is reported exactly once, with its final
+ * outcome, whichever session ends it. */
+static void
+test_done_once_each (void **state)
+{
+  (void) state;
+  const char *args[] = { "--fault", "per-connection:1", NULL };
+  Server *s = server_start ("done-once", args);
+  Config *cfg = cfg_new (s->port, TLS_NONE, NULL, NULL);
+  g_autoptr (GBytes) msg = message_bytes ();
+  g_autofree DeliveryJob *jobs = jobs_new (4, msg);
+  DoneLog log = { 0 };
+  guint seen[4] = { 0 };
+
+  jobs[3].recipient = "bad>@example.com";   /* refused before any session */
+  deliver_each (cfg, jobs, 4, &log);
+  assert_int_equal (log.calls, 4);
+  for (guint k = 0; k < 4; k++)
+    {
+      seen[log.index[k]]++;
+      assert_int_equal (log.outcome[k], jobs[log.index[k]].outcome);
+    }
+  for (guint i = 0; i < 4; i++)
+    assert_int_equal (seen[i], 1);
+  if (jobs[0].outcome != DELIVERY_SENT || jobs[1].outcome != DELIVERY_TEMPFAIL
+      || jobs[1].smtp_code != 421 || jobs[2].outcome != DELIVERY_SENT)
+    fail_msg ("outcomes %d %d (%s) %d", jobs[0].outcome, jobs[1].outcome,
+              jobs[1].reply, jobs[2].outcome);
+  assert_int_equal (jobs[3].outcome, DELIVERY_PERMFAIL);
+  assert_int_equal (count_files (s->capture, ".json"), 2);
+  server_stop (s);
+  cfg_free (cfg);
+}
+
+/* The time the caller spends in TransportDone is not the relay's: three
+ * calls of 0.6 s each outlast the session's deadline (8 x 150 ms), and
+ * every transaction still goes through. */
+static void
+test_done_time_not_the_relays (void **state)
+{
+  (void) state;
+  Server *s = server_start ("done-slow", NULL);
+  Config *cfg = cfg_new (s->port, TLS_NONE, NULL, NULL);
+  g_autoptr (GBytes) msg = message_bytes ();
+  g_autofree DeliveryJob *jobs = jobs_new (3, msg);
+  DoneLog log = { .sleep_ms = 600 };
+
+  cfg->smtp_timeout_ms = 150;
+  g_assert_cmpuint (3 * log.sleep_ms, >,
+                    TRANSPORT_SESSION_TIMEOUTS * cfg->smtp_timeout_ms);
+  deliver_each (cfg, jobs, 3, &log);
+  assert_int_equal (log.calls, 3);
+  for (guint i = 0; i < 3; i++)
+    if (jobs[i].outcome != DELIVERY_SENT)
+      fail_msg ("job %u: outcome %d reply '%s'", i, jobs[i].outcome,
+                jobs[i].reply);
+  assert_int_equal (count_files (s->capture, ".json"), 3);
+  server_stop (s);
+  cfg_free (cfg);
+}
+
+/* File transport: each job is reported once its files are in place. */
+static void
+test_done_file (void **state)
+{
+  (void) state;
+  Config *cfg = g_new0 (Config, 1);
+  g_autoptr (GBytes) msg = message_bytes ();
+  g_autofree DeliveryJob *jobs = jobs_new (3, msg);
+
+  cfg->transport = TRANSPORT_FILE;
+  cfg->outbox_dir = g_build_filename (tmp_root, "outbox-done", NULL);
+  DoneLog log = { .capture = cfg->outbox_dir, .suffix = ".envelope" };
+  deliver_each (cfg, jobs, 3, &log);
+  assert_int_equal (log.calls, 3);
+  for (guint k = 0; k < 3; k++)
+    {
+      assert_int_equal (log.index[k], k);
+      assert_int_equal (log.outcome[k], DELIVERY_SENT);
+      assert_int_equal (log.files[k], k + 1);
+    }
+  cfg_free (cfg);
+}
+
 static void
 test_safe_text (void **state)
 {
@@ -1297,6 +1453,10 @@ main (void)
     cmocka_unit_test (test_wire_verdicts),
     cmocka_unit_test (test_setup_errors),
     cmocka_unit_test (test_file_transport),
+    cmocka_unit_test (test_done_file),
+    cmocka_unit_test (test_done_per_transaction),
+    cmocka_unit_test (test_done_once_each),
+    cmocka_unit_test (test_done_time_not_the_relays),
     cmocka_unit_test (test_starttls_auth_three_jobs),
     cmocka_unit_test (test_starttls_ip_literal),
     cmocka_unit_test (test_session_refused),
