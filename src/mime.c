@@ -275,34 +275,30 @@ append_lf_only (GString *out, const char *s, gsize len)
 static inline gboolean
 qp_plain (guchar c)
 {
-  return c >= 33 && c <= 126 && c != '=';
+  return (guchar) (c - 33) <= 126 - 33 && c != '=';
 }
 
 static const char qp_hex[] = "0123456789ABCDEF";
 
-#define QP_ONES G_GUINT64_CONSTANT (0x0101010101010101)
-#define QP_HIGH G_GUINT64_CONSTANT (0x8080808080808080)
 
-/* The end of the run of plain bytes at p: eight bytes at a time while
- * none of them is below 33, above 126 or '=' (the classic word tests
- * for a byte less than, more than or equal to a constant), then one
- * at a time. */
+/* The end of the run at p that GMime writes as it is, a plain byte
+ * after the other: plain bytes, and blanks followed by one.  A blank
+ * GMime holds back goes out as it is when a plain byte follows, after
+ * the soft break that byte's place on the line asks for, which is
+ * where a plain byte there would break; so such a blank is written as
+ * if it were plain. */
 static const guchar *
 qp_plain_run (const guchar *p, const guchar *end)
 {
-  guint64 w;
-
-  while (end - p >= 8)
+  while (p < end)
     {
-      memcpy (&w, p, 8);
-      guint64 eq = w ^ (QP_ONES * '=');
-      if ((((w - QP_ONES * 33) & ~w) | ((w + QP_ONES * (127 - 126)) | w)
-           | ((eq - QP_ONES) & ~eq)) & QP_HIGH)
+      if (qp_plain (*p))
+        p++;
+      else if (end - p >= 2 && (*p == ' ' || *p == '\t') && qp_plain (p[1]))
+        p += 2;
+      else
         break;
-      p += 8;
     }
-  while (p < end && qp_plain (*p))
-    p++;
   return p;
 }
 
@@ -317,7 +313,8 @@ qp_plain_run (const guchar *p, const guchar *end)
  * plain byte goes out after a soft break ("=\n") once 75 characters
  * are on the line; a blank is held back, after the same break; '=' and
  * bytes over 127 go out as =XX, after a soft break once 73 are on the
- * line.  Runs of plain bytes are copied in pieces.  Line ends and
+ * line.  Runs of plain bytes (and blanks between them, see
+ * qp_plain_run) are copied in pieces.  Line ends and
  * control bytes go through GMime's own step with the same state, and
  * GMime's close ends it.  test_mime's test_qp_differential compares
  * the two on many bodies.  out must have room for GMIME_QP_ENCODE_LEN
@@ -345,7 +342,7 @@ qp_encode (const guchar *in, size_t len, guchar *out)
           save++;
           state = -1;
         }
-      if (qp_plain (c))
+      if (qp_plain (c) || (end - in >= 2 && (c == ' ' || c == '\t') && qp_plain (in[1])))
         {
           const guchar *run = qp_plain_run (in, end);
           while (in < run)
