@@ -73,13 +73,28 @@ element_kind (const char *name)
     {
       if (n == sizeof low - 1)
         return 0;
-      low[n] = g_ascii_tolower (name[n]);
+      low[n] = name[n] >= 'A' && name[n] <= 'Z' ? (char) (name[n] + ('a' - 'A')) : name[n];
     }
   low[n] = '\0';
   for (gsize i = 0; i < G_N_ELEMENTS (element_kinds); i++)
     if (element_kinds[i].name[0] == low[0] && strcmp (element_kinds[i].name, low) == 0)
       return element_kinds[i].flags;
   return 0;
+}
+
+/* g_string_append_len without its call when the bytes fit, as most
+ * words and lines do. */
+static inline void
+str_append (GString *out, const char *p, gsize n)
+{
+  if (out->len + n < out->allocated_len)
+    {
+      memcpy (out->str + out->len, p, n);
+      out->len += n;
+      out->str[out->len] = '\0';
+    }
+  else
+    g_string_append_len (out, p, (gssize) n);
 }
 
 static gboolean
@@ -143,8 +158,9 @@ tw_text (TextWriter *w, const char *s)
       else
         while (*s != '\0' && !g_ascii_isspace (*s))
           s++;
-      tw_flush (w);
-      g_string_append_len (w->out, run, s - run);
+      if (w->newlines > 0 || w->space)
+        tw_flush (w);
+      str_append (w->out, run, (gsize) (s - run));
     }
 }
 
@@ -319,7 +335,7 @@ wrap_line (GString *out, const char *line, gsize len, guint width)
         }
       last_at = cur->len;
       last_chars = n;
-      g_string_append_len (cur, w, (gssize) bytes);
+      str_append (cur, w, bytes);
       cur_chars += n;
       on_line++;
       w = next;
@@ -343,7 +359,7 @@ wrap_text (const char *text, gsize len, guint width)
       if (l != text)
         g_string_append_c (out, '\n');
       if (n <= width || (guint) g_utf8_strlen (l, (gssize) n) <= width)
-        g_string_append_len (out, l, (gssize) n);
+        str_append (out, l, n);
       else
         wrap_line (out, l, n, width);
       l += n + 1;
