@@ -1529,16 +1529,57 @@ golden_digest (GString *out, const char *s)
 
 /* One line: the case's name and the digests of what it rendered. */
 static void
+golden_append (GString *out, const char *name, const Rendered *r)
+{
+  g_string_append (out, name);
+  golden_digest (out, r->subject);
+  golden_digest (out, r->title);
+  golden_digest (out, r->html);
+  golden_digest (out, r->text);
+  g_string_append_printf (out, " %s\n", r->notice_rendered_sha256);
+}
+
+static const RenderOrg golden_full = { "Region Skåne \"Öst\" & <Väst>", DPO_EMAIL, SLOGAN,
+                                       LOGO_CID, "Europe/Helsinki",
+                                       "Barnkliniken <b>010-123 45 67</b> & co" };
+static const RenderOrg golden_plain = { ORG_NAME, DPO_EMAIL, NULL, LOGO_CID, NULL, NULL };
+
+/* What a case asks for. */
+static Ask
+golden_ask (const GoldenCase *c)
+{
+  Ask ask = { c->lang, NULL, NULL, NULL, NULL, NULL, NULL };
+
+  if (c->full)
+    {
+      ask.booking = "R&D 'A' &amp; #1 (x)";
+      ask.meeting_time = "2026-12-03T10:00:00Z";
+      ask.meeting_end = "2026-12-03T11:45:00Z";
+      ask.unit = "Barn- & ungdomsklinik (BUP)";
+    }
+  return ask;
+}
+
+/* A cancellation case's render; no cmocka calls, so threads may use
+ * it.  NULL with *error set on failure. (transfer full) */
+static Rendered *
+golden_cancel (const Templates *t, const GoldenCase *c, GError **error)
+{
+  g_autoptr(GDateTime) start = g_date_time_new_from_iso8601 ("2026-12-03T10:00:00Z", NULL);
+  g_autoptr(GDateTime) end = g_date_time_new_from_iso8601 ("2026-12-03T10:30:00Z", NULL);
+
+  return render_cancellation (t, c->org_full ? &golden_full : &golden_plain, c->lang,
+                              c->full ? start : NULL, c->full ? end : NULL, error);
+}
+
+static void
 golden_line (GString *out, const GoldenCase *c)
 {
-  const RenderOrg full = { "Region Skåne \"Öst\" & <Väst>", DPO_EMAIL, SLOGAN, LOGO_CID,
-                           "Europe/Helsinki",
-                           "Barnkliniken <b>010-123 45 67</b> & co" };
-  const RenderOrg plain = { ORG_NAME, DPO_EMAIL, NULL, LOGO_CID, NULL, NULL };
-  const RenderOrg *o = c->org_full ? &full : &plain;
-  Ask ask = { c->lang, NULL, NULL, NULL, NULL, NULL, NULL };
+  const RenderOrg *o = c->org_full ? &golden_full : &golden_plain;
+  Ask ask = golden_ask (c);
   g_autoptr(GError) error = NULL;
   g_autoptr(Templates) own = NULL;
+  g_autoptr(Rendered) r = NULL;
   TmpDirs d;
 
   if (c->fixture != NULL)
@@ -1548,31 +1589,91 @@ golden_line (GString *out, const GoldenCase *c)
       if (own == NULL)
         fail_msg ("load failed: %s", error->message);
     }
-  if (c->full)
-    {
-      ask.booking = "R&D 'A' &amp; #1 (x)";
-      ask.meeting_time = "2026-12-03T10:00:00Z";
-      ask.meeting_end = "2026-12-03T11:45:00Z";
-      ask.unit = "Barn- & ungdomsklinik (BUP)";
-    }
-  g_autoptr(Rendered) r = NULL;
-  if (c->cancel)
-    {
-      g_autoptr(GDateTime) start = g_date_time_new_from_iso8601 ("2026-12-03T10:00:00Z", NULL);
-      g_autoptr(GDateTime) end = g_date_time_new_from_iso8601 ("2026-12-03T10:30:00Z", NULL);
-      r = render_cancellation (real, o, c->lang, c->full ? start : NULL,
-                               c->full ? end : NULL, &error);
-      if (r == NULL)
-        fail_msg ("render failed: %s", error->message);
-    }
-  else
+  if (c->cancel && (r = golden_cancel (real, c, &error)) == NULL)
+    fail_msg ("render failed: %s", error->message);
+  if (!c->cancel)
     r = render_ask (own ? own : real, o, &ask);
-  g_string_append (out, c->name);
-  golden_digest (out, r->subject);
-  golden_digest (out, r->title);
-  golden_digest (out, r->html);
-  golden_digest (out, r->text);
-  g_string_append_printf (out, " %s\n", r->notice_rendered_sha256);
+  golden_append (out, c->name, r);
+}
+
+/* The golden lines of the shipped templates' cases, rendered again and
+ * again by one thread while another does the same. */
+typedef struct {
+  Invitation *inv[G_N_ELEMENTS (golden_cases)];   /* NULL: not rendered */
+  const char *want;       /* the lines one thread alone renders */
+  GString *lines;
+  char *error;
+} GoldenRun;
+
+static gpointer
+golden_thread (gpointer data)
+{
+  GoldenRun *run = data;
+
+  for (int round = 0; round < 20 && run->error == NULL; round++)
+    {
+      g_string_truncate (run->lines, 0);
+      for (gsize i = 0; i < G_N_ELEMENTS (golden_cases) && run->error == NULL; i++)
+        {
+          const GoldenCase *c = &golden_cases[i];
+          g_autoptr(GError) error = NULL;
+          g_autoptr(Rendered) r = NULL;
+          if (c->fixture != NULL)
+            continue;
+          r = c->cancel ? golden_cancel (real, c, &error)
+                        : render_invitation (real, c->org_full ? &golden_full : &golden_plain,
+                                             run->inv[i], &error);
+          if (r == NULL)
+            run->error = g_strdup (error->message);
+          else
+            golden_append (run->lines, c->name, r);
+        }
+      if (run->error == NULL && strcmp (run->lines->str, run->want) != 0)
+        run->error = g_strdup_printf ("round %d rendered other bytes", round);
+    }
+  return NULL;
+}
+
+/* Renders share nothing that changes: two threads rendering the same
+ * templates at once make the same bytes as one. */
+static void
+test_golden_threads (void **state)
+{
+  (void) state;
+  GoldenRun runs[2] = { 0 };
+  GThread *threads[2];
+  g_autoptr(GString) want = g_string_new (NULL);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (golden_cases); i++)
+    if (golden_cases[i].fixture == NULL)
+      golden_line (want, &golden_cases[i]);
+  for (int k = 0; k < 2; k++)
+    {
+      runs[k].lines = g_string_new (NULL);
+      runs[k].want = want->str;
+      for (gsize i = 0; i < G_N_ELEMENTS (golden_cases); i++)
+        if (golden_cases[i].fixture == NULL && !golden_cases[i].cancel)
+          {
+            Ask ask = golden_ask (&golden_cases[i]);
+            Refusal why;
+            runs[k].inv[i] = invitation_for (real, &ask, &why);
+            assert_non_null (runs[k].inv[i]);
+          }
+    }
+  for (int k = 0; k < 2; k++)
+    threads[k] = g_thread_new ("render", golden_thread, &runs[k]);
+  for (int k = 0; k < 2; k++)
+    g_thread_join (threads[k]);
+  for (int k = 0; k < 2; k++)
+    {
+      if (runs[k].error != NULL)
+        fail_msg ("thread %d: %s", k, runs[k].error);
+      g_free (runs[k].error);
+      assert_string_equal (runs[k].lines->str, want->str);
+      g_string_free (runs[k].lines, TRUE);
+      for (gsize i = 0; i < G_N_ELEMENTS (golden_cases); i++)
+        g_clear_pointer (&runs[k].inv[i], invitation_free);
+    }
 }
 
 static void
@@ -1678,6 +1779,7 @@ main (void)
     add_test (tests, "layout", layout_langs[i], test_layout, (void *) layout_langs[i], names);
   add_test (tests, "render", "text-matches-html", test_text_matches_html, NULL, names);
   add_test (tests, "render", "golden", test_golden, NULL, names);
+  add_test (tests, "render", "golden-threads", test_golden_threads, NULL, names);
   add_test (tests, "render", "bad-org-utf8", test_bad_org_utf8, NULL, names);
   add_test (tests, "render", "unknown-language", test_render_unknown_language, NULL, names);
   for (gsize i = 0; i < G_N_ELEMENTS (link_cases); i++)
