@@ -223,6 +223,8 @@ struct DbCheckpointer {
   guint runs;
   gint copied;              /* atomic: WAL frames the last checkpoint had
                              * copied into the database */
+  int stuck_at;             /* the checkpoint thread's: copied when the
+                             * last one stopped short of the WAL's end */
   gint64 wal_limit;         /* bytes; see db_checkpointer_set_wal_limit */
   gint64 wal_warned;        /* size last warned about; 0 = under the limit */
   guint truncates;          /* TRUNCATE checkpoints that reset the WAL */
@@ -271,13 +273,33 @@ db_wal_size (const DbCheckpointer *c)
  * The WAL past its limit: a PASSIVE checkpoint cannot reset it while a
  * reader holds an old snapshot (a paused `invitemail audit list` of an
  * old build, a sqlite3 shell left open), and the WAL grows with every
- * commit.  Try a TRUNCATE checkpoint without waiting (this connection
- * has no busy handler: it must never hold up the writers), and say so
- * in the log with the size, again each time it doubles, and once when
- * it is back under the limit.
+ * commit.  Try a TRUNCATE checkpoint, and say so in the log with the
+ * size, again each time it doubles, and once when it is back under
+ * the limit.
+ *
+ * held: a reader holds old frames (db_checkpoint_now).  Only then is a failed TRUNCATE
+ * worth a warning, and only then does it not wait (this connection
+ * has no busy handler: it must never hold up the writers for long).
+ * Otherwise all that stands in the way is a writer in the middle of a
+ * commit (under a steady stream of group commits, nearly always: the
+ * warning then blamed a reader that did not exist), so the TRUNCATE
+ * waits for it, DB_TRUNCATE_WAIT_MS at most, and the writer then waits
+ * for the copy of what the PASSIVE had not reached and one fsync.
  */
+#define DB_TRUNCATE_WAIT_MS 20
+
+static int
+db_busy_truncate (void *data, int count)
+{
+  (void) data;
+  if ((gint64) count * DB_BUSY_POLL_US >= (gint64) DB_TRUNCATE_WAIT_MS * 1000)
+    return 0;
+  g_usleep (DB_BUSY_POLL_US);
+  return 1;
+}
+
 static void
-db_bound_wal (DbCheckpointer *c)
+db_bound_wal (DbCheckpointer *c, gboolean held)
 {
   gint64 size = db_wal_size (c);
   gint64 limit;
@@ -294,8 +316,11 @@ db_bound_wal (DbCheckpointer *c)
       c->wal_warned = 0;
       return;
     }
+  if (!held)
+    sqlite3_busy_handler (c->db, db_busy_truncate, NULL);
   rc = sqlite3_wal_checkpoint_v2 (c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
                                   NULL, NULL);
+  sqlite3_busy_handler (c->db, NULL, NULL);
   if (rc == SQLITE_OK)
     {
       g_atomic_int_set (&c->copied, 0);
@@ -304,7 +329,7 @@ db_bound_wal (DbCheckpointer *c)
       g_mutex_unlock (&c->lock);
       return;
     }
-  if (size >= 2 * c->wal_warned)
+  if (held && size >= 2 * c->wal_warned)
     {
       g_warning ("WAL of %s is %.1f MiB, over its limit of %.1f MiB, and"
                  " cannot be reset: a reader holds an old snapshot (%s)",
@@ -320,13 +345,23 @@ db_checkpoint_now (DbCheckpointer *c)
   int log = 0, done = 0;
   int rc = sqlite3_wal_checkpoint_v2 (c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
 
+  gboolean held = FALSE;
+
+  /* A reader holds old frames when two checkpoints in a row stopped at
+   * the same frame short of the end.  Once is no sign: a checkpoint
+   * also stops short, at once, while a writer's transaction that began
+   * on a fully copied WAL still reads the database file alone. */
   if (rc == SQLITE_OK)
-    g_atomic_int_set (&c->copied, done);
+    {
+      g_atomic_int_set (&c->copied, done);
+      held = done < log && done == c->stuck_at;
+      c->stuck_at = done < log ? done : -1;
+    }
   /* BUSY: another checkpoint is running; the next wake tries again. */
   if (rc != SQLITE_OK && rc != SQLITE_BUSY)
     g_warning ("checkpoint of %s failed: %s", sqlite3_db_filename (c->db, NULL),
                sqlite3_errmsg (c->db));
-  db_bound_wal (c);
+  db_bound_wal (c, held);
 }
 
 static gpointer
@@ -366,6 +401,7 @@ db_checkpointer_start (const char *path, GError **error)
   c->db = db;
   c->wal_path = g_strconcat (path, "-wal", NULL);
   c->wal_limit = DB_WAL_LIMIT;
+  c->stuck_at = -1;
   g_mutex_init (&c->lock);
   g_cond_init (&c->cond);
   c->thread = g_thread_new ("checkpoint", db_checkpointer_thread, c);

@@ -56,10 +56,14 @@ typedef struct DbCheckpointer DbCheckpointer;
  * The WAL's bound.  A reader that holds one read transaction (an old
  * snapshot) keeps every checkpoint from resetting the WAL, and it then
  * grows with each commit.  After each checkpoint, when PATH-wal is over
- * the limit, the checkpointer tries a TRUNCATE checkpoint without
- * waiting for anyone, and when that fails it logs a warning naming the
- * size (again each time the size doubles; a message when it is back
- * under).  Our own readers page through in short transactions
+ * the limit, the checkpointer tries a TRUNCATE checkpoint; when a
+ * reader holds old frames (two checkpoints in a row stopped at the same
+ * frame) it does not wait, and when that fails it logs a warning
+ * naming the size (again each time the size doubles; a message when it
+ * is back under).  Otherwise only a writer's commit is in the way (a
+ * steady stream of them keeps the WAL from being reset), and the
+ * TRUNCATE waits for it, a few milliseconds at most, without a
+ * warning.  Our own readers page through in short transactions
  * (audit_read), so only a foreign reader can get there.
  */
 #define DB_WAL_LIMIT ((gint64) 32 * 1024 * 1024)
