@@ -280,7 +280,6 @@ qp_plain (guchar c)
 
 static const char qp_hex[] = "0123456789ABCDEF";
 
-
 /* The end of the run at p that GMime writes as it is, a plain byte
  * after the other: plain bytes, and blanks followed by one.  A blank
  * GMime holds back goes out as it is when a plain byte follows, after

@@ -41,7 +41,7 @@ enum {
 
 /* Names compared without ASCII case, as HTML readers do; the few
  * elements that change the walk itself (lists, br, pre, links, cells)
- * are recognised by their exact lower-case name (node_is). */
+ * are recognised by their exact lower-case name (strcmp), as before. */
 static const struct {
   const char *name;
   guint flags;
