@@ -344,7 +344,6 @@ db_checkpoint_now (DbCheckpointer *c)
 {
   int log = 0, done = 0;
   int rc = sqlite3_wal_checkpoint_v2 (c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-
   gboolean held = FALSE;
 
   /* A reader holds old frames when two checkpoints in a row stopped at
