@@ -8,13 +8,15 @@
  * deadline without sending, deliver the rest in one transport batch.
  * The outcomes are recorded while the batch runs, not after it: the
  * transport hands over each one as soon as it is final (for SMTP right
- * after the relay's reply to that transaction's data), and the worker
- * records what it holds, the audit rows in one audit transaction, then
- * the queue in one queue transaction, whenever its last record is
- * DELIVERY_RECORD_MS old (delivery.h), and the rest at the batch's end.
- * So a crash re-sends what the relay took since the last record, not
- * the whole batch.  Claims are transactional, so workers never take the
- * same recipient.
+ * after the relay's reply to that transaction's data), and the batch's
+ * recorder thread writes what came, the audit rows in one audit
+ * transaction, then the queue in one queue transaction, at most once
+ * per DELIVERY_RECORD_MS (delivery.h), on the worker's second queue
+ * connection, while the session goes on; the worker records the rest
+ * at the batch's end.  So a crash re-sends what the relay took since the
+ * last record, not the whole batch, and the session never waits for a
+ * commit.  Claims are transactional, so workers never take the same
+ * recipient.
  *
  * Ordering: the audit rows are written before the queue is updated, so
  * no outcome can be missing from the audit: a crash between the two
@@ -23,12 +25,15 @@
  * It also means that whoever sees an outcome in `status` finds it in
  * the audit.  When the audit cannot be written (gate.h) the workers
  * claim nothing, and a worker holding outcomes keeps them until their
- * rows are stored (record()): inside a batch it does not wait for the
- * audit (the relay's session goes on), at the batch's end it does.
+ * rows are stored (record()): inside a batch the recorder does not wait
+ * for the audit (it leaves the rest to the batch's end), at the batch's
+ * end the worker does.
  *
  * Logs carry invite ids and counts, never addresses.
  */
 #include "delivery.h"
+
+#include <string.h>
 
 #include "bounce.h"
 #include "queue.h"
@@ -37,6 +42,7 @@
 typedef struct {
   Delivery *d;
   Queue *queue;
+  Queue *record_queue;      /* its batches' recorder's own connection */
   Transport *transport;
   GThread *thread;
   guint seen_wake;          /* the last wake this worker answered */
@@ -64,25 +70,6 @@ static gint64
 now_s (void)
 {
   return g_get_real_time () / G_USEC_PER_SEC;
-}
-
-/* Appends one row per job through the gate; FALSE when not stored. */
-static gboolean
-audit_outcomes (Gate *gate, GPtrArray *jobs, const AuditEvent *evs,
-                const char *const *replies, GError **error)
-{
-  g_autofree AuditRecord *recs = g_new0 (AuditRecord, jobs->len);
-
-  for (guint i = 0; i < jobs->len; i++)
-    {
-      const QueueJob *job = g_ptr_array_index (jobs, i);
-      recs[i].event = evs[i];
-      recs[i].invite_id = job->invite_id;
-      recs[i].peer_uid = -1;
-      recs[i].recipients = job->address;
-      recs[i].smtp_reply = replies[i];
-    }
-  return gate_append (gate, recs, jobs->len, error);
 }
 
 /* Maps a transport outcome to the recipient's next state; res->reply
@@ -141,9 +128,9 @@ worker_pause (Worker *w, guint ms)
  * with res[i] and evs[i].  When the rows cannot be stored the outcomes
  * stay in memory and the recipients stay `sending`: nothing is recorded
  * without its row, and a message the relay took is not tried again
- * while this process lives.  With wait FALSE (inside a batch: the
- * session must not wait on the audit) that returns FALSE and the caller
- * keeps them for later; with wait TRUE (the batch's end) the append is
+ * while this process lives.  With wait FALSE (the recorder, inside a
+ * batch) that returns FALSE and the caller keeps them for the batch's
+ * end; with wait TRUE (the worker, at the batch's end) the append is
  * retried once the gate is open again.  If the daemon stops first they
  * stay `sending`; the next start audits them `recovered` and tries them
  * again (the relay may then get a second copy, which that row says).
@@ -151,11 +138,10 @@ worker_pause (Worker *w, guint ms)
  * were stored, or given up because the daemon stops).
  */
 static gboolean
-record (Worker *w, const QueueJob *const *jobs, const QueueResult *res,
-        const AuditEvent *evs, guint n, gboolean wait)
+record (Worker *w, Queue *queue, const QueueJob *const *jobs,
+        const QueueResult *res, const AuditEvent *evs, guint n, gboolean wait)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree const char **replies = g_new0 (const char *, n);
   g_autofree AuditRecord *recs = g_new0 (AuditRecord, n);
 
   for (guint i = 0; i < n; i++)
@@ -180,7 +166,7 @@ record (Worker *w, const QueueJob *const *jobs, const QueueResult *res,
           return TRUE;
         }
     }
-  if (!queue_record (w->queue, res, n, now_s (), &error))
+  if (!queue_record (queue, res, n, now_s (), &error))
     /* The recipients stay `sending`; the next start recovers them. */
     g_warning ("recording %u outcome(s) failed: %s", n, error->message);
   return TRUE;
@@ -214,38 +200,91 @@ typedef struct {
   QueueResult *res;
   AuditEvent *evs;
   guint *of_sent;             /* index in the transport's jobs -> in jobs */
+  GMutex lock;                /* the fields below, and settling */
+  GCond cond;                 /* pending grew, or the transport returned */
   guint *pending;             /* indexes in jobs, n_pending of them */
   guint n_pending;
-  gint64 last_flush;          /* monotonic us of the last record; 0 none */
+  gboolean sending;           /* the transport still runs */
+  gboolean held;              /* a record in the batch failed: the rest
+                               * waits for the batch's end */
 } Batch;
 
-/* Records what is pending, in one audit and one queue transaction.
- * Inside the batch (wait FALSE) a closed gate keeps them pending. */
-static void
-flush (Batch *b, gboolean wait)
+/* Under b->lock, which it lets go while it writes: records what is
+ * pending (record), in one audit and one queue transaction.  FALSE when
+ * a closed gate kept it back (wait FALSE only): it is pending again,
+ * ahead of what came meanwhile. */
+static gboolean
+flush_locked (Batch *b, gboolean wait)
 {
   guint n = b->n_pending;
 
   if (n == 0)
-    return;
+    return TRUE;
+  g_autofree guint *idx = g_memdup2 (b->pending, n * sizeof *idx);
   g_autofree const QueueJob **jobs = g_new (const QueueJob *, n);
   g_autofree QueueResult *res = g_new (QueueResult, n);
   g_autofree AuditEvent *evs = g_new (AuditEvent, n);
   for (guint k = 0; k < n; k++)
     {
-      guint i = b->pending[k];
-      jobs[k] = g_ptr_array_index (b->jobs, i);
-      res[k] = b->res[i];
-      evs[k] = b->evs[i];
+      jobs[k] = g_ptr_array_index (b->jobs, idx[k]);
+      res[k] = b->res[idx[k]];
+      evs[k] = b->evs[idx[k]];
     }
-  b->last_flush = g_get_monotonic_time ();
-  if (record (b->w, jobs, res, evs, n, wait))
-    b->n_pending = 0;
+  b->n_pending = 0;
+  g_mutex_unlock (&b->lock);
+  /* In the batch, the recorder thread's; at its end, the worker's. */
+  gboolean ok = record (b->w, wait ? b->w->queue : b->w->record_queue,
+                        jobs, res, evs, n, wait);
+  g_mutex_lock (&b->lock);
+  if (!ok)
+    {
+      memmove (b->pending + n, b->pending, b->n_pending * sizeof *idx);
+      memcpy (b->pending, idx, n * sizeof *idx);
+      b->n_pending += n;
+    }
+  return ok;
+}
+
+/*
+ * The batch's recorder thread, while the transport runs: it records the
+ * outcomes as they come, so that a message the relay took is in the
+ * audit and the queue soon, not after the rest of the batch (up to
+ * DELIVERY_BATCH_MAX transactions later, long enough for a crash to
+ * send every one of them again).  It writes on the worker's second queue
+ * connection (record_queue), which only the recorder of the worker's
+ * batch in flight uses.  The SMTP session never waits for
+ * a commit: what comes meanwhile is taken by the next record, at most
+ * one per DELIVERY_RECORD_MS.  A record the audit refuses (gate.h)
+ * ends it: the worker records the rest at the batch's end, waiting for
+ * the gate as before.
+ */
+static gpointer
+recorder (gpointer data)
+{
+  Batch *b = data;
+  gint64 next = 0;            /* monotonic us before which none starts */
+
+  g_mutex_lock (&b->lock);
+  while (b->sending && !b->held)
+    {
+      if (b->n_pending == 0)
+        g_cond_wait (&b->cond, &b->lock);
+      else if (g_get_monotonic_time () < next)
+        g_cond_wait_until (&b->cond, &b->lock, next);
+      else
+        {
+          next = g_get_monotonic_time () + DELIVERY_RECORD_MS * 1000;
+          b->held = !flush_locked (b, FALSE);
+        }
+    }
+  g_mutex_unlock (&b->lock);
+  return NULL;
 }
 
 /* Maps claimed job i's final outcome to its next state, and queues it
- * for the record.  Backoff counts from the failure, not from before a
- * session that may have run into its timeout. */
+ * for the record (under b->lock once the recorder runs).  Backoff
+ * counts from the failure, not from before a session that may have run
+ * into its timeout. */
 static void
 settle (Batch *b, guint i, gboolean expired)
 {
@@ -260,26 +299,19 @@ settle (Batch *b, guint i, gboolean expired)
   b->pending[b->n_pending++] = i;
 }
 
-/*
- * TransportDone: one outcome is final, and for SMTP a 250 means the
- * relay holds the message.  It is recorded soon, not after the rest of
- * the batch (up to DELIVERY_BATCH_MAX transactions later, long enough
- * for a crash to send every one of them again): at once when the last
- * record was DELIVERY_RECORD_MS ago or longer, else with the next
- * outcome after that (or at the batch's end).  So a slow relay gets
- * each outcome recorded as it comes, and a fast one pays one audit and
- * one queue commit per DELIVERY_RECORD_MS, not per recipient.
- */
+/* TransportDone: one outcome is final (for SMTP, a 250 means the relay
+ * holds the message), handed to the recorder at once. */
 static void
 on_done (DeliveryJob *sent, guint index, gpointer data)
 {
   Batch *b = data;
   guint i = b->of_sent[index];
 
+  g_mutex_lock (&b->lock);
   b->dj[i] = sent[index];
   settle (b, i, FALSE);
-  if (g_get_monotonic_time () - b->last_flush >= DELIVERY_RECORD_MS * 1000)
-    flush (b, FALSE);
+  g_cond_signal (&b->cond);
+  g_mutex_unlock (&b->lock);
 }
 
 static void
@@ -325,11 +357,28 @@ run_batch (Worker *w, GPtrArray *jobs)
       of_sent[n_send] = i;
       send[n_send++] = dj[i];
     }
+  g_mutex_init (&b.lock);
+  g_cond_init (&b.cond);
   if (n_send > 0)
-    transport_deliver_each (w->transport, send, n_send, on_done, &b);
+    {
+      /* Without a thread the outcomes are recorded at the batch's end. */
+      b.sending = TRUE;
+      GThread *rec = g_thread_try_new ("record", recorder, &b, NULL);
+      transport_deliver_each (w->transport, send, n_send, on_done, &b);
+      g_mutex_lock (&b.lock);
+      b.sending = FALSE;
+      g_cond_signal (&b.cond);
+      g_mutex_unlock (&b.lock);
+      if (rec != NULL)
+        g_thread_join (rec);
+    }
   /* What is left, and what a closed gate kept back, waits for the
    * audit here (record). */
-  flush (&b, TRUE);
+  g_mutex_lock (&b.lock);
+  flush_locked (&b, TRUE);
+  g_mutex_unlock (&b.lock);
+  g_mutex_clear (&b.lock);
+  g_cond_clear (&b.cond);
   g_message ("delivery batch: %u recipient(s), %u tried", jobs->len, n_send);
 }
 
@@ -420,15 +469,18 @@ worker (gpointer data)
 static gboolean
 audit_recovered (GPtrArray *jobs, gpointer data, GError **error)
 {
-  g_autofree AuditEvent *evs = g_new0 (AuditEvent, jobs->len);
-  g_autofree const char **replies = g_new0 (const char *, jobs->len);
+  g_autofree AuditRecord *recs = g_new0 (AuditRecord, jobs->len);
 
   for (guint i = 0; i < jobs->len; i++)
     {
-      evs[i] = AUDIT_RECOVERED;
-      replies[i] = "in flight at a crash: retried, may be a duplicate";
+      const QueueJob *job = g_ptr_array_index (jobs, i);
+      recs[i].event = AUDIT_RECOVERED;
+      recs[i].invite_id = job->invite_id;
+      recs[i].peer_uid = -1;
+      recs[i].recipients = job->address;
+      recs[i].smtp_reply = "in flight at a crash: retried, may be a duplicate";
     }
-  return audit_outcomes (data, jobs, evs, replies, error);
+  return gate_append (data, recs, jobs->len, error);
 }
 
 gboolean
@@ -450,6 +502,7 @@ static void
 worker_free (Worker *w)
 {
   transport_free (w->transport);
+  queue_close (w->record_queue);
   queue_close (w->queue);
   g_free (w);
 }
@@ -461,6 +514,7 @@ worker_new (Delivery *d, GError **error)
 
   w->d = d;
   if ((w->queue = queue_open (d->cfg->queue_db, error)) == NULL
+      || (w->record_queue = queue_open (d->cfg->queue_db, error)) == NULL
       || (w->transport = transport_new (d->cfg, error)) == NULL)
     {
       worker_free (w);

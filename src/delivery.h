@@ -23,15 +23,16 @@
  * the accepts.  Its size does not bound what a crash re-sends: the
  * outcomes are recorded while it runs (DELIVERY_RECORD_MS). */
 #define DELIVERY_BATCH_MAX 100
-/* Inside a batch, an outcome (a message the relay took, or refused) is
- * recorded, audit row first, as soon as it is final when the worker's
- * last record was at least this long ago, else with the next outcome
- * after that or at the batch's end.  A crash re-sends (and the audit
+/* Inside a batch, each outcome (a message the relay took, or refused)
+ * goes to the batch's recorder thread as soon as it is final, and the
+ * recorder writes what came (audit rows first, then the queue) at once
+ * when its last record began at least this long ago, else when that is
+ * so; the rest at the batch's end.  A crash re-sends (and the audit
  * flags `recovered`) what the relay took since the last record: about
- * this long's worth of transactions per connection, plus the one in
- * flight.  One audit and one queue commit per this long is what it
- * costs a fast relay; a slow one gets every outcome recorded as it
- * comes. */
+ * this long plus a commit's worth of transactions per connection, plus
+ * the one in flight.  It bounds the commits a fast relay costs (one
+ * audit and one queue commit per this long and connection); the SMTP
+ * session never waits for them. */
 #define DELIVERY_RECORD_MS 20
 /* The worker looks at the queue at least this often (seconds). */
 #define DELIVERY_IDLE_POLL 30

@@ -366,7 +366,7 @@ count_in (Fixture *f, const char *id, RcptState s)
   return n;
 }
 
-/* One batch of 4 to a relay that takes 0.3 s per transaction: the first
+/* One batch of 4 to a relay that takes 0.5 s per transaction: the first
  * message the relay took is `sent` in the queue, with its audit row,
  * while the batch still runs (the relay has not yet taken all 4).
  * Recorded only at the batch's end, a crash in between would send them
@@ -376,7 +376,7 @@ test_recorded_while_batch_runs (void **state)
 {
   Fixture *f = *state;
   Relay relay = { 0 };
-  int port = relay_start (f, &relay, "0.3");
+  int port = relay_start (f, &relay, "0.5");
   g_autofree char *conf = g_build_filename (f->dir, "smtp.conf", NULL);
   g_autofree char *text = NULL;
   g_autofree char *id = NULL;
