@@ -38,8 +38,12 @@
  * each delivers something, up to this many. */
 #define TRANSPORT_MAX_SESSIONS 32
 /* Every SMTP session (one connection) ends by this many times
- * [smtp] timeout after it began, however the relay paces its replies:
- * libESMTP's own timeout restarts at every read. */
+ * [smtp] timeout after it began, plus one timeout for each transaction
+ * the relay answered, however it paces its replies: libESMTP's own
+ * timeout restarts at every read.  The credit lets a slow relay that
+ * answers steadily finish a full batch instead of being cut (and sent
+ * the message in flight again); a dripping one gets no more than one
+ * timeout per message it actually answers. */
 #define TRANSPORT_SESSION_TIMEOUTS 8
 
 typedef enum {
@@ -96,8 +100,8 @@ typedef void (*TransportDone) (DeliveryJob *jobs, guint index, gpointer data);
  * a new connection (see TRANSPORT_MAX_SESSIONS), but only after a
  * session that delivered something.  Blocks for at most the name
  * lookup's timeout plus, per session, about
- * (TRANSPORT_SESSION_TIMEOUTS + 2) * cfg->smtp_timeout_ms, plus the
- * time spent in done.  done (NULL: none) hears of each job's outcome as
+ * (TRANSPORT_SESSION_TIMEOUTS + 2 + jobs it answered) *
+ * cfg->smtp_timeout_ms, plus the time spent in done.  done (NULL: none) hears of each job's outcome as
  * soon as it is final (TransportDone).
  */
 void transport_deliver_each (Transport *t, DeliveryJob *jobs, guint n,

@@ -31,7 +31,8 @@
  *    minimums (minutes) without Timeout_OVERRIDE_RFC2822_MINIMUM.  The
  *    timeout restarts at every read, so a relay that drips a line every
  *    few seconds is never timed out: each session has a deadline
- *    (TRANSPORT_SESSION_TIMEOUTS), and replies have caps
+ *    (TRANSPORT_SESSION_TIMEOUTS, plus a timeout per transaction
+ *    answered: message_done), and replies have caps
  *    (transport_wire.c).
  *  - It writes with write(2): SIGPIPE is ignored, process-wide.
  *  - It passes a Bcc: header through, and smtp_set_header (m, "To", ...)
@@ -522,7 +523,10 @@ judge (Feed *f, Attempt *a, DeliveryJob *job)
  * before the session goes on, not at the batch's end, so a crash in
  * between cannot send it again.  A reply read after a cut is silenced
  * (no event); a cut after it does not undo it.  The caller's time is
- * not the relay's: the session's deadline moves by as much. */
+ * not the relay's: the session's deadline moves by as much.  And an
+ * answered transaction earns the session one more timeout
+ * (TRANSPORT_SESSION_TIMEOUTS): a relay that takes each message
+ * steadily, if slowly, is not cut in the middle of a full batch. */
 static void
 message_done (Attempt *a, smtp_message_t m)
 {
@@ -532,7 +536,8 @@ message_done (Attempt *a, smtp_message_t m)
     return;
   judge (f, a, f->job);
   f->judged = TRUE;
-  gint64 spent = transport_report (a->run, f->index);
+  gint64 spent = transport_report (a->run, f->index)
+    + (gint64) transport_smtp_timeout (a->smtp->cfg) * 1000;
   if (a->wire.deadline != 0)
     a->wire.deadline += spent;
   if (a->tls.deadline != 0)

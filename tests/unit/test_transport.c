@@ -1312,6 +1312,45 @@ test_done_time_not_the_relays (void **state)
   cfg_free (cfg);
 }
 
+/* A relay that answers every message, slowly but steadily (0.25 s of a
+ * 0.6 s timeout): 24 of them outlast the session's first deadline
+ * (8 x 0.6 s), and each answered one earns another timeout, so the
+ * session is not cut in the middle of the batch (which would defer,
+ * and later send again, the message the relay was taking). */
+static void
+test_steady_relay_not_cut (void **state)
+{
+  (void) state;
+  const char *args[] = { "--fault", "stall-data:0.25", NULL };
+  Server *s = server_start ("steady", args);
+  Config *cfg = cfg_new (s->port, TLS_NONE, NULL, NULL);
+  g_autoptr (GBytes) msg = message_bytes ();
+  g_autoptr (GError) error = NULL;
+  enum { N = 24 };
+  DeliveryJob jobs[N] = { 0 };
+
+  cfg->smtp_timeout_ms = 600;
+  g_assert_cmpuint (N * 250, >, TRANSPORT_SESSION_TIMEOUTS * cfg->smtp_timeout_ms);
+  for (guint i = 0; i < N; i++)
+    {
+      jobs[i].recipient = "a@example.com";
+      jobs[i].envelope_from = FROM;
+      jobs[i].message = msg;
+      jobs[i].tag = "inv1.0";
+    }
+  Transport *t = transport_new (cfg, &error);
+  assert_non_null (t);
+  transport_deliver (t, jobs, N);
+  transport_free (t);
+  for (guint i = 0; i < N; i++)
+    if (jobs[i].outcome != DELIVERY_SENT)
+      fail_msg ("job %u: outcome %d reply '%s'", i, jobs[i].outcome,
+                jobs[i].reply);
+  assert_int_equal (count_files (s->capture, ".json"), N);
+  server_stop (s);
+  cfg_free (cfg);
+}
+
 /* File transport: each job is reported once its files are in place. */
 static void
 test_done_file (void **state)
@@ -1456,6 +1495,7 @@ main (void)
     cmocka_unit_test (test_done_per_transaction),
     cmocka_unit_test (test_done_once_each),
     cmocka_unit_test (test_done_time_not_the_relays),
+    cmocka_unit_test (test_steady_relay_not_cut),
     cmocka_unit_test (test_starttls_auth_three_jobs),
     cmocka_unit_test (test_starttls_ip_literal),
     cmocka_unit_test (test_session_refused),
