@@ -39,6 +39,9 @@
 
 /* Most items stored in one transaction. */
 #define COMMIT_BATCH_MAX 512
+/* Longest wait for items announced with committer_expect before a batch
+ * is committed without them (microseconds): about one message build. */
+#define COMMIT_GATHER_US 300
 
 typedef struct Committer Committer;
 typedef struct CommitItem CommitItem;
@@ -112,6 +115,19 @@ void committer_set_on_stored (Committer *c, CommitStoredFunc fn, gpointer data);
 
 /* Hands the item over (transfer full); thread-safe. */
 void committer_submit (Committer *c, CommitItem *item);
+
+/*
+ * delta items are on their way (+1 when a send is handed to the build
+ * pool, -1 once it has been submitted or given up).  While some are,
+ * the committer waits for them, at most COMMIT_GATHER_US, before it
+ * commits what it holds: one pair of fsyncs then serves them too
+ * (PostgreSQL's commit_delay).  A lone request is never delayed: its
+ * own announcement is withdrawn right after its submit.
+ */
+void committer_expect (Committer *c, gint delta);
+/* The gather bound in microseconds (COMMIT_GATHER_US by default; 0: no
+ * gathering).  For tests. */
+void committer_set_gather (Committer *c, gint64 us);
 
 /* Items submitted but not yet handed back. */
 guint committer_pending (Committer *c);

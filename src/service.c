@@ -709,6 +709,7 @@ handle_send (Service *s, const PeerCred *peer, const RawRequest *req,
   job->inv = g_steal_pointer (&inv);
   memcpy (job->id, id, sizeof id);
   job->msgid = g_steal_pointer (&msgid);
+  committer_expect (s->committer, 1);
   builder_push (s->builder, job);
   return TRUE;
 }
@@ -745,6 +746,7 @@ build_send (gpointer data, gpointer service)
         give_back (s, &job->pend);
       refuse_with (s, &job->peer, &why, invitation_booking (inv),
                    invitation_staff (inv), job->pend.reply, job->pend.target);
+      committer_expect (s->committer, -1);
       send_job_free (job);
       return;
     }
@@ -763,6 +765,8 @@ build_send (gpointer data, gpointer service)
   commit_item_set_insert (item, &ins);
   commit_item_set_audit (item, &rec);
   committer_submit (s->committer, item);
+  /* After the submit: a committer gathering for this one finds it. */
+  committer_expect (s->committer, -1);
   send_job_free (job);
 }
 

@@ -321,6 +321,52 @@ test_group_commit (void **state)
   assert_in_range (g_atomic_int_get (&f->clock_calls) - before, 1, 3);
 }
 
+/* An item announced (committer_expect) is waited for: the one that
+ * came first waits for it and both go in one commit. */
+static void
+test_gather_waits_for_announced (void **state)
+{
+  Fixture *f = *state;
+  Answer *as[2];
+  gint before = g_atomic_int_get (&f->clock_calls);
+
+  committer_set_gather (f->committer, 20 * G_USEC_PER_SEC);
+  committer_expect (f->committer, 1);
+  as[0] = submit_plain (f);
+  spin (300);
+  assert_false (as[0]->done);   /* held for the one announced */
+  as[1] = submit_plain (f);
+  committer_expect (f->committer, -1);
+  wait_answers (as, 2);
+  for (guint i = 0; i < 2; i++)
+    {
+      assert_int_equal (as[i]->result, COMMIT_STORED);
+      answer_free (as[i]);
+    }
+  assert_int_equal (g_atomic_int_get (&f->clock_calls) - before, 1);
+}
+
+/* A lone request is not delayed: its own announcement is withdrawn
+ * right after its submit, and nothing else is on its way. */
+static void
+test_gather_never_delays_a_lone_item (void **state)
+{
+  Fixture *f = *state;
+  Answer *a;
+  gint64 t0;
+
+  committer_set_gather (f->committer, 20 * G_USEC_PER_SEC);
+  committer_expect (f->committer, 1);
+  t0 = g_get_monotonic_time ();
+  a = submit_plain (f);
+  committer_expect (f->committer, -1);
+  wait_answers (&a, 1);
+  assert_int_equal (a->result, COMMIT_STORED);
+  /* far below the 20 s it would wait for an announced item */
+  assert_true (g_get_monotonic_time () - t0 < 5 * G_USEC_PER_SEC);
+  answer_free (a);
+}
+
 static gboolean
 count_by_time (const AuditRow *row, gpointer data)
 {
@@ -607,6 +653,8 @@ main (void)
     cmocka_unit_test_setup_teardown (test_answer_only_after_commit, setup, teardown),
     cmocka_unit_test_setup_teardown (test_group_commit, setup, teardown),
     cmocka_unit_test_setup_teardown (test_batch_cap, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_gather_waits_for_announced, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_gather_never_delays_a_lone_item, setup, teardown),
     cmocka_unit_test_setup_teardown (test_duplicate_and_conflict, setup, teardown),
     cmocka_unit_test_setup_teardown (test_duplicate_within_one_batch, setup, teardown),
     cmocka_unit_test_setup_teardown (test_reconcile_after_crash_between_commits,
