@@ -435,6 +435,51 @@ free_string (gpointer s)
   g_string_free (s, TRUE);
 }
 
+/* n sends handed to the service at once (as from n connections); their
+ * answers fill the returned strings.  (transfer full) */
+static GPtrArray *
+send_many (Fixture *f, guint n)
+{
+  GPtrArray *outs = g_ptr_array_new_with_free_func (free_string);
+
+  for (guint i = 0; i < n; i++)
+    {
+      GString *out = g_string_new (NULL);
+      g_ptr_array_add (outs, out);
+      service_handle (f->service, &f->peer, send_req, strlen (send_req), collect, out);
+    }
+  return outs;
+}
+
+/* Waits (20 s at most) for every answer of send_many; each must be
+ * `queued`.  Returns the ids in order.  (transfer full) */
+static GPtrArray *
+queued_ids (GPtrArray *outs)
+{
+  GPtrArray *ids = g_ptr_array_new_with_free_func (g_free);
+  gint64 until = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+  guint answered = 0;
+
+  while (answered < outs->len && g_get_monotonic_time () < until)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      answered = 0;
+      for (guint i = 0; i < outs->len; i++)
+        answered += ((GString *) g_ptr_array_index (outs, i))->len > 0;
+    }
+  assert_int_equal (answered, outs->len);
+  for (guint i = 0; i < outs->len; i++)
+    {
+      GString *out = g_ptr_array_index (outs, i);
+      g_autoptr (RawRequest) ans = NULL;
+      Refusal why;
+      assert_true (request_parse_answer (out->str, out->len, &ans, &why));
+      assert_string_equal (raw_request_get (ans, "status"), "queued");
+      g_ptr_array_add (ids, g_strdup (raw_request_get (ans, "id")));
+    }
+  return ids;
+}
+
 /* Many requests in flight at once (as from many connections): each is
  * answered exactly once, with its own id, and all are stored. */
 static void
@@ -442,35 +487,13 @@ test_group_commit_answers_each (void **state)
 {
   Fixture *f = *state;
   enum { N = 200 };
-  g_autoptr (GPtrArray) outs = g_ptr_array_new_with_free_func (free_string);
-  g_autoptr (GHashTable) ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  gint64 until = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
-  guint answered = 0;
+  g_autoptr (GPtrArray) outs = send_many (f, N);
+  g_autoptr (GPtrArray) ids = queued_ids (outs);
+  g_autoptr (GHashTable) distinct = g_hash_table_new (g_str_hash, g_str_equal);
 
-  for (guint i = 0; i < N; i++)
-    {
-      GString *out = g_string_new (NULL);
-      g_ptr_array_add (outs, out);
-      service_handle (f->service, &f->peer, send_req, strlen (send_req), collect, out);
-    }
-  while (answered < N && g_get_monotonic_time () < until)
-    {
-      g_main_context_iteration (NULL, FALSE);
-      answered = 0;
-      for (guint i = 0; i < N; i++)
-        answered += ((GString *) g_ptr_array_index (outs, i))->len > 0;
-    }
-  assert_int_equal (answered, N);
-  for (guint i = 0; i < N; i++)
-    {
-      GString *out = g_ptr_array_index (outs, i);
-      g_autoptr (RawRequest) ans = NULL;
-      Refusal why;
-      assert_true (request_parse_answer (out->str, out->len, &ans, &why));
-      assert_string_equal (raw_request_get (ans, "status"), "queued");
-      g_hash_table_add (ids, g_strdup (raw_request_get (ans, "id")));
-    }
-  assert_int_equal (g_hash_table_size (ids), N);
+  for (guint i = 0; i < ids->len; i++)
+    g_hash_table_add (distinct, g_ptr_array_index (ids, i));
+  assert_int_equal (g_hash_table_size (distinct), N);
   assert_int_equal (audit_count (f, "accepted"), N);
 }
 
@@ -498,12 +521,11 @@ test_reload_waits_for_sends_in_hand (void **state)
 {
   Fixture *f = *state;
   enum { N = 100 };
-  g_autoptr (GPtrArray) outs = g_ptr_array_new_with_free_func (free_string);
   g_autofree char *conf = g_build_filename (f->dir, "reloaded.conf", NULL);
   g_autofree char *text = NULL;
   g_autoptr (Config) cfg2 = NULL;
-  gint64 until = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
-  guint answered = 0;
+  g_autoptr (GPtrArray) outs = NULL;
+  g_autoptr (GPtrArray) ids = NULL;
 
   text = g_strdup_printf ("[organisation]\nname = Region Omega\n"
                           "[invite]\ntemplates_dir = %s\nsignatures_dir = %s\n"
@@ -513,31 +535,14 @@ test_reload_waits_for_sends_in_hand (void **state)
   cfg2 = config_load (conf, NULL);
   assert_non_null (cfg2);
   assert_string_equal (f->cfg->org_name, "Region Exempel");
-  for (guint i = 0; i < N; i++)
-    {
-      GString *out = g_string_new (NULL);
-      g_ptr_array_add (outs, out);
-      service_handle (f->service, &f->peer, send_req, strlen (send_req), collect, out);
-    }
+  outs = send_many (f, N);
   service_set_config (f->service, cfg2, f->templates);
   memcpy (f->cfg->org_name, "Region Scribbl", strlen ("Region Scribbl"));
-  while (answered < N && g_get_monotonic_time () < until)
+  ids = queued_ids (outs);
+  for (guint i = 0; i < ids->len; i++)
     {
-      g_main_context_iteration (NULL, FALSE);
-      answered = 0;
-      for (guint i = 0; i < N; i++)
-        answered += ((GString *) g_ptr_array_index (outs, i))->len > 0;
-    }
-  assert_int_equal (answered, N);
-  for (guint i = 0; i < N; i++)
-    {
-      GString *out = g_ptr_array_index (outs, i);
-      g_autoptr (RawRequest) ans = NULL;
-      Refusal why;
-      assert_true (request_parse_answer (out->str, out->len, &ans, &why));
-      assert_string_equal (raw_request_get (ans, "status"), "queued");
-      assert_true (message_has (f, raw_request_get (ans, "id"), "Region Scribbl") == FALSE);
-      assert_true (message_has (f, raw_request_get (ans, "id"), "Region Exempel"));
+      assert_false (message_has (f, g_ptr_array_index (ids, i), "Region Scribbl"));
+      assert_true (message_has (f, g_ptr_array_index (ids, i), "Region Exempel"));
     }
   /* and a send after the reload is built on the new one */
   {
