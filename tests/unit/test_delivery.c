@@ -7,7 +7,8 @@
  * recipients wait for delivery_recover; the committer wakes a worker;
  * a stopped worker takes nothing more.  Against a slow relay on
  * loopback (tests/system/smtpd.py; skipped without aiosmtpd), each
- * outcome is recorded while its batch still runs.
+ * outcome is recorded while its batch still runs, and none without its
+ * audit row.
  *
  * Only the public headers are used.
  */
@@ -20,6 +21,7 @@
 #include "testutil.h"
 
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -412,6 +414,65 @@ test_recorded_while_batch_runs (void **state)
   relay_stop (&relay);
 }
 
+/* Fail closed inside a batch: once the audit cannot be written (another
+ * process holds its write lock), no outcome reaches the queue without
+ * its row, even as the relay takes the rest of the batch; the
+ * recipients stay `sending`.  When the audit is writable again, every
+ * outcome is recorded, each once, and nothing is sent twice. */
+static void
+test_batch_waits_for_audit (void **state)
+{
+  Fixture *f = *state;
+  Relay relay = { 0 };
+  int port = relay_start (f, &relay, "0.5");
+  g_autofree char *conf = g_build_filename (f->dir, "smtp.conf", NULL);
+  g_autofree char *text = NULL;
+  g_autofree char *id = NULL;
+  sqlite3 *other = NULL;
+
+  if (port == 0)
+    skip ();
+  text = g_strdup_printf ("[daemon]\nqueue_db = queue.db\naudit_db = audit.db\n"
+                          "[transport]\ntype = smtp\n"
+                          "[smtp]\nhost = 127.0.0.1\nport = %d\ntls = none\n"
+                          "timeout = 5\nconnections = 1\n"
+                          "[retry]\nfirst_delay = 60\n", port);
+  assert_true (g_file_set_contents (conf, text, -1, NULL));
+  config_free (f->cfg);
+  f->cfg = config_load (conf, NULL);
+  assert_non_null (f->cfg);
+  id = insert (f, 4, in_an_hour ());
+  start (f);
+  delivery_wake (f->delivery, 4);
+  gint64 until = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (count_in (f, id, RCPT_SENT) == 0 && g_get_monotonic_time () < until)
+    g_usleep (5 * 1000);
+  guint sent = count_in (f, id, RCPT_SENT);
+  assert_true (sent >= 1 && sent < 4);
+  assert_int_equal (sqlite3_open (f->cfg->audit_db, &other), SQLITE_OK);
+  assert_int_equal (sqlite3_exec (other, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+                    SQLITE_OK);
+  /* The relay takes the rest; the recorder's append waits for the lock
+   * (DB_BUSY_TIMEOUT_MS), fails, and the gate closes. */
+  until = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while ((relay_count (&relay) < 4 || gate_is_open (f->gate))
+         && g_get_monotonic_time () < until)
+    g_usleep (20 * 1000);
+  assert_int_equal (relay_count (&relay), 4);
+  assert_false (gate_is_open (f->gate));
+  g_usleep (300 * 1000);
+  assert_int_equal (count_in (f, id, RCPT_SENT), sent);
+  assert_int_equal (count_in (f, id, RCPT_SENDING), 4 - sent);
+  sqlite3_exec (other, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_close (other);
+  assert_true (wait_all_in (f, id, RCPT_SENT, 10000));
+  assert_int_equal (scan (f, id, "sent", NULL).n, 4);
+  assert_int_equal (relay_count (&relay), 4);
+  delivery_stop (f->delivery);
+  f->delivery = NULL;
+  relay_stop (&relay);
+}
+
 /* More recipients than one batch takes: every one is delivered once. */
 static void
 test_more_than_a_batch (void **state)
@@ -627,6 +688,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_delivers_and_records, setup, teardown),
     cmocka_unit_test_setup_teardown (test_more_than_a_batch, setup, teardown),
     cmocka_unit_test_setup_teardown (test_recorded_while_batch_runs, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_batch_waits_for_audit, setup, teardown),
     cmocka_unit_test_setup_teardown (test_expired_not_sent, setup, teardown),
     cmocka_unit_test_setup_teardown (test_corrupt_message_fails, setup, teardown),
     cmocka_unit_test_setup_teardown (test_outbox_gone_defers, setup, teardown),
