@@ -622,6 +622,16 @@ committer_expect (Committer *c, gint delta)
 }
 
 void
+committer_submit_announced (Committer *c, CommitItem *item)
+{
+  g_mutex_lock (&c->lock);
+  g_ptr_array_add (c->incoming, item);
+  c->expected = MAX (c->expected - 1, 0);
+  g_cond_signal (&c->cond);
+  g_mutex_unlock (&c->lock);
+}
+
+void
 committer_submit (Committer *c, CommitItem *item)
 {
   g_mutex_lock (&c->lock);

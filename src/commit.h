@@ -122,9 +122,14 @@ void committer_submit (Committer *c, CommitItem *item);
  * the committer waits for them, at most COMMIT_GATHER_US, before it
  * commits what it holds: one pair of fsyncs then serves them too
  * (PostgreSQL's commit_delay).  A lone request is never delayed: its
- * own announcement is withdrawn right after its submit.
+ * own announcement is withdrawn with its submit
+ * (committer_submit_announced).
  */
 void committer_expect (Committer *c, gint delta);
+/* committer_submit of an item announced with committer_expect (+1),
+ * and its announcement withdrawn in the same step: a committer that
+ * waits for it wakes once, and a lone request is not woken twice. */
+void committer_submit_announced (Committer *c, CommitItem *item);
 /* The gather bound in microseconds (COMMIT_GATHER_US by default; 0: no
  * gathering).  For tests. */
 void committer_set_gather (Committer *c, gint64 us);

@@ -764,9 +764,7 @@ build_send (gpointer data, gpointer service)
   item = commit_item_new (on_committed, g_memdup2 (&job->pend, sizeof job->pend));
   commit_item_set_insert (item, &ins);
   commit_item_set_audit (item, &rec);
-  committer_submit (s->committer, item);
-  /* After the submit: a committer gathering for this one finds it. */
-  committer_expect (s->committer, -1);
+  committer_submit_announced (s->committer, item);
   send_job_free (job);
 }
 
