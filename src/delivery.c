@@ -72,6 +72,14 @@ now_s (void)
   return g_get_real_time () / G_USEC_PER_SEC;
 }
 
+/* The audit row of one recipient's outcome (no peer: the daemon's own). */
+static void
+outcome_row (AuditRecord *rec, const QueueJob *job, AuditEvent ev, const char *reply)
+{
+  *rec = (AuditRecord) { .event = ev, .invite_id = job->invite_id, .peer_uid = -1,
+                         .recipients = job->address, .smtp_reply = reply };
+}
+
 /* Maps a transport outcome to the recipient's next state; res->reply
  * points into dj. */
 static void
@@ -145,13 +153,7 @@ record (Worker *w, Queue *queue, const QueueJob *const *jobs,
   g_autofree AuditRecord *recs = g_new0 (AuditRecord, n);
 
   for (guint i = 0; i < n; i++)
-    {
-      recs[i].event = evs[i];
-      recs[i].invite_id = jobs[i]->invite_id;
-      recs[i].peer_uid = -1;
-      recs[i].recipients = jobs[i]->address;
-      recs[i].smtp_reply = res[i].reply;
-    }
+    outcome_row (&recs[i], jobs[i], evs[i], res[i].reply);
   /* While the gate is closed only its own thread tries the audit. */
   while (!gate_is_open (w->d->gate)
          || !gate_append (w->d->gate, recs, n, &error))
@@ -472,14 +474,8 @@ audit_recovered (GPtrArray *jobs, gpointer data, GError **error)
   g_autofree AuditRecord *recs = g_new0 (AuditRecord, jobs->len);
 
   for (guint i = 0; i < jobs->len; i++)
-    {
-      const QueueJob *job = g_ptr_array_index (jobs, i);
-      recs[i].event = AUDIT_RECOVERED;
-      recs[i].invite_id = job->invite_id;
-      recs[i].peer_uid = -1;
-      recs[i].recipients = job->address;
-      recs[i].smtp_reply = "in flight at a crash: retried, may be a duplicate";
-    }
+    outcome_row (&recs[i], g_ptr_array_index (jobs, i), AUDIT_RECOVERED,
+                 "in flight at a crash: retried, may be a duplicate");
   return gate_append (data, recs, jobs->len, error);
 }
 
