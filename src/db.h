@@ -50,6 +50,10 @@ sqlite3 *db_open_readonly (const char *path, GError **error);
  * beat big ones rarely (the p99 figures that chose 250 are in commit
  * 15af64b). */
 #define DB_CHECKPOINT_PAGES 250
+/* A WAL this long (8 MiB of 4 KiB pages) that no writer has reset is
+ * made to start again from its beginning (a RESTART checkpoint, which
+ * waits a few milliseconds at most for the readers in it; db.c). */
+#define DB_RESTART_PAGES 2048
 typedef struct DbCheckpointer DbCheckpointer;
 
 /*
@@ -73,6 +77,8 @@ DbCheckpointer *db_checkpointer_start (const char *path, GError **error);
 void db_checkpointer_set_wal_limit (DbCheckpointer *c, gint64 bytes);
 /* TRUNCATE checkpoints that reset an over-limit WAL (for the tests). */
 guint db_checkpointer_truncates (DbCheckpointer *c);
+/* RESTART checkpoints of a long WAL (for the tests). */
+guint db_checkpointer_restarts (DbCheckpointer *c);
 /* db must be a connection to the checkpointer's file; it must be closed
  * (or watched no more) before the checkpointer stops. */
 void db_checkpointer_watch (DbCheckpointer *c, sqlite3 *db);

@@ -1101,6 +1101,84 @@ test_checkpointer_busy_writer_no_warning (void **state)
   db_checkpointer_stop (c);
 }
 
+/* A reader as the delivery workers are: short read transactions, one
+ * after the other, until told to stop. */
+typedef struct {
+  const char *path;
+  gint stop;
+  guint reads;
+} ShortReader;
+
+static gpointer
+short_reader (gpointer data)
+{
+  ShortReader *r = data;
+  sqlite3 *db = db_open_readonly (r->path, NULL);
+  sqlite3_stmt *st = NULL;
+
+  if (db == NULL || sqlite3_prepare_v2 (db, "SELECT count(*) FROM t", -1, &st,
+                                        NULL) != SQLITE_OK)
+    return GINT_TO_POINTER (FALSE);
+  while (!g_atomic_int_get (&r->stop))
+    {
+      if (sqlite3_step (st) != SQLITE_ROW)
+        break;
+      g_usleep (500);          /* the snapshot is held meanwhile */
+      sqlite3_reset (st);
+      r->reads++;
+      g_usleep (100);
+    }
+  sqlite3_finalize (st);
+  sqlite3_close_v2 (db);
+  return GINT_TO_POINTER (TRUE);
+}
+
+/*
+ * A reader that is nearly always in a short read transaction keeps the
+ * writer from resetting the WAL even though each checkpoint copies it
+ * all.  Before, the WAL then grew to its limit (32 MiB) and was
+ * truncated, and grew again, every commit writing the file's new size
+ * too.  Now a WAL of DB_RESTART_PAGES frames is made to start again
+ * from its beginning: it stays near that length, with no TRUNCATE.
+ */
+static void
+test_checkpointer_restarts_long_wal (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GError) error = NULL;
+  sqlite3 *db = db_open (fx->path, &error);
+  DbCheckpointer *c = db_checkpointer_start (fx->path, &error);
+  ShortReader r = { fx->path, 0, 0 };
+  const gint64 frame = 4096 + 24;
+  /* Twice the length: the checkpointer runs beside the writer, late on
+   * a busy machine; without the RESTART the WAL reaches 4 times it. */
+  const gint64 bound = 2 * DB_RESTART_PAGES * frame;
+  gint64 largest = 0;
+  GThread *reader;
+
+  assert_non_null (db);
+  assert_non_null (c);
+  db_checkpointer_set_wal_limit (c, (gint64) 256 * 1024 * 1024);
+  db_checkpointer_watch (c, db);
+  assert_true (db_exec (db, "CREATE TABLE t (x BLOB)", &error));
+  reader = g_thread_new ("reader", short_reader, &r);
+  /* Three commits of 2-3 frames each per pass: about 4 times
+   * DB_RESTART_PAGES frames in all. */
+  for (guint i = 0; i < DB_RESTART_PAGES / 2; i++)
+    {
+      write_blobs (db, 3);
+      largest = MAX (largest, wal_size (fx->path));
+    }
+  g_atomic_int_set (&r.stop, 1);
+  assert_true (GPOINTER_TO_INT (g_thread_join (reader)));
+  assert_true (r.reads > 0);
+  assert_true (db_checkpointer_restarts (c) >= 1);
+  assert_int_equal (db_checkpointer_truncates (c), 0);
+  assert_true (largest <= bound);
+  sqlite3_close_v2 (db);
+  db_checkpointer_stop (c);
+}
+
 static void
 test_many_inserts (void **state)
 {
@@ -1337,6 +1415,8 @@ main (void)
     cmocka_unit_test_setup_teardown (test_return_tokens_and_dsn, setup, teardown),
     cmocka_unit_test_setup_teardown (test_checkpointer, setup, teardown),
     cmocka_unit_test_setup_teardown (test_checkpointer_not_every_commit, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_checkpointer_restarts_long_wal, setup,
+                                     teardown),
     cmocka_unit_test_setup_teardown (test_many_inserts, setup, teardown),
     cmocka_unit_test_setup_teardown (test_purge_finished, setup, teardown),
   };
