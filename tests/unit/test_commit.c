@@ -28,13 +28,7 @@
 #include "queue.h"
 
 typedef struct {
-  char *dir;
-  char *queue_db;
-  char *audit_db;
-  Audit *audit;
-  Gate *gate;
-  Queue *reader;              /* the test's own connection */
-  Committer *committer;
+  TestDaemon *d;              /* d->queue is the test's own connection */
   gint clock_calls;           /* audit batches, through the clock */
   guint next_id;
 } Fixture;
@@ -65,22 +59,10 @@ setup (void **state)
 {
   Fixture *f = g_new0 (Fixture, 1);
 
-  /* As in the daemon, whose main loop owns the default context: the
-   * committer must then queue its results there.  (A context nobody
-   * owns would let it run the callbacks on its own thread.) */
-  assert_true (g_main_context_acquire (NULL));
-  f->dir = g_dir_make_tmp ("imcommit-XXXXXX", NULL);
-  assert_non_null (f->dir);
-  f->queue_db = g_build_filename (f->dir, "queue.db", NULL);
-  f->audit_db = g_build_filename (f->dir, "audit.db", NULL);
-  f->audit = audit_open (f->audit_db, NULL);
-  assert_non_null (f->audit);
-  f->gate = gate_new (f->audit);
-  audit_set_clock (f->audit, counting_clock, f);
-  f->committer = committer_start (f->queue_db, f->gate, NULL);
-  assert_non_null (f->committer);
-  f->reader = queue_open (f->queue_db, NULL);
-  assert_non_null (f->reader);
+  /* No keys: queue.db and audit.db in the test's folder. */
+  f->d = testutil_daemon_new ("imcommit-XXXXXX", "");
+  audit_set_clock (f->d->audit, counting_clock, f);
+  testutil_daemon_start_committer (f->d);
   *state = f;
   return 0;
 }
@@ -90,44 +72,22 @@ teardown (void **state)
 {
   Fixture *f = *state;
 
-  committer_stop (f->committer);
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-  queue_close (f->reader);
-  gate_free (f->gate);
-  audit_close (f->audit);
-  testutil_rm_rf (f->dir);
-  g_free (f->queue_db);
-  g_free (f->audit_db);
-  g_free (f->dir);
+  testutil_daemon_free (f->d);
   g_free (f);
-  g_main_context_release (NULL);
   return 0;
-}
-
-static gboolean
-count_rows (const AuditRow *row, gpointer data)
-{
-  (void) row;
-  (*(int *) data)++;
-  return TRUE;
 }
 
 static int
 audit_count (Fixture *f, const char *event, const char *invite_id)
 {
-  AuditFilter filter = { .event = event, .invite_id = invite_id };
-  int n = 0;
-
-  assert_true (audit_read (f->audit_db, &filter, count_rows, &n, NULL));
-  return n;
+  return testutil_audit_count (f->d->cfg->audit_db, event, invite_id);
 }
 
 static gboolean
 invite_stored (Fixture *f, const char *id)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (QueueStatus) st = queue_status (f->reader, id, &error);
+  g_autoptr (QueueStatus) st = queue_status (f->d->queue, id, &error);
 
   if (st == NULL)
     assert_true (g_error_matches (error, QUEUE_ERROR, QUEUE_ERROR_NOT_FOUND));
@@ -205,9 +165,9 @@ submit (Fixture *f, const ItemSpec *spec)
   commit_item_set_insert (item, &ins);
   commit_item_set_audit (item, &rec);
   if (spec->announced)
-    committer_submit_announced (f->committer, item);
+    committer_submit_announced (f->d->committer, item);
   else
-    committer_submit (f->committer, item);
+    committer_submit (f->d->committer, item);
   return a;
 }
 
@@ -240,24 +200,13 @@ wait_answers (Answer **as, guint n)
     assert_true (as[i]->done);
 }
 
-/* Iterates the main context for ms milliseconds. */
-static void
-spin (guint ms)
-{
-  gint64 until = g_get_monotonic_time () + (gint64) ms * 1000;
-
-  while (g_get_monotonic_time () < until)
-    if (!g_main_context_iteration (NULL, FALSE))
-      g_usleep (1000);
-}
-
 /* Another connection holds the queue's write lock until released. */
 static sqlite3 *
 hold_queue_lock (Fixture *f)
 {
   sqlite3 *db = NULL;
 
-  assert_int_equal (sqlite3_open (f->queue_db, &db), SQLITE_OK);
+  assert_int_equal (sqlite3_open (f->d->cfg->queue_db, &db), SQLITE_OK);
   assert_int_equal (sqlite3_exec (db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
   return db;
 }
@@ -277,9 +226,9 @@ test_answer_only_after_commit (void **state)
   Answer *a = submit_plain (f);
 
   /* The commit cannot finish: no answer, nothing visible, still pending. */
-  spin (300);
+  testutil_spin (300);
   assert_false (a->done);
-  assert_int_equal (committer_pending (f->committer), 1);
+  assert_int_equal (committer_pending (f->d->committer), 1);
   assert_false (invite_stored (f, a->id));
   assert_int_equal (audit_count (f, NULL, a->id), 0);
 
@@ -290,7 +239,7 @@ test_answer_only_after_commit (void **state)
   assert_true (a->visible);               /* committed before the answer */
   assert_int_equal (a->audit_rows, 1);    /* and audited before it */
   assert_int_equal (audit_count (f, "accepted", a->id), 1);
-  assert_int_equal (committer_pending (f->committer), 0);
+  assert_int_equal (committer_pending (f->d->committer), 0);
   answer_free (a);
 }
 
@@ -306,10 +255,10 @@ test_group_commit (void **state)
   gint before = g_atomic_int_get (&f->clock_calls);
 
   as[0] = submit_plain (f);
-  spin (100);   /* the committer has taken it and waits for the lock */
+  testutil_spin (100);   /* the committer has taken it and waits for the lock */
   for (guint i = 1; i < G_N_ELEMENTS (as); i++)
     as[i] = submit_plain (f);
-  spin (50);
+  testutil_spin (50);
   for (guint i = 0; i < G_N_ELEMENTS (as); i++)
     assert_false (as[i]->done);
   release_queue_lock (lock);
@@ -334,13 +283,13 @@ test_gather_waits_for_announced (void **state)
   Answer *as[2];
   gint before = g_atomic_int_get (&f->clock_calls);
 
-  committer_set_gather (f->committer, 20 * G_USEC_PER_SEC);
-  committer_expect (f->committer, 1);
+  committer_set_gather (f->d->committer, 20 * G_USEC_PER_SEC);
+  committer_expect (f->d->committer, 1);
   as[0] = submit_plain (f);
-  spin (300);
+  testutil_spin (300);
   assert_false (as[0]->done);   /* held for the one announced */
   as[1] = submit_plain (f);
-  committer_expect (f->committer, -1);
+  committer_expect (f->d->committer, -1);
   wait_answers (as, 2);
   for (guint i = 0; i < 2; i++)
     {
@@ -360,8 +309,8 @@ test_gather_never_delays_a_lone_item (void **state)
   Answer *a;
   gint64 t0;
 
-  committer_set_gather (f->committer, 20 * G_USEC_PER_SEC);
-  committer_expect (f->committer, 1);
+  committer_set_gather (f->d->committer, 20 * G_USEC_PER_SEC);
+  committer_expect (f->d->committer, 1);
   t0 = g_get_monotonic_time ();
   a = submit (f, &spec);
   wait_answers (&a, 1);
@@ -397,7 +346,7 @@ test_batch_cap (void **state)
   int biggest = 0;
 
   as[0] = submit_plain (f);
-  spin (100);
+  testutil_spin (100);
   for (guint i = 1; i <= N; i++)
     as[i] = submit_plain (f);
   release_queue_lock (lock);
@@ -407,7 +356,7 @@ test_batch_cap (void **state)
       assert_int_equal (as[i]->result, COMMIT_STORED);
       answer_free (as[i]);
     }
-  assert_true (audit_read (f->audit_db, NULL, count_by_time, per_time, NULL));
+  assert_true (audit_read (f->d->cfg->audit_db, NULL, count_by_time, per_time, NULL));
   g_hash_table_iter_init (&it, per_time);
   while (g_hash_table_iter_next (&it, &key, &value))
     biggest = MAX (biggest, GPOINTER_TO_INT (value));
@@ -482,14 +431,14 @@ test_duplicate_within_one_batch (void **state)
   as[0] = submit (f, &same);
   as[1] = submit (f, &same);
   as[2] = submit (f, &differs);
-  spin (50);
+  testutil_spin (50);
   release_queue_lock (lock);
   wait_answers (as, 3);
   assert_int_equal (as[0]->result, COMMIT_STORED);
   assert_int_equal (as[1]->result, COMMIT_DUPLICATE);
   assert_string_equal (as[1]->answered_id, as[0]->id);
   assert_int_equal (as[2]->result, COMMIT_CONFLICT);
-  assert_true (audit_read (f->audit_db, &rejected, is_conflict_row, &conflicts, NULL));
+  assert_true (audit_read (f->d->cfg->audit_db, &rejected, is_conflict_row, &conflicts, NULL));
   assert_int_equal (conflicts, 1);
   for (guint i = 0; i < 3; i++)
     answer_free (as[i]);
@@ -517,7 +466,7 @@ test_failed_commit_stores_nothing (void **state)
   Answer *after;
   int unavailable = 0;
 
-  committer_set_fail_commit (f->committer, TRUE);
+  committer_set_fail_commit (f->d->committer, TRUE);
   for (guint i = 0; i < 3; i++)
     as[i] = submit_plain (f);
   wait_answers (as, 3);
@@ -528,10 +477,10 @@ test_failed_commit_stores_nothing (void **state)
       assert_false (invite_stored (f, as[i]->id));
     }
   assert_int_equal (audit_count (f, "accepted", NULL), 3);
-  assert_true (audit_read (f->audit_db, NULL, is_unavailable_row, &unavailable, NULL));
+  assert_true (audit_read (f->d->cfg->audit_db, NULL, is_unavailable_row, &unavailable, NULL));
   assert_int_equal (unavailable, 3);
 
-  committer_set_fail_commit (f->committer, FALSE);
+  committer_set_fail_commit (f->d->committer, FALSE);
   after = submit_plain (f);
   wait_answers (&after, 1);
   assert_int_equal (after->result, COMMIT_STORED);
@@ -556,7 +505,7 @@ test_bad_item_fails_alone (void **state)
   as[0] = submit (f, &good);
   as[1] = submit (f, &bad);
   as[2] = submit (f, &good);
-  spin (50);
+  testutil_spin (50);
   release_queue_lock (lock);
   wait_answers (as, 3);
   assert_int_equal (as[0]->result, COMMIT_STORED);
@@ -586,11 +535,11 @@ test_audit_only_item (void **state)
 
   a->f = f;
   commit_item_set_audit (item, &rec);
-  committer_submit (f->committer, item);
+  committer_submit (f->d->committer, item);
   wait_answers (&a, 1);
   assert_int_equal (a->result, COMMIT_STORED);
   assert_int_equal (audit_count (f, "rejected", NULL), 1);
-  jobs = queue_claim_due (f->reader, G_MAXINT64 / 2, 10, NULL);
+  jobs = queue_claim_due (f->d->queue, G_MAXINT64 / 2, 10, NULL);
   assert_non_null (jobs);
   assert_int_equal (jobs->len, 0);
   answer_free (a);
@@ -609,8 +558,8 @@ test_stop_commits_pending (void **state)
   for (guint i = 0; i < 5; i++)
     as[i] = submit_plain (f);
   g_main_context_release (NULL);
-  committer_stop (f->committer);
-  f->committer = NULL;
+  committer_stop (f->d->committer);
+  f->d->committer = NULL;
   for (guint i = 0; i < 5; i++)
     assert_null (as[i]->thread);   /* none answered yet, on any thread */
   assert_true (g_main_context_acquire (NULL));
@@ -639,13 +588,13 @@ test_reconcile_after_crash_between_commits (void **state)
 
   wait_answers (&a, 1);
   assert_int_equal (a->result, COMMIT_STORED);
-  assert_int_equal (committer_reconcile (f->reader, f->gate, f->audit_db, 0, &error), 0);
+  assert_int_equal (committer_reconcile (f->d->queue, f->d->gate, f->d->cfg->audit_db, 0, &error), 0);
   /* What the audit holds after such a crash: the row, no invite. */
-  assert_true (gate_append (f->gate, &orphan, 1, &error));
-  assert_int_equal (committer_reconcile (f->reader, f->gate, f->audit_db, 0, &error), 1);
+  assert_true (gate_append (f->d->gate, &orphan, 1, &error));
+  assert_int_equal (committer_reconcile (f->d->queue, f->d->gate, f->d->cfg->audit_db, 0, &error), 1);
   assert_int_equal (audit_count (f, "rejected", orphan.invite_id), 1);
   assert_int_equal (audit_count (f, "rejected", a->id), 0);
-  assert_int_equal (committer_reconcile (f->reader, f->gate, f->audit_db, 0, &error), 0);
+  assert_int_equal (committer_reconcile (f->d->queue, f->d->gate, f->d->cfg->audit_db, 0, &error), 0);
   assert_int_equal (audit_count (f, "rejected", orphan.invite_id), 1);
   answer_free (a);
 }

@@ -27,13 +27,7 @@
 #include "service.h"
 
 typedef struct {
-  char *dir;
-  Config *cfg;
-  Templates *templates;
-  Queue *queue;
-  Audit *audit;
-  Gate *gate;
-  Committer *committer;
+  TestDaemon *d;
   Service *service;
   PeerCred peer;
 } Fixture;
@@ -50,28 +44,12 @@ static int
 setup (void **state)
 {
   Fixture *f = g_new0 (Fixture, 1);
-  const char *srcdir = g_getenv ("srcdir") ? g_getenv ("srcdir") : ".";
-  g_autofree char *conf = NULL;
-  g_autofree char *text = NULL;
+  g_autofree char *conf = testutil_invite_conf ();
 
-  f->dir = g_dir_make_tmp ("imsvc-XXXXXX", NULL);
-  conf = g_build_filename (f->dir, "invitemail.conf", NULL);
-  text = g_strdup_printf ("[invite]\ntemplates_dir = %s/templates\n"
-                          "signatures_dir = %s/signatures\n"
-                          "link_hosts = meet.example.org\n", srcdir, srcdir);
-  assert_true (g_file_set_contents (conf, text, -1, NULL));
-  f->cfg = config_load (conf, NULL);
-  assert_non_null (f->cfg);
-  f->templates = templates_load (f->cfg->templates_dir, f->cfg->signatures_dir, NULL);
-  assert_non_null (f->templates);
-  f->queue = queue_open (f->cfg->queue_db, NULL);
-  f->audit = audit_open (f->cfg->audit_db, NULL);
-  assert_non_null (f->queue);
-  assert_non_null (f->audit);
-  f->gate = gate_new (f->audit);
-  f->committer = committer_start (f->cfg->queue_db, f->gate, NULL);
-  assert_non_null (f->committer);
-  f->service = service_new (f->cfg, f->templates, f->queue, f->committer);
+  f->d = testutil_daemon_new ("imsvc-XXXXXX", conf);
+  testutil_daemon_load_templates (f->d);
+  testutil_daemon_start_committer (f->d);
+  f->service = service_new (f->d->cfg, f->d->templates, f->d->queue, f->d->committer);
   f->peer.uid = getuid ();
   f->peer.gid = getgid ();
   *state = f;
@@ -82,15 +60,9 @@ static int
 teardown (void **state)
 {
   Fixture *f = *state;
+
   service_free (f->service);
-  committer_stop (f->committer);
-  queue_close (f->queue);
-  gate_free (f->gate);
-  audit_close (f->audit);
-  templates_free (f->templates);
-  config_free (f->cfg);
-  testutil_rm_rf (f->dir);
-  g_free (f->dir);
+  testutil_daemon_free (f->d);
   g_free (f);
   return 0;
 }
@@ -125,13 +97,6 @@ ask (Fixture *f, const char *req)
 }
 
 static gboolean
-count_event (const AuditRow *row, gpointer data)
-{
-  (*(int *) data)++;
-  return TRUE;
-}
-
-static gboolean
 keep_row (const AuditRow *row, gpointer data)
 {
   AuditRow *copy = g_new0 (AuditRow, 1);
@@ -146,11 +111,7 @@ keep_row (const AuditRow *row, gpointer data)
 static int
 audit_count (Fixture *f, const char *event)
 {
-  AuditFilter filter = { .event = event };
-  int n = 0;
-
-  assert_true (audit_read (f->cfg->audit_db, &filter, count_event, &n, NULL));
-  return n;
+  return testutil_audit_count (f->d->cfg->audit_db, event, NULL);
 }
 
 static void
@@ -163,7 +124,7 @@ test_send_is_queued_and_audited (void **state)
 
   assert_string_equal (raw_request_get (ans, "status"), "queued");
   assert_non_null (id);
-  st = queue_status (f->queue, id, NULL);
+  st = queue_status (f->d->queue, id, NULL);
   assert_non_null (st);
   assert_int_equal (st->recipients->len, 2);
   assert_string_equal (st->state, "queued");
@@ -189,9 +150,9 @@ test_failed_commit_answers_unavailable (void **state)
   Fixture *f = *state;
   g_autoptr (RawRequest) ans = NULL;
 
-  committer_set_fail_commit (f->committer, TRUE);
+  committer_set_fail_commit (f->d->committer, TRUE);
   ans = ask (f, send_req);
-  committer_set_fail_commit (f->committer, FALSE);
+  committer_set_fail_commit (f->d->committer, FALSE);
   assert_string_equal (raw_request_get (ans, "status"), "rejected");
   assert_string_equal (raw_request_get (ans, "error"), "unavailable");
   assert_null (raw_request_get (ans, "id"));
@@ -205,14 +166,14 @@ test_failed_commit_answers_unavailable (void **state)
     g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) audit_row_free);
     const AuditRow *r;
 
-    assert_true (audit_read (f->cfg->audit_db, &filter, keep_row, rows, NULL));
+    assert_true (audit_read (f->d->cfg->audit_db, &filter, keep_row, rows, NULL));
     r = g_ptr_array_index (rows, 0);
     assert_string_equal (r->error_code, "unavailable");
     assert_non_null (r->invite_id);
     assert_int_equal (strlen (r->invite_id), 20);
   }
   /* Nothing half-stored: the queue has nothing due. */
-  assert_int_equal (queue_next_due (f->queue, NULL), -1);
+  assert_int_equal (queue_next_due (f->d->queue, NULL), -1);
 }
 
 /*
@@ -242,15 +203,15 @@ test_audit_failure_refuses_sends (void **state)
    * append fail inside the audit. */
   sqlite3 *other = NULL;
 
-  assert_int_equal (sqlite3_open (f->cfg->audit_db, &other), SQLITE_OK);
+  assert_int_equal (sqlite3_open (f->d->cfg->audit_db, &other), SQLITE_OK);
   assert_int_equal (sqlite3_exec (other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-  assert_false (gate_append (f->gate, &bad, 1, &error));
-  assert_false (gate_is_open (f->gate));
+  assert_false (gate_append (f->d->gate, &bad, 1, &error));
+  assert_false (gate_is_open (f->d->gate));
   a1 = ask (f, send_req);
   assert_string_equal (raw_request_get (a1, "status"), "rejected");
   assert_string_equal (raw_request_get (a1, "error"), "unavailable");
   assert_null (raw_request_get (a1, "id"));
-  assert_int_equal (queue_count_undelivered (f->queue, NULL), 2);
+  assert_int_equal (queue_count_undelivered (f->d->queue, NULL), 2);
   /* What must be audited before it is shown or done is not: a status
    * that shows addresses, a cancel. */
   assert_string_equal (raw_request_get (a0, "status"), "queued");
@@ -262,16 +223,16 @@ test_audit_failure_refuses_sends (void **state)
   cancel_req = g_strdup_printf ("request=cancel\nid=%s\n\n", raw_request_get (a0, "id"));
   cancel = ask (f, cancel_req);
   assert_string_equal (raw_request_get (cancel, "error"), "unavailable");
-  assert_int_equal (queue_count_undelivered (f->queue, NULL), 2);
+  assert_int_equal (queue_count_undelivered (f->d->queue, NULL), 2);
   /* Still closed: a refusal is answered without its row. */
   a2 = ask (f, "request=bogus\n\n");
   assert_string_equal (raw_request_get (a2, "status"), "rejected");
   sqlite3_exec (other, "ROLLBACK", NULL, NULL, NULL);
   sqlite3_close (other);
   /* The committer probes within GATE_PROBE_MS. */
-  for (int i = 0; i < 100 && !gate_is_open (f->gate); i++)
+  for (int i = 0; i < 100 && !gate_is_open (f->d->gate); i++)
     g_usleep (50000);
-  assert_true (gate_is_open (f->gate));
+  assert_true (gate_is_open (f->d->gate));
   a3 = ask (f, send_req);
   assert_string_equal (raw_request_get (a3, "status"), "queued");
   assert_int_equal (audit_count (f, "audit_resumed"), 1);
@@ -297,7 +258,7 @@ test_preview_returns_the_message (void **state)
   assert_null (g_strstr_len ((char *) eml, len, "\nTo:"));
   assert_null (g_strstr_len ((char *) eml, len, "\nBcc:"));
   assert_int_equal (audit_count (f, "accepted"), 0);
-  assert_int_equal (queue_next_due (f->queue, NULL), -1);
+  assert_int_equal (queue_next_due (f->d->queue, NULL), -1);
 }
 
 static gboolean
@@ -324,7 +285,7 @@ test_unit_audited_free_text_refused (void **state)
   ok = ask (f, "request=send\nlink=https://meet.example.org/evisit/room-1\n"
                "bcc=tolk@example.com\nunit=Vårdcentralen Åby\n\n");
   assert_string_equal (raw_request_get (ok, "status"), "queued");
-  assert_true (audit_read (f->cfg->audit_db, &accepted, keep_unit, &unit, NULL));
+  assert_true (audit_read (f->d->cfg->audit_db, &accepted, keep_unit, &unit, NULL));
   assert_string_equal (unit, "Vårdcentralen Åby");
   bad = ask (f, "request=send\nlink=https://meet.example.org/evisit/room-1\n"
                 "bcc=tolk@example.com\nbooking=Cancelled - rebook at "
@@ -354,12 +315,12 @@ test_status_shown_only_when_audited (void **state)
 
   assert_string_equal (raw_request_get (ok, "status"), "ok");
   assert_int_equal (audit_count (f, "status_shown"), 1);
-  testutil_sql (f->cfg->audit_db, "CREATE TRIGGER im_test_fail BEFORE INSERT ON audit"
+  testutil_sql (f->d->cfg->audit_db, "CREATE TRIGGER im_test_fail BEFORE INSERT ON audit"
                 " BEGIN SELECT RAISE (ABORT, 'test: audit unwritable'); END");
   blind = ask (f, req);
   assert_string_equal (raw_request_get (blind, "error"), "unavailable");
   assert_null (raw_request_get (blind, "recipient"));
-  testutil_sql (f->cfg->audit_db, "DROP TRIGGER im_test_fail");
+  testutil_sql (f->d->cfg->audit_db, "DROP TRIGGER im_test_fail");
   /* The gate reopens once its prober has written audit_resumed (about
    * a second); until then status stays unavailable. */
   for (int i = 0; i < 100; i++)
@@ -393,13 +354,13 @@ test_cancel_undone_without_its_row (void **state)
   g_autoptr (RawRequest) blind = NULL;
   g_autoptr (RawRequest) again = NULL;
 
-  assert_int_equal (queue_count_undelivered (f->queue, NULL), 2);
-  testutil_sql (f->cfg->audit_db, "CREATE TRIGGER im_test_fail BEFORE INSERT ON audit"
+  assert_int_equal (queue_count_undelivered (f->d->queue, NULL), 2);
+  testutil_sql (f->d->cfg->audit_db, "CREATE TRIGGER im_test_fail BEFORE INSERT ON audit"
                 " BEGIN SELECT RAISE (ABORT, 'test: audit unwritable'); END");
   blind = ask (f, req);
   assert_string_equal (raw_request_get (blind, "error"), "unavailable");
-  assert_int_equal (queue_count_undelivered (f->queue, NULL), 2);
-  testutil_sql (f->cfg->audit_db, "DROP TRIGGER im_test_fail");
+  assert_int_equal (queue_count_undelivered (f->d->queue, NULL), 2);
+  testutil_sql (f->d->cfg->audit_db, "DROP TRIGGER im_test_fail");
   for (int i = 0; i < 100; i++)
     {
       g_clear_pointer (&again, raw_request_free);
@@ -412,7 +373,7 @@ test_cancel_undone_without_its_row (void **state)
   assert_string_equal (raw_request_get (again, "status"), "cancelled");
   assert_string_equal (raw_request_get (again, "stopped"), "2");
   assert_string_equal (raw_request_get (again, "notified"), "0");
-  assert_int_equal (queue_count_undelivered (f->queue, NULL), 0);
+  assert_int_equal (queue_count_undelivered (f->d->queue, NULL), 0);
   assert_int_equal (audit_count (f, "cancelled"), 1);
 }
 
@@ -425,7 +386,7 @@ test_refusal_stores_nothing (void **state)
 
   assert_string_equal (raw_request_get (ans, "error"), "link_not_https");
   assert_string_equal (raw_request_get (ans, "field"), "link");
-  assert_int_equal (queue_next_due (f->queue, NULL), -1);
+  assert_int_equal (queue_next_due (f->d->queue, NULL), -1);
   assert_int_equal (audit_count (f, "rejected"), 1);
 }
 
@@ -500,7 +461,7 @@ test_group_commit_answers_each (void **state)
 static gboolean
 message_has (Fixture *f, const char *id, const char *needle)
 {
-  g_autoptr (GBytes) msg = queue_message (f->queue, id, NULL);
+  g_autoptr (GBytes) msg = queue_message (f->d->queue, id, NULL);
   gsize len;
   const char *data;
 
@@ -521,7 +482,7 @@ test_reload_waits_for_sends_in_hand (void **state)
 {
   Fixture *f = *state;
   enum { N = 100 };
-  g_autofree char *conf = g_build_filename (f->dir, "reloaded.conf", NULL);
+  g_autofree char *conf = g_build_filename (f->d->dir, "reloaded.conf", NULL);
   g_autofree char *text = NULL;
   g_autoptr (Config) cfg2 = NULL;
   g_autoptr (GPtrArray) outs = NULL;
@@ -530,14 +491,14 @@ test_reload_waits_for_sends_in_hand (void **state)
   text = g_strdup_printf ("[organisation]\nname = Region Omega\n"
                           "[invite]\ntemplates_dir = %s\nsignatures_dir = %s\n"
                           "link_hosts = meet.example.org\n",
-                          f->cfg->templates_dir, f->cfg->signatures_dir);
+                          f->d->cfg->templates_dir, f->d->cfg->signatures_dir);
   assert_true (g_file_set_contents (conf, text, -1, NULL));
   cfg2 = config_load (conf, NULL);
   assert_non_null (cfg2);
-  assert_string_equal (f->cfg->org_name, "Region Exempel");
+  assert_string_equal (f->d->cfg->org_name, "Region Exempel");
   outs = send_many (f, N);
-  service_set_config (f->service, cfg2, f->templates);
-  memcpy (f->cfg->org_name, "Region Scribbl", strlen ("Region Scribbl"));
+  service_set_config (f->service, cfg2, f->d->templates);
+  memcpy (f->d->cfg->org_name, "Region Scribbl", strlen ("Region Scribbl"));
   ids = queued_ids (outs);
   for (guint i = 0; i < ids->len; i++)
     {
@@ -550,7 +511,7 @@ test_reload_waits_for_sends_in_hand (void **state)
     assert_string_equal (raw_request_get (ans, "status"), "queued");
     assert_true (message_has (f, raw_request_get (ans, "id"), "Region Omega"));
   }
-  service_set_config (f->service, f->cfg, f->templates);
+  service_set_config (f->service, f->d->cfg, f->d->templates);
 }
 
 int
