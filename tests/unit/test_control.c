@@ -42,14 +42,8 @@
 #define NOBODY 65534
 
 typedef struct {
-  char *dir;
+  TestDaemon *d;
   char *socket;
-  Config *cfg;
-  Templates *templates;
-  Queue *queue;
-  Audit *audit;
-  Gate *gate;
-  Committer *committer;
   Service *service;
   Control *control;
 } Fixture;
@@ -58,39 +52,20 @@ static int
 setup (void **state)
 {
   Fixture *f = g_new0 (Fixture, 1);
-  g_autofree char *srcdir = g_canonicalize_filename (g_getenv ("srcdir") ? g_getenv ("srcdir")
-                                                    : ".", NULL);
+  g_autofree char *invite = testutil_invite_conf ();
+  g_autofree char *conf = g_strconcat ("[daemon]\nsocket = run/invitemail.sock\nsocket_mode = 0660\n"
+                                       "socket_group = nogroup\nclient_timeout = 2\n", invite, NULL);
   g_autoptr (GError) error = NULL;
-  g_autofree char *conf = NULL;
-  g_autofree char *text = NULL;
 
-  assert_true (g_main_context_acquire (NULL));
-  f->dir = g_dir_make_tmp ("imctl-XXXXXX", NULL);
-  assert_non_null (f->dir);
+  f->d = testutil_daemon_new ("imctl-XXXXXX", conf);
   /* Another uid must reach the socket in the peer test. */
-  assert_int_equal (chmod (f->dir, 0755), 0);
-  f->socket = g_build_filename (f->dir, "run", "invitemail.sock", NULL);
-  conf = g_build_filename (f->dir, "invitemail.conf", NULL);
-  text = g_strdup_printf ("[daemon]\nsocket = run/invitemail.sock\nsocket_mode = 0660\nsocket_group = nogroup\n"
-                          "client_timeout = 2\n"
-                          "[invite]\ntemplates_dir = %s/templates\n"
-                          "signatures_dir = %s/signatures\n"
-                          "link_hosts = meet.example.org\n", srcdir, srcdir);
-  assert_true (g_file_set_contents (conf, text, -1, NULL));
-  f->cfg = config_load (conf, &error);
-  assert_non_null (f->cfg);
-  assert_string_equal (f->cfg->socket, f->socket);
-  f->templates = templates_load (f->cfg->templates_dir, f->cfg->signatures_dir, NULL);
-  assert_non_null (f->templates);
-  f->queue = queue_open (f->cfg->queue_db, NULL);
-  f->audit = audit_open (f->cfg->audit_db, NULL);
-  assert_non_null (f->queue);
-  assert_non_null (f->audit);
-  f->gate = gate_new (f->audit);
-  f->committer = committer_start (f->cfg->queue_db, f->gate, NULL);
-  assert_non_null (f->committer);
-  f->service = service_new (f->cfg, f->templates, f->queue, f->committer);
-  f->control = control_new (f->cfg, f->service, &error);
+  assert_int_equal (chmod (f->d->dir, 0755), 0);
+  f->socket = g_build_filename (f->d->dir, "run", "invitemail.sock", NULL);
+  assert_string_equal (f->d->cfg->socket, f->socket);
+  testutil_daemon_load_templates (f->d);
+  testutil_daemon_start_committer (f->d);
+  f->service = service_new (f->d->cfg, f->d->templates, f->d->queue, f->d->committer);
+  f->control = control_new (f->d->cfg, f->service, &error);
   assert_non_null (f->control);
   *state = f;
   return 0;
@@ -103,31 +78,10 @@ teardown (void **state)
 
   control_free (f->control);
   service_free (f->service);
-  committer_stop (f->committer);
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-  queue_close (f->queue);
-  gate_free (f->gate);
-  audit_close (f->audit);
-  templates_free (f->templates);
-  config_free (f->cfg);
-  testutil_rm_rf (f->dir);
+  testutil_daemon_free (f->d);
   g_free (f->socket);
-  g_free (f->dir);
   g_free (f);
-  g_main_context_release (NULL);
   return 0;
-}
-
-/* Turns the main context for ms milliseconds. */
-static void
-spin (guint ms)
-{
-  gint64 until = g_get_monotonic_time () + (gint64) ms * 1000;
-
-  while (g_get_monotonic_time () < until)
-    if (!g_main_context_iteration (NULL, FALSE))
-      g_usleep (1000);
 }
 
 static int
@@ -262,9 +216,9 @@ audited_refusals (Fixture *f, const char *code, gint64 uid)
   RefusalScan s = { code, uid, 0 };
   gint64 until = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
 
-  while (committer_pending (f->committer) > 0 && g_get_monotonic_time () < until)
-    spin (5);
-  assert_true (audit_read (f->cfg->audit_db, &filter, scan_refusal, &s, NULL));
+  while (committer_pending (f->d->committer) > 0 && g_get_monotonic_time () < until)
+    testutil_spin (5);
+  assert_true (audit_read (f->d->cfg->audit_db, &filter, scan_refusal, &s, NULL));
   return s.n;
 }
 
@@ -328,7 +282,7 @@ test_socket_path_owner (void **state)
   int fd, live;
   Heard h;
 
-  second = control_new (f->cfg, f->service, &error);
+  second = control_new (f->d->cfg, f->service, &error);
   assert_null (second);
   assert_true (g_error_matches (error, CONTROL_ERROR, CONTROL_ERROR_IN_USE));
   g_clear_error (&error);
@@ -347,7 +301,7 @@ test_socket_path_owner (void **state)
   fd = socket (AF_UNIX, SOCK_STREAM, 0);
   assert_int_equal (bind (fd, (struct sockaddr *) &sa, sizeof sa), 0);
   close (fd);
-  f->control = control_new (f->cfg, f->service, &error);
+  f->control = control_new (f->d->cfg, f->service, &error);
   assert_non_null (f->control);
   live = client (f);
   say_str (live, "request=ping\n\n");
@@ -359,7 +313,7 @@ test_socket_path_owner (void **state)
   control_free (f->control);
   f->control = NULL;
   assert_true (g_file_set_contents (f->socket, "not a socket", -1, NULL));
-  second = control_new (f->cfg, f->service, &error);
+  second = control_new (f->d->cfg, f->service, &error);
   assert_null (second);
   assert_true (g_error_matches (error, CONTROL_ERROR, CONTROL_ERROR_BIND));
   assert_true (g_file_test (f->socket, G_FILE_TEST_IS_REGULAR));
@@ -549,7 +503,7 @@ test_peer_not_allowed (void **state)
     }
   close (out[1]);
   while (waitpid (pid, &status, WNOHANG) == 0 && g_get_monotonic_time () < until)
-    spin (5);
+    testutil_spin (5);
   assert_true (WIFEXITED (status));
   assert_int_equal (WEXITSTATUS (status), 0);
   while ((n = read (out[0], buf, sizeof buf)) > 0)
@@ -574,7 +528,7 @@ test_per_uid_cap (void **state)
   for (int i = 0; i < CONTROL_MAX_PER_UID; i++)
     {
       fds[i] = client (f);
-      spin (2);
+      testutil_spin (2);
     }
   /* All of them are served. */
   say_str (fds[CONTROL_MAX_PER_UID - 1], "request=ping\n\n");
@@ -591,7 +545,7 @@ test_per_uid_cap (void **state)
   assert_int_equal (audited_refusals (f, "busy", getuid ()), 1);
 
   close (fds[0]);
-  spin (50);
+  testutil_spin (50);
   extra = client (f);
   say_str (extra, "request=ping\n\n");
   h = hear (extra, 1, 5000);
@@ -690,7 +644,7 @@ test_stop (void **state)
   int late;
   Heard h;
 
-  spin (20);
+  testutil_spin (20);
   control_stop_accepting (f->control);
   late = client (f);             /* the kernel's backlog takes it ... */
   say_str (late, "request=ping\n\n");

@@ -41,12 +41,8 @@ static const char body[] =
   "Inbjudan till ett videomöte\r\n";
 
 typedef struct {
-  char *dir;
+  TestDaemon *d;              /* d->queue is the test's own connection */
   char *outbox;
-  Config *cfg;
-  Audit *audit;
-  Gate *gate;
-  Queue *q;                   /* the test's own connection */
   Delivery *delivery;
   guint next_id;
 } Fixture;
@@ -55,24 +51,13 @@ static int
 setup (void **state)
 {
   Fixture *f = g_new0 (Fixture, 1);
-  g_autofree char *conf = NULL;
 
-  f->dir = g_dir_make_tmp ("imdeliv-XXXXXX", NULL);
-  assert_non_null (f->dir);
-  conf = g_build_filename (f->dir, "invitemail.conf", NULL);
-  assert_true (g_file_set_contents (conf,
-                                    "[daemon]\nqueue_db = queue.db\naudit_db = audit.db\n"
-                                    "[transport]\ntype = file\noutbox_dir = outbox\n"
-                                    "[retry]\nfirst_delay = 60\n", -1, NULL));
-  f->cfg = config_load (conf, NULL);
-  assert_non_null (f->cfg);
-  f->outbox = g_build_filename (f->dir, "outbox", NULL);
-  assert_string_equal (f->cfg->outbox_dir, f->outbox);
-  f->audit = audit_open (f->cfg->audit_db, NULL);
-  assert_non_null (f->audit);
-  f->gate = gate_new (f->audit);
-  f->q = queue_open (f->cfg->queue_db, NULL);
-  assert_non_null (f->q);
+  f->d = testutil_daemon_new ("imdeliv-XXXXXX",
+                              "[daemon]\nqueue_db = queue.db\naudit_db = audit.db\n"
+                              "[transport]\ntype = file\noutbox_dir = outbox\n"
+                              "[retry]\nfirst_delay = 60\n");
+  f->outbox = g_build_filename (f->d->dir, "outbox", NULL);
+  assert_string_equal (f->d->cfg->outbox_dir, f->outbox);
   *state = f;
   return 0;
 }
@@ -83,13 +68,8 @@ teardown (void **state)
   Fixture *f = *state;
 
   delivery_stop (f->delivery);
-  queue_close (f->q);
-  gate_free (f->gate);
-  audit_close (f->audit);
-  config_free (f->cfg);
-  testutil_rm_rf (f->dir);
+  testutil_daemon_free (f->d);
   g_free (f->outbox);
-  g_free (f->dir);
   g_free (f);
   return 0;
 }
@@ -121,7 +101,7 @@ insert (Fixture *f, guint n, gint64 expires)
   ins.message_sha256 = sum;
   ins.recipients = (const char *const *) rcpts->pdata;
   ins.n_recipients = n;
-  assert_true (queue_insert (f->q, &ins, &existing, &error));
+  assert_true (queue_insert (f->d->queue, &ins, &existing, &error));
   assert_null (existing);
   return id;
 }
@@ -136,7 +116,7 @@ static QueueStatus *
 status (Fixture *f, const char *id)
 {
   g_autoptr (GError) error = NULL;
-  QueueStatus *st = queue_status (f->q, id, &error);
+  QueueStatus *st = queue_status (f->d->queue, id, &error);
 
   assert_non_null (st);
   return st;
@@ -146,7 +126,7 @@ status (Fixture *f, const char *id)
 static gboolean
 all_in (Fixture *f, const char *id, RcptState s)
 {
-  g_autoptr (QueueStatus) st = queue_status (f->q, id, NULL);
+  g_autoptr (QueueStatus) st = queue_status (f->d->queue, id, NULL);
 
   if (st == NULL)
     return FALSE;
@@ -202,7 +182,7 @@ scan (Fixture *f, const char *id, const char *event, const char *reply)
                   .recipients = g_hash_table_new_full (g_str_hash, g_str_equal,
                                                        g_free, NULL) };
 
-  assert_true (audit_read (f->cfg->audit_db, &filter, scan_row, &s, NULL));
+  assert_true (audit_read (f->d->cfg->audit_db, &filter, scan_row, &s, NULL));
   return s;
 }
 
@@ -232,7 +212,7 @@ start (Fixture *f)
 {
   g_autoptr (GError) error = NULL;
 
-  f->delivery = delivery_start (f->cfg, f->gate, &error);
+  f->delivery = delivery_start (f->d->cfg, f->d->gate, &error);
   assert_non_null (f->delivery);
 }
 
@@ -302,7 +282,7 @@ relay_start (Fixture *f, Relay *r, const char *stall_s)
   const char *srcdir = g_getenv ("srcdir") ? g_getenv ("srcdir") : ".";
   g_autofree char *script = g_build_filename (srcdir, "tests", "system",
                                               "smtpd.py", NULL);
-  g_autofree char *ready = g_build_filename (f->dir, "relay-port", NULL);
+  g_autofree char *ready = g_build_filename (f->d->dir, "relay-port", NULL);
   g_autofree char *stall = g_strdup_printf ("stall-data:%s", stall_s);
   const char *probe[] = { "/usr/bin/python3", "-c", "import aiosmtpd", NULL };
   int status = -1;
@@ -313,7 +293,7 @@ relay_start (Fixture *f, Relay *r, const char *stall_s)
                      &status, NULL)
       || !g_spawn_check_wait_status (status, NULL))
     return 0;
-  r->capture = g_build_filename (f->dir, "relay", NULL);
+  r->capture = g_build_filename (f->d->dir, "relay", NULL);
   const char *argv[] = { "/usr/bin/python3", script, "--ready-file", ready,
                          "--capture", r->capture, "--fault", stall,
                          "--max-seconds", "60", NULL };
@@ -360,7 +340,7 @@ relay_count (const Relay *r)
 static guint
 count_in (Fixture *f, const char *id, RcptState s)
 {
-  g_autoptr (QueueStatus) st = queue_status (f->q, id, NULL);
+  g_autoptr (QueueStatus) st = queue_status (f->d->queue, id, NULL);
   guint n = 0;
 
   for (guint i = 0; st != NULL && i < st->recipients->len; i++)
@@ -379,7 +359,7 @@ test_recorded_while_batch_runs (void **state)
   Fixture *f = *state;
   Relay relay = { 0 };
   int port = relay_start (f, &relay, "0.5");
-  g_autofree char *conf = g_build_filename (f->dir, "smtp.conf", NULL);
+  g_autofree char *conf = g_build_filename (f->d->dir, "smtp.conf", NULL);
   g_autofree char *text = NULL;
   g_autofree char *id = NULL;
   gint64 until;
@@ -393,9 +373,9 @@ test_recorded_while_batch_runs (void **state)
                           "timeout = 5\nconnections = 1\n"
                           "[retry]\nfirst_delay = 60\n", port);
   assert_true (g_file_set_contents (conf, text, -1, NULL));
-  config_free (f->cfg);
-  f->cfg = config_load (conf, NULL);
-  assert_non_null (f->cfg);
+  config_free (f->d->cfg);
+  f->d->cfg = config_load (conf, NULL);
+  assert_non_null (f->d->cfg);
   id = insert (f, 4, in_an_hour ());
   start (f);
   delivery_wake (f->delivery, 4);
@@ -425,7 +405,7 @@ test_batch_waits_for_audit (void **state)
   Fixture *f = *state;
   Relay relay = { 0 };
   int port = relay_start (f, &relay, "0.5");
-  g_autofree char *conf = g_build_filename (f->dir, "smtp.conf", NULL);
+  g_autofree char *conf = g_build_filename (f->d->dir, "smtp.conf", NULL);
   g_autofree char *text = NULL;
   g_autofree char *id = NULL;
   sqlite3 *other = NULL;
@@ -438,9 +418,9 @@ test_batch_waits_for_audit (void **state)
                           "timeout = 5\nconnections = 1\n"
                           "[retry]\nfirst_delay = 60\n", port);
   assert_true (g_file_set_contents (conf, text, -1, NULL));
-  config_free (f->cfg);
-  f->cfg = config_load (conf, NULL);
-  assert_non_null (f->cfg);
+  config_free (f->d->cfg);
+  f->d->cfg = config_load (conf, NULL);
+  assert_non_null (f->d->cfg);
   id = insert (f, 4, in_an_hour ());
   start (f);
   delivery_wake (f->delivery, 4);
@@ -449,17 +429,17 @@ test_batch_waits_for_audit (void **state)
     g_usleep (5 * 1000);
   guint sent = count_in (f, id, RCPT_SENT);
   assert_true (sent >= 1 && sent < 4);
-  assert_int_equal (sqlite3_open (f->cfg->audit_db, &other), SQLITE_OK);
+  assert_int_equal (sqlite3_open (f->d->cfg->audit_db, &other), SQLITE_OK);
   assert_int_equal (sqlite3_exec (other, "BEGIN IMMEDIATE", NULL, NULL, NULL),
                     SQLITE_OK);
   /* The relay takes the rest; the recorder's append waits for the lock
    * (DB_BUSY_TIMEOUT_MS), fails, and the gate closes. */
   until = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  while ((relay_count (&relay) < 4 || gate_is_open (f->gate))
+  while ((relay_count (&relay) < 4 || gate_is_open (f->d->gate))
          && g_get_monotonic_time () < until)
     g_usleep (20 * 1000);
   assert_int_equal (relay_count (&relay), 4);
-  assert_false (gate_is_open (f->gate));
+  assert_false (gate_is_open (f->d->gate));
   g_usleep (300 * 1000);
   assert_int_equal (count_in (f, id, RCPT_SENT), sent);
   assert_int_equal (count_in (f, id, RCPT_SENDING), 4 - sent);
@@ -527,7 +507,7 @@ test_corrupt_message_fails (void **state)
     "UPDATE invites SET message = X'48656a' WHERE id = '%s'", id);
   AuditScan failed;
 
-  testutil_sql (f->cfg->queue_db, sql);
+  testutil_sql (f->d->cfg->queue_db, sql);
   start (f);
   delivery_wake (f->delivery, 1);
   assert_true (wait_all_in (f, id, RCPT_FAILED, 5000));
@@ -574,7 +554,7 @@ test_sending_waits_for_recovery (void **state)
 {
   Fixture *f = *state;
   g_autofree char *id = insert (f, 1, in_an_hour ());
-  g_autoptr (GPtrArray) claimed = queue_claim_due (f->q, g_get_real_time () / G_USEC_PER_SEC,
+  g_autoptr (GPtrArray) claimed = queue_claim_due (f->d->queue, g_get_real_time () / G_USEC_PER_SEC,
                                                    10, NULL);
   g_autoptr (GError) error = NULL;
   AuditScan rec;
@@ -591,7 +571,7 @@ test_sending_waits_for_recovery (void **state)
   delivery_stop (f->delivery);
   f->delivery = NULL;
 
-  assert_true (delivery_recover (f->cfg->queue_db, f->gate, &error));
+  assert_true (delivery_recover (f->d->cfg->queue_db, f->d->gate, &error));
   assert_true (all_in (f, id, RCPT_DEFERRED));
   rec = scan (f, id, "recovered", NULL);
   assert_int_equal (rec.n, 1);
@@ -640,7 +620,7 @@ test_committer_wakes_worker (void **state)
   gint64 until;
 
   assert_true (g_main_context_acquire (NULL));
-  c = committer_start (f->cfg->queue_db, f->gate, &error);
+  c = committer_start (f->d->cfg->queue_db, f->d->gate, &error);
   assert_non_null (c);
   start (f);
   committer_set_on_stored (c, delivery_wake_stored, f->delivery);
