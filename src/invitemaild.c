@@ -635,7 +635,7 @@ start (Daemon *d)
     return fail_start ("delivery", error);
   committer_set_on_stored (d->committer, delivery_wake_stored, d->delivery);
   d->sealer = sealer_start (d->gate, d->cfg->audit_seal_interval);
-  d->retention = retention_start (d->cfg, d->audit);
+  d->retention = retention_start (d->cfg, d->gate);
   g_message ("%s started, socket %s, transport %s", INVITEMAIL_VERSION_TEXT,
              d->cfg->socket, d->cfg->transport == TRANSPORT_SMTP ? "smtp" : "file");
   return EXIT_OK;

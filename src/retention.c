@@ -9,9 +9,20 @@
  * target).  The queue checks its own rows (queue.c).
  *
  * Order: the queue first, then the outbox, then the audit row with the
- * counts.  A crash between them leaves files that the next pass takes
- * by their age, and at worst a pass without its row; never a row for
- * something that was not removed.
+ * counts, written through the audit gate like every other row.  A crash
+ * between them leaves files that the next pass takes by their age, and
+ * at worst a pass without its row; never a row for something that was
+ * not removed.
+ *
+ * When the audit cannot be written (the gate is closed: disk full, a
+ * read-only file, a lock held elsewhere) a pass removes nothing, and
+ * the thread looks again every RETENTION_RETRY_MS so that the purge
+ * follows soon after the gate opens.  The audit can also fail during a
+ * pass, after the queue and the outbox went: the row's append then
+ * closes the gate, and the row is kept in memory and written first when
+ * the gate opens, before anything else is removed.  So at most one pass
+ * is ever missing from the chain, and only a crash, or a stop while the
+ * audit is down (logged, counts only), loses its row.
  */
 #include "retention.h"
 
@@ -24,13 +35,17 @@
 
 #include "queue.h"
 
+G_DEFINE_QUARK (retention-error-quark, retention_error)
+
 /* Invites per queue transaction: a pass never holds the queue's write
  * lock for long against the committer. */
 #define RETENTION_BATCH 200
 
 struct Retention {
   GThread *thread;
-  Audit *audit;
+  Gate *gate;
+  RetentionCounts owed;     /* a pass whose row could not be written */
+  gboolean held_logged;     /* "nothing is purged" logged for this closure */
   GMutex lock;
   GCond cond;
   gboolean stop;
@@ -150,23 +165,51 @@ retention_queue (const char *queue_db, gint64 cutoff, QueuePurged *purged,
   return n >= 0;
 }
 
+/* The row's words: counts only (no id, no address). */
+static char *
+retention_detail (const RetentionCounts *c)
+{
+  return g_strdup_printf (
+    "older than %u days: queue %u invites (%u recipients; %u kept as"
+    " idempotency tombstones), outbox %u files", c->days, c->invites,
+    c->recipients, c->tombstones, c->files);
+}
+
+/* Writes the row of *c through the gate.  When that fails the gate is
+ * closed (gate_append) and *c is kept in *owed (NULL: it is lost). */
 static gboolean
-retention_audit (Audit *audit, guint days, const RetentionCounts *c,
+retention_audit (Gate *gate, const RetentionCounts *c, RetentionCounts *owed,
                  GError **error)
 {
-  g_autofree char *detail = g_strdup_printf (
-    "older than %u days: queue %u invites (%u recipients; %u kept as"
-    " idempotency tombstones), outbox %u files", days, c->invites,
-    c->recipients, c->tombstones, c->files);
+  g_autofree char *detail = retention_detail (c);
   AuditRecord rec = { .event = AUDIT_RETENTION, .peer_uid = -1,
                       .detail = detail };
 
-  return audit == NULL || audit_append (audit, &rec, error);
+  if (gate == NULL || gate_append (gate, &rec, 1, error))
+    return TRUE;
+  if (owed != NULL)
+    *owed = *c;
+  return FALSE;
+}
+
+static gboolean
+counts_empty (const RetentionCounts *c)
+{
+  return c->invites == 0 && c->files == 0;
+}
+
+static gboolean
+audit_closed (GError **error)
+{
+  g_set_error_literal (error, RETENTION_ERROR, RETENTION_ERROR_AUDIT_CLOSED,
+                       "the audit cannot be written: nothing purged");
+  return FALSE;
 }
 
 gboolean
 retention_run (const char *queue_db, const char *outbox_dir, guint days,
-               gint64 now, Audit *audit, RetentionCounts *out, GError **error)
+               gint64 now, Gate *gate, RetentionCounts *owed,
+               RetentionCounts *out, GError **error)
 {
   QueuePurged purged = { 0 };
   gint64 cutoff = now - (gint64) days * 86400;
@@ -174,6 +217,20 @@ retention_run (const char *queue_db, const char *outbox_dir, guint days,
 
   g_return_val_if_fail (queue_db != NULL && out != NULL, FALSE);
   memset (out, 0, sizeof *out);
+  out->days = days;
+  /* Fail closed: nothing is removed whose row cannot be stored. */
+  if (gate != NULL && !gate_is_open (gate))
+    return audit_closed (error);
+  /* The row an earlier pass owes goes first; while it cannot be
+   * written nothing more goes. */
+  if (owed != NULL && !counts_empty (owed))
+    {
+      RetentionCounts late = *owed;
+
+      memset (owed, 0, sizeof *owed);
+      if (!retention_audit (gate, &late, owed, NULL))
+        return audit_closed (error);
+    }
   if (days == 0)
     return TRUE;
   ok = retention_queue (queue_db, cutoff, &purged, error);
@@ -182,31 +239,44 @@ retention_run (const char *queue_db, const char *outbox_dir, guint days,
   out->tombstones = purged.tombstones;
   outbox_purge (outbox_dir, purged.tags, cutoff, &out->files);
   queue_purged_clear (&purged);
-  if (out->invites == 0 && out->files == 0)
+  if (counts_empty (out))
     return ok;
-  /* The queue's error (if any) wins; the row is written either way. */
-  return retention_audit (audit, days, out, ok ? error : NULL) && ok;
+  /* The row is written either way; the queue's error (if any) wins. */
+  return retention_audit (gate, out, owed, ok ? error : NULL) && ok;
 }
 
-static void
+/* One pass; TRUE when the audit held it back (look again soon). */
+static gboolean
 retention_pass (Retention *r)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *queue_db = NULL, *outbox = NULL;
   RetentionCounts c;
   guint days;
+  gboolean held;
 
   g_mutex_lock (&r->lock);
   queue_db = g_strdup (r->queue_db);
   outbox = g_strdup (r->outbox_dir);
   days = r->days;
   g_mutex_unlock (&r->lock);
+  /* r->owed and r->held_logged are this thread's own (retention_stop
+   * reads them after the join). */
   if (!retention_run (queue_db, outbox, days, g_get_real_time () / G_USEC_PER_SEC,
-                      r->audit, &c, &error))
-    g_warning ("retention pass failed: %s", error->message);
-  else if (c.invites > 0 || c.files > 0)
+                      r->gate, &r->owed, &c, &error))
+    {
+      if (!g_error_matches (error, RETENTION_ERROR, RETENTION_ERROR_AUDIT_CLOSED))
+        g_warning ("retention pass failed: %s", error->message);
+      else if (!r->held_logged)
+        g_warning ("retention: the audit cannot be written; nothing is"
+                   " purged until it can");
+    }
+  if (!counts_empty (&c))
     g_message ("retention: %u invites, %u recipients, %u outbox files removed",
                c.invites, c.recipients, c.files);
+  held = !counts_empty (&r->owed) || (r->gate != NULL && !gate_is_open (r->gate));
+  r->held_logged = held;
+  return held;
 }
 
 static gpointer
@@ -216,10 +286,11 @@ retention_thread (gpointer data)
 
   for (;;)
     {
-      gint64 until;
+      gboolean held = retention_pass (r);
+      gint64 until = g_get_monotonic_time ()
+                     + (held ? (gint64) RETENTION_RETRY_MS * 1000
+                             : (gint64) RETENTION_PERIOD_S * G_USEC_PER_SEC);
 
-      retention_pass (r);
-      until = g_get_monotonic_time () + (gint64) RETENTION_PERIOD_S * G_USEC_PER_SEC;
       g_mutex_lock (&r->lock);
       while (!r->stop && g_cond_wait_until (&r->cond, &r->lock, until))
         ;
@@ -244,13 +315,13 @@ retention_set_config (Retention *r, const Config *cfg)
 }
 
 Retention *
-retention_start (const Config *cfg, Audit *audit)
+retention_start (const Config *cfg, Gate *gate)
 {
   Retention *r = g_new0 (Retention, 1);
 
   g_mutex_init (&r->lock);
   g_cond_init (&r->cond);
-  r->audit = audit;
+  r->gate = gate;
   r->queue_db = g_strdup (cfg->queue_db);
   retention_set_config (r, cfg);
   r->thread = g_thread_new ("retention", retention_thread, r);
@@ -267,6 +338,10 @@ retention_stop (Retention *r)
   g_cond_signal (&r->cond);
   g_mutex_unlock (&r->lock);
   g_thread_join (r->thread);
+  if (!counts_empty (&r->owed))
+    g_warning ("retention: the audit row of a pass that removed %u invites"
+               " and %u outbox files could not be written", r->owed.invites,
+               r->owed.files);
   g_free (r->queue_db);
   g_free (r->outbox_dir);
   g_mutex_clear (&r->lock);
