@@ -59,8 +59,7 @@ setup (void **state)
 {
   Fixture *fx = g_new0 (Fixture, 1);
 
-  fx->dir = g_dir_make_tmp ("test_audit-XXXXXX", NULL);
-  assert_non_null (fx->dir);
+  fx->dir = testutil_tmpdir ("test_audit-XXXXXX");
   fx->path = g_build_filename (fx->dir, "audit.db", NULL);
   fx->copy = g_build_filename (fx->dir, "copy.db", NULL);
   fx->now_ms = 1700000000000;
@@ -1342,18 +1341,6 @@ test_old_format_refused (void **state)
 }
 
 
-/* Whether a file's bytes hold s anywhere (SQLite pages, the WAL). */
-static gboolean
-file_holds (const char *path, const char *s)
-{
-  g_autofree char *data = NULL;
-  gsize len = 0;
-
-  if (!g_file_get_contents (path, &data, &len, NULL))
-    return FALSE;
-  return memmem (data, len, s, strlen (s)) != NULL;
-}
-
 /* Erasure: the chain holds keyed hashes only; erase removes the clear
  * address from beside it (and from the files' bytes), audits who and how
  * many rows, and verify still passes. */
@@ -1416,9 +1403,9 @@ test_erase_recipient (void **state)
   assert_true (st.erased_ms > 0);
   assert_int_equal (st.n_rows, 2);
   /* Gone from the bytes of the file and its WAL; the other stays. */
-  assert_false (file_holds (fx->path, "bo@example.com"));
-  assert_false (file_holds (wal, "bo@example.com"));
-  assert_true (file_holds (fx->path, "ann@example.org"));
+  assert_false (testutil_file_holds (fx->path, "bo@example.com"));
+  assert_false (testutil_file_holds (wal, "bo@example.com"));
+  assert_true (testutil_file_holds (fx->path, "ann@example.org"));
 }
 
 static void

@@ -200,29 +200,11 @@ wait_answers (Answer **as, guint n)
     assert_true (as[i]->done);
 }
 
-/* Another connection holds the queue's write lock until released. */
-static sqlite3 *
-hold_queue_lock (Fixture *f)
-{
-  sqlite3 *db = NULL;
-
-  assert_int_equal (sqlite3_open (f->d->cfg->queue_db, &db), SQLITE_OK);
-  assert_int_equal (sqlite3_exec (db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-  return db;
-}
-
-static void
-release_queue_lock (sqlite3 *db)
-{
-  assert_int_equal (sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close (db);
-}
-
 static void
 test_answer_only_after_commit (void **state)
 {
   Fixture *f = *state;
-  sqlite3 *lock = hold_queue_lock (f);
+  sqlite3 *lock = testutil_hold_write_lock (f->d->cfg->queue_db);
   Answer *a = submit_plain (f);
 
   /* The commit cannot finish: no answer, nothing visible, still pending. */
@@ -232,7 +214,7 @@ test_answer_only_after_commit (void **state)
   assert_false (invite_stored (f, a->id));
   assert_int_equal (audit_count (f, NULL, a->id), 0);
 
-  release_queue_lock (lock);
+  testutil_release_write_lock (lock);
   wait_answers (&a, 1);
   assert_int_equal (a->result, COMMIT_STORED);
   assert_string_equal (a->answered_id, a->id);
@@ -251,7 +233,7 @@ test_group_commit (void **state)
 {
   Fixture *f = *state;
   Answer *as[21];
-  sqlite3 *lock = hold_queue_lock (f);
+  sqlite3 *lock = testutil_hold_write_lock (f->d->cfg->queue_db);
   gint before = g_atomic_int_get (&f->clock_calls);
 
   as[0] = submit_plain (f);
@@ -261,7 +243,7 @@ test_group_commit (void **state)
   testutil_spin (50);
   for (guint i = 0; i < G_N_ELEMENTS (as); i++)
     assert_false (as[i]->done);
-  release_queue_lock (lock);
+  testutil_release_write_lock (lock);
   wait_answers (as, G_N_ELEMENTS (as));
   for (guint i = 0; i < G_N_ELEMENTS (as); i++)
     {
@@ -340,7 +322,7 @@ test_batch_cap (void **state)
   enum { N = COMMIT_BATCH_MAX + 88 };
   g_autofree Answer **as = g_new0 (Answer *, N + 1);
   g_autoptr (GHashTable) per_time = g_hash_table_new (NULL, NULL);
-  sqlite3 *lock = hold_queue_lock (f);
+  sqlite3 *lock = testutil_hold_write_lock (f->d->cfg->queue_db);
   GHashTableIter it;
   gpointer key, value;
   int biggest = 0;
@@ -349,7 +331,7 @@ test_batch_cap (void **state)
   testutil_spin (100);
   for (guint i = 1; i <= N; i++)
     as[i] = submit_plain (f);
-  release_queue_lock (lock);
+  testutil_release_write_lock (lock);
   wait_answers (as, N + 1);
   for (guint i = 0; i <= N; i++)
     {
@@ -424,7 +406,7 @@ test_duplicate_within_one_batch (void **state)
   ItemSpec same = { .key = "k-7", .fingerprint = "fp-A", .uid = 1000 };
   ItemSpec differs = { .key = "k-7", .fingerprint = "fp-Z", .uid = 1000 };
   AuditFilter rejected = { .event = "rejected" };
-  sqlite3 *lock = hold_queue_lock (f);
+  sqlite3 *lock = testutil_hold_write_lock (f->d->cfg->queue_db);
   Answer *as[3];
   int conflicts = 0;
 
@@ -432,7 +414,7 @@ test_duplicate_within_one_batch (void **state)
   as[1] = submit (f, &same);
   as[2] = submit (f, &differs);
   testutil_spin (50);
-  release_queue_lock (lock);
+  testutil_release_write_lock (lock);
   wait_answers (as, 3);
   assert_int_equal (as[0]->result, COMMIT_STORED);
   assert_int_equal (as[1]->result, COMMIT_DUPLICATE);
@@ -499,14 +481,14 @@ test_bad_item_fails_alone (void **state)
   ItemSpec good = { .uid = 1000 };
   ItemSpec bad = { .uid = 1000,
                    .recipient = "x@example.com>\r\nRCPT TO:<y@example.com" };
-  sqlite3 *lock = hold_queue_lock (f);
+  sqlite3 *lock = testutil_hold_write_lock (f->d->cfg->queue_db);
   Answer *as[3];
 
   as[0] = submit (f, &good);
   as[1] = submit (f, &bad);
   as[2] = submit (f, &good);
   testutil_spin (50);
-  release_queue_lock (lock);
+  testutil_release_write_lock (lock);
   wait_answers (as, 3);
   assert_int_equal (as[0]->result, COMMIT_STORED);
   assert_int_equal (as[1]->result, COMMIT_FAILED);

@@ -429,9 +429,7 @@ test_batch_waits_for_audit (void **state)
     g_usleep (5 * 1000);
   guint sent = count_in (f, id, RCPT_SENT);
   assert_true (sent >= 1 && sent < 4);
-  assert_int_equal (sqlite3_open (f->d->cfg->audit_db, &other), SQLITE_OK);
-  assert_int_equal (sqlite3_exec (other, "BEGIN IMMEDIATE", NULL, NULL, NULL),
-                    SQLITE_OK);
+  other = testutil_hold_write_lock (f->d->cfg->audit_db);
   /* The relay takes the rest; the recorder's append waits for the lock
    * (DB_BUSY_TIMEOUT_MS), fails, and the gate closes. */
   until = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
@@ -443,8 +441,7 @@ test_batch_waits_for_audit (void **state)
   g_usleep (300 * 1000);
   assert_int_equal (count_in (f, id, RCPT_SENT), sent);
   assert_int_equal (count_in (f, id, RCPT_SENDING), 4 - sent);
-  sqlite3_exec (other, "ROLLBACK", NULL, NULL, NULL);
-  sqlite3_close (other);
+  testutil_release_write_lock (other);
   assert_true (wait_all_in (f, id, RCPT_SENT, 10000));
   assert_int_equal (scan (f, id, "sent", NULL).n, 4);
   assert_int_equal (relay_count (&relay), 4);

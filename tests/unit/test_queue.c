@@ -36,8 +36,7 @@ setup (void **state)
 {
   Fixture *fx = g_new0 (Fixture, 1);
 
-  fx->dir = g_dir_make_tmp ("test_queue-XXXXXX", NULL);
-  assert_non_null (fx->dir);
+  fx->dir = testutil_tmpdir ("test_queue-XXXXXX");
   fx->path = g_build_filename (fx->dir, "queue.db", NULL);
   *state = fx;
   return 0;
@@ -114,19 +113,29 @@ insert_ok (Queue *q, const char *id, gint64 created, const char *const *rcpts,
   test_insert_clear (&t);
 }
 
+/* The first column of the first row sql gives on db. */
+static gint64
+pragma_int (sqlite3 *db, const char *sql)
+{
+  sqlite3_stmt *st = NULL;
+  gint64 v;
+
+  assert_int_equal (sqlite3_prepare_v2 (db, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal (sqlite3_step (st), SQLITE_ROW);
+  v = sqlite3_column_int64 (st, 0);
+  sqlite3_finalize (st);
+  return v;
+}
+
 /* Runs SQL on a plain connection, as an attacker or a broken disk. */
 static gint64
 raw_count (const char *path, const char *sql)
 {
   sqlite3 *db = NULL;
-  sqlite3_stmt *st = NULL;
   gint64 n;
 
   assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
-  assert_int_equal (sqlite3_prepare_v2 (db, sql, -1, &st, NULL), SQLITE_OK);
-  assert_int_equal (sqlite3_step (st), SQLITE_ROW);
-  n = sqlite3_column_int64 (st, 0);
-  sqlite3_finalize (st);
+  n = pragma_int (db, sql);
   sqlite3_close (db);
   return n;
 }
@@ -1202,19 +1211,6 @@ test_many_inserts (void **state)
   assert_true (g_get_monotonic_time () - start < 60 * G_USEC_PER_SEC);
 }
 
-static gint64
-pragma_int (sqlite3 *db, const char *sql)
-{
-  sqlite3_stmt *st = NULL;
-  gint64 v;
-
-  assert_int_equal (sqlite3_prepare_v2 (db, sql, -1, &st, NULL), SQLITE_OK);
-  assert_int_equal (sqlite3_step (st), SQLITE_ROW);
-  v = sqlite3_column_int64 (st, 0);
-  sqlite3_finalize (st);
-  return v;
-}
-
 /* db.c: the per-connection settings the durability promise rests on. */
 static void
 test_db_settings (void **state)
@@ -1264,16 +1260,6 @@ finish_all (Queue *q, gint64 now, const RcptState *states, guint n)
     }
   assert_true (queue_record (q, (QueueResult *) (void *) res->data, res->len,
                              now, NULL));
-}
-
-static gboolean
-file_holds (const char *path, const char *needle)
-{
-  g_autofree char *data = NULL;
-  gsize len = 0;
-
-  assert_true (g_file_get_contents (path, &data, &len, NULL));
-  return memmem (data, len, needle, strlen (needle)) != NULL;
 }
 
 static void
@@ -1333,8 +1319,8 @@ test_purge_finished (void **state)
   queue_purged_clear (&p);
   /* secure_delete: the message bytes left the file itself. */
   g_clear_pointer (&q, queue_close);
-  assert_false (file_holds (fx->path, "invite " ID1));
-  assert_true (file_holds (fx->path, "invite " ID3));
+  assert_false (testutil_file_holds (fx->path, "invite " ID1));
+  assert_true (testutil_file_holds (fx->path, "invite " ID3));
 }
 
 /* Erasure finds one mailbox however its domain is written (case,

@@ -201,10 +201,8 @@ test_audit_failure_refuses_sends (void **state)
    * audit file, so the audit's BEGIN IMMEDIATE gives up after its busy
    * timeout (SQLITE_BUSY), as a full disk or a read-only file make an
    * append fail inside the audit. */
-  sqlite3 *other = NULL;
+  sqlite3 *other = testutil_hold_write_lock (f->d->cfg->audit_db);
 
-  assert_int_equal (sqlite3_open (f->d->cfg->audit_db, &other), SQLITE_OK);
-  assert_int_equal (sqlite3_exec (other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
   assert_false (gate_append (f->d->gate, &bad, 1, &error));
   assert_false (gate_is_open (f->d->gate));
   a1 = ask (f, send_req);
@@ -227,8 +225,7 @@ test_audit_failure_refuses_sends (void **state)
   /* Still closed: a refusal is answered without its row. */
   a2 = ask (f, "request=bogus\n\n");
   assert_string_equal (raw_request_get (a2, "status"), "rejected");
-  sqlite3_exec (other, "ROLLBACK", NULL, NULL, NULL);
-  sqlite3_close (other);
+  testutil_release_write_lock (other);
   /* The committer probes within GATE_PROBE_MS. */
   for (int i = 0; i < 100 && !gate_is_open (f->d->gate); i++)
     g_usleep (50000);

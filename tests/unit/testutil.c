@@ -5,6 +5,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <string.h>
+
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 
@@ -41,6 +43,34 @@ testutil_sql (const char *path, const char *sql)
   if (sqlite3_exec (db, sql, NULL, NULL, &msg) != SQLITE_OK)
     fail_msg ("raw sql failed: %s: %s", sql, msg);
   sqlite3_close (db);
+}
+
+sqlite3 *
+testutil_hold_write_lock (const char *path)
+{
+  sqlite3 *db = NULL;
+
+  assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+  assert_int_equal (sqlite3_exec (db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  return db;
+}
+
+void
+testutil_release_write_lock (sqlite3 *db)
+{
+  assert_int_equal (sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close (db);
+}
+
+gboolean
+testutil_file_holds (const char *path, const char *needle)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (path, &data, &len, NULL))
+    return FALSE;
+  return memmem (data, len, needle, strlen (needle)) != NULL;
 }
 
 char *

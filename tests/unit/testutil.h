@@ -11,6 +11,7 @@
 #define INVITEMAIL_TESTUTIL_H
 
 #include <glib.h>
+#include <sqlite3.h>
 
 #include "audit.h"
 #include "commit.h"
@@ -24,6 +25,17 @@ void testutil_rm_rf (const char *dir);
 
 /* Runs sql on the SQLite file at path; fails the test on error. */
 void testutil_sql (const char *path, const char *sql);
+
+/* Another connection's write transaction (BEGIN IMMEDIATE) on the
+ * SQLite file at path, as another process or a slow disk would hold it:
+ * the modules' writers wait on it, then give up.  Release it with
+ * testutil_release_write_lock. */
+sqlite3 *testutil_hold_write_lock (const char *path);
+void testutil_release_write_lock (sqlite3 *db);
+
+/* Whether the bytes of the file at path (SQLite pages, a WAL) hold
+ * needle anywhere; FALSE for a file that is not there. */
+gboolean testutil_file_holds (const char *path, const char *needle);
 
 /* A new temporary folder from a g_dir_make_tmp template such as
  * "imsvc-XXXXXX" (transfer full); fails the test when none can be made. */
