@@ -8,7 +8,15 @@
  * the notice versions used and when they changed; configuration loads
  * and reloads with the keys changed; outages (gaps between seals longer
  * than twice the seal interval, also those that begin or end in another
- * month); refusals by code; whether the month is partial.
+ * month); the periods the daemon ran but could not write the audit
+ * (from the `audit_resumed` rows, gate_gap.h: since when, how long, how
+ * many requests were refused `unavailable` and how many refusals went
+ * without their own row - the only record of those refusals); refusals
+ * by code; whether the month is partial.
+ *
+ * What it trusts: nothing in the audit file's text.  An `audit_resumed`
+ * row whose detail is not exactly the gate's words is shown as
+ * unreadable with its text cut short and made printable, never dropped.
  *
  * Times and days are in the organisation's zone ([organisation]
  * timezone); the month is that zone's month.  HTML is one
@@ -31,6 +39,7 @@
 #include "audit_verify.h"
 #include "evidence.h"
 #include "exitcodes.h"
+#include "gate_gap.h"
 
 static const Words words_sv = {
   "sv", "Granskningsrapport", "Ofullständig månad", "månaden är inte slut",
@@ -46,7 +55,9 @@ static const Words words_sv = {
   " avgöras (kör invitemail audit init)", "Tidszon", "(ingen enhet)",
   "samma som förra", "ny konfiguration", "Händelser",
   "mot det publicerade värdet: invitemail audit verify --key", "rader",
-  "förseglingar"
+  "förseglingar", "Perioder då granskningsloggen inte kunde skrivas", "Sekunder",
+  "Avvisade som unavailable", "Avvisningar utan egen rad",
+  "oläslig audit_resumed-rad"
 };
 
 static const Words words_en = {
@@ -62,7 +73,9 @@ static const Words words_en = {
   " (run invitemail audit init)", "Time zone", "(no unit)", "same as before",
   "new configuration", "Events",
   "against the published value: invitemail audit verify --key", "rows",
-  "seals"
+  "seals", "Periods the audit could not be written", "Seconds",
+  "Refused unavailable", "Refusals without their row",
+  "unreadable audit_resumed row"
 };
 
 
@@ -90,6 +103,13 @@ version_free (VersionUse *v)
 {
   g_free (v->name);
   g_free (v);
+}
+
+static void
+unwritable_free (Unwritable *u)
+{
+  g_free (u->unreadable);
+  g_free (u);
 }
 
 static void
@@ -307,6 +327,73 @@ take_outcome (Report *rp, const AuditRow *r, int day)
   g_ptr_array_add (rp->problems, p);
 }
 
+/* At most this many characters of an unreadable detail are shown. */
+#define UNREADABLE_MAX 160
+
+/* A hostile detail as the writers may show it: valid UTF-8, no control
+ * character (a line break or an escape sequence in the text report),
+ * cut short. */
+static char *
+printable (const char *s)
+{
+  g_autofree char *valid = g_utf8_make_valid (s ? s : "", -1);
+  glong n = g_utf8_strlen (valid, -1);
+  g_autofree char *cut = g_utf8_substring (valid, 0, MIN (n, UNREADABLE_MAX));
+  GString *o = g_string_new (NULL);
+
+  for (const char *p = cut; *p; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+      if (g_unichar_iscntrl (c) || g_unichar_type (c) == G_UNICODE_FORMAT)
+        g_string_append_c (o, '?');
+      else
+        g_string_append_unichar (o, c);
+    }
+  if (n > UNREADABLE_MAX)
+    g_string_append (o, "\u2026");
+  return g_string_free (o, FALSE);
+}
+
+/*
+ * An `audit_resumed` row: the period it closes, when its detail is
+ * exactly the gate's words and the period begins no later than the row;
+ * else an unreadable entry at the row's time.  A row after the month
+ * counts only when its period began in the month.
+ */
+static void
+take_resumed (Report *rp, const AuditRow *r)
+{
+  Unwritable *u = g_new0 (Unwritable, 1);
+  GateGap gap;
+
+  u->row_ms = r->time_ms;
+  if (gate_gap_parse (r->detail, &gap) && gap.since <= G_MAXINT64 / 1000
+      && gap.since * 1000 <= r->time_ms)
+    {
+      u->from_ms = gap.since * 1000;
+      u->secs = gap.secs;
+      u->refused = gap.refused;
+      u->unaudited = gap.unaudited;
+    }
+  else
+    u->unreadable = printable (r->detail);
+  if (r->time_ms >= rp->until && (u->unreadable != NULL || u->from_ms >= rp->until))
+    {
+      unwritable_free (u);
+      return;
+    }
+  g_ptr_array_add (rp->unwritable, u);
+}
+
+/* The first `audit_resumed` row after the month: its period may have
+ * begun in the month (a later one cannot: a period ends at its row). */
+static gboolean
+resumed_after (const AuditRow *r, gpointer data)
+{
+  take_resumed (data, r);
+  return FALSE;
+}
+
 static void
 count_key (GHashTable *h, const char *key)
 {
@@ -339,6 +426,8 @@ report_row (const AuditRow *r, gpointer data)
     take_config (rp, r);
   else if (strcmp (r->event, "sealed") == 0)
     g_array_append_val (rp->seals, r->time_ms);
+  else if (strcmp (r->event, "audit_resumed") == 0)
+    take_resumed (rp, r);
   return TRUE;
 }
 
@@ -364,6 +453,7 @@ report_read (Report *rp, GError **error)
   AuditFilter f = { .since_ms = rp->since, .until_ms = rp->until };
   AuditFilter before = { .event = "sealed", .until_ms = rp->since };
   AuditFilter after = { .event = "sealed", .since_ms = rp->until };
+  AuditFilter resumed = { .event = "audit_resumed", .since_ms = rp->until };
   gint64 prev = 0, next = 0;
 
   if (!audit_read (rp->o->db, NULL, first_row, &rp->first_row_ms, error)
@@ -372,7 +462,8 @@ report_read (Report *rp, GError **error)
   if (prev != 0)
     g_array_append_val (rp->seals, prev);
   if (!audit_read (rp->o->db, &f, report_row, rp, error)
-      || !audit_read (rp->o->db, &after, first_row, &next, error))
+      || !audit_read (rp->o->db, &after, first_row, &next, error)
+      || !audit_read (rp->o->db, &resumed, resumed_after, rp, error))
     return FALSE;
   if (next != 0)
     g_array_append_val (rp->seals, next);
@@ -466,6 +557,7 @@ report_free (Report *rp)
   g_clear_pointer (&rp->version_changes, g_ptr_array_unref);
   g_clear_pointer (&rp->configs, g_ptr_array_unref);
   g_clear_pointer (&rp->seals, g_array_unref);
+  g_clear_pointer (&rp->unwritable, g_ptr_array_unref);
   g_clear_pointer (&rp->tz, g_time_zone_unref);
   g_free (rp->last_version);
   g_free (rp->last_config);
@@ -515,6 +607,7 @@ cli_report (const ReportOptions *o)
   rp.version_changes = g_ptr_array_new_with_free_func ((GDestroyNotify) note_free);
   rp.configs = g_ptr_array_new_with_free_func ((GDestroyNotify) note_free);
   rp.seals = g_array_new (FALSE, FALSE, sizeof (gint64));
+  rp.unwritable = g_ptr_array_new_with_free_func ((GDestroyNotify) unwritable_free);
   if (!report_read (&rp, &error))
     {
       fprintf (stderr, "invitemail audit: %s\n", error->message);

@@ -18,7 +18,8 @@ typedef struct {
     *version, *first, *last, *count, *changed_to, *configs, *keys, *outages,
     *from, *to, *minutes, *refusals, *code, *none, *no_seals, *zone,
     *no_unit, *loaded_same, *loaded_new, *events, *seals_unchecked, *rows,
-    *seals;
+    *seals, *unwritable, *seconds, *refused_unavailable, *without_row,
+    *unreadable;
 } Words;
 
 typedef struct {
@@ -46,6 +47,17 @@ typedef struct {
   char *event, *sha, *changed;
 } Note;
 
+/* A period the daemon ran but could not write the audit, from its
+ * `audit_resumed` row (gate_gap.h). */
+typedef struct {
+  gint64 row_ms;            /* the row: when the audit could be written again */
+  gint64 from_ms;           /* the first failed append */
+  gint64 secs;
+  guint refused, unaudited;
+  char *unreadable;         /* not NULL: the row's detail did not parse;
+                             * this is it, cut short and made printable */
+} Unwritable;
+
 typedef struct {
   const ReportOptions *o;
   const Words *w;
@@ -65,6 +77,8 @@ typedef struct {
   GPtrArray *configs;       /* Note* (event, sha, changed) */
   char *last_config;
   GArray *seals;            /* gint64 ms, in order, with the neighbours */
+  GPtrArray *unwritable;    /* Unwritable*, in order, also one that runs
+                             * over the month's start or end */
   gint64 first_row_ms;      /* oldest row in the file; 0 = empty */
   gboolean verified;
   char *verify_text;

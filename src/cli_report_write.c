@@ -4,7 +4,9 @@
  *
  * HTML is one self-contained file: inline style and SVG, no script, no
  * remote asset; every value passes g_markup_escape_text.  CSV quotes
- * every field (cli_csv_line); --sep ';' starts with a UTF-8 BOM.
+ * every field (cli_csv_line); --sep ';' starts with a UTF-8 BOM.  The
+ * periods the audit could not be written are in every format, counted
+ * at the top (the total row in CSV).
  */
 #include "cli_report_private.h"
 
@@ -42,6 +44,30 @@ text_table (GString *o, const Words *w, const char *title, GHashTable *h)
     g_string_append_printf (o, "  (%s)\n", w->none);
 }
 
+/* One line per period: from .. to, seconds, the two counts. */
+static void
+text_unwritable (Report *rp, GString *o)
+{
+  const Words *w = rp->w;
+
+  g_string_append_printf (o, "\n%s\n", w->unwritable);
+  for (guint i = 0; i < rp->unwritable->len; i++)
+    {
+      Unwritable *u = g_ptr_array_index (rp->unwritable, i);
+      g_autofree char *b = report_when (rp, u->row_ms);
+      g_autofree char *a = u->unreadable ? NULL : report_when (rp, u->from_ms);
+
+      if (u->unreadable != NULL)
+        g_string_append_printf (o, "  %s  %s: \"%s\"\n", b, w->unreadable, u->unreadable);
+      else
+        g_string_append_printf (o, "  %s .. %s  %" G_GINT64_FORMAT " s  %s %u  %s %u\n",
+                                a, b, u->secs, w->refused_unavailable, u->refused,
+                                w->without_row, u->unaudited);
+    }
+  if (rp->unwritable->len == 0)
+    g_string_append_printf (o, "  (%s)\n", w->none);
+}
+
 void
 report_write_text (Report *rp, GString *o, GArray *outs, const char *partial)
 {
@@ -55,6 +81,7 @@ report_write_text (Report *rp, GString *o, GArray *outs, const char *partial)
   g_string_append_printf (o, "\n%s: %s\n%s: %" G_GINT64_FORMAT " %s (%s)\n",
                           w->verify, rp->verify_text, w->head, rp->head_seq,
                           rp->head_hash, w->head_keep);
+  g_string_append_printf (o, "%s: %u\n", w->unwritable, rp->unwritable->len);
   g_string_append_printf (o, "\n%s\n", w->per_day);
   text_counts_head (o, w, w->day);
   for (guint d = 0; d < rp->n_days; d++)
@@ -115,31 +142,66 @@ report_write_text (Report *rp, GString *o, GArray *outs, const char *partial)
       g_string_append_printf (o, "  %s .. %s  %" G_GINT64_FORMAT " min\n", a, b,
                               (end - x->from) / 60000);
     }
+  text_unwritable (rp, o);
   text_table (o, w, w->refusals, rp->refusals);
   text_table (o, w, w->events, rp->events);
 }
 
 /* ---- csv --------------------------------------------------------------- */
 
+/* Every line's fields: kind, key, the six counts, then the periods the
+ * audit could not be written (their number in the total row, each one's
+ * figures in its own row), the last a note. */
+#define CSV_COLUMNS 15
+
 static void
-csv_counts (GString *o, char sep, const char *kind, const char *key, const Counts *c)
+csv_counts (GString *o, char sep, const char *kind, const char *key, const Counts *c,
+            const char *unwritable)
 {
   char n[6][16];
   const guint v[6] = { c->invites, c->recipients, c->sent, c->failed, c->expired,
                        c->refused };
-  const char *f[8] = { kind, key, n[0], n[1], n[2], n[3], n[4], n[5] };
+  const char *f[CSV_COLUMNS] = { kind, key, n[0], n[1], n[2], n[3], n[4], n[5],
+                                 unwritable };
 
   for (int i = 0; i < 6; i++)
     g_snprintf (n[i], sizeof n[i], "%u", v[i]);
-  cli_csv_line (o, f, 8, sep);
+  cli_csv_line (o, f, CSV_COLUMNS, sep);
+}
+
+/* kind audit_unwritable, key its start (its row's time when unreadable),
+ * the counts empty.  The note of an unreadable one begins with a word,
+ * so a spreadsheet never takes the hostile text for a formula. */
+static void
+csv_unwritable (Report *rp, GString *o, char sep)
+{
+  for (guint i = 0; i < rp->unwritable->len; i++)
+    {
+      Unwritable *u = g_ptr_array_index (rp->unwritable, i);
+      g_autofree char *b = report_when (rp, u->row_ms);
+      g_autofree char *a = u->unreadable ? NULL : report_when (rp, u->from_ms);
+      g_autofree char *secs = g_strdup_printf ("%" G_GINT64_FORMAT, u->secs);
+      g_autofree char *ref = g_strdup_printf ("%u", u->refused);
+      g_autofree char *una = g_strdup_printf ("%u", u->unaudited);
+      g_autofree char *note = u->unreadable
+        ? g_strdup_printf ("unreadable: %s", u->unreadable) : NULL;
+      const char *f[CSV_COLUMNS] = { "audit_unwritable", a ? a : b, "", "", "", "", "", "",
+                                     "1", a, b, a ? secs : NULL, a ? ref : NULL,
+                                     a ? una : NULL, note };
+
+      cli_csv_line (o, f, CSV_COLUMNS, sep);
+    }
 }
 
 void
 report_write_csv (Report *rp, GString *o, char sep)
 {
-  static const char *const head[] = { "kind", "key", "invites", "recipients", "sent",
-                                      "failed", "expired", "refused" };
+  static const char *const head[CSV_COLUMNS] = {
+    "kind", "key", "invites", "recipients", "sent", "failed", "expired", "refused",
+    "audit_unwritable", "from", "to", "seconds", "refused_unavailable",
+    "refusals_without_row", "note" };
   g_autoptr (GList) units = report_sorted_keys (rp->units);
+  g_autofree char *n_unwritable = g_strdup_printf ("%u", rp->unwritable->len);
 
   if (sep == ';')
     g_string_append (o, "\xEF\xBB\xBF");   /* UTF-8 BOM: spreadsheets read UTF-8 */
@@ -147,11 +209,12 @@ report_write_csv (Report *rp, GString *o, char sep)
   for (guint d = 0; d < rp->n_days; d++)
     {
       g_autofree char *key = g_strdup_printf ("%s-%02u", rp->o->month, d + 1);
-      csv_counts (o, sep, "day", key, &rp->days[d]);
+      csv_counts (o, sep, "day", key, &rp->days[d], NULL);
     }
   for (GList *l = units; l != NULL; l = l->next)
-    csv_counts (o, sep, "unit", l->data, g_hash_table_lookup (rp->units, l->data));
-  csv_counts (o, sep, "total", rp->o->month, &rp->total);
+    csv_counts (o, sep, "unit", l->data, g_hash_table_lookup (rp->units, l->data), NULL);
+  csv_unwritable (rp, o, sep);
+  csv_counts (o, sep, "total", rp->o->month, &rp->total, n_unwritable);
 }
 
 /* ---- html -------------------------------------------------------------- */
@@ -346,6 +409,49 @@ h_outages (GString *o, Report *rp, GArray *outs)
 }
 
 static void
+h_unwritable (GString *o, Report *rp)
+{
+  const Words *w = rp->w;
+  const char *head[] = { w->from, w->to, w->seconds, w->refused_unavailable,
+                         w->without_row };
+
+  h_section (o, w->unwritable);
+  if (rp->unwritable->len == 0)
+    {
+      h_cell (o, "p", w->none);
+      g_string_append_c (o, '\n');
+      return;
+    }
+  g_string_append (o, "<table>\n");
+  h_row (o, "th", head, G_N_ELEMENTS (head));
+  for (guint i = 0; i < rp->unwritable->len; i++)
+    {
+      Unwritable *u = g_ptr_array_index (rp->unwritable, i);
+      g_autofree char *b = report_when (rp, u->row_ms);
+      g_autofree char *a = u->unreadable ? NULL : report_when (rp, u->from_ms);
+      g_autofree char *secs = g_strdup_printf ("%" G_GINT64_FORMAT, u->secs);
+      g_autofree char *ref = g_strdup_printf ("%u", u->refused);
+      g_autofree char *una = g_strdup_printf ("%u", u->unaudited);
+      g_autofree char *bad = u->unreadable
+        ? g_strdup_printf ("%s: %s", w->unreadable, u->unreadable) : NULL;
+
+      if (bad != NULL)
+        {
+          /* The unreadable text in one cell across the figures. */
+          g_string_append (o, "<tr><td>-</td>");
+          h_cell (o, "td", b);
+          g_string_append (o, "<td colspan=\"3\" class=\"bad\">");
+          h_text (o, bad);
+          g_string_append (o, "</td></tr>\n");
+          continue;
+        }
+      const char *cells[] = { a, b, secs, ref, una };
+      h_row (o, "td", cells, G_N_ELEMENTS (cells));
+    }
+  g_string_append (o, "</table>\n");
+}
+
+static void
 h_count_table (GString *o, Report *rp, const char *title, const char *first,
                GHashTable *h)
 {
@@ -365,14 +471,15 @@ h_count_table (GString *o, Report *rp, const char *title, const char *first,
   g_string_append (o, "</table>\n");
 }
 
-/* The month at a glance: the totals and the number of outages. */
+/* The month at a glance: the totals, the number of outages and of
+ * periods the audit could not be written. */
 static void
 h_summary (GString *o, Report *rp, GArray *outs)
 {
   const Words *w = rp->w;
   const Counts *c = &rp->total;
   const char *head[] = { w->invites, w->recipients, w->sent, w->failed, w->expired,
-                         w->refused, w->outages };
+                         w->refused, w->outages, w->unwritable };
   g_autofree char *v0 = g_strdup_printf ("%u", c->invites);
   g_autofree char *v1 = g_strdup_printf ("%u", c->recipients);
   g_autofree char *v2 = g_strdup_printf ("%u", c->sent);
@@ -380,7 +487,8 @@ h_summary (GString *o, Report *rp, GArray *outs)
   g_autofree char *v4 = g_strdup_printf ("%u", c->expired);
   g_autofree char *v5 = g_strdup_printf ("%u", c->refused);
   g_autofree char *v6 = g_strdup_printf ("%u", outs->len);
-  const char *cells[] = { v0, v1, v2, v3, v4, v5, v6 };
+  g_autofree char *v7 = g_strdup_printf ("%u", rp->unwritable->len);
+  const char *cells[] = { v0, v1, v2, v3, v4, v5, v6, v7 };
 
   h_section (o, w->summary);
   g_string_append (o, "<table class=\"summary\">\n");
@@ -454,6 +562,7 @@ report_write_html (Report *rp, GString *o, GArray *outs, const char *partial)
   h_versions (o, rp);
   h_configs (o, rp);
   h_outages (o, rp, outs);
+  h_unwritable (o, rp);
   h_count_table (o, rp, w->refusals, w->code, rp->refusals);
   h_count_table (o, rp, w->events, w->event, rp->events);
   g_string_append (o, "</body>\n</html>\n");

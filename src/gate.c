@@ -16,6 +16,8 @@
 
 #include <string.h>
 
+#include "gate_gap.h"
+
 struct Gate {
   Audit *audit;
   GMutex append_lock;       /* serialises appends through the gate */
@@ -103,19 +105,17 @@ gate_is_open (Gate *g)
   return g_atomic_int_get (&g->open) != 0;
 }
 
-/* The words of the resume row (no personal data). */
+/* The words of the resume row (no personal data); their one definition
+ * is gate_gap.c, which `invitemail audit report` reads them back with. */
 static char *
 gate_gap_detail (Gate *g)
 {
   g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g->lock);
-  g_autoptr (GDateTime) since = g_date_time_new_from_unix_utc (g->closed_at / G_USEC_PER_SEC);
-  g_autofree char *since_s = g_date_time_format_iso8601 (since);
-  gint64 secs = (g_get_real_time () - g->closed_at) / G_USEC_PER_SEC;
+  GateGap gap = { .since = g->closed_at / G_USEC_PER_SEC,
+                  .secs = (g_get_real_time () - g->closed_at) / G_USEC_PER_SEC,
+                  .refused = g->refused_sends, .unaudited = g->unaudited };
 
-  return g_strdup_printf ("the audit could not be written from %s for %" G_GINT64_FORMAT
-                          " s: %u request(s) refused unavailable, %u refusal(s)"
-                          " answered without their row; delivery paused",
-                          since_s, secs, g->refused_sends, g->unaudited);
+  return gate_gap_format (&gap);
 }
 
 /* Under g->append_lock. */

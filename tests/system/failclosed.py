@@ -11,20 +11,27 @@ SQLite files.  Cases:
   filled up when we are root, else the audit file made read-only): sends
   are answered `unavailable`, no recipient is `sent` without its audit
   row, and once the audit can be written again everything answered
-  `queued` is delivered exactly as audited and `audit verify` passes.
+  `queued` is delivered exactly as audited and `audit verify` passes;
+  the monthly report (text, HTML, CSV) shows the period with the
+  figures of its `audit_resumed` row.
 
 Every wait is bounded.  Run with Debian's /usr/bin/python3; the last
 line is `failclosed: N passed, M failed`.
 """
 
 import collections
+import csv
+import datetime
+import io
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import zoneinfo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import imtest  # noqa: E402
@@ -365,6 +372,7 @@ class AuditDiskFull(imtest.DaemonCase):
         self.assertEqual(events.count("recovered"), 0)
         resumed = next(r for r in rows if r["event"] == "audit_resumed")
         self.assertRegex(resumed["detail"], r"\d+ request\(s\) refused unavailable")
+        self.check_report(audit, resumed, refused)
         # No `audit init` here, so no seal to prove: the chain.
         v = subprocess.run([str(imtest.CLIENT), "audit", "verify", "--chain-only",
                             "--db", str(audit)],
@@ -372,6 +380,47 @@ class AuditDiskFull(imtest.DaemonCase):
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
         print(f"{len(queued)} queued, {len(refused)} refused unavailable,"
               f" {len(held)} outcome(s) held", file=sys.stderr)
+
+    def check_report(self, audit, resumed, refused):
+        """`audit report` for the month of the row: the period, as the
+        gate wrote it, in text, HTML and CSV, and counted at the top."""
+        m = re.fullmatch(r"the audit could not be written from (\S+) for (\d+) s: (\d+)"
+                         r" request\(s\) refused unavailable, (\d+) refusal\(s\) answered"
+                         r" without their row; delivery paused", resumed["detail"])
+        self.assertIsNotNone(m, resumed["detail"])
+        secs, n_refused, n_unaudited = m.group(2), m.group(3), m.group(4)
+        self.assertGreaterEqual(int(n_refused), 5)
+        # The report's zone without a configuration file.
+        zone = zoneinfo.ZoneInfo("Europe/Stockholm")
+        since = datetime.datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
+        end = datetime.datetime.fromtimestamp(resumed["time_ms"] / 1000, datetime.timezone.utc)
+        month = end.astimezone(zone).strftime("%Y-%m")
+        a = since.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        b = end.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+        def report(fmt):
+            r = subprocess.run([str(imtest.CLIENT), "audit", "--db", str(audit), "report",
+                                "--month", month, "--format", fmt, "--lang", "en"],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return r.stdout
+
+        text = report("text")
+        self.assertIn("\nPeriods the audit could not be written: 1\n", text)
+        self.assertIn(f"\n  {a} .. {b}  {secs} s  Refused unavailable {n_refused}"
+                      f"  Refusals without their row {n_unaudited}\n", text)
+        html = report("html")
+        self.assertRegex(html, r"<th>Periods the audit could not be written</th></tr>\n"
+                         r"<tr>(<td>\d+</td>){7}<td>1</td></tr>")
+        self.assertIn(f"<tr><td>{a}</td><td>{b}</td><td>{secs}</td><td>{n_refused}</td>"
+                      f"<td>{n_unaudited}</td></tr>", html)
+        rows = list(csv.reader(io.StringIO(report("csv"), newline="")))
+        self.assertEqual([r for r in rows if r[0] == "audit_unwritable"],
+                         [["audit_unwritable", a, "", "", "", "", "", "", "1", a, b, secs,
+                           n_refused, n_unaudited, ""]])
+        self.assertEqual(rows[-1][8], "1")
+        print(f"report: {n_refused} refused unavailable, {n_unaudited} without their row"
+              f" in {secs} s ({len(refused)} unavailable answers seen)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -383,8 +383,14 @@ class Month(unittest.TestCase):
     def test_report_counts_per_day_and_unit(self):
         text, rows = self.csv_rows()
         self.assertEqual(rows[0], ["kind", "key", "invites", "recipients", "sent",
-                                   "failed", "expired", "refused"])
-        by = {(r[0], r[1]): [int(x) for x in r[2:]] for r in rows[1:]}
+                                   "failed", "expired", "refused", "audit_unwritable",
+                                   "from", "to", "seconds", "refused_unavailable",
+                                   "refusals_without_row", "note"])
+        self.assertEqual({len(r) for r in rows}, {15})
+        by = {(r[0], r[1]): [int(x) for x in r[2:8]] for r in rows[1:]}
+        # The audit could be written all month: no period, counted 0.
+        self.assertEqual([r for r in rows if r[0] == "audit_unwritable"], [])
+        self.assertEqual(rows[-1][:2] + rows[-1][8:], ["total", FIX.month, "0"] + [""] * 6)
         def day(n):
             return by[("day", f"{FIX.month}-{n:02d}")]
         # Day 3: 3 invites, 5 recipients, all written to the outbox, and
@@ -427,6 +433,8 @@ class Month(unittest.TestCase):
         self.assertRegex(out, r"link_not_https +1\n")
         self.assertIn("the chain is intact", out)
         self.assertNotIn("Partial month", out)
+        self.assertIn("\nPeriods the audit could not be written: 0\n", out)
+        self.assertIn("\nPeriods the audit could not be written\n  (none)\n", out)
         # No address in a report.
         for a in RCPTS + [IDN, IDN_ASCII, REFUSED_RCPT, SLOW_RCPT, LATE_RCPT]:
             self.assertNotIn(a, out)
@@ -508,10 +516,11 @@ class Month(unittest.TestCase):
         self.assertEqual(re.findall(r"https?://[^\"]*", html), ["http://www.w3.org/2000/svg"])
         self.assertIn("<svg", html)
         # The summary: 6 invites, 9 recipients, 8 sent, 1 failed, 1 expired,
-        # 1 refused; outages counted.
+        # 1 refused; outages counted; no period the audit could not be
+        # written.
         self.assertRegex(html, r'<table class="summary">\n<tr><th>Inbjudningar</th>'
                          r'.*\n<tr><td>6</td><td>9</td><td>8</td><td>1</td><td>1</td>'
-                         r'<td>1</td><td>[1-9]</td></tr>')
+                         r'<td>1</td><td>[1-9]</td><td>0</td></tr>')
         page = FIX.dir / "report.html"
         page.write_text(html)
         shot, console = chromium_shot(page)
