@@ -312,12 +312,11 @@ test_status_shown_only_when_audited (void **state)
 
   assert_string_equal (raw_request_get (ok, "status"), "ok");
   assert_int_equal (audit_count (f, "status_shown"), 1);
-  testutil_sql (f->d->cfg->audit_db, "CREATE TRIGGER im_test_fail BEFORE INSERT ON audit"
-                " BEGIN SELECT RAISE (ABORT, 'test: audit unwritable'); END");
+  testutil_audit_refuse_rows (f->d->cfg->audit_db);
   blind = ask (f, req);
   assert_string_equal (raw_request_get (blind, "error"), "unavailable");
   assert_null (raw_request_get (blind, "recipient"));
-  testutil_sql (f->d->cfg->audit_db, "DROP TRIGGER im_test_fail");
+  testutil_audit_take_rows (f->d->cfg->audit_db);
   /* The gate reopens once its prober has written audit_resumed (about
    * a second); until then status stays unavailable. */
   for (int i = 0; i < 100; i++)
@@ -352,12 +351,11 @@ test_cancel_undone_without_its_row (void **state)
   g_autoptr (RawRequest) again = NULL;
 
   assert_int_equal (queue_count_undelivered (f->d->queue, NULL), 2);
-  testutil_sql (f->d->cfg->audit_db, "CREATE TRIGGER im_test_fail BEFORE INSERT ON audit"
-                " BEGIN SELECT RAISE (ABORT, 'test: audit unwritable'); END");
+  testutil_audit_refuse_rows (f->d->cfg->audit_db);
   blind = ask (f, req);
   assert_string_equal (raw_request_get (blind, "error"), "unavailable");
   assert_int_equal (queue_count_undelivered (f->d->queue, NULL), 2);
-  testutil_sql (f->d->cfg->audit_db, "DROP TRIGGER im_test_fail");
+  testutil_audit_take_rows (f->d->cfg->audit_db);
   for (int i = 0; i < 100; i++)
     {
       g_clear_pointer (&again, raw_request_free);

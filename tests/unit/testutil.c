@@ -45,6 +45,19 @@ testutil_sql (const char *path, const char *sql)
   sqlite3_close (db);
 }
 
+void
+testutil_audit_refuse_rows (const char *audit_db)
+{
+  testutil_sql (audit_db, "CREATE TRIGGER im_test_fail BEFORE INSERT ON audit"
+                " BEGIN SELECT RAISE (ABORT, 'test: audit unwritable'); END");
+}
+
+void
+testutil_audit_take_rows (const char *audit_db)
+{
+  testutil_sql (audit_db, "DROP TRIGGER im_test_fail");
+}
+
 sqlite3 *
 testutil_hold_write_lock (const char *path)
 {

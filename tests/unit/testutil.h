@@ -26,6 +26,12 @@ void testutil_rm_rf (const char *dir);
 /* Runs sql on the SQLite file at path; fails the test on error. */
 void testutil_sql (const char *path, const char *sql);
 
+/* From now on the audit file at audit_db refuses every new row (a
+ * trigger raises ABORT on INSERT), as a failing disk would, after the
+ * gate let a request in; testutil_audit_take_rows undoes it. */
+void testutil_audit_refuse_rows (const char *audit_db);
+void testutil_audit_take_rows (const char *audit_db);
+
 /* Another connection's write transaction (BEGIN IMMEDIATE) on the
  * SQLite file at path, as another process or a slow disk would hold it:
  * the modules' writers wait on it, then give up.  Release it with
