@@ -169,6 +169,32 @@ csv_counts (GString *o, char sep, const char *kind, const char *key, const Count
   cli_csv_line (o, f, CSV_COLUMNS, sep);
 }
 
+/* An audit-unwritable period as text for the cells of a row: from is
+ * NULL for an unreadable row, whose row time stands alone. */
+typedef struct {
+  char *from, *row, *secs, *refused, *unaudited;
+} UnwritableCells;
+
+static void
+unwritable_cells (Report *rp, const Unwritable *u, UnwritableCells *c)
+{
+  c->row = report_when (rp, u->row_ms);
+  c->from = u->unreadable ? NULL : report_when (rp, u->from_ms);
+  c->secs = g_strdup_printf ("%" G_GINT64_FORMAT, u->secs);
+  c->refused = g_strdup_printf ("%u", u->refused);
+  c->unaudited = g_strdup_printf ("%u", u->unaudited);
+}
+
+static void
+unwritable_cells_clear (UnwritableCells *c)
+{
+  g_free (c->row);
+  g_free (c->from);
+  g_free (c->secs);
+  g_free (c->refused);
+  g_free (c->unaudited);
+}
+
 /* kind audit_unwritable, key its start (its row's time when unreadable),
  * the counts empty.  The note of an unreadable one begins with a word,
  * so a spreadsheet never takes the hostile text for a formula. */
@@ -178,18 +204,18 @@ csv_unwritable (Report *rp, GString *o, char sep)
   for (guint i = 0; i < rp->unwritable->len; i++)
     {
       Unwritable *u = g_ptr_array_index (rp->unwritable, i);
-      g_autofree char *b = report_when (rp, u->row_ms);
-      g_autofree char *a = u->unreadable ? NULL : report_when (rp, u->from_ms);
-      g_autofree char *secs = g_strdup_printf ("%" G_GINT64_FORMAT, u->secs);
-      g_autofree char *ref = g_strdup_printf ("%u", u->refused);
-      g_autofree char *una = g_strdup_printf ("%u", u->unaudited);
+      UnwritableCells c;
       g_autofree char *note = u->unreadable
         ? g_strdup_printf ("unreadable: %s", u->unreadable) : NULL;
-      const char *f[CSV_COLUMNS] = { "audit_unwritable", a ? a : b, "", "", "", "", "", "",
-                                     "1", a, b, a ? secs : NULL, a ? ref : NULL,
-                                     a ? una : NULL, note };
+
+      unwritable_cells (rp, u, &c);
+      const char *a = c.from;
+      const char *f[CSV_COLUMNS] = { "audit_unwritable", a ? a : c.row, "", "", "", "",
+                                     "", "", "1", a, c.row, a ? c.secs : NULL,
+                                     a ? c.refused : NULL, a ? c.unaudited : NULL, note };
 
       cli_csv_line (o, f, CSV_COLUMNS, sep);
+      unwritable_cells_clear (&c);
     }
 }
 
@@ -427,26 +453,26 @@ h_unwritable (GString *o, Report *rp)
   for (guint i = 0; i < rp->unwritable->len; i++)
     {
       Unwritable *u = g_ptr_array_index (rp->unwritable, i);
-      g_autofree char *b = report_when (rp, u->row_ms);
-      g_autofree char *a = u->unreadable ? NULL : report_when (rp, u->from_ms);
-      g_autofree char *secs = g_strdup_printf ("%" G_GINT64_FORMAT, u->secs);
-      g_autofree char *ref = g_strdup_printf ("%u", u->refused);
-      g_autofree char *una = g_strdup_printf ("%u", u->unaudited);
+      UnwritableCells c;
       g_autofree char *bad = u->unreadable
         ? g_strdup_printf ("%s: %s", w->unreadable, u->unreadable) : NULL;
 
+      unwritable_cells (rp, u, &c);
       if (bad != NULL)
         {
           /* The unreadable text in one cell across the figures. */
           g_string_append (o, "<tr><td>-</td>");
-          h_cell (o, "td", b);
+          h_cell (o, "td", c.row);
           g_string_append (o, "<td colspan=\"3\" class=\"bad\">");
           h_text (o, bad);
           g_string_append (o, "</td></tr>\n");
-          continue;
         }
-      const char *cells[] = { a, b, secs, ref, una };
-      h_row (o, "td", cells, G_N_ELEMENTS (cells));
+      else
+        {
+          const char *cells[] = { c.from, c.row, c.secs, c.refused, c.unaudited };
+          h_row (o, "td", cells, G_N_ELEMENTS (cells));
+        }
+      unwritable_cells_clear (&c);
     }
   g_string_append (o, "</table>\n");
 }

@@ -464,37 +464,34 @@ db_checkpointer_set_wal_limit (DbCheckpointer *c, gint64 bytes)
   g_mutex_unlock (&c->lock);
 }
 
-guint
-db_checkpointer_truncates (DbCheckpointer *c)
+/* The tests' counters: each is written under the lock. */
+static guint
+db_checkpointer_count (DbCheckpointer *c, const guint *counter)
 {
   guint n;
 
   g_mutex_lock (&c->lock);
-  n = c->truncates;
+  n = *counter;
   g_mutex_unlock (&c->lock);
   return n;
+}
+
+guint
+db_checkpointer_truncates (DbCheckpointer *c)
+{
+  return db_checkpointer_count (c, &c->truncates);
 }
 
 guint
 db_checkpointer_restarts (DbCheckpointer *c)
 {
-  guint n;
-
-  g_mutex_lock (&c->lock);
-  n = c->restarts;
-  g_mutex_unlock (&c->lock);
-  return n;
+  return db_checkpointer_count (c, &c->restarts);
 }
 
 guint
 db_checkpointer_runs (DbCheckpointer *c)
 {
-  guint n;
-
-  g_mutex_lock (&c->lock);
-  n = c->runs;
-  g_mutex_unlock (&c->lock);
-  return n;
+  return db_checkpointer_count (c, &c->runs);
 }
 
 void
