@@ -621,23 +621,27 @@ committer_expect (Committer *c, gint delta)
   g_mutex_unlock (&c->lock);
 }
 
-void
-committer_submit_announced (Committer *c, CommitItem *item)
+/* withdraw: the announcements this submit settles (0 or 1). */
+static void
+submit (Committer *c, CommitItem *item, gint withdraw)
 {
   g_mutex_lock (&c->lock);
   g_ptr_array_add (c->incoming, item);
-  c->expected = MAX (c->expected - 1, 0);
+  c->expected = MAX (c->expected - withdraw, 0);
   g_cond_signal (&c->cond);
   g_mutex_unlock (&c->lock);
 }
 
 void
+committer_submit_announced (Committer *c, CommitItem *item)
+{
+  submit (c, item, 1);
+}
+
+void
 committer_submit (Committer *c, CommitItem *item)
 {
-  g_mutex_lock (&c->lock);
-  g_ptr_array_add (c->incoming, item);
-  g_cond_signal (&c->cond);
-  g_mutex_unlock (&c->lock);
+  submit (c, item, 0);
 }
 
 gboolean

@@ -54,8 +54,7 @@ setup (void **state)
 {
   Fixture *f = g_new0 (Fixture, 1);
 
-  f->dir = g_dir_make_tmp ("test_retention-XXXXXX", NULL);
-  assert_non_null (f->dir);
+  f->dir = testutil_tmpdir ("test_retention-XXXXXX");
   f->queue_db = g_build_filename (f->dir, "queue.db", NULL);
   f->audit_db = g_build_filename (f->dir, "audit.db", NULL);
   f->outbox = g_build_filename (f->dir, "outbox", NULL);
@@ -170,16 +169,13 @@ events (Fixture *f)
 static void
 hold_audit (Fixture *f)
 {
-  assert_int_equal (sqlite3_open (f->audit_db, &f->holder), SQLITE_OK);
-  assert_int_equal (sqlite3_exec (f->holder, "BEGIN IMMEDIATE", NULL, NULL, NULL),
-                    SQLITE_OK);
+  f->holder = testutil_hold_write_lock (f->audit_db);
 }
 
 static void
 release_audit (Fixture *f)
 {
-  sqlite3_exec (f->holder, "ROLLBACK", NULL, NULL, NULL);
-  sqlite3_close (f->holder);
+  testutil_release_write_lock (f->holder);
   f->holder = NULL;
 }
 
