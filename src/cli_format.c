@@ -4,15 +4,28 @@
  */
 #include "cli_compliance.h"
 
+#include <string.h>
+
+/*
+ * Every field quoted.  A field that begins with = + - @, a tab or a CR
+ * is one a spreadsheet would run as a formula: it gets a leading ' (the
+ * usual guard against CSV injection), whatever it came from (a unit or
+ * booking from a request, a row's hostile text).  Our own numbers are
+ * never negative, so none is changed.
+ */
 void
 cli_csv_line (GString *out, const char *const *fields, guint n, char sep)
 {
   for (guint i = 0; i < n; i++)
     {
+      const char *f = fields[i] ? fields[i] : "";
+
       if (i > 0)
         g_string_append_c (out, sep);
       g_string_append_c (out, '"');
-      for (const char *p = fields[i] ? fields[i] : ""; *p; p++)
+      if (*f != '\0' && strchr ("=+-@\t\r", *f) != NULL)
+        g_string_append_c (out, '\'');
+      for (const char *p = f; *p; p++)
         {
           if (*p == '"')
             g_string_append_c (out, '"');

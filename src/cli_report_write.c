@@ -196,8 +196,8 @@ unwritable_cells_clear (UnwritableCells *c)
 }
 
 /* kind audit_unwritable, key its start (its row's time when unreadable),
- * the counts empty.  The note of an unreadable one begins with a word,
- * so a spreadsheet never takes the hostile text for a formula. */
+ * the counts empty.  The note of an unreadable one says so first
+ * (cli_csv_line guards every field against formulas). */
 static void
 csv_unwritable (Report *rp, GString *o, char sep)
 {

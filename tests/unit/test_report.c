@@ -131,8 +131,7 @@ setup (void **state)
 {
   Fixture *fx = g_new0 (Fixture, 1);
 
-  fx->dir = g_dir_make_tmp ("imreport-XXXXXX", NULL);
-  assert_non_null (fx->dir);
+  fx->dir = testutil_tmpdir ("imreport-XXXXXX");
   fx->path = g_build_filename (fx->dir, "audit.db", NULL);
   *state = fx;
   return 0;
@@ -356,6 +355,31 @@ test_report_csv (void **state)
   assert_int_equal (periods, 5);
 }
 
+/* A unit a request may carry ('-' and '+' pass the free-text rule)
+ * that a spreadsheet would compute: the CSV field starts with ' instead. */
+static void
+test_report_csv_no_formula (void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *csv = NULL;
+  AuditRecord r = { .event = AUDIT_ACCEPTED, .peer_uid = 1000,
+                    .invite_id = "1k8ug5da50rafse6lnoo", .org_unit = "-2+3",
+                    .booking = "+A1" };
+  Audit *a = audit_open (fx->path, &error);
+
+  if (a == NULL)
+    fail_msg ("open: %s", error->message);
+  audit_set_clock (a, fixed_clock, fx);
+  fx->now_ms = utc_s ("2026-10-05T09:00:00Z") * 1000;
+  if (!audit_append_batch (a, &r, 1, &error))
+    fail_msg ("append: %s", error->message);
+  audit_close (a);
+  csv = report (fx, "2026-10", "csv", "en");
+  assert_has (csv, "\r\n\"unit\",\"'-2+3\",\"1\",");
+  assert_lacks (csv, "\"-2+3\"");
+}
+
 static void
 test_report_month_without (void **state)
 {
@@ -385,6 +409,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_report_text, setup, teardown),
     cmocka_unit_test_setup_teardown (test_report_html, setup, teardown),
     cmocka_unit_test_setup_teardown (test_report_csv, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_report_csv_no_formula, setup, teardown),
     cmocka_unit_test_setup_teardown (test_report_month_without, setup, teardown),
   };
 
